@@ -1,0 +1,55 @@
+"""restate-pg: Restate-style durable execution with PostgreSQL as the only infrastructure.
+
+Service code written for restate-sdk runs unchanged after ``import restate_pg as restate``.
+"""
+
+from restate_pg import exceptions, serde
+from restate_pg.api.app import App, app
+from restate_pg.api.context import (
+    Context,
+    ObjectContext,
+    ObjectSharedContext,
+    Request,
+    RestateDurableCallFuture,
+    RestateDurableFuture,
+    RestateDurableSleepFuture,
+    SendHandle,
+    WorkflowContext,
+    WorkflowSharedContext,
+)
+from restate_pg.api.definitions import Service, VirtualObject, Workflow
+from restate_pg.api.errors import (
+    RetryableError,
+    SdkInternalBaseException,
+    TerminalError,
+    is_internal_exception,
+)
+from restate_pg.api.retry import InvocationRetryPolicy, RunOptions
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "App",
+    "Context",
+    "InvocationRetryPolicy",
+    "ObjectContext",
+    "ObjectSharedContext",
+    "Request",
+    "RestateDurableCallFuture",
+    "RestateDurableFuture",
+    "RestateDurableSleepFuture",
+    "RetryableError",
+    "RunOptions",
+    "SdkInternalBaseException",
+    "SendHandle",
+    "Service",
+    "TerminalError",
+    "VirtualObject",
+    "Workflow",
+    "WorkflowContext",
+    "WorkflowSharedContext",
+    "app",
+    "exceptions",
+    "is_internal_exception",
+    "serde",
+]

@@ -1,0 +1,1 @@
+"""What users write: service definitions, contexts, errors, serdes and retry options."""

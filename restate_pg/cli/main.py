@@ -1,0 +1,505 @@
+"""The `restate-pg` command: migrate the schema, run workers, serve the ingress, or all at once in dev.
+
+Every failure a user can fix (bad MODULE:APP, unreachable database, unmigrated schema) ends with
+one line on stderr, `restate-pg: error: ...`, and exit status 2; failures while running exit 1.
+Set RESTATE_PG_DEBUG=1 to get tracebacks for unexpected errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import logging
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Coroutine, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from restate_pg.errors import RestatePgError
+from restate_pg.store.database import (
+    ConfigurationError,
+    check_reachable,
+    describe_target,
+    resolve_database_url,
+    to_psycopg_conninfo,
+    validate_schema_name,
+)
+from restate_pg.store.migrate import SCHEMA_ENV
+from restate_pg.store.schema import DEFAULT_SCHEMA
+
+__all__ = ["CLIError", "load_app", "main"]
+
+PROG = "restate-pg"
+DEBUG_ENV = "RESTATE_PG_DEBUG"
+
+#: Exit status for problems found before starting (usage, configuration, database, schema).
+EXIT_USAGE = 2
+#: Exit status for failures while running.
+EXIT_FAILURE = 1
+EXIT_INTERRUPTED = 130
+
+_LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+
+
+class CLIError(Exception):
+    """A failure to report as one line, `restate-pg: error: <message>`, exiting with `exit_code`."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+# --- MODULE:APP ------------------------------------------------------------------------------
+
+
+def load_app(spec: str) -> Any:
+    """Import `MODULE:APP` (the current directory first on the path) and return the App it names.
+
+    Raises `CLIError` with a one-line explanation if the module cannot be imported, lacks the
+    attribute, or the attribute is not a `restate_pg.App`.
+    """
+    module_name, sep, attr_path = spec.partition(":")
+    if not sep or not module_name.strip() or not attr_path.strip():
+        raise CLIError(f"expected MODULE:APP (for example 'myproject.services:app'), got {spec!r}")
+    module_name, attr_path = module_name.strip(), attr_path.strip()
+
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        missing = exc.name or ""
+        if missing and (module_name == missing or module_name.startswith(missing + ".")):
+            raise CLIError(
+                f"cannot import {module_name!r}: no module named {missing!r} "
+                f"(searched the current directory, {cwd}, and sys.path)"
+            ) from exc
+        raise CLIError(f"importing {module_name!r} failed: {exc}{_where(exc)}") from exc
+    except SyntaxError as exc:
+        where = f" (at {exc.filename}:{exc.lineno})" if exc.filename else ""
+        raise CLIError(f"importing {module_name!r} failed: SyntaxError: {exc.msg}{where}") from exc
+    except Exception as exc:
+        raise CLIError(
+            f"importing {module_name!r} failed: {type(exc).__name__}: {exc}{_where(exc)}"
+        ) from exc
+
+    obj: Any = module
+    for part in attr_path.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise CLIError(f"module {module_name!r} has no attribute {attr_path!r}") from None
+
+    if not _is_app(obj):
+        raise CLIError(
+            f"{spec!r} is {_describe(obj)}, not a restate_pg.App "
+            "(build one with restate_pg.app([...services]))"
+        )
+    return obj
+
+
+def _is_app(obj: object) -> bool:
+    try:
+        from restate_pg.api.app import App
+    except ImportError:
+        return hasattr(obj, "services")
+    return isinstance(obj, App)
+
+
+def _describe(obj: object) -> str:
+    kind = type(obj)
+    name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+    return f"an instance of {name}"
+
+
+def _where(exc: BaseException) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return ""
+    frame = frames[-1]
+    return f" (at {frame.filename}:{frame.lineno})"
+
+
+# --- shared steps ----------------------------------------------------------------------------
+
+
+def _database_url(args: argparse.Namespace) -> str:
+    url = resolve_database_url(args.database_url)
+    if url is None:
+        hint = "" if args.command == "dev" else " (`restate-pg dev` can run an embedded PostgreSQL)"
+        raise CLIError(f"no database configured: pass --database-url or set DATABASE_URL{hint}")
+    try:
+        to_psycopg_conninfo(url)
+    except ConfigurationError as exc:
+        raise CLIError(str(exc)) from exc
+    return url
+
+
+def _check_database(url: str, schema: str, *, migrated: bool) -> None:
+    from restate_pg.store.migrate import check_migrated
+
+    try:
+        check_reachable(url)
+        if migrated:
+            check_migrated(url, schema)
+    except RestatePgError as exc:
+        raise CLIError(str(exc)) from exc
+
+
+def _migrate(url: str, schema: str) -> None:
+    from restate_pg.store.migrate import current_revision, upgrade
+
+    where = describe_target(url)
+    before = current_revision(url, schema)
+    upgrade(url, schema)
+    after = current_revision(url, schema)
+    if before == after:
+        _info(f"schema {schema!r} on {where} is up to date (revision {after})")
+    elif before is None:
+        _info(f"created schema {schema!r} on {where} at revision {after}")
+    else:
+        _info(f"migrated schema {schema!r} on {where} from revision {before} to {after}")
+
+
+def _info(message: str) -> None:
+    print(f"{PROG}: {message}", flush=True)
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _import_runtime(module: str, name: str) -> Any:
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise CLIError(
+            f"this installation of restate-pg lacks {module}.{name} ({exc})", EXIT_FAILURE
+        ) from exc
+
+
+def _run_until_signalled(coro: Coroutine[Any, Any, Any]) -> int:
+    """Run `coro`; SIGINT or SIGTERM cancels it (a graceful stop), a second one exits at once."""
+
+    async def runner() -> int:
+        loop = asyncio.get_running_loop()
+        task = asyncio.ensure_future(coro)
+        received: list[int] = []
+
+        def on_signal(signum: int) -> None:
+            if received:
+                print(f"{PROG}: stopping now", file=sys.stderr, flush=True)
+                os._exit(128 + signum)
+            received.append(signum)
+            print(
+                f"{PROG}: stopping (finishing in-flight work; send the signal again to quit now)",
+                file=sys.stderr,
+                flush=True,
+            )
+            task.cancel()
+
+        installed = []
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(signum, on_signal, signum)
+                installed.append(signum)
+            except (NotImplementedError, RuntimeError):  # Windows: Ctrl-C still interrupts
+                pass
+        try:
+            await task
+        except asyncio.CancelledError:
+            if not received:
+                raise
+        finally:
+            for signum in installed:
+                loop.remove_signal_handler(signum)
+        return 0
+
+    return asyncio.run(runner())
+
+
+def _serve(router: Any, *, host: str, port: int, log_level: str) -> int:
+    import fastapi
+    import uvicorn
+
+    api = fastapi.FastAPI(title="restate-pg ingress")
+    api.include_router(router)
+    server = uvicorn.Server(uvicorn.Config(api, host=host, port=port, log_level=log_level))
+    server.run()  # handles SIGINT and SIGTERM itself: stops accepting, drains, runs shutdown hooks
+    return 0 if server.started else EXIT_FAILURE
+
+
+# --- commands --------------------------------------------------------------------------------
+
+
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    url = _database_url(args)
+    _check_database(url, args.schema, migrated=False)
+    _migrate(url, args.schema)
+    return 0
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    url = _database_url(args)
+    _check_database(url, args.schema, migrated=True)
+    app = load_app(args.app)
+    run_worker = _import_runtime("restate_pg.worker", "run_worker")
+    _configure_logging(args.log_level)
+    options: dict[str, Any] = {"database_url": url, "schema": args.schema, "poll_only": args.poll_only}
+    if args.concurrency is not None:
+        options["concurrency"] = args.concurrency
+    return _run_until_signalled(run_worker(app, **options))
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    url = _database_url(args)
+    _check_database(url, args.schema, migrated=True)
+    app = load_app(args.app)
+    create_router = _import_runtime("restate_pg.ingress", "create_router")
+    _configure_logging(args.log_level)
+    router = create_router(
+        app, database_url=url, schema=args.schema, run_handlers=False, poll_only=args.poll_only
+    )
+    return _serve(router, host=args.host, port=args.port, log_level=args.log_level)
+
+
+def _cmd_dev(args: argparse.Namespace) -> int:
+    app = load_app(args.app)  # before starting any database: a typo should fail fast
+    create_router = _import_runtime("restate_pg.ingress", "create_router")
+    url = resolve_database_url(args.database_url)
+    embedded = None
+    if url is None:
+        from restate_pg.store.embedded import start_embedded
+
+        try:
+            embedded = start_embedded(args.data_dir)
+        except RestatePgError as exc:
+            raise CLIError(str(exc)) from exc
+        url = embedded.url
+        _info(f"embedded PostgreSQL in {embedded.data_dir} at {url}")
+    else:
+        url = _database_url(args)
+        if args.data_dir is not None:
+            _info("--data-dir ignored: a database is configured (--database-url or DATABASE_URL)")
+    try:
+        _check_database(url, args.schema, migrated=False)
+        _migrate(url, args.schema)
+        _configure_logging(args.log_level)
+        router = create_router(
+            app, database_url=url, schema=args.schema, run_handlers=True, poll_only=False
+        )
+        return _serve(router, host=args.host, port=args.port, log_level=args.log_level)
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+# --- argument parsing ------------------------------------------------------------------------
+
+
+def _schema_name(value: str) -> str:
+    try:
+        return validate_schema_name(value)
+    except ConfigurationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {value!r}")
+    return number
+
+
+def _port(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if not 0 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number (0-65535), got {value!r}")
+    return number
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with errors in the same one-line form as everything else."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{PROG}: error: {message}\n")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("restate-pg")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the `restate-pg` command."""
+    common = argparse.ArgumentParser(add_help=False)
+    database = common.add_argument_group("database")
+    database.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="PostgreSQL to use, as postgresql://user:password@host:5432/dbname "
+        "(default: $DATABASE_URL)",
+    )
+    database.add_argument(
+        "--schema",
+        metavar="NAME",
+        type=_schema_name,
+        default=os.environ.get(SCHEMA_ENV) or DEFAULT_SCHEMA,
+        help=f"schema holding restate-pg's tables (default: ${SCHEMA_ENV}, else {DEFAULT_SCHEMA!r})",
+    )
+
+    parser = _Parser(
+        prog=PROG,
+        description="Restate-style durable execution, with PostgreSQL as the only infrastructure.",
+        epilog=(
+            "typical use:\n"
+            "  restate-pg dev myproject.services:app      # everything in one process, for development\n"
+            "  restate-pg migrate                         # once per deployment\n"
+            "  restate-pg worker myproject.services:app   # run handlers (any number of processes)\n"
+            "  restate-pg serve myproject.services:app    # HTTP ingress\n"
+            "\n"
+            f"Run '{PROG} COMMAND --help' for a command's options. "
+            f"Set {DEBUG_ENV}=1 to see tracebacks of unexpected errors."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
+
+    def add_command(name: str, summary: str, description: str) -> argparse.ArgumentParser:
+        return commands.add_parser(
+            name, parents=[common], help=summary, description=description
+        )
+
+    def add_app(command: argparse.ArgumentParser) -> None:
+        command.add_argument(
+            "app",
+            metavar="MODULE:APP",
+            help="the application: a module importable from the current directory and the name "
+            "of its restate_pg.App, e.g. myproject.services:app",
+        )
+
+    def add_log_level(command: argparse.ArgumentParser) -> None:
+        command.add_argument(
+            "--log-level", choices=_LOG_LEVELS, default="info", help="logging verbosity (default: info)"
+        )
+
+    def add_http(command: argparse.ArgumentParser) -> None:
+        http = command.add_argument_group("http")
+        http.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+        http.add_argument("--port", type=_port, default=8080, help="port to listen on (default: 8080)")
+
+    poll_only_help = (
+        "never LISTEN for wake-ups, poll instead (needed behind pgbouncer in transaction mode; "
+        "adds up to the poll interval of latency)"
+    )
+
+    migrate = add_command(
+        "migrate",
+        "create or upgrade restate-pg's tables",
+        "Create the schema and its tables, or upgrade them to this version of restate-pg. "
+        "Safe to run repeatedly and from several processes at once.",
+    )
+    migrate.set_defaults(handler=_cmd_migrate)
+
+    worker = add_command(
+        "worker",
+        "run the handlers of an application",
+        "Claim and run invocations of the application's handlers until stopped. Start as many "
+        "worker processes as you like; SIGINT or SIGTERM stops one gracefully.",
+    )
+    add_app(worker)
+    worker.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        metavar="N",
+        help="most invocations this process runs at once (default: the worker's own default)",
+    )
+    worker.add_argument("--poll-only", action="store_true", help=poll_only_help)
+    add_log_level(worker)
+    worker.set_defaults(handler=_cmd_worker)
+
+    serve = add_command(
+        "serve",
+        "serve the HTTP ingress (without running handlers)",
+        "Accept calls and sends over HTTP and hand them to the workers through PostgreSQL. "
+        "Handlers run in `restate-pg worker` processes.",
+    )
+    add_app(serve)
+    add_http(serve)
+    serve.add_argument("--poll-only", action="store_true", help=poll_only_help)
+    add_log_level(serve)
+    serve.set_defaults(handler=_cmd_serve)
+
+    dev = add_command(
+        "dev",
+        "migrate, then serve the ingress and run the handlers in one process",
+        "For development: migrate the schema, then serve the HTTP ingress with an in-process "
+        "worker. With no database configured, starts an embedded PostgreSQL that keeps its "
+        "data in --data-dir.",
+    )
+    add_app(dev)
+    add_http(dev)
+    dev.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        help="data directory of the embedded PostgreSQL, used when no database is configured "
+        "(default: ./.restate-pg/pgdata)",
+    )
+    add_log_level(dev)
+    dev.set_defaults(handler=_cmd_dev)
+
+    return parser
+
+
+def _error(message: str) -> None:
+    print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the `restate-pg` command with `argv` (default: sys.argv[1:]); return the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except CLIError as exc:
+        _error(str(exc))
+        return exc.exit_code
+    except RestatePgError as exc:
+        _error(str(exc))
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        if os.environ.get(DEBUG_ENV):
+            raise
+        _error(
+            f"unexpected {type(exc).__name__}: {exc} (set {DEBUG_ENV}=1 to see the traceback)"
+        )
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

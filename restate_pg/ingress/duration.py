@@ -1,0 +1,57 @@
+"""Parsing of the `delay` query parameter, in the forms Restate's ingress accepts.
+
+`10s`, `500ms`, `1m30s`, `60 sec`, `2 hours`, ISO-8601 (`PT10S`, `P1DT2H`) and a bare number of
+milliseconds (what restate-sdk's client sends).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+_UNITS = {
+    "ms": 0.001, "msec": 0.001, "msecs": 0.001, "millis": 0.001, "millisecond": 0.001, "milliseconds": 0.001,
+    "s": 1.0, "sec": 1.0, "secs": 1.0, "second": 1.0, "seconds": 1.0,
+    "m": 60.0, "min": 60.0, "mins": 60.0, "minute": 60.0, "minutes": 60.0,
+    "h": 3600.0, "hr": 3600.0, "hrs": 3600.0, "hour": 3600.0, "hours": 3600.0,
+    "d": 86400.0, "day": 86400.0, "days": 86400.0,
+    "w": 604800.0, "week": 604800.0, "weeks": 604800.0,
+}
+_FRIENDLY_PART = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]+)\s*")
+_ISO = re.compile(
+    r"^P(?:(?P<w>\d+(?:\.\d+)?)W)?(?:(?P<d>\d+(?:\.\d+)?)D)?"
+    r"(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$",
+    re.IGNORECASE,
+)
+
+
+class InvalidDuration(ValueError):
+    pass
+
+
+def parse_duration(text: str) -> timedelta:
+    value = text.strip()
+    if not value:
+        raise InvalidDuration("empty duration")
+    if value.isdigit():
+        return timedelta(milliseconds=int(value))
+    if value[0] in "pP":
+        match = _ISO.match(value)
+        if not match or value.upper() in ("P", "PT") or value.upper().endswith("T"):
+            raise InvalidDuration(f"not an ISO-8601 duration: {text!r}")
+        parts = {k: float(v) for k, v in match.groupdict().items() if v}
+        return timedelta(weeks=parts.get("w", 0), days=parts.get("d", 0), hours=parts.get("h", 0),
+                         minutes=parts.get("m", 0), seconds=parts.get("s", 0))
+    total = 0.0
+    position = 0
+    for match in _FRIENDLY_PART.finditer(value):
+        if match.start() != position:
+            break
+        unit = _UNITS.get(match.group(2).lower())
+        if unit is None:
+            raise InvalidDuration(f"unknown unit {match.group(2)!r} in {text!r}")
+        total += float(match.group(1)) * unit
+        position = match.end()
+    if position != len(value) or position == 0:
+        raise InvalidDuration(f"not a duration: {text!r}")
+    return timedelta(seconds=total)

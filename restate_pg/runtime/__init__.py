@@ -1,0 +1,1 @@
+"""How a handler runs against its journal: replay, buffering, suspension and the attempt outcome."""

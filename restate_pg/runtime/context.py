@@ -1,0 +1,684 @@
+"""`InvocationContext`: the one concrete context, replaying a handler against its journal.
+
+Each context method issues a command. During replay the recorded command is checked and its
+recorded result returned; past the end of the recording the command is new: its journal row and
+its effects (state change, outgoing call) are buffered and written in the attempt's next flush.
+Flushes happen when a `ctx.run` result must be durable, before the handler blocks on anything not
+yet complete, and with the completion, so one transaction usually carries several entries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import hashlib
+import inspect
+import logging
+import time
+import typing
+from datetime import datetime, timedelta
+from random import Random
+from uuid import UUID
+
+from restate_pg.api.context import (
+    AttemptFinishedEvent,
+    ObjectContext,
+    ObjectSharedContext,
+    Request,
+    RestateDurableFuture,
+    WorkflowContext,
+    WorkflowSharedContext,
+)
+from restate_pg.api.definitions import Handler, handler_of
+from restate_pg.api.errors import (
+    RetryableError,
+    SdkInternalBaseException,
+    SdkInternalException,
+    SuspendedException,
+    TerminalError,
+)
+from restate_pg.api.retry import RunOptions
+from restate_pg.api.serde import BytesSerde, DefaultSerde, JsonSerde, Serde
+from restate_pg.runtime.futures import DurableCallFuture, DurableFuture, DurableSendHandle, DurableSleepFuture
+from restate_pg.runtime.host import Host
+from restate_pg.runtime.ids import deterministic_invocation_id, new_invocation_id
+from restate_pg.runtime.journal import NonDeterminismError, RecordedJournal, Result
+from restate_pg.store.records import (
+    Batch,
+    Failure,
+    InvocationRecord,
+    JournalRow,
+    Lease,
+    MailboxItem,
+    Outcome,
+    StateOp,
+    Submission,
+    Suspend,
+)
+
+logger = logging.getLogger("restate_pg.runtime")
+
+T = typing.TypeVar("T")
+
+_RUN_INITIAL_INTERVAL = 0.05
+_RUN_FACTOR = 2.0
+_RUN_MAX_INTERVAL = 10.0
+
+
+class _FinishedEvent(AttemptFinishedEvent):
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    async def wait(self) -> None:
+        await self._event.wait()
+
+    def set(self) -> None:
+        self._event.set()
+
+
+class AttemptFailed(SdkInternalException):
+    """Unwinds the handler after the attempt failed for a reason it must not swallow."""
+
+
+class InvocationContext(WorkflowContext, WorkflowSharedContext):
+    def __init__(
+        self,
+        host: Host,
+        lease: Lease,
+        invocation: InvocationRecord,
+        handler: Handler,
+        journal: typing.Sequence[JournalRow],
+        mailbox: typing.Sequence[MailboxItem],
+        wakeups: int,
+    ) -> None:
+        self._host = host
+        self._lease = lease
+        self._invocation = invocation
+        self._handler = handler
+        self._recorded = RecordedJournal(journal)
+        self._results: typing.Dict[int, Result] = dict(self._recorded.results)
+        self._next_command = 1
+        self._next_index = self._recorded.last_index + 1
+        self._pending = Batch()
+        self._flush_lock = asyncio.Lock()
+        self._mailbox_lock = asyncio.Lock()
+        self._mailbox_after = 0
+        self._wakeups = wakeups
+        self._waiters: typing.Dict[int, asyncio.Future[None]] = {}
+        self._runs: typing.Dict[int, asyncio.Task[None]] = {}
+        self._timers: typing.Dict[int, typing.Tuple[datetime, asyncio.TimerHandle]] = {}
+        self._state_loaded: typing.Optional[typing.Dict[str, bytes]] = None
+        self._state_overlay: typing.Dict[str, typing.Optional[bytes]] = {}
+        self._state_cleared = False
+        self._random: typing.Optional[Random] = None
+        self._finished = _FinishedEvent()
+        self._closed = False
+        #: Why the attempt failed, when the handler could not be told with a normal exception.
+        self.fatal: typing.Optional[BaseException] = None
+        self._ingest(mailbox)
+
+    # -- the invocation ----------------------------------------------------------------------
+
+    @property
+    def invocation_id(self) -> str:
+        return self._invocation.id
+
+    def request(self) -> Request:
+        headers = dict(self._invocation.headers)
+        return Request(
+            id=self._invocation.id,
+            headers=headers,
+            attempt_headers=headers,
+            body=self._invocation.input,
+            attempt_finished_event=self._finished,
+            idempotency_key=self._invocation.idempotency_key,
+        )
+
+    def key(self) -> str:
+        if self._invocation.key is None:
+            raise TerminalError("key() is only available in virtual object and workflow handlers")
+        return self._invocation.key
+
+    def random(self) -> Random:
+        if self._random is None:
+            seed = int.from_bytes(hashlib.sha256(self._invocation.id.encode()).digest()[:8], "big")
+            self._random = Random(seed)
+        return self._random
+
+    def uuid(self) -> UUID:
+        return UUID(int=self.random().getrandbits(128), version=4)
+
+    def time(self) -> RestateDurableFuture[float]:
+        return self.run_typed("timestamp", time.time)
+
+    # -- commands ----------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SdkInternalException("this attempt has ended; the context can no longer be used")
+
+    def _issue(
+        self, entry_type: str, name: typing.Optional[str] = None, params: typing.Optional[dict] = None
+    ) -> typing.Tuple[int, typing.Optional[JournalRow]]:
+        """Number the next command and find its recording, or fail the attempt on a mismatch."""
+        self._check_open()
+        command = self._next_command
+        self._next_command += 1
+        try:
+            return command, self._recorded.match(command, entry_type, name, params)
+        except NonDeterminismError as exc:
+            self._fail_attempt(exc)
+            raise AttemptFailed(exc.message) from None
+
+    def _fail_attempt(self, exc: BaseException) -> None:
+        if self.fatal is None:
+            self.fatal = exc
+
+    def _append(self, row: JournalRow) -> None:
+        self._pending.journal.append(row)
+
+    def _position(self) -> int:
+        index = self._next_index
+        self._next_index += 1
+        return index
+
+    def _resolve(self, command: int, result: Result) -> None:
+        if command in self._results:
+            return
+        self._results[command] = result
+        waiter = self._waiters.get(command)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # -- ctx.run ---------------------------------------------------------------------------
+
+    def run(
+        self,
+        name: str,
+        action: typing.Callable[..., typing.Any],
+        serde: Serde[T] = DefaultSerde(),
+        max_attempts: typing.Optional[int] = None,
+        max_retry_duration: typing.Optional[timedelta] = None,
+        type_hint: typing.Optional[typing.Type[T]] = None,
+        args: typing.Optional[typing.Tuple[typing.Any, ...]] = None,
+    ) -> RestateDurableFuture[T]:
+        options: RunOptions[T] = RunOptions(
+            serde=serde, type_hint=type_hint, max_attempts=max_attempts, max_duration=max_retry_duration
+        )
+        return self.run_typed(name, action, options, *(args or ()))
+
+    def run_typed(
+        self,
+        name: str,
+        action: typing.Callable[..., typing.Any],
+        options: RunOptions[T] = RunOptions(),
+        /,
+        *args: typing.Any,
+        **kwargs: typing.Any,
+    ) -> RestateDurableFuture[T]:
+        serde = options.serde
+        if isinstance(serde, DefaultSerde):
+            serde = serde.with_maybe_type(options.type_hint)
+        command, _ = self._issue("Run", name)
+        future: DurableFuture[T] = DurableFuture(self, command, serde.deserialize)
+        if command not in self._results:
+            future._start = functools.partial(self._start_run, command, name, action, options, serde, args, kwargs)
+        return future
+
+    def _start_run(
+        self,
+        command: int,
+        name: str,
+        action: typing.Callable[..., typing.Any],
+        options: RunOptions[typing.Any],
+        serde: Serde[typing.Any],
+        args: typing.Tuple[typing.Any, ...],
+        kwargs: typing.Dict[str, typing.Any],
+    ) -> None:
+        self._runs[command] = asyncio.ensure_future(self._execute_run(command, name, action, options, serde, args, kwargs))
+
+    async def _execute_run(
+        self,
+        command: int,
+        name: str,
+        action: typing.Callable[..., typing.Any],
+        options: RunOptions[typing.Any],
+        serde: Serde[typing.Any],
+        args: typing.Tuple[typing.Any, ...],
+        kwargs: typing.Dict[str, typing.Any],
+    ) -> None:
+        started = time.monotonic()
+        tries = 0
+        max_duration = options.max_duration or options.max_retry_duration
+        while True:
+            tries += 1
+            try:
+                if inspect.iscoroutinefunction(action):
+                    value = await action(*args, **kwargs)
+                else:
+                    call = functools.partial(contextvars.copy_context().run, action, *args, **kwargs)
+                    value = await asyncio.get_running_loop().run_in_executor(None, call)
+                    if inspect.isawaitable(value):
+                        value = await value
+                result = Result(serde.serialize(value))
+                break
+            except TerminalError as exc:
+                result = Result(None, Failure(exc.status_code, exc.message, exc.metadata))
+                break
+            except (SdkInternalBaseException, asyncio.CancelledError):
+                raise
+            except Exception as exc:
+                if not options.retries_in_place():
+                    self._fail_attempt(exc)
+                    raise AttemptFailed(f"ctx.run {name!r} failed: {exc!r}") from exc
+                elapsed = time.monotonic() - started
+                exhausted = (options.max_attempts is not None and tries >= options.max_attempts) or (
+                    max_duration is not None and elapsed >= max_duration.total_seconds()
+                )
+                code = exc.status_code if isinstance(exc, RetryableError) else 500
+                if exhausted:
+                    result = Result(None, Failure(code, str(exc) or repr(exc)))
+                    break
+                delay = self._run_retry_delay(options, tries)
+                if isinstance(exc, RetryableError) and exc.retry_after is not None:
+                    delay = exc.retry_after.total_seconds()
+                logger.info("ctx.run %r of %s failed (try %d), retrying in %.3fs: %r", name, self.invocation_id, tries, delay, exc)
+                await asyncio.sleep(delay)
+        self._check_open()
+        index = self._position()
+        self._append(
+            JournalRow(
+                index=index,
+                command_index=command,
+                completes=None,
+                entry_type="Run",
+                name=name,
+                completed=True,
+                value=result.value,
+                failure=result.failure,
+            )
+        )
+        await self.flush()  # the result must be durable before the handler sees it
+        self._resolve(command, Result(result.value, result.failure, index))
+
+    @staticmethod
+    def _run_retry_delay(options: RunOptions[typing.Any], tries: int) -> float:
+        initial = options.initial_retry_interval.total_seconds() if options.initial_retry_interval else _RUN_INITIAL_INTERVAL
+        factor = options.retry_interval_factor if options.retry_interval_factor is not None else _RUN_FACTOR
+        cap = options.max_retry_interval.total_seconds() if options.max_retry_interval else _RUN_MAX_INTERVAL
+        return min(cap, initial * factor ** (tries - 1))
+
+    # -- timers ----------------------------------------------------------------------------
+
+    def sleep(self, delta: timedelta, name: typing.Optional[str] = None) -> DurableSleepFuture:
+        command, recorded = self._issue("Sleep", name)
+        if recorded is not None and recorded.sleep_wakeup_at is not None:
+            wake_at = recorded.sleep_wakeup_at
+        else:
+            wake_at = self._host.clock.now() + delta
+            self._append(
+                JournalRow(
+                    index=self._position(),
+                    command_index=command,
+                    completes=None,
+                    entry_type="Sleep",
+                    name=name,
+                    params={"duration_ms": int(delta.total_seconds() * 1000)},
+                    sleep_wakeup_at=wake_at,
+                )
+            )
+        if command not in self._results:
+            self._arm_timer(command, wake_at)
+        return DurableSleepFuture(self, command, lambda _: None)
+
+    def _arm_timer(self, command: int, wake_at: datetime) -> None:
+        delay = self._host.clock.seconds_until(wake_at)
+        if delay <= 0:
+            self._fire_timer(command)
+            return
+        handle = asyncio.get_running_loop().call_later(delay, self._fire_timer, command)
+        self._timers[command] = (wake_at, handle)
+
+    def _fire_timer(self, command: int) -> None:
+        self._timers.pop(command, None)
+        if self._closed or command in self._results:
+            return
+        index = self._position()
+        self._append(
+            JournalRow(index=index, command_index=None, completes=command, entry_type="Sleep", completed=True, value=b"")
+        )
+        self._resolve(command, Result(b"", None, index))
+
+    # -- calls -----------------------------------------------------------------------------
+
+    def _target(self, service: str, handler: str) -> Handler:
+        target = self._host.app.handler(service, handler)
+        if target is None:
+            exc = TerminalError(f"the service handler {service}/{handler} was not found", 404)
+            self._fail_attempt(RetryableError(str(exc), 404))
+            raise AttemptFailed(str(exc))
+        return target
+
+    def _outgoing(
+        self,
+        kind: typing.Literal["Call", "OneWayCall"],
+        target: Handler,
+        key: typing.Optional[str],
+        payload: bytes,
+        idempotency_key: typing.Optional[str],
+        headers: typing.Optional[typing.Dict[str, str]],
+        delay: typing.Optional[timedelta],
+    ) -> typing.Tuple[int, str]:
+        if target.service.is_keyed and key is None:
+            raise TerminalError(f"{target.service_name} is keyed: pass the key of the object or workflow")
+        params = {"service": target.service_name, "handler": target.name, "key": key}
+        command, recorded = self._issue(kind, None, params)
+        if recorded is not None:
+            return command, (recorded.params or {})["invocation_id"]
+        if target.kind == "workflow":
+            callee = deterministic_invocation_id("wf", target.service_name, key, key=key)
+        elif idempotency_key is not None:
+            callee = deterministic_invocation_id(target.service_name, key, target.name, idempotency_key, key=key)
+        else:
+            callee = new_invocation_id(key)
+        self._append(
+            JournalRow(
+                index=self._position(),
+                command_index=command,
+                completes=None,
+                entry_type=kind,
+                params={**params, "invocation_id": callee},
+                completed=kind == "OneWayCall",
+                value=b"" if kind == "OneWayCall" else None,
+            )
+        )
+        submission = Submission(
+            id=callee,
+            service=target.service_name,
+            handler=target.name,
+            key=key,
+            service_ty=target.service.service_type,
+            handler_ty=target.kind,
+            input=payload,
+            headers=dict(headers or {}),
+            idempotency_key=idempotency_key,
+            invoked_by="service",
+            caller_id=self.invocation_id if kind == "Call" else None,
+            caller_command=command if kind == "Call" else None,
+            delay_ms=int(delay.total_seconds() * 1000) if delay else None,
+        )
+        if submission.delay_ms is None and self._host.reserve_local(submission):
+            submission.owner = self._host.worker_id
+        self._pending.submissions.append(submission)
+        if kind == "OneWayCall":
+            self._results[command] = Result(b"", None, self._next_index - 1)
+        return command, callee
+
+    def _call(self, tpe: typing.Any, key: typing.Optional[str], arg: typing.Any, idempotency_key: typing.Optional[str], headers: typing.Optional[typing.Dict[str, str]]) -> DurableCallFuture[typing.Any]:
+        target = handler_of(tpe)
+        payload = target.input_serde.serialize(arg)
+        command, callee = self._outgoing("Call", target, key, payload, idempotency_key, headers, None)
+        return DurableCallFuture(self, command, target.output_serde.deserialize, callee)
+
+    def _send(self, tpe: typing.Any, key: typing.Optional[str], arg: typing.Any, send_delay: typing.Optional[timedelta], idempotency_key: typing.Optional[str], headers: typing.Optional[typing.Dict[str, str]]) -> DurableSendHandle:
+        target = handler_of(tpe)
+        payload = target.input_serde.serialize(arg)
+        _, callee = self._outgoing("OneWayCall", target, key, payload, idempotency_key, headers, send_delay)
+        return DurableSendHandle(callee)
+
+    def service_call(self, tpe, arg, idempotency_key=None, headers=None):  # type: ignore[no-untyped-def]
+        return self._call(tpe, None, arg, idempotency_key, headers)
+
+    def object_call(self, tpe, key, arg, idempotency_key=None, headers=None):  # type: ignore[no-untyped-def]
+        return self._call(tpe, key, arg, idempotency_key, headers)
+
+    def workflow_call(self, tpe, key, arg, idempotency_key=None, headers=None):  # type: ignore[no-untyped-def]
+        return self._call(tpe, key, arg, idempotency_key, headers)
+
+    def service_send(self, tpe, arg, send_delay=None, idempotency_key=None, headers=None):  # type: ignore[no-untyped-def]
+        return self._send(tpe, None, arg, send_delay, idempotency_key, headers)
+
+    def object_send(self, tpe, key, arg, send_delay=None, idempotency_key=None, headers=None):  # type: ignore[no-untyped-def]
+        return self._send(tpe, key, arg, send_delay, idempotency_key, headers)
+
+    def workflow_send(self, tpe, key, arg, send_delay=None, idempotency_key=None, headers=None):  # type: ignore[no-untyped-def]
+        return self._send(tpe, key, arg, send_delay, idempotency_key, headers)
+
+    def generic_call(self, service, handler, arg, key=None, idempotency_key=None, headers=None, scope=None, limit_key=None):  # type: ignore[no-untyped-def]
+        target = self._target(service, handler)
+        command, callee = self._outgoing("Call", target, key, bytes(arg), idempotency_key, headers, None)
+        return DurableCallFuture(self, command, BytesSerde().deserialize, callee)
+
+    def generic_send(self, service, handler, arg, key=None, send_delay=None, idempotency_key=None, headers=None, scope=None, limit_key=None):  # type: ignore[no-untyped-def]
+        target = self._target(service, handler)
+        _, callee = self._outgoing("OneWayCall", target, key, bytes(arg), idempotency_key, headers, send_delay)
+        return DurableSendHandle(callee)
+
+    # -- state -----------------------------------------------------------------------------
+
+    def _require_state(self, write: bool) -> typing.Tuple[str, str]:
+        service = self._handler.service
+        if not service.is_keyed:
+            self._fail_attempt(RetryableError("this service type doesn't have state access"))
+            raise AttemptFailed("this service type doesn't have state access")
+        if write and self._handler.kind == "shared":
+            self._fail_attempt(RetryableError("this handler type cannot write state"))
+            raise AttemptFailed("this handler type cannot write state")
+        return service.name, self._invocation.key or ""
+
+    def _current(self, name: str) -> typing.Tuple[bool, typing.Optional[bytes]]:
+        """The value of `name` if this attempt already knows it without a database read."""
+        if name in self._state_overlay:
+            return True, self._state_overlay[name]
+        if self._state_cleared:
+            return True, None
+        if self._state_loaded is not None:
+            return True, self._state_loaded.get(name)
+        return False, None
+
+    async def _load_state(self) -> typing.Dict[str, bytes]:
+        if self._state_loaded is None:
+            service, key = self._require_state(False)
+            self._state_loaded = await self._host.store.load_state(service, key)
+        return self._state_loaded
+
+    def get(self, name, serde=DefaultSerde(), type_hint=None, entry_name=None):  # type: ignore[no-untyped-def]
+        self._require_state(False)
+        if isinstance(serde, DefaultSerde):
+            serde = serde.with_maybe_type(type_hint)
+        command, recorded = self._issue("GetState", entry_name, {"name": name})
+        known, raw = self._current(name)
+        if recorded is not None:
+            known, raw = True, recorded.value
+
+        async def read() -> typing.Any:
+            value = raw
+            if not known:
+                value = (await self._load_state()).get(name)
+            if recorded is None:
+                self._append(
+                    JournalRow(
+                        index=self._position(), command_index=command, completes=None, entry_type="GetState",
+                        name=entry_name, params={"name": name}, completed=True, value=value,
+                    )
+                )
+            return None if value is None else serde.deserialize(value)
+
+        return read()
+
+    def state_keys(self, entry_name=None):  # type: ignore[no-untyped-def]
+        self._require_state(False)
+        command, recorded = self._issue("GetStateKeys", entry_name)
+
+        async def read() -> typing.List[str]:
+            if recorded is not None:
+                return JsonSerde().deserialize(recorded.value or b"") or []
+            loaded = {} if self._state_cleared else await self._load_state()
+            names = {n for n in loaded if self._state_overlay.get(n, b"") is not None}
+            names |= {n for n, v in self._state_overlay.items() if v is not None}
+            keys = sorted(names)
+            self._append(
+                JournalRow(
+                    index=self._position(), command_index=command, completes=None, entry_type="GetStateKeys",
+                    name=entry_name, completed=True, value=JsonSerde().serialize(keys),
+                )
+            )
+            return keys
+
+        return read()
+
+    def set(self, name, value, serde=DefaultSerde(), entry_name=None):  # type: ignore[no-untyped-def]
+        service, key = self._require_state(True)
+        raw = serde.serialize(value)
+        command, recorded = self._issue("SetState", entry_name, {"name": name})
+        self._state_overlay[name] = raw
+        if recorded is None:
+            self._append(JournalRow(index=self._position(), command_index=command, completes=None, entry_type="SetState", name=entry_name, params={"name": name}, completed=True, value=raw))
+            self._pending.state.append((service, key, StateOp("set", name, raw)))
+
+    def clear(self, name, entry_name=None):  # type: ignore[no-untyped-def]
+        service, key = self._require_state(True)
+        command, recorded = self._issue("ClearState", entry_name, {"name": name})
+        self._state_overlay[name] = None
+        if recorded is None:
+            self._append(JournalRow(index=self._position(), command_index=command, completes=None, entry_type="ClearState", name=entry_name, params={"name": name}, completed=True))
+            self._pending.state.append((service, key, StateOp("clear", name)))
+
+    def clear_all(self, entry_name=None):  # type: ignore[no-untyped-def]
+        service, key = self._require_state(True)
+        command, recorded = self._issue("ClearAllState", entry_name)
+        self._state_overlay.clear()
+        self._state_cleared = True
+        if recorded is None:
+            self._append(JournalRow(index=self._position(), command_index=command, completes=None, entry_type="ClearAllState", name=entry_name, completed=True))
+            self._pending.state.append((service, key, StateOp("clear_all")))
+
+    # -- waiting ---------------------------------------------------------------------------
+
+    async def wait_for(self, future: DurableFuture[typing.Any]) -> Result:
+        """The result of `future`'s command: recorded, arriving in memory, or after a suspension."""
+        command = future.command_index
+        if command not in self._results:
+            future.start()
+        while command not in self._results:
+            self._check_open()
+            run = self._runs.get(command)
+            if run is not None:
+                await asyncio.shield(run)
+                continue
+            await self.flush()  # nothing may wait in memory only
+            await self._wait_live(command)
+        return self._results[command]
+
+    async def _wait_live(self, command: int) -> None:
+        loop = asyncio.get_running_loop()
+        waiter = self._waiters.get(command)
+        if waiter is None or waiter.done():
+            waiter = self._waiters[command] = loop.create_future()
+        inactivity = self._inactivity_timeout()
+        deadline = loop.time() + inactivity
+        while not waiter.done():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                if await self._try_suspend():
+                    raise SuspendedException()
+                deadline = loop.time() + inactivity
+                continue
+            try:
+                await asyncio.wait_for(asyncio.shield(waiter), min(remaining, self._host.poll_interval))
+            except asyncio.TimeoutError:
+                await self.read_mailbox()  # the fallback when a wake-up NOTIFY was lost
+
+    def _inactivity_timeout(self) -> float:
+        configured = self._handler.setting("inactivity_timeout")
+        return configured.total_seconds() if configured is not None else self._host.default_inactivity_timeout
+
+    def wake(self) -> None:
+        """Something arrived in this invocation's mailbox: read it."""
+        if not self._closed:
+            asyncio.ensure_future(self.read_mailbox())
+
+    async def read_mailbox(self) -> None:
+        async with self._mailbox_lock:
+            if self._closed:
+                return
+            wakeups, items = await self._host.store.read_mailbox(self.invocation_id, self._mailbox_after)
+            if wakeups is not None:
+                self._wakeups = max(self._wakeups, wakeups)
+            self._ingest(items)
+
+    def _ingest(self, items: typing.Iterable[MailboxItem]) -> None:
+        for item in items:
+            if item.seq <= self._mailbox_after:
+                continue
+            self._mailbox_after = item.seq
+            self._pending.consumed.append(item.seq)
+            if item.command_index is None or item.command_index in self._results:
+                continue
+            index = self._position()
+            self._append(
+                JournalRow(index=index, command_index=None, completes=item.command_index, entry_type="Call",
+                           completed=True, value=item.value, failure=item.failure)
+            )
+            self._resolve(item.command_index, Result(item.value, item.failure, index))
+
+    async def _try_suspend(self) -> bool:
+        """End the attempt until a timer or a notification; False when one already arrived."""
+        wake_at = min((at for at, _ in self._timers.values()), default=None)
+        result = await self.flush(Suspend(wake_at, self._wakeups))
+        if result is not None and result.suspended:
+            self.close()
+            return True
+        await self.read_mailbox()
+        return False
+
+    # -- writing ---------------------------------------------------------------------------
+
+    async def flush(self, outcome: typing.Optional[Outcome] = None):  # type: ignore[no-untyped-def]
+        """Write everything buffered, plus `outcome`, in one fenced transaction."""
+        async with self._flush_lock:
+            batch, self._pending = self._pending, Batch()
+            batch.outcome = outcome
+            if batch.empty():
+                return None
+            try:
+                result = await self._host.store.flush(self._lease, batch)
+            except BaseException:
+                # Not written: keep it for the next flush so nothing is silently dropped.
+                batch.outcome = None
+                self._pending = _merge(batch, self._pending)
+                raise
+            self._host.clock.sync(result.db_now)
+            self._host.after_flush(batch, result, self._lease)
+            return result
+
+    def close(self) -> None:
+        """The attempt is over: stop timers, refuse further use."""
+        self._closed = True
+        for _, handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+        for run in self._runs.values():
+            if not run.done():
+                run.cancel()
+        for waiter in self._waiters.values():
+            if not waiter.done():
+                waiter.cancel()
+        self._finished.set()
+
+    @property
+    def pending(self) -> Batch:
+        return self._pending
+
+
+def _merge(first: Batch, second: Batch) -> Batch:
+    return Batch(
+        journal=first.journal + second.journal,
+        state=first.state + second.state,
+        submissions=first.submissions + second.submissions,
+        consumed=first.consumed + second.consumed,
+    )

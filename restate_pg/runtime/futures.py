@@ -1,0 +1,82 @@
+"""Durable futures: what `ctx.run`, `ctx.sleep` and calls return.
+
+A future names a journal command; awaiting it asks the context for that command's result, which
+may already be recorded (replay), arrive in memory, or require the invocation to suspend.
+"""
+
+from __future__ import annotations
+
+import typing
+
+from restate_pg.api.context import (
+    RestateDurableCallFuture,
+    RestateDurableFuture,
+    RestateDurableSleepFuture,
+    SendHandle,
+)
+
+if typing.TYPE_CHECKING:
+    from restate_pg.runtime.context import InvocationContext
+
+T = typing.TypeVar("T")
+
+
+class DurableFuture(RestateDurableFuture[T]):
+    def __init__(
+        self,
+        ctx: "InvocationContext",
+        command_index: int,
+        decode: typing.Callable[[typing.Optional[bytes]], T],
+        start: typing.Optional[typing.Callable[[], None]] = None,
+    ) -> None:
+        self._ctx = ctx
+        self.command_index = command_index
+        self._decode = decode
+        self._start = start
+
+    def start(self) -> None:
+        """Begin the work behind the future (a lazy `ctx.run`); a no-op for the others."""
+        if self._start is not None:
+            start, self._start = self._start, None
+            start()
+
+    async def _result(self) -> T:
+        result = await self._ctx.wait_for(self)
+        result.raise_for_failure()
+        return self._decode(result.value)
+
+    def __await__(self) -> typing.Generator[typing.Any, typing.Any, T]:
+        return self._result().__await__()
+
+
+class DurableSleepFuture(DurableFuture[None], RestateDurableSleepFuture):
+    pass
+
+
+class DurableCallFuture(DurableFuture[T], RestateDurableCallFuture[T]):
+    def __init__(
+        self,
+        ctx: "InvocationContext",
+        command_index: int,
+        decode: typing.Callable[[typing.Optional[bytes]], T],
+        invocation_id: str,
+    ) -> None:
+        super().__init__(ctx, command_index, decode)
+        self._invocation_id = invocation_id
+
+    async def invocation_id(self) -> str:
+        return self._invocation_id
+
+    async def cancel_invocation(self) -> None:
+        raise NotImplementedError("cancelling invocations arrives with the building-blocks issue")
+
+
+class DurableSendHandle(SendHandle):
+    def __init__(self, invocation_id: str) -> None:
+        self._invocation_id = invocation_id
+
+    async def invocation_id(self) -> str:
+        return self._invocation_id
+
+    async def cancel_invocation(self) -> None:
+        raise NotImplementedError("cancelling invocations arrives with the building-blocks issue")

@@ -1,0 +1,46 @@
+"""Invocation ids in Restate's format: `inv_1` + base62(partition key, 11) + base62(uuid, 22).
+
+Random ids are time-ordered (a millisecond timestamp leads the uuid part), which keeps the
+primary-key index of `invocation` append-mostly. Ids derived from an idempotency key or a workflow
+id are deterministic, so that a duplicate submission collides on the primary key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+import typing
+
+_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def _base62(n: int, width: int) -> str:
+    chars = []
+    for _ in range(width):
+        n, r = divmod(n, 62)
+        chars.append(_ALPHABET[r])
+    return "".join(reversed(chars))
+
+
+def _partition_key(key: typing.Optional[str]) -> int:
+    if key is None:
+        return int.from_bytes(os.urandom(8), "big")
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big")
+
+
+def new_invocation_id(key: typing.Optional[str] = None) -> str:
+    """A fresh, time-ordered invocation id."""
+    uuid = (int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
+    return "inv_1" + _base62(_partition_key(key), 11) + _base62(uuid, 22)
+
+
+def deterministic_invocation_id(*parts: typing.Optional[str], key: typing.Optional[str] = None) -> str:
+    """The id of an invocation identified by `parts` (an idempotency key, a workflow id)."""
+    digest = hashlib.sha256("\x00".join("" if p is None else p for p in parts).encode()).digest()
+    partition = _partition_key(key) if key is not None else int.from_bytes(digest[16:24], "big")
+    return "inv_1" + _base62(partition, 11) + _base62(int.from_bytes(digest[:16], "big"), 22)
+
+
+def is_invocation_id(value: str) -> bool:
+    return len(value) == 38 and value.startswith("inv_1") and all(c in _ALPHABET for c in value[5:])

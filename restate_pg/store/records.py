@@ -1,0 +1,174 @@
+"""Plain data that crosses the boundary between the store and the rest of restate-pg."""
+
+from __future__ import annotations
+
+import typing
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A terminal failure: what callers receive."""
+
+    code: int
+    message: str
+    metadata: typing.Optional[typing.Dict[str, str]] = None
+
+
+@dataclass
+class Submission:
+    """A new invocation, from the ingress or journaled by another invocation."""
+
+    id: str
+    service: str
+    handler: str
+    key: typing.Optional[str]
+    service_ty: str
+    handler_ty: typing.Optional[str]
+    input: bytes
+    headers: typing.Dict[str, str] = field(default_factory=dict)
+    idempotency_key: typing.Optional[str] = None
+    invoked_by: str = "ingress"
+    caller_id: typing.Optional[str] = None
+    caller_command: typing.Optional[int] = None
+    waiter: typing.Optional[str] = None
+    delay_ms: typing.Optional[int] = None
+    owner: typing.Optional[str] = None  # run it here: lease it to this worker at once
+
+    @property
+    def exclusive(self) -> bool:
+        return self.handler_ty == "exclusive"
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """What became of a submission: None status means the id already existed."""
+
+    id: str
+    status: typing.Optional[str]  # invoked | inboxed | scheduled, or None for a duplicate
+    leased: bool  # leased to the submitting worker, to run there
+    db_now: typing.Optional[datetime] = None
+
+
+@dataclass
+class JournalRow:
+    index: int
+    command_index: typing.Optional[int]
+    completes: typing.Optional[int]
+    entry_type: str
+    name: typing.Optional[str] = None
+    params: typing.Optional[typing.Dict[str, typing.Any]] = None
+    completed: bool = False
+    value: typing.Optional[bytes] = None
+    failure: typing.Optional[Failure] = None
+    sleep_wakeup_at: typing.Optional[datetime] = None
+
+
+@dataclass(frozen=True)
+class MailboxItem:
+    """A result delivered to an invocation from outside (a call's result)."""
+
+    seq: int
+    command_index: typing.Optional[int]
+    value: typing.Optional[bytes]
+    failure: typing.Optional[Failure]
+
+
+@dataclass(frozen=True)
+class Lease:
+    """An attempt's right to write: valid while `task` says this owner at this epoch."""
+
+    invocation_id: str
+    owner: str
+    epoch: int
+    attempt: int
+
+
+@dataclass
+class InvocationRecord:
+    id: str
+    service: str
+    handler: str
+    key: typing.Optional[str]
+    input: bytes
+    headers: typing.Dict[str, str]
+    idempotency_key: typing.Optional[str]
+    caller_id: typing.Optional[str]
+    caller_command: typing.Optional[int]
+    status: str
+
+
+@dataclass
+class ClaimedTask:
+    lease: Lease
+    wakeups: int
+    previous_status: str
+    db_now: datetime
+
+
+@dataclass
+class LoadedInvocation:
+    """Everything a new attempt starts from."""
+
+    invocation: InvocationRecord
+    journal: typing.List[JournalRow]
+    mailbox: typing.List[MailboxItem]
+
+
+@dataclass(frozen=True)
+class StateOp:
+    kind: typing.Literal["set", "clear", "clear_all"]
+    name: typing.Optional[str] = None
+    value: typing.Optional[bytes] = None
+
+
+@dataclass(frozen=True)
+class Suspend:
+    wake_at: typing.Optional[datetime]
+    wakeups: int
+
+
+@dataclass(frozen=True)
+class Retry:
+    status: typing.Literal["backing-off", "paused"]
+    delay_ms: int
+    failure: str
+    failure_code: int
+
+
+@dataclass(frozen=True)
+class Complete:
+    output: typing.Optional[bytes]
+    failure: typing.Optional[Failure]
+    retention_ms: int
+    caller: typing.Optional[typing.Tuple[str, int]] = None
+    release_key: typing.Optional[typing.Tuple[str, str]] = None
+    take_next: bool = False
+
+
+Outcome = typing.Union[Suspend, Retry, Complete]
+
+
+@dataclass
+class Batch:
+    """The writes of one attempt transaction (a flush), applied atomically and in this order."""
+
+    journal: typing.List[JournalRow] = field(default_factory=list)
+    state: typing.List[typing.Tuple[str, str, StateOp]] = field(default_factory=list)  # (service, key, op)
+    submissions: typing.List[Submission] = field(default_factory=list)
+    consumed: typing.List[int] = field(default_factory=list)
+    outcome: typing.Optional[Outcome] = None
+
+    def empty(self) -> bool:
+        return not (self.journal or self.state or self.submissions or self.consumed or self.outcome)
+
+
+@dataclass
+class FlushResult:
+    db_now: datetime
+    submitted: typing.List[Submitted] = field(default_factory=list)
+    suspended: bool = False
+    waiter: typing.Optional[str] = None  # who waits for the completed invocation's result
+    caller_owner: typing.Optional[str] = None  # who runs the caller we delivered a result to
+    next_holder: typing.Optional[str] = None  # the inboxed invocation that got the object key

@@ -1,0 +1,202 @@
+"""The PostgreSQL tables of restate-pg, as SQLAlchemy metadata.
+
+This is the description alembic migrations are written from; the queries themselves live in
+`queries.py` as plain SQL. `docs/invocation-lifecycle.md` explains what each table is for.
+The schema name is a parameter so that an application can keep restate-pg next to its own tables
+under any name (`restate` by default).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+
+DEFAULT_SCHEMA = "restate"
+
+#: SQLSTATE raised by `fence()` when an attempt has lost its lease.
+FENCED_SQLSTATE = "RPG01"
+
+
+def _ts(name: str, *, nullable: bool = True, default_now: bool = False) -> Column:
+    return Column(
+        name,
+        DateTime(timezone=True),
+        nullable=nullable,
+        server_default=text("now()") if default_now else None,
+    )
+
+
+def build_metadata(schema: str = DEFAULT_SCHEMA) -> MetaData:
+    """Return the table definitions, placed in `schema`."""
+    md = MetaData(schema=schema)
+
+    Table(
+        "invocation",
+        md,
+        Column("id", Text, primary_key=True),
+        Column("service", Text, nullable=False),
+        Column("handler", Text, nullable=False),
+        Column("key", Text),
+        Column("service_ty", Text, nullable=False),  # service | virtual_object | workflow
+        Column("handler_ty", Text),  # exclusive | shared | workflow; NULL for services
+        Column("status", Text, nullable=False),  # scheduled | inboxed | invoked | completed
+        Column("input", LargeBinary, nullable=False),
+        Column("headers", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+        Column("idempotency_key", Text),
+        Column("invoked_by", Text, nullable=False),  # ingress | service
+        Column("caller_id", Text),
+        Column("caller_command", Integer),  # the caller's Call command this result completes
+        Column("waiter", Text),  # process to tell on completion: a process id, or '*'
+        _ts("created_at", nullable=False, default_now=True),
+        _ts("modified_at", nullable=False, default_now=True),
+        _ts("scheduled_start_at"),
+        _ts("completed_at"),
+        Column("result", Text),  # success | failure
+        Column("output", LargeBinary),
+        Column("failure_code", Integer),
+        Column("failure_message", Text),
+        Column("failure_metadata", JSONB),
+        _ts("retain_until"),
+        Index("invocation_service_status", "service", "status"),
+        Index(
+            "invocation_retain_until",
+            "retain_until",
+            postgresql_where=text("retain_until IS NOT NULL"),
+        ),
+    )
+
+    Table(
+        "task",
+        md,
+        Column("invocation_id", Text, primary_key=True),
+        Column("service", Text, nullable=False),
+        Column("status", Text, nullable=False),  # scheduled|ready|running|suspended|backing-off|paused
+        Column("run_at", DateTime(timezone=True), nullable=False),
+        Column("lease_owner", Text),
+        Column("epoch", Integer, nullable=False, server_default=text("0")),
+        Column("attempt", Integer, nullable=False, server_default=text("0")),
+        Column("wakeups", BigInteger, nullable=False, server_default=text("0")),
+        _ts("last_start_at"),
+        Column("last_failure", Text),
+        Column("last_failure_code", Integer),
+        Index("task_due", "run_at", postgresql_where=text("lease_owner IS NULL")),
+        Index("task_owner", "lease_owner", postgresql_where=text("lease_owner IS NOT NULL")),
+        postgresql_with={
+            "fillfactor": "70",
+            "autovacuum_vacuum_scale_factor": "0.01",
+            "autovacuum_vacuum_cost_delay": "0",
+        },
+    )
+
+    Table(
+        "journal",
+        md,
+        Column("invocation_id", Text, nullable=False),
+        Column("index", Integer, nullable=False),  # write order, from 1 (0 is the input)
+        Column("command_index", Integer),  # issue order of commands; NULL for notifications
+        Column("completes", Integer),  # for notifications: the command_index they complete
+        Column("entry_type", Text, nullable=False),
+        Column("name", Text),
+        Column("params", JSONB),  # what identifies the command on replay
+        Column("completed", Boolean, nullable=False, server_default=text("false")),
+        Column("value", LargeBinary),
+        Column("failure_code", Integer),
+        Column("failure_message", Text),
+        Column("failure_metadata", JSONB),
+        _ts("sleep_wakeup_at"),  # for Sleep commands: when the timer fires (database clock)
+        _ts("appended_at", nullable=False, default_now=True),
+        PrimaryKeyConstraint("invocation_id", "index"),
+    )
+
+    Table(
+        "notification",
+        md,
+        Column("seq", BigInteger, Identity(always=False), primary_key=True),
+        Column("invocation_id", Text, nullable=False),
+        Column("command_index", Integer),
+        Column("value", LargeBinary),
+        Column("failure_code", Integer),
+        Column("failure_message", Text),
+        Column("failure_metadata", JSONB),
+        _ts("created_at", nullable=False, default_now=True),
+        Index("notification_invocation", "invocation_id", "seq"),
+    )
+
+    Table(
+        "state",
+        md,
+        Column("service", Text, nullable=False),
+        Column("key", Text, nullable=False),
+        Column("name", Text, nullable=False),
+        Column("value", LargeBinary, nullable=False),
+        PrimaryKeyConstraint("service", "key", "name"),
+    )
+
+    Table(
+        "object_lock",
+        md,
+        Column("service", Text, nullable=False),
+        Column("key", Text, nullable=False),
+        Column("invocation_id", Text, nullable=False),
+        _ts("acquired_at", nullable=False, default_now=True),
+        PrimaryKeyConstraint("service", "key"),
+    )
+
+    Table(
+        "inbox",
+        md,
+        Column("seq", BigInteger, Identity(always=False), primary_key=True),
+        Column("service", Text, nullable=False),
+        Column("key", Text, nullable=False),
+        Column("invocation_id", Text, nullable=False, unique=True),
+        Index("inbox_key", "service", "key", "seq"),
+    )
+
+    Table(
+        "worker",
+        md,
+        Column("id", Text, primary_key=True),
+        Column("hostname", Text, nullable=False),
+        Column("pid", Integer, nullable=False),
+        Column("services", ARRAY(Text), nullable=False),
+        _ts("started_at", nullable=False, default_now=True),
+        _ts("heartbeat_at", nullable=False, default_now=True),
+    )
+
+    return md
+
+
+def fence_function_sql(schema: str) -> str:
+    """DDL of `fence()`: the first statement of every transaction an attempt commits.
+
+    It share-locks the invocation's task row and fails unless the attempt still holds the lease, so
+    a worker that lost its lease (paused, partitioned, declared dead) can never apply a stale write.
+    """
+    return f"""
+CREATE OR REPLACE FUNCTION "{schema}".fence(p_invocation_id text, p_owner text, p_epoch integer)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM 1 FROM "{schema}".task
+     WHERE invocation_id = p_invocation_id AND lease_owner = p_owner AND epoch = p_epoch
+       FOR SHARE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'restate-pg: attempt % of invocation % lost its lease', p_epoch, p_invocation_id
+            USING ERRCODE = '{FENCED_SQLSTATE}';
+    END IF;
+END
+$$;
+"""

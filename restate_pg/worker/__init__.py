@@ -1,0 +1,5 @@
+"""Worker processes: claim invocations, run attempts, heartbeat, recover the work of dead workers."""
+
+from restate_pg.worker.engine import Engine, InvocationResult, run_worker
+
+__all__ = ["Engine", "InvocationResult", "run_worker"]

@@ -1,0 +1,459 @@
+"""`Engine`: everything one process does with the database on behalf of an application.
+
+A process that hosts handlers (`run_handlers=True`) is a worker: it registers itself, heartbeats,
+claims due tasks and runs attempts. Work it submits itself (ingress requests, calls between
+handlers) runs right here when it has a free slot, without a claim round trip; other workers still
+recover it through the lease if this process dies. A process that only serves the ingress
+(`run_handlers=False`) submits work, hints workers, and waits for results.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import typing
+import uuid
+from dataclasses import dataclass
+
+from restate_pg.api.app import App
+from restate_pg.runtime.attempt import Attempt
+from restate_pg.runtime.clock import DbClock
+from restate_pg.store.driver import Fenced, Store
+from restate_pg.store.records import (
+    Batch,
+    Complete,
+    Failure,
+    FlushResult,
+    InvocationRecord,
+    Lease,
+    LoadedInvocation,
+    Retry,
+    Submission,
+    Submitted,
+)
+
+logger = logging.getLogger("restate_pg.worker")
+
+
+@dataclass(frozen=True)
+class InvocationResult:
+    """The result of a completed invocation, as callers receive it."""
+
+    output: typing.Optional[bytes]
+    failure: typing.Optional[Failure]
+
+    @classmethod
+    def from_row(cls, row: typing.Mapping[str, typing.Any]) -> "InvocationResult":
+        if row["result"] == "failure":
+            return cls(None, Failure(row["failure_code"], row["failure_message"] or "", row["failure_metadata"]))
+        output = row["output"]
+        return cls(None if output is None else bytes(output), None)
+
+
+class Engine:
+    def __init__(
+        self,
+        app: App,
+        database_url: str,
+        *,
+        schema: str = "restate",
+        run_handlers: bool = True,
+        concurrency: int = 100,
+        poll_interval: float = 1.0,
+        lease_seconds: float = 15.0,
+        inactivity_timeout: float = 5.0,
+        poll_only: bool = False,
+        pool_size: int = 10,
+    ) -> None:
+        self.app = app
+        self.schema = schema
+        self.run_handlers = run_handlers
+        self.concurrency = concurrency
+        self.poll_interval = poll_interval
+        self.lease_seconds = lease_seconds
+        self.default_inactivity_timeout = inactivity_timeout
+        self.poll_only = poll_only
+        self.store = Store(database_url, schema, max_size=pool_size, prepare=not poll_only)
+        self.clock = DbClock()
+        self.worker_id = uuid.uuid4().hex[:16]
+        self.services = sorted(app.services)
+        self._active = 0
+        self._attempts: typing.Dict[str, Attempt] = {}
+        self._waiters: typing.Dict[str, typing.List["asyncio.Future[typing.Optional[InvocationResult]]"]] = {}
+        self._work = asyncio.Event()
+        self._tasks: typing.Set["asyncio.Task[typing.Any]"] = set()
+        self._loops: typing.List["asyncio.Task[None]"] = []
+        self._listener: typing.Any = None
+        self._hint_running = False
+        self._hint_again = False
+        self._started = False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def work_channel(self) -> str:
+        return f"rpg_{self.schema}_work".lower()
+
+    @property
+    def own_channel(self) -> str:
+        return f"rpg_{self.schema}_{self.worker_id}".lower()
+
+    async def start(self) -> None:
+        await self.store.open()
+        if self.run_handlers:
+            db_now = await self.store.register_worker(self.worker_id, socket.gethostname(), os.getpid(), self.services)
+        else:
+            db_now = await self.store.db_now()
+        self.clock.sync(db_now)
+        if not self.poll_only:
+            from restate_pg.worker.listener import Listener
+
+            self._listener = Listener(self.store.conninfo, [self.work_channel, self.own_channel], self._on_notify, self._work.set)
+            self._listener.start()
+            try:
+                await asyncio.wait_for(self._listener.connected.wait(), 5)
+            except asyncio.TimeoutError:
+                logger.warning("LISTEN is not connected yet; relying on polling")
+        if self.run_handlers:
+            self._loops.append(asyncio.ensure_future(self._claim_loop()))
+            self._loops.append(asyncio.ensure_future(self._heartbeat_loop()))
+        self._started = True
+
+    async def stop(self) -> None:
+        """Stop claiming, abandon running attempts and hand their invocations back at once."""
+        for loop_task in self._loops:
+            loop_task.cancel()
+        for attempt in list(self._attempts.values()):
+            attempt.ctx.close()
+        tasks = [t for t in self._tasks if not t.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*self._loops, *tasks, return_exceptions=True)
+        if self._listener is not None:
+            await self._listener.stop()
+        if self.run_handlers and self._started:
+            try:
+                await self.store.unregister_worker(self.worker_id)
+            except Exception as exc:  # the lease expiry recovers them anyway
+                logger.warning("could not unregister worker %s: %s", self.worker_id, exc)
+        await self.store.close()
+
+    async def run_forever(self) -> None:
+        await asyncio.Event().wait()
+
+    # -- submitting and waiting (used by the ingress) ----------------------------------------
+
+    async def submit(self, sub: Submission, *, wait: bool = False) -> typing.Tuple[Submitted, typing.Optional["asyncio.Future[typing.Optional[InvocationResult]]"]]:
+        """Submit an invocation; with `wait`, also return a future for its result."""
+        waiter = None
+        if wait:
+            sub.waiter = self.worker_id
+            waiter = self._add_waiter(sub.id)
+        if sub.delay_ms is None and self.reserve_local(sub):
+            sub.owner = self.worker_id
+        try:
+            submitted = await self.store.submit(sub)
+        except BaseException:
+            if sub.owner is not None:
+                self._release_slot()
+            if waiter is not None:
+                self._remove_waiter(sub.id, waiter)
+            raise
+        if submitted.db_now is not None:
+            self.clock.sync(submitted.db_now)
+        self._after_submit(sub, submitted)
+        return submitted, waiter
+
+    async def result(
+        self, invocation_id: str, waiter: typing.Optional["asyncio.Future[typing.Optional[InvocationResult]]"] = None
+    ) -> typing.Optional[InvocationResult]:
+        """Wait for an invocation's result; None if it does not exist."""
+        if waiter is None:
+            waiter = self._add_waiter(invocation_id)
+            row = await self.store.wait_for(invocation_id, self.worker_id)
+            if row is None:
+                self._remove_waiter(invocation_id, waiter)
+                return None
+            if row["status"] == "completed":
+                self._remove_waiter(invocation_id, waiter)
+                return InvocationResult.from_row(row)
+        try:
+            while True:
+                try:
+                    outcome = await asyncio.wait_for(asyncio.shield(waiter), self.poll_interval)
+                except asyncio.TimeoutError:
+                    outcome = None
+                if outcome is not None:
+                    return outcome
+                row = await self.store.get_invocation(invocation_id)
+                if row is None:
+                    return None
+                if row["status"] == "completed":
+                    return InvocationResult.from_row(row)
+                if waiter.done():
+                    self._remove_waiter(invocation_id, waiter)
+                    waiter = self._add_waiter(invocation_id)
+        finally:
+            self._remove_waiter(invocation_id, waiter)
+
+    def _add_waiter(self, invocation_id: str) -> "asyncio.Future[typing.Optional[InvocationResult]]":
+        future: "asyncio.Future[typing.Optional[InvocationResult]]" = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(invocation_id, []).append(future)
+        return future
+
+    def _remove_waiter(self, invocation_id: str, future: "asyncio.Future[typing.Any]") -> None:
+        futures = self._waiters.get(invocation_id)
+        if futures and future in futures:
+            futures.remove(future)
+            if not futures:
+                del self._waiters[invocation_id]
+
+    def _notify_waiters(self, invocation_id: str, result: typing.Optional[InvocationResult]) -> None:
+        for future in self._waiters.get(invocation_id, []):
+            if not future.done():
+                future.set_result(result)
+
+    # -- Host interface for attempts -----------------------------------------------------------
+
+    def reserve_local(self, sub: Submission) -> bool:
+        if not self.run_handlers or self.app.handler(sub.service, sub.handler) is None:
+            return False
+        if self._active >= self.concurrency:
+            return False
+        self._active += 1
+        return True
+
+    def _release_slot(self) -> None:
+        self._active -= 1
+        self._work.set()
+
+    def _after_submit(self, sub: Submission, submitted: Submitted) -> None:
+        if submitted.leased:
+            self._start_submitted(sub)
+        else:
+            if sub.owner is not None:
+                self._release_slot()
+            if submitted.status in ("invoked", "scheduled"):
+                self._hint_work()
+
+    def after_flush(self, batch: Batch, result: FlushResult, lease: typing.Optional[Lease] = None) -> None:
+        for sub, submitted in zip(batch.submissions, result.submitted):
+            self._after_submit(sub, submitted)
+        outcome = batch.outcome
+        if isinstance(outcome, Complete) and lease is not None:
+            invocation_id = lease.invocation_id
+            if result.waiter == self.worker_id:
+                self._notify_waiters(invocation_id, InvocationResult(outcome.output, outcome.failure))
+            elif result.waiter is not None:
+                channel = self.work_channel if result.waiter == "*" else f"rpg_{self.schema}_{result.waiter}".lower()
+                self._background(self.store.notify(channel, f"done:{invocation_id}"))
+                if result.waiter == "*":
+                    self._notify_waiters(invocation_id, None)
+            if outcome.caller is not None and result.caller_owner is not None:
+                self._wake(outcome.caller[0], result.caller_owner)
+            if result.next_holder is not None:
+                self._active += 1
+                self._background(self._run_loaded(Lease(result.next_holder, self.worker_id, 1, 1), 0))
+
+    def _wake(self, invocation_id: str, owner: str) -> None:
+        if owner == self.worker_id:
+            attempt = self._attempts.get(invocation_id)
+            if attempt is not None:
+                attempt.ctx.wake()
+        else:
+            self._background(self.store.notify(f"rpg_{self.schema}_{owner}".lower(), f"wake:{invocation_id}"))
+
+    def _hint_work(self) -> None:
+        """Tell workers there is new work: at most one NOTIFY in flight per process."""
+        if self._hint_running:
+            self._hint_again = True
+            return
+        self._hint_running = True
+        self._background(self._send_hints())
+
+    async def _send_hints(self) -> None:
+        try:
+            while True:
+                self._hint_again = False
+                await self.store.notify(self.work_channel, "")
+                if not self._hint_again:
+                    return
+        except Exception as exc:
+            logger.debug("work hint not sent: %s", exc)
+        finally:
+            self._hint_running = False
+
+    def _on_notify(self, channel: str, payload: str) -> None:
+        if channel == self.work_channel:
+            if payload.startswith("done:"):
+                self._notify_waiters(payload[5:], None)
+            else:
+                self._work.set()
+            return
+        kind, _, invocation_id = payload.partition(":")
+        if kind == "wake":
+            attempt = self._attempts.get(invocation_id)
+            if attempt is not None:
+                attempt.ctx.wake()
+        elif kind == "done":
+            self._notify_waiters(invocation_id, None)
+
+    def _background(self, coro: typing.Awaitable[typing.Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- running attempts ---------------------------------------------------------------------
+
+    def _start_submitted(self, sub: Submission) -> None:
+        """Run an invocation this process just submitted and leased to itself (slot reserved)."""
+        handler = self.app.handler(sub.service, sub.handler)
+        assert handler is not None
+        record = InvocationRecord(
+            id=sub.id, service=sub.service, handler=sub.handler, key=sub.key, input=sub.input,
+            headers=sub.headers, idempotency_key=sub.idempotency_key, caller_id=sub.caller_id,
+            caller_command=sub.caller_command, status="invoked",
+        )
+        attempt = Attempt(self, Lease(sub.id, self.worker_id, 1, 1), record, handler)
+        self._background(self._run_attempt(attempt))
+
+    async def _run_loaded(self, lease: Lease, wakeups: int, loaded: typing.Optional[LoadedInvocation] = None) -> None:
+        """Run a claimed invocation (slot reserved), loading its journal first if needed."""
+        try:
+            if loaded is None:
+                loaded = (await self.store.load([lease.invocation_id])).get(lease.invocation_id)
+            if loaded is None:
+                self._release_slot()
+                return
+            handler = self.app.handler(loaded.invocation.service, loaded.invocation.handler)
+            if handler is None:
+                self._release_slot()
+                await self._release_lease(lease, f"handler {loaded.invocation.service}/{loaded.invocation.handler} is not hosted by this worker")
+                return
+        except Exception as exc:
+            self._release_slot()
+            logger.error("could not load invocation %s: %s", lease.invocation_id, exc)
+            await self._release_lease(lease, f"load failed: {exc}")
+            return
+        attempt = Attempt(self, lease, loaded.invocation, handler, loaded.journal, loaded.mailbox, wakeups)
+        await self._run_attempt(attempt)
+
+    async def _run_attempt(self, attempt: Attempt) -> None:
+        invocation_id = attempt.invocation_id
+        self._attempts[invocation_id] = attempt
+        try:
+            await attempt.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            logger.exception("attempt of %s crashed: %s", invocation_id, exc)
+            await self._release_lease(attempt.lease, f"attempt crashed: {exc!r}")
+        finally:
+            if self._attempts.get(invocation_id) is attempt:
+                del self._attempts[invocation_id]
+            self._release_slot()
+
+    async def _release_lease(self, lease: Lease, reason: str) -> None:
+        """Give an invocation back after an unexpected error, so it is retried instead of stuck."""
+        for delay in (0.1, 0.5, 2.0, 5.0):
+            try:
+                await self.store.flush(lease, Batch(outcome=Retry("backing-off", 1000, reason, 500)))
+                return
+            except Fenced:
+                return
+            except Exception:
+                await asyncio.sleep(delay)
+        logger.error("could not release %s; it will be recovered when this worker's lease expires", lease.invocation_id)
+
+    # -- loops -------------------------------------------------------------------------------
+
+    async def _claim_loop(self) -> None:
+        batch_limit = 32
+        while True:
+            try:
+                self._work.clear()
+                free = self.concurrency - self._active
+                if free > 0:
+                    claimed = await self.store.claim(self.worker_id, self.services, min(free, batch_limit))
+                    if claimed:
+                        self.clock.sync(claimed[0].db_now)
+                        self._active += len(claimed)
+                        await self._start_claimed(claimed)
+                        if len(claimed) == min(free, batch_limit):
+                            continue
+                due = await self.store.next_due(self.services) if free > 0 else None
+                timeout = self.poll_interval if due is None else max(0.0, min(due, self.poll_interval))
+                if timeout > 0:
+                    try:
+                        await asyncio.wait_for(self._work.wait(), timeout)
+                    except asyncio.TimeoutError:
+                        pass
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning("claim loop: %s; retrying in %.1fs", exc, self.poll_interval)
+                await asyncio.sleep(self.poll_interval)
+
+    async def _start_claimed(self, claimed: typing.Sequence[typing.Any]) -> None:
+        try:
+            loaded = await self.store.load([c.lease.invocation_id for c in claimed])
+        except Exception as exc:
+            logger.warning("could not load claimed invocations: %s", exc)
+            for task in claimed:
+                self._release_slot()
+                await self._release_lease(task.lease, f"load failed: {exc}")
+            return
+        for task in claimed:
+            entry = loaded.get(task.lease.invocation_id)
+            if entry is None:
+                self._release_slot()
+                continue
+            if task.previous_status == "scheduled":
+                handler = self.app.handler(entry.invocation.service, entry.invocation.handler)
+                exclusive = handler is not None and handler.is_exclusive
+                status = await self.store.start_scheduled(task.lease, entry.invocation.service, entry.invocation.key, exclusive)
+                if status != "invoked":
+                    self._release_slot()
+                    continue
+            self._background(self._run_loaded(task.lease, task.wakeups, entry))
+
+    async def _heartbeat_loop(self) -> None:
+        interval = self.lease_seconds / 3
+        lease_ms = int(self.lease_seconds * 1000)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                alive = await self.store.heartbeat(self.worker_id)
+                if alive is None:
+                    logger.error("worker %s was declared dead (heartbeat too late); abandoning its attempts", self.worker_id)
+                    for attempt in list(self._attempts.values()):
+                        attempt.ctx.close()
+                    await self.store.register_worker(self.worker_id, socket.gethostname(), os.getpid(), self.services)
+                reaped = await self.store.reap(lease_ms)
+                if reaped:
+                    logger.warning("recovered %d invocation(s) of dead workers", len(reaped))
+                    self._work.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning("heartbeat failed: %s", exc)
+
+
+async def run_worker(
+    app: App,
+    database_url: str,
+    schema: str = "restate",
+    *,
+    concurrency: int = 100,
+    poll_only: bool = False,
+    **options: typing.Any,
+) -> None:
+    """Run a worker until cancelled: claim and execute the application's invocations."""
+    engine = Engine(app, database_url, schema=schema, concurrency=concurrency, poll_only=poll_only, **options)
+    await engine.start()
+    try:
+        await engine.run_forever()
+    finally:
+        await engine.stop()
