@@ -1,0 +1,192 @@
+"""Every context method, through the real ingress against a real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.apps import kitchen
+from tests.support import ledger
+from tests.support.server import serve
+
+
+@pytest.fixture
+async def ingress(clean_db, side_effects):
+    async with serve(kitchen.app, clean_db, inactivity_timeout=0.5) as served:
+        yield served
+
+
+async def test_run_results_are_journaled_and_never_rerun(ingress):
+    response = await ingress.client.post("/Steps/three", json="t1")
+    assert response.status_code == 200
+    assert response.json() == ["t1-0", "t1-1", "t1-2"]
+    # the first attempt failed after step 1; the retry replayed steps 0 and 1 from the journal
+    assert ledger.steps("t1") == ["step0", "step1", "step2"]
+
+
+async def test_run_retries_in_place_until_success(ingress):
+    response = await ingress.client.post("/Steps/run_retries", json=3)
+    assert response.json() == 3
+
+
+async def test_run_exhausted_attempts_become_a_terminal_error(ingress):
+    response = await ingress.client.post("/Steps/run_exhausted", json=None)
+    assert response.json() == "caught 500: always broken"
+
+
+async def test_terminal_error_inside_run_is_recorded_and_returned(ingress):
+    response = await ingress.client.post("/Steps/run_terminal")
+    assert response.status_code == 402
+    assert response.json() == {"code": 402, "message": "card declined"}
+
+
+async def test_random_uuid_and_time_are_stable_across_attempts(ingress):
+    response = await ingress.client.post("/Steps/deterministic")
+    assert response.status_code == 200
+    invocation_id = response.headers["x-restate-id"]
+    seen = ledger.steps(invocation_id)
+    assert len(seen) == 2 and seen[0] == seen[1]  # both attempts saw the same values
+    assert repr(response.json()) == seen[0]
+
+
+async def test_request_carries_id_headers_and_body(ingress):
+    response = await ingress.client.post("/Steps/whoami", headers={"x-my-header": "hello"})
+    body = response.json()
+    assert body["id"] == response.headers["x-restate-id"]
+    assert body["headers"]["x-my-header"] == "hello"
+    assert body["headers"]["x-restate-ingress-path"] == "/Steps/whoami"
+    assert "host" not in body["headers"]
+
+
+async def test_pydantic_dataclass_and_bytes_serdes(ingress):
+    response = await ingress.client.post("/Steps/greet_model", json={"name": "ada", "times": 1})
+    assert response.json() == {"name": "ADA", "times": 2}
+    response = await ingress.client.post("/Steps/move", json={"x": 1, "y": 2})
+    assert response.json() == {"x": 2, "y": 3}
+    response = await ingress.client.post(
+        "/Steps/raw_echo", content=b"\x00\x01\xff", headers={"content-type": "application/octet-stream"}
+    )
+    assert response.content == b"\xff\x01\x00"
+    assert response.headers["content-type"] == "application/octet-stream"
+    response = await ingress.client.post("/Steps/nothing")
+    assert response.status_code == 200 and response.content == b""
+
+
+async def test_sleep(ingress):
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    response = await ingress.client.post("/Steps/nap", json=300)
+    assert response.json() == "rested"
+    assert loop.time() - started >= 0.3
+
+
+async def test_long_sleep_suspends_and_resumes(ingress):
+    # inactivity_timeout is 0.5 s, so this invocation suspends and is resumed by its timer
+    response = await ingress.client.post("/Steps/nap", json=1500)
+    assert response.json() == "rested"
+
+
+async def test_state_get_set_clear_and_keys(ingress):
+    client = ingress.client
+    assert (await client.post("/Counter/k1/add", json=5)).json() == 5
+    assert (await client.post("/Counter/k1/add", json=2)).json() == 7
+    assert (await client.get("/Counter/k1/get")).json() == 7
+    assert (await client.get("/Counter/other/get")).json() == 0
+    assert (await client.post("/Counter/k1/set_many", json={"a": 1, "b": [2]})).json() == ["a", "b", "count"]
+    assert (await client.get("/Counter/k1/keys")).json() == ["a", "b", "count"]
+    assert (await client.post("/Counter/k1/clear", json="a")).json() == ["b", "count"]
+    assert (await client.post("/Counter/k1/clear_all")).json() == []
+    assert (await client.get("/Counter/k1/get")).json() == 0
+    assert (await client.post("/Counter/some%2Fkey/whose")).json() == "some/key"
+
+
+async def test_state_set_before_terminal_error_is_kept(ingress):
+    response = await ingress.client.post("/Counter/failing/add_then_fail", json=1)
+    assert response.status_code == 500
+    assert response.json()["message"] == "failing"
+    assert (await ingress.client.get("/Counter/failing/get")).json() == 1
+
+
+async def test_shared_handler_cannot_write_state(clean_db, side_effects):
+    async with serve(kitchen.app, clean_db) as served:
+        response = await served.client.post("/Counter/k/bad_write/send")
+        assert response.status_code == 202
+        invocation_id = response.json()["invocationId"]
+        row = await wait_for_failure(served, invocation_id)
+        assert "cannot write state" in row["last_failure"]
+
+
+async def wait_for_failure(served, invocation_id, code=None):
+    """Poll the task row until it records a failure (with `code`, if given)."""
+    for _ in range(400):
+        async with served.engine.store.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT status, last_failure, last_failure_code, attempt FROM restate.task WHERE invocation_id = %s",
+                (invocation_id,),
+            )
+            row = await cur.fetchone()
+        if row is not None and row[1] is not None and (code is None or row[2] == code):
+            return {"status": row[0], "last_failure": row[1], "last_failure_code": row[2], "attempt": row[3]}
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{invocation_id} never failed with code {code}")
+
+
+async def test_non_determinism_is_reported_with_code_570(ingress):
+    response = await ingress.client.post("/Steps/nondeterministic/send")
+    invocation_id = response.json()["invocationId"]
+    row = await wait_for_failure(ingress, invocation_id, code=570)
+    assert "mismatch" in row["last_failure"]
+    assert "Run(name='first')" in row["last_failure"] and "Sleep()" in row["last_failure"]
+
+
+async def test_calls_three_services_deep(ingress):
+    response = await ingress.client.post("/First/chain", json=2)
+    assert response.json() == 211
+
+
+async def test_terminal_error_propagates_through_nested_calls(ingress):
+    response = await ingress.client.post("/First/fail", json="out of stock")
+    assert response.status_code == 422
+    assert response.json() == {"code": 422, "message": "out of stock", "metadata": {"depth": "3"}}
+    assert ledger.count(response.headers["x-restate-id"]) == 1
+
+
+async def test_one_way_sends_arrive_in_issue_order(ingress):
+    assert (await ingress.client.post("/First/fan_out", json="fan")).json() == "sent"
+    for _ in range(200):
+        items = (await ingress.client.get("/Counter/fan/items")).json()
+        if len(items) == 5:
+            break
+        await asyncio.sleep(0.05)
+    assert items == [f"item{i}" for i in range(5)]
+
+
+async def test_send_with_idempotency_key_runs_once(ingress):
+    assert (await ingress.client.post("/First/send_once", json="idem")).json() == "sent twice"
+    for _ in range(100):
+        if (await ingress.client.get("/Counter/idem/get")).json() == 1:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.3)  # a second execution, if any, would have landed by now
+    assert (await ingress.client.get("/Counter/idem/get")).json() == 1
+
+
+async def test_generic_call_and_send(ingress):
+    assert (await ingress.client.post("/First/generic", json="g")).json() == "7"
+    for _ in range(100):
+        if (await ingress.client.get("/Counter/g/get")).json() == 8:
+            break
+        await asyncio.sleep(0.05)
+    assert (await ingress.client.get("/Counter/g/get")).json() == 8
+
+
+async def test_object_call_from_a_service(ingress):
+    assert (await ingress.client.post("/First/call_object", json="oc")).json() == 2
+
+
+async def test_private_handler_is_callable_from_handlers_only(ingress):
+    response = await ingress.client.post("/Steps/private")
+    assert response.status_code == 400
+    assert response.json()["message"] == "the invoked service is not public"
+    assert (await ingress.client.post("/Steps/call_private")).json() == "secret"
