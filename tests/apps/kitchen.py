@@ -316,3 +316,15 @@ async def call_object(ctx: Context, key: str) -> int:
 
 
 app = restate.app([steps, counter, first, second, third])
+
+
+@counter.handler()
+async def span(ctx: ObjectContext, label: str) -> str:
+    """Records when it starts and ends, so a test can see which executions overlapped."""
+    await ctx.run("start", lambda: ledger.record(f"span:{ctx.key()}", f"start {label}"))
+    await ctx.sleep(timedelta(milliseconds=200))
+    await ctx.run("end", lambda: ledger.record(f"span:{ctx.key()}", f"end {label}"))
+    return label
+
+
+app = restate.app([steps, counter, first, second, third])
