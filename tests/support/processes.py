@@ -1,0 +1,80 @@
+"""Worker processes started with the real CLI, for crash and race tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import typing
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class WorkerProcess:
+    """`restate-pg worker MODULE:APP` in a subprocess, with a short lease so that tests recover fast."""
+
+    def __init__(
+        self,
+        app_ref: str,
+        database_url: str,
+        *,
+        env: typing.Optional[typing.Dict[str, str]] = None,
+        lease_seconds: float = 1.0,
+        poll_interval: float = 0.1,
+        extra: typing.Sequence[str] = (),
+    ) -> None:
+        self.args = [
+            sys.executable, "-m", "restate_pg", "worker", app_ref,
+            "--database-url", database_url,
+            "--lease-seconds", str(lease_seconds),
+            "--poll-interval", str(poll_interval),
+            *extra,
+        ]
+        self.env = {**os.environ, **(env or {})}
+        self.process: typing.Optional[subprocess.Popen[bytes]] = None
+        self._log = tempfile.NamedTemporaryFile(prefix="restate-pg-worker-", suffix=".log", delete=False)
+
+    def start(self) -> "WorkerProcess":
+        self.process = subprocess.Popen(self.args, cwd=REPO, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
+        return self
+
+    def log(self) -> str:
+        """Everything the worker printed so far."""
+        return Path(self._log.name).read_text(errors="replace")
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def signal(self, sig: int) -> None:
+        assert self.process is not None
+        self.process.send_signal(sig)
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup of any kind, as in a crash."""
+        self.signal(signal.SIGKILL)
+        self.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.signal(signal.SIGTERM)
+            try:
+                self.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def wait(self, timeout: float = 15) -> int:
+        assert self.process is not None
+        return self.process.wait(timeout=timeout)
+
+    def __enter__(self) -> "WorkerProcess":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.signal(signal.SIGCONT)
+        self.stop()

@@ -1,0 +1,141 @@
+"""Crash tests with real worker processes, killed with SIGKILL.
+
+The ingress runs in this process and executes nothing (`run_handlers=False`), so every invocation
+runs in a worker subprocess that the test can kill at a chosen point.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+
+import psycopg
+import pytest
+
+from tests.apps import crash
+from tests.support import ledger
+from tests.support.processes import WorkerProcess
+from tests.support.server import serve
+
+APP = "tests.apps.crash:app"
+
+
+@pytest.fixture
+async def ingress(clean_db, side_effects):
+    async with serve(crash.app, clean_db, run_handlers=False, poll_interval=0.1) as served:
+        yield served
+
+
+async def wait_until(predicate, what: str, attempts: int = 600, interval: float = 0.05):
+    for _ in range(attempts):
+        value = predicate()
+        if value:
+            return value
+        await asyncio.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def holding(key: str) -> bool:
+    return ledger.count(f"hold:{key}") > 0
+
+
+async def test_crash_free_reference_run(ingress, clean_db):
+    with WorkerProcess(APP, clean_db):
+        response = await ingress.client.post("/Journey/reference/walk", json=crash.STEPS)
+    assert response.status_code == 200
+    assert response.json() == [f"reference:{i}" for i in range(crash.STEPS)]
+    assert ledger.steps("reference") == [f"step{i}" for i in range(crash.STEPS)]
+
+
+@pytest.mark.parametrize("position", range(crash.STEPS))
+async def test_sigkill_at_every_journal_position(ingress, clean_db, position):
+    key = f"crash-at-{position}"
+    victim = WorkerProcess(APP, clean_db, env={"CRASH_HOLD_AT": str(position)}).start()
+    try:
+        call = asyncio.ensure_future(ingress.client.post(f"/Journey/{key}/walk", json=crash.STEPS))
+        await wait_until(lambda: holding(key), f"the worker to reach position {position}")
+        victim.kill()
+        assert not call.done()
+        with WorkerProcess(APP, clean_db):
+            response = await asyncio.wait_for(call, 60)
+    finally:
+        if victim.process.poll() is None:
+            victim.kill()
+    assert response.status_code == 200
+    assert response.json() == [f"{key}:{i}" for i in range(crash.STEPS)]
+    # every journaled step ran exactly once, across both workers
+    assert ledger.steps(key) == [f"step{i}" for i in range(crash.STEPS)]
+    state = (await ingress.client.get(f"/Journey/{key}/state")).json()
+    assert state == {"progress": crash.STEPS - 1, "done": response.json()}
+
+
+async def test_a_paused_worker_past_its_lease_cannot_write(ingress, clean_db):
+    """SIGSTOP a worker inside a ctx.run; another takes over and finishes; the first one's writes are refused."""
+    key = "zombie"
+    zombie = WorkerProcess(APP, clean_db, env={"STALL": "1"}).start()
+    try:
+        call = asyncio.ensure_future(ingress.client.post(f"/Journey/{key}/stall"))
+        await wait_until(lambda: ledger.count(key) > 0, "the zombie to start its step")
+        zombie.signal(signal.SIGSTOP)
+        with WorkerProcess(APP, clean_db) as rescuer:
+            response = await asyncio.wait_for(call, 60)
+            assert response.status_code == 200
+            assert response.json() == rescuer.pid
+            zombie.signal(signal.SIGCONT)
+            # the zombie wakes up, finishes its ctx.run and tries to journal it and write state
+            await wait_until(lambda: ledger.count(key, f"slow by {zombie.pid}") == 1, "the zombie's step")
+            await wait_until(
+                lambda: "lost its lease" in zombie.log() or "declared dead" in zombie.log(),
+                "the zombie to find out it lost the invocation",
+            )
+            assert (await ingress.client.get(f"/Journey/{key}/writer")).json() == rescuer.pid
+    finally:
+        zombie.kill()
+    with psycopg.connect(clean_db) as conn:
+        runs = conn.execute(
+            "SELECT name, value FROM restate.journal j JOIN restate.invocation i ON i.id = j.invocation_id"
+            " WHERE i.key = %s AND j.entry_type = 'Run' ORDER BY j.index", (key,)).fetchall()
+    # one journal entry per step, both written by the rescuer: the zombie's writes were refused
+    assert [name for name, _ in runs] == ["slow", "after"]
+    assert bytes(runs[0][1]) == str(rescuer.pid).encode()
+    assert ledger.steps(key).count(f"after by {zombie.pid}") == 0
+
+
+async def test_two_workers_racing_on_the_same_keys(ingress, clean_db):
+    keys = [f"r{i}" for i in range(6)]
+    duration = float(os.environ.get("RESTATE_PG_RACE_SECONDS", "60"))
+    sent = {key: 0 for key in keys}
+    with WorkerProcess(APP, clean_db, extra=["--inactivity-timeout", "0.05"]), WorkerProcess(APP, clean_db, extra=["--inactivity-timeout", "0.05"]):
+        deadline = time.monotonic() + duration
+        i = 0
+        while time.monotonic() < deadline:
+            batch = []
+            for _ in range(12):
+                key = keys[i % len(keys)]
+                nap = (0, 0, 20, 120)[i % 4]  # some suspend, some finish in memory
+                sent[key] += 1
+                batch.append(ingress.client.post(f"/Racer/{key}/bump/send", json=nap))
+                i += 1
+            assert all(r.status_code == 202 for r in await asyncio.gather(*batch))
+            await asyncio.sleep(0.2)
+
+        async def all_done():
+            counts = [(await ingress.client.get(f"/Racer/{k}/count")).json() for k in keys]
+            return counts == [sent[k] for k in keys]
+
+        for _ in range(1200):
+            if await all_done():
+                break
+            await asyncio.sleep(0.05)
+        assert await all_done(), "some invocations never completed"
+    with psycopg.connect(clean_db) as conn:
+        assert conn.execute("SELECT count(*) FROM restate.task").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM restate.inbox").fetchone()[0] == 0
+        rows = conn.execute(
+            "SELECT tag, step, at FROM public.side_effect WHERE tag LIKE 'race:%' ORDER BY tag, at, id").fetchall()
+    for key in keys:
+        events = [step for tag, step, _ in rows if tag == f"race:{key}"]
+        # strictly alternating enter/exit: no two executions of one key ever overlapped
+        assert events == ["enter", "exit"] * sent[key]

@@ -1,0 +1,299 @@
+"""Every state transition of docs/invocation-lifecycle.md, at the store level, with its failure paths."""
+
+from __future__ import annotations
+
+import asyncio
+import typing
+
+import psycopg
+import pytest
+
+from restate_pg.runtime.ids import new_invocation_id
+from restate_pg.store.driver import Fenced, Store
+from restate_pg.store.records import (
+    Batch,
+    Complete,
+    Failure,
+    JournalRow,
+    Lease,
+    Retry,
+    StateOp,
+    Submission,
+    Suspend,
+)
+
+W1, W2 = "worker-one", "worker-two"
+
+
+@pytest.fixture
+async def store(clean_db):
+    store = Store(clean_db)
+    await store.open()
+    await store.register_worker(W1, "test", 1, ["Svc", "Obj"])
+    await store.register_worker(W2, "test", 2, ["Svc", "Obj"])
+    yield store
+    await store.close()
+
+
+def sub(service: str = "Svc", key: typing.Optional[str] = None, **kw: typing.Any) -> Submission:
+    exclusive = key is not None and kw.pop("exclusive", True)
+    return Submission(
+        id=new_invocation_id(key), service=service, handler="h", key=key,
+        service_ty="virtual_object" if key is not None else "service",
+        handler_ty="exclusive" if exclusive else ("shared" if key is not None else None),
+        input=b"{}", **kw,
+    )
+
+
+async def task_row(store: Store, invocation_id: str) -> typing.Optional[dict]:
+    async with store.pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT status, lease_owner, epoch, attempt, wakeups, run_at = 'infinity' AS never,"
+            " run_at <= now() AS due FROM restate.task WHERE invocation_id = %s", (invocation_id,))
+        row = await cur.fetchone()
+    if row is None:
+        return None
+    return dict(zip(["status", "lease_owner", "epoch", "attempt", "wakeups", "never", "due"], row))
+
+
+async def status(store: Store, invocation_id: str) -> str:
+    return (await store.get_invocation(invocation_id))["status"]
+
+
+async def claim_one(store: Store, owner: str = W1):
+    claimed = await store.claim(owner, ["Svc", "Obj"], 10)
+    assert len(claimed) == 1
+    return claimed[0]
+
+
+async def test_submit_ready_then_claim(store):
+    s = sub()
+    assert (await store.submit(s)).status == "invoked"
+    assert (await task_row(store, s.id))["status"] == "ready"
+    claimed = await claim_one(store)
+    assert claimed.lease == Lease(s.id, W1, 1, 1)
+    assert (await task_row(store, s.id))["status"] == "running"
+    assert await store.claim(W2, ["Svc"], 10) == []  # leased: nobody else gets it
+
+
+async def test_submit_leased_to_the_submitting_worker(store):
+    s = sub(owner=W1)
+    submitted = await store.submit(s)
+    assert submitted.leased
+    assert (await task_row(store, s.id))["lease_owner"] == W1
+    assert await store.claim(W2, ["Svc"], 10) == []
+
+
+async def test_duplicate_submission_is_refused(store):
+    s = sub(idempotency_key="k")
+    assert (await store.submit(s)).status == "invoked"
+    assert (await store.submit(s)).status is None
+
+
+async def test_delayed_submission_is_scheduled_until_due(store):
+    s = sub(delay_ms=60_000)
+    assert (await store.submit(s)).status == "scheduled"
+    row = await task_row(store, s.id)
+    assert row["status"] == "scheduled" and not row["due"]
+    assert await store.claim(W1, ["Svc"], 10) == []
+
+
+async def test_exclusive_submissions_queue_behind_the_key_holder(store):
+    first, second = sub("Obj", "k"), sub("Obj", "k")
+    assert (await store.submit(first)).status == "invoked"
+    assert (await store.submit(second)).status == "inboxed"
+    assert await task_row(store, second.id) is None
+    assert await status(store, second.id) == "inboxed"
+    # a shared handler of the same key does not queue
+    shared = sub("Obj", "k", exclusive=False)
+    assert (await store.submit(shared)).status == "invoked"
+
+
+async def test_concurrent_exclusive_submissions_take_the_key_once(store):
+    subs = [sub("Obj", "race") for _ in range(20)]
+    results = await asyncio.gather(*(store.submit(s) for s in subs))
+    assert sorted(r.status for r in results) == ["inboxed"] * 19 + ["invoked"]
+
+
+async def test_completion_hands_the_key_to_the_inbox_head_in_order(store):
+    subs = [sub("Obj", "k") for _ in range(3)]
+    for s in subs:
+        await store.submit(s)
+    holder = subs[0].id
+    for nxt in subs[1:]:
+        lease = (await claim_one(store)).lease
+        assert lease.invocation_id == holder
+        result = await store.flush(lease, Batch(outcome=Complete(b"1", None, 1000, release_key=("Obj", "k"))))
+        assert result.next_holder == nxt.id
+        assert await status(store, holder) == "completed"
+        assert await task_row(store, holder) is None
+        assert await status(store, nxt.id) == "invoked"
+        holder = nxt.id
+    lease = (await claim_one(store)).lease
+    result = await store.flush(lease, Batch(outcome=Complete(b"1", None, 1000, release_key=("Obj", "k"))))
+    assert result.next_holder is None
+    async with store.pool.connection() as conn:
+        assert await (await conn.execute("SELECT count(*) FROM restate.object_lock")).fetchone() == (0,)
+    assert (await store.submit(sub("Obj", "k"))).status == "invoked"  # the key is free again
+
+
+async def test_release_can_lease_the_next_holder_to_the_releasing_worker(store):
+    first, second = sub("Obj", "k"), sub("Obj", "k")
+    await store.submit(first)
+    await store.submit(second)
+    lease = (await claim_one(store)).lease
+    await store.flush(lease, Batch(outcome=Complete(b"", None, 1000, release_key=("Obj", "k"), take_next=True)))
+    row = await task_row(store, second.id)
+    assert row["status"] == "running" and row["lease_owner"] == W1 and row["epoch"] == 1
+
+
+async def test_start_scheduled_takes_a_free_key_or_queues(store):
+    holder = sub("Obj", "k")
+    await store.submit(holder)
+    delayed = sub("Obj", "k", delay_ms=0)
+    assert (await store.submit(delayed)).status == "scheduled"
+    claimed = {c.lease.invocation_id: c for c in await store.claim(W1, ["Obj"], 10)}
+    assert claimed[delayed.id].previous_status == "scheduled"
+    assert await store.start_scheduled(claimed[delayed.id].lease, "Obj", "k", True) == "inboxed"
+    assert await task_row(store, delayed.id) is None
+    free = sub("Obj", "other", delay_ms=0)
+    await store.submit(free)
+    lease = (await claim_one(store)).lease
+    assert await store.start_scheduled(lease, "Obj", "other", True) == "invoked"
+
+
+async def test_flush_writes_journal_state_and_calls_atomically(store):
+    s = sub("Obj", "k")
+    await store.submit(s)
+    lease = (await claim_one(store)).lease
+    callee = sub()
+    batch = Batch(
+        journal=[JournalRow(1, 1, None, "SetState", params={"name": "a"}, completed=True, value=b"1"),
+                 JournalRow(2, 2, None, "Call", params={"invocation_id": callee.id})],
+        state=[("Obj", "k", StateOp("set", "a", b"1"))],
+        submissions=[callee],
+    )
+    await store.flush(lease, batch)
+    assert await store.load_state("Obj", "k") == {"a": b"1"}
+    assert (await store.get_invocation(callee.id))["status"] == "invoked"
+    loaded = (await store.load([s.id]))[s.id]
+    assert [r.entry_type for r in loaded.journal] == ["SetState", "Call"]
+
+
+async def test_a_stale_attempt_can_write_nothing(store):
+    s = sub("Obj", "k")
+    await store.submit(s)
+    stale = (await claim_one(store, W1)).lease
+    # W1 is declared dead; W2 takes the invocation over
+    async with store.pool.connection() as conn:
+        await conn.execute("UPDATE restate.worker SET heartbeat_at = now() - interval '1 hour' WHERE id = %s", (W1,))
+        await conn.commit()
+    assert await store.reap(1000) == [s.id]
+    fresh = (await claim_one(store, W2)).lease
+    assert fresh.epoch == stale.epoch + 1
+    attempts = [
+        Batch(journal=[JournalRow(1, 1, None, "Run", name="x", completed=True, value=b"1")]),
+        Batch(state=[("Obj", "k", StateOp("set", "a", b"stale"))]),
+        Batch(submissions=[sub()]),
+        Batch(outcome=Complete(b"stale", None, 1000, release_key=("Obj", "k"))),
+        Batch(outcome=Suspend(None, 0)),
+        Batch(outcome=Retry("backing-off", 10, "x", 500)),
+    ]
+    for batch in attempts:
+        with pytest.raises(Fenced):
+            await store.flush(stale, batch)
+    assert await store.load_state("Obj", "k") == {}
+    assert (await store.load([s.id]))[s.id].journal == []
+    assert await status(store, s.id) == "invoked"
+    async with store.pool.connection() as conn:
+        assert await (await conn.execute("SELECT count(*) FROM restate.invocation")).fetchone() == (1,)
+    await store.flush(fresh, Batch(outcome=Complete(b"fresh", None, 1000, release_key=("Obj", "k"))))
+    assert bytes((await store.get_invocation(s.id))["output"]) == b"fresh"
+
+
+async def test_suspension_and_wake_up_by_a_notification(store):
+    caller = sub()
+    await store.submit(caller)
+    lease = (await claim_one(store)).lease
+    result = await store.flush(lease, Batch(outcome=Suspend(None, 0)))
+    assert result.suspended
+    row = await task_row(store, caller.id)
+    assert row["status"] == "suspended" and row["lease_owner"] is None and row["never"]
+    assert await store.claim(W1, ["Svc"], 10) == []
+    # the callee completes and delivers its result to the caller
+    callee = sub(caller_id=caller.id, caller_command=1)
+    await store.submit(callee)
+    callee_claim = (await claim_one(store, W2)).lease
+    await store.flush(callee_claim, Batch(outcome=Complete(b"42", None, 1000, caller=(caller.id, 1))))
+    resumed = await claim_one(store)
+    assert resumed.lease.invocation_id == caller.id and resumed.lease.epoch == 2
+    loaded = (await store.load([caller.id]))[caller.id]
+    assert [(m.command_index, m.value) for m in loaded.mailbox] == [(1, b"42")]
+
+
+async def test_suspension_is_refused_when_a_notification_arrived_meanwhile(store):
+    caller = sub()
+    await store.submit(caller)
+    claimed = await claim_one(store)
+    callee = sub(caller_id=caller.id, caller_command=1)
+    await store.submit(callee)
+    callee_lease = (await claim_one(store, W2)).lease
+    result = await store.flush(callee_lease, Batch(outcome=Complete(b"42", None, 1000, caller=(caller.id, 1))))
+    assert result.caller_owner == W1  # the caller's owner is told to look at its mailbox
+    # the caller read its wake-up counter before the delivery: its suspension must not go through
+    assert not (await store.flush(claimed.lease, Batch(outcome=Suspend(None, claimed.wakeups)))).suspended
+    wakeups, items = await store.read_mailbox(caller.id, 0)
+    assert wakeups == claimed.wakeups + 1 and [i.value for i in items] == [b"42"]
+    assert (await store.flush(claimed.lease, Batch(consumed=[items[0].seq], outcome=Suspend(None, wakeups)))).suspended
+
+
+async def test_suspension_with_a_timer_becomes_due(store):
+    s = sub()
+    await store.submit(s)
+    lease = (await claim_one(store)).lease
+    async with store.pool.connection() as conn:
+        wake_at = (await (await conn.execute("SELECT now() + interval '50 milliseconds'")).fetchone())[0]
+    assert (await store.flush(lease, Batch(outcome=Suspend(wake_at, 0)))).suspended
+    for _ in range(100):
+        claimed = await store.claim(W1, ["Svc"], 10)
+        if claimed:
+            break
+        await asyncio.sleep(0.02)
+    assert claimed[0].lease.invocation_id == s.id
+
+
+async def test_retry_backs_off_and_pause_parks(store):
+    s = sub()
+    await store.submit(s)
+    lease = (await claim_one(store)).lease
+    await store.flush(lease, Batch(outcome=Retry("backing-off", 60_000, "boom", 500)))
+    row = await task_row(store, s.id)
+    assert row["status"] == "backing-off" and row["lease_owner"] is None and not row["due"]
+    async with store.pool.connection() as conn:
+        await conn.execute("UPDATE restate.task SET run_at = now() WHERE invocation_id = %s", (s.id,))
+        await conn.commit()
+    second = (await claim_one(store)).lease
+    assert second.attempt == 2
+    await store.flush(second, Batch(outcome=Retry("paused", 0, "boom", 500)))
+    row = await task_row(store, s.id)
+    assert row["status"] == "paused" and row["never"]
+
+
+async def test_terminal_failure_is_stored(store):
+    s = sub()
+    await store.submit(s)
+    lease = (await claim_one(store)).lease
+    await store.flush(lease, Batch(outcome=Complete(None, Failure(418, "teapot", {"a": "b"}), 1000)))
+    row = await store.get_invocation(s.id)
+    assert (row["status"], row["result"], row["failure_code"], row["failure_message"], row["failure_metadata"]) == (
+        "completed", "failure", 418, "teapot", {"a": "b"})
+
+
+async def test_clean_unregister_hands_tasks_back_at_once(store):
+    s = sub()
+    await store.submit(s)
+    await claim_one(store, W1)
+    await store.unregister_worker(W1)
+    row = await task_row(store, s.id)
+    assert row["status"] == "ready" and row["lease_owner"] is None
+    assert (await claim_one(store, W2)).lease.epoch == 2
