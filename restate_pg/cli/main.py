@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import importlib.util
 import logging
 import os
 import signal
@@ -17,6 +18,7 @@ import sys
 import traceback
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any, NoReturn
 
 from restate_pg.errors import RestatePgError
@@ -43,6 +45,8 @@ EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130
 
 _LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+#: Signals that stop a long-running command gracefully.
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class CLIError(Exception):
@@ -59,10 +63,12 @@ class CLIError(Exception):
 def load_app(spec: str) -> Any:
     """Import `MODULE:APP` (the current directory first on the path) and return the App it names.
 
+    MODULE is a dotted module name or a path to a `.py` file; APP may be dotted (`mod:obj.app`).
+
     Raises `CLIError` with a one-line explanation if the module cannot be imported, lacks the
     attribute, or the attribute is not a `restate_pg.App`.
     """
-    module_name, sep, attr_path = spec.partition(":")
+    module_name, sep, attr_path = spec.rpartition(":")
     if not sep or not module_name.strip() or not attr_path.strip():
         raise CLIError(f"expected MODULE:APP (for example 'myproject.services:app'), got {spec!r}")
     module_name, attr_path = module_name.strip(), attr_path.strip()
@@ -72,7 +78,12 @@ def load_app(spec: str) -> Any:
         sys.path.insert(0, cwd)
 
     try:
-        module = importlib.import_module(module_name)
+        if module_name.endswith(".py") or os.sep in module_name or "/" in module_name:
+            module = _import_file(Path(module_name))
+        else:
+            module = importlib.import_module(module_name)
+    except CLIError:
+        raise
     except ModuleNotFoundError as exc:
         missing = exc.name or ""
         if missing and (module_name == missing or module_name.startswith(missing + ".")):
@@ -102,6 +113,28 @@ def load_app(spec: str) -> Any:
             "(build one with restate_pg.app([...services]))"
         )
     return obj
+
+
+def _import_file(path: Path) -> ModuleType:
+    """Import a module given as a file path (`examples/app.py:app`), with its folder on sys.path."""
+    path = path.resolve()
+    if not path.is_file():
+        raise CLIError(f"no such file: {path}")
+    folder = str(path.parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)  # so that the file can import its neighbours
+    name = path.stem if path.name != "__init__.py" else path.parent.name
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise CLIError(f"cannot import {str(path)!r}: not a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
 
 
 def _is_app(obj: object) -> bool:
@@ -209,7 +242,7 @@ def _run_until_signalled(coro: Coroutine[Any, Any, Any]) -> int:
             task.cancel()
 
         installed = []
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in _STOP_SIGNALS:
             try:
                 loop.add_signal_handler(signum, on_signal, signum)
                 installed.append(signum)
@@ -235,8 +268,21 @@ def _serve(router: Any, *, host: str, port: int, log_level: str) -> int:
     api = fastapi.FastAPI(title="restate-pg ingress")
     api.include_router(router)
     server = uvicorn.Server(uvicorn.Config(api, host=host, port=port, log_level=log_level))
-    server.run()  # handles SIGINT and SIGTERM itself: stops accepting, drains, runs shutdown hooks
-    return 0 if server.started else EXIT_FAILURE
+    # uvicorn handles SIGINT and SIGTERM itself (stops accepting, drains, runs shutdown hooks),
+    # then re-raises the signal to the handler it found. Ours only notes it, so a SIGTERM does
+    # not kill the process before the caller's clean-up (say, of the embedded PostgreSQL), and a
+    # graceful stop exits 0, as the worker's does.
+    received: list[int] = []
+    previous = {
+        signum: signal.signal(signum, lambda signum, frame: received.append(signum))
+        for signum in _STOP_SIGNALS
+    }
+    try:
+        server.run()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return 0 if server.started or received else EXIT_FAILURE
 
 
 # --- commands --------------------------------------------------------------------------------
@@ -258,6 +304,8 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     options: dict[str, Any] = {"database_url": url, "schema": args.schema, "poll_only": args.poll_only}
     if args.concurrency is not None:
         options["concurrency"] = args.concurrency
+    services = ", ".join(sorted(app.services)) or "no services"
+    _info(f"worker for {services} on {describe_target(url)}, schema {args.schema!r}")
     return _run_until_signalled(run_worker(app, **options))
 
 
@@ -353,7 +401,7 @@ def _version() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the `restate-pg` command."""
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     database = common.add_argument_group("database")
     database.add_argument(
         "--database-url",
@@ -396,8 +444,8 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument(
             "app",
             metavar="MODULE:APP",
-            help="the application: a module importable from the current directory and the name "
-            "of its restate_pg.App, e.g. myproject.services:app",
+            help="the application: a module importable from the current directory (or the path "
+            "of a .py file) and the name of its restate_pg.App, e.g. myproject.services:app",
         )
 
     def add_log_level(command: argparse.ArgumentParser) -> None:
@@ -490,7 +538,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _error(str(exc))
         return EXIT_FAILURE
     except KeyboardInterrupt:
-        print(file=sys.stderr)
+        if sys.stderr.isatty():
+            print(file=sys.stderr)  # end the line the terminal's ^C is on
         return EXIT_INTERRUPTED
     except Exception as exc:
         if os.environ.get(DEBUG_ENV):

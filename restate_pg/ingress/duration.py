@@ -17,11 +17,13 @@ _UNITS = {
     "d": 86400.0, "day": 86400.0, "days": 86400.0,
     "w": 604800.0, "week": 604800.0, "weeks": 604800.0,
 }
-_FRIENDLY_PART = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]+)\s*")
+# ASCII digits only: `\d` and `str.isdigit()` would also accept other scripts' digits and '²'.
+_MILLIS = re.compile(r"[0-9]+", re.ASCII)
+_FRIENDLY_PART = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]+)\s*", re.ASCII)
 _ISO = re.compile(
-    r"^P(?:(?P<w>\d+(?:\.\d+)?)W)?(?:(?P<d>\d+(?:\.\d+)?)D)?"
-    r"(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$",
-    re.IGNORECASE,
+    r"^P(?:(?P<w>[0-9]+(?:\.[0-9]+)?)W)?(?:(?P<d>[0-9]+(?:\.[0-9]+)?)D)?"
+    r"(?:T(?:(?P<h>[0-9]+(?:\.[0-9]+)?)H)?(?:(?P<m>[0-9]+(?:\.[0-9]+)?)M)?(?:(?P<s>[0-9]+(?:\.[0-9]+)?)S)?)?$",
+    re.IGNORECASE | re.ASCII,
 )
 
 
@@ -30,10 +32,20 @@ class InvalidDuration(ValueError):
 
 
 def parse_duration(text: str) -> timedelta:
+    """Parse a `delay`; raises `InvalidDuration` (never anything else) when it is not one."""
     value = text.strip()
     if not value:
         raise InvalidDuration("empty duration")
-    if value.isdigit():
+    try:
+        return _parse(value, text)
+    except InvalidDuration:
+        raise
+    except (OverflowError, ValueError):  # beyond timedelta, or more digits than int() converts
+        raise InvalidDuration(f"duration out of range: {text!r}") from None
+
+
+def _parse(value: str, text: str) -> timedelta:
+    if _MILLIS.fullmatch(value):
         return timedelta(milliseconds=int(value))
     if value[0] in "pP":
         match = _ISO.match(value)

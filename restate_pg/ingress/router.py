@@ -8,10 +8,11 @@ the 1.7 `/restate/call|send/...` family, and `GET /restate/health`.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import typing
-from datetime import timedelta
-from urllib.parse import unquote
+from datetime import datetime, timedelta, timezone
+from urllib.parse import quote, unquote
 
 import psycopg
 from fastapi import APIRouter, Request
@@ -19,28 +20,33 @@ from fastapi.responses import JSONResponse, Response
 
 from restate_pg.api.app import App
 from restate_pg.api.definitions import Handler
+from restate_pg.api.serde import BytesSerde
 from restate_pg.ingress.duration import InvalidDuration, parse_duration
 from restate_pg.runtime.ids import deterministic_invocation_id, new_invocation_id
-from restate_pg.store.records import Submission
+from restate_pg.store.records import Failure, Submission
 from restate_pg.worker.engine import Engine, InvocationResult
 
 logger = logging.getLogger("restate_pg.ingress")
 
 DEFAULT_MAX_BODY = 32 * 1024 * 1024
 _ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
-_DROPPED_HEADERS = {"connection", "host", "idempotency-key", "idempotency-expires", "content-length", "transfer-encoding"}
+# Restate forwards every request header to the invocation except these.
+_DROPPED_HEADERS = {"connection", "host", "idempotency-key", "idempotency-expires"}
+_BAD_PATH = "bad path, expected either /:service-name/:handler or /:object-name/:object-key/:handler"
+_BAD_DELAY = "bad delay query parameter, must be a ISO8601 duration"
 
 
 class IngressError(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, invocation_id: typing.Optional[str] = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.invocation_id = invocation_id
 
-    def response(self, invocation_id: typing.Optional[str] = None) -> JSONResponse:
+    def response(self) -> JSONResponse:
         headers = {"x-restate-error-source": "ingress"}
-        if invocation_id:
-            headers["x-restate-id"] = invocation_id
+        if self.invocation_id:
+            headers["x-restate-id"] = self.invocation_id
         return JSONResponse({"code": self.status, "message": self.message}, status_code=self.status, headers=headers)
 
 
@@ -70,8 +76,13 @@ class Ingress:
         self.max_body_size = max_body_size
 
     def resolve(self, segments: typing.List[str], explicit_send: typing.Optional[bool]) -> _Target:
-        """Map path segments to a handler: `[service, (key,) handler, ("send",)]`."""
-        if not segments or not segments[0]:
+        """Map raw path segments to a handler: `[service, (key,) handler, ("send",)]`.
+
+        As in Restate only the key is percent-decoded (so it may hold '/'); service and handler
+        names are matched as written. `explicit_send` is None for the classic paths, where a
+        trailing `send` segment makes the request a send.
+        """
+        if not segments:
             raise IngressError(404, "not found")
         service_name = segments[0]
         service = self.app.services.get(service_name)
@@ -80,17 +91,22 @@ class Ingress:
                 404, f"service '{service_name}' not found, make sure to register the service before calling it."
             )
         rest = segments[1:]
-        send = False
-        if explicit_send is None and rest and rest[-1] == "send" and len(rest) == (3 if service.is_keyed else 2):
-            send, rest = True, rest[:-1]
-        elif explicit_send:
-            send = True
         expected = 2 if service.is_keyed else 1
-        if len(rest) != expected or any(part == "" for part in rest):
-            shape = f"/{service_name}/{{key}}/{{handler}}" if service.is_keyed else f"/{service_name}/{{handler}}"
-            raise IngressError(400, f"bad path: expected {shape}[/send]")
-        key = rest[0] if service.is_keyed else None
-        handler_name = rest[-1]
+        send = bool(explicit_send)
+        if len(rest) < expected:
+            raise IngressError(400, _BAD_PATH)
+        if len(rest) > expected:
+            if explicit_send is None and len(rest) == expected + 1 and rest[-1] == "send":
+                send = True
+            else:
+                raise IngressError(400, _BAD_PATH)
+        key = None
+        if service.is_keyed:
+            try:
+                key = unquote(rest[0], errors="strict")
+            except UnicodeDecodeError as exc:
+                raise IngressError(400, f"bad path, cannot decode key: {exc}") from None
+        handler_name = rest[expected - 1]
         handler = service.handlers.get(handler_name)
         if handler is None:
             raise IngressError(
@@ -101,68 +117,82 @@ class Ingress:
         return _Target(handler, key, send)
 
     async def read_body(self, request: Request) -> bytes:
+        too_large = IngressError(413, f"the request body exceeds the limit of {self.max_body_size} bytes")
         declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body_size:
-            raise IngressError(413, f"request body exceeds the limit of {self.max_body_size} bytes")
+        if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > self.max_body_size:
+            raise too_large
         chunks = []
         size = 0
         async for chunk in request.stream():
             size += len(chunk)
             if size > self.max_body_size:
-                raise IngressError(413, f"request body exceeds the limit of {self.max_body_size} bytes")
+                raise too_large
             chunks.append(chunk)
         return b"".join(chunks)
 
     @staticmethod
     def validate_input(handler: Handler, body: bytes, content_type: typing.Optional[str]) -> None:
+        """Restate's input rules for a handler of restate-sdk, then (unlike Restate) decode the body.
+
+        A handler without input accepts only an empty body without content-type. A handler with
+        input also accepts that (it receives None), or a body whose content-type matches `accept`;
+        a JSON input must then not be empty. A body its serde cannot decode (malformed JSON, a
+        pydantic validation error) is refused here with 400 instead of failing the invocation.
+        """
         if not handler.takes_input:
-            if body:
+            if body or content_type is not None:
+                shown = "None" if content_type is None else f"Some({json.dumps(content_type)})"
                 raise IngressError(
-                    400,
-                    "input validation error: Expected body and content-type to be empty, but wasn't "
-                    f"with content-type '{content_type or ''}'",
+                    400, f"input validation error: Expected body and content-type to be empty, but wasn't with content-type '{shown}'"
                 )
             return
-        if not body and not content_type:
+        if not body and content_type is None:
             return
-        if not content_type:
+        if content_type is None:
             raise IngressError(400, "input validation error: Empty content-type")
         if not _content_type_matches(content_type, handler.accept):
             raise IngressError(
                 400, f"input validation error: Content-type '{content_type}' does not match '{handler.accept}'"
             )
+        if not body:
+            if _json_input(handler):
+                raise IngressError(400, "input validation error: Empty body not allowed")
+            return
         try:
             handler.input_serde.deserialize(body)
         except Exception as exc:
-            raise IngressError(400, f"input validation error: cannot decode the request body: {_short(exc)}") from None
+            raise IngressError(400, f"input validation error: cannot decode the request body: {_describe(exc)}") from None
 
     async def invoke(self, request: Request, segments: typing.List[str], explicit_send: typing.Optional[bool]) -> Response:
+        # The checks run in Restate's order, so that a request with several faults gets the same answer.
         target = self.resolve(segments, explicit_send)
         handler = target.handler
         if handler.is_private:
             raise IngressError(400, "the invoked service is not public")
+        idempotency_key = _header_text(request, "idempotency-key")
+        if idempotency_key is not None and handler.kind == "workflow":
+            raise IngressError(
+                400,
+                "cannot use the idempotency key with workflow handlers. "
+                "The handler invocation will already be idempotent by the workflow key itself.",
+            )
         if request.method not in ("GET", "POST"):
-            raise IngressError(405, f"method {request.method} is not allowed, use POST")
+            raise IngressError(405, "method not allowed")
         body = await self.read_body(request)
-        content_type = request.headers.get("content-type")
-        self.validate_input(handler, body, content_type)
+        self.validate_input(handler, body, _header_text(request, "content-type"))
 
         delay: typing.Optional[timedelta] = None
         raw_delay = next((v for k, v in request.query_params.multi_items() if k.lower() == "delay"), None)
         if raw_delay is not None:
-            if not target.send:
-                raise IngressError(400, "cannot use the delay query parameter with calls, use /send instead")
             try:
                 delay = parse_duration(raw_delay)
-            except InvalidDuration:
-                raise IngressError(400, "bad delay query parameter, must be a ISO8601 duration") from None
-
-        idempotency_key = request.headers.get("idempotency-key")
-        if idempotency_key is not None:
-            if not idempotency_key.strip():
-                raise IngressError(400, "the idempotency key must not be empty")
-            if handler.kind == "workflow":
-                raise IngressError(400, "cannot use the idempotency key with workflow handlers, the workflow id already makes the invocation idempotent")
+            except InvalidDuration as exc:
+                raise IngressError(400, f"{_BAD_DELAY}: {exc}") from None
+            if not target.send:
+                raise IngressError(
+                    400, "cannot use the delay query parameter with calls. The delay is supported only with sends"
+                )
+        headers = _forwarded_headers(request)
 
         service = handler.service
         if handler.kind == "workflow":
@@ -172,9 +202,7 @@ class Ingress:
         else:
             invocation_id = new_invocation_id(target.key)
 
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in _DROPPED_HEADERS}
-        path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        headers["x-restate-ingress-path"] = path
+        delay_ms = None if delay is None else delay // timedelta(milliseconds=1)
         submission = Submission(
             id=invocation_id,
             service=service.name,
@@ -186,25 +214,48 @@ class Ingress:
             headers=headers,
             idempotency_key=idempotency_key,
             invoked_by="ingress",
-            delay_ms=int(delay.total_seconds() * 1000) if delay is not None else None,
+            delay_ms=delay_ms,
         )
-        submitted, waiter = await self.engine.submit(submission, wait=not target.send)
+        try:
+            submitted, waiter = await self.engine.submit(submission, wait=not target.send)
+        except psycopg.DataError:
+            if delay_ms is None:
+                raise
+            # now() + delay is beyond what PostgreSQL's timestamps hold
+            raise IngressError(400, f"{_BAD_DELAY}: the delay is too long") from None
         if target.send:
             status = "Accepted" if submitted.status is not None else "PreviouslyAccepted"
             payload: typing.Dict[str, typing.Any] = {"invocationId": invocation_id, "status": status}
-            if submitted.status == "scheduled" and submitted.db_now is not None and delay is not None:
-                payload["executionTime"] = (submitted.db_now + delay).isoformat()
+            if submitted.status == "scheduled" and submitted.db_now is not None and delay_ms is not None:
+                # the same instant the submit statement stored as the start time: now() + delay
+                payload["executionTime"] = _rfc3339(submitted.db_now + timedelta(milliseconds=delay_ms), zulu=True)
             return JSONResponse(payload, status_code=202, headers={"x-restate-id": invocation_id})
         if submitted.status is None:
             if waiter is not None:
                 self.engine._remove_waiter(invocation_id, waiter)
             if handler.kind == "workflow":
-                raise IngressError(409, "the workflow method was already invoked")
+                # Restate answers this as a failure of the (existing) invocation, not of the ingress
+                failure = Failure(409, "the workflow method was already invoked")
+                return result_response(handler, invocation_id, InvocationResult(None, failure))
             waiter = None  # an idempotent duplicate: attach to the first submission
         result = await self.engine.result(invocation_id, waiter)
         if result is None:
-            raise IngressError(404, "invocation not found")
-        return result_response(handler, invocation_id, result)
+            raise IngressError(404, "invocation not found", invocation_id)
+        response = result_response(handler, invocation_id, result)
+        if idempotency_key is not None or handler.kind == "workflow":
+            expires = await self.retained_until(invocation_id)
+            if expires is not None:
+                response.headers["idempotency-expires"] = _rfc3339(expires)
+        return response
+
+    async def retained_until(self, invocation_id: str) -> typing.Optional[datetime]:
+        """Until when a completed invocation's result is kept (the `idempotency-expires` header)."""
+        try:
+            row = await self.engine.store.get_invocation(invocation_id)
+        except psycopg.Error as exc:  # the header is informative: answer without it
+            logger.debug("no retention time for %s: %s", invocation_id, exc)
+            return None
+        return None if row is None else row.get("retain_until")
 
 
 def result_response(handler: typing.Optional[Handler], invocation_id: str, result: InvocationResult) -> Response:
@@ -222,25 +273,87 @@ def result_response(handler: typing.Optional[Handler], invocation_id: str, resul
     return Response(content=output, status_code=200, media_type=media_type, headers=headers)
 
 
+def _json_input(handler: Handler) -> bool:
+    """Whether restate-sdk would register a JSON schema for the input (then an empty body is refused)."""
+    return handler.input_type is not None and not isinstance(handler.input_serde, BytesSerde)
+
+
+def _describe(exc: BaseException) -> str:
+    """A one-line reason a body could not be decoded (pydantic errors name the offending fields)."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        try:
+            details = [
+                f"{'.'.join(str(part) for part in error.get('loc', ())) or 'input'}: {error.get('msg', '')}"
+                for error in errors()
+            ]
+        except Exception:
+            details = []
+        if details:
+            more = f" (and {len(details) - 3} more)" if len(details) > 3 else ""
+            return "; ".join(details[:3]) + more
+    return _short(exc)
+
+
 def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
 
 
+def _rfc3339(moment: datetime, zulu: bool = False) -> str:
+    """An RFC 3339 UTC timestamp: `...Z` like Restate's `executionTime`, `...+00:00` like its `idempotency-expires`."""
+    utc = moment.astimezone(timezone.utc)
+    text = utc.isoformat(timespec="milliseconds" if utc.microsecond % 1000 == 0 else "microseconds")
+    return text[: -len("+00:00")] + "Z" if zulu else text
+
+
+def _is_visible_ascii(value: bytes) -> bool:
+    return all(32 <= b < 127 or b == 9 for b in value)
+
+
+def _header_text(request: Request, name: str) -> typing.Optional[str]:
+    """A request header's value, refused with 400 (as Restate does) unless it is visible ASCII."""
+    wanted = name.encode("latin-1")
+    for raw_name, raw_value in request.headers.raw:
+        if raw_name.lower() == wanted:
+            if not _is_visible_ascii(raw_value):
+                raise IngressError(400, f"bad header {name}: failed to convert header to a str")
+            return raw_value.decode("ascii")
+    return None
+
+
+def _forwarded_headers(request: Request) -> typing.Dict[str, str]:
+    """The headers the invocation sees (`ctx.request().headers`), plus `x-restate-ingress-path`."""
+    headers: typing.Dict[str, str] = {}
+    for raw_name, raw_value in request.headers.raw:
+        name = raw_name.decode("latin-1").lower()
+        if name in _DROPPED_HEADERS:
+            continue
+        if not _is_visible_ascii(raw_value):
+            raise IngressError(400, f"bad header {name}: failed to convert header to a str")
+        headers[name] = raw_value.decode("ascii")
+    # the path as received (still percent-encoded) and the query, as Restate records it
+    raw_path = request.scope.get("raw_path")
+    path = raw_path.decode("latin-1") if raw_path else quote(request.url.path)
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    headers["x-restate-ingress-path"] = path + (f"?{query}" if query else "")
+    return headers
+
+
 def _raw_segments(request: Request, rest_param: str) -> typing.List[str]:
-    """Path segments after the route's literal prefix, percent-decoded one by one (keys may hold '/')."""
+    """Path segments after the route's literal prefix, still percent-encoded (a key may hold '%2F')."""
     route = request.scope.get("route")
     template = getattr(route, "path_format", None) or getattr(route, "path", "")
     prefix = template.split("{", 1)[0]
     raw_path = request.scope.get("raw_path")
-    if raw_path is None:
-        return [s for s in request.path_params.get(rest_param, "").split("/")]
+    if raw_path is None:  # a server that does not report the raw path: re-encode the decoded one
+        return [quote(part, safe="") for part in request.path_params.get(rest_param, "").split("/")]
     raw = raw_path.decode("latin-1")
     root = request.scope.get("root_path", "")
     if root and raw.startswith(root):
         raw = raw[len(root):]
     remainder = raw[len(prefix):] if raw.startswith(prefix) else request.path_params.get(rest_param, "")
-    return [unquote(part) for part in remainder.split("/")]
+    return remainder.split("/")
 
 
 def create_router(
@@ -299,8 +412,10 @@ def create_router(
             logger.exception("ingress request failed")
             return IngressError(500, "internal error while handling the request").response()
 
-    @router.get("/restate/health")
-    async def health() -> JSONResponse:
+    @router.api_route("/restate/health", methods=_ALL_METHODS, include_in_schema=False)
+    async def health(request: Request) -> JSONResponse:
+        if request.method != "GET":
+            return IngressError(405, "method not allowed").response()
         return JSONResponse({"services": sorted(app.services)})
 
     @router.api_route("/restate/call/{rest:path}", methods=_ALL_METHODS, include_in_schema=False)

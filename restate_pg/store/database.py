@@ -14,7 +14,7 @@ import re
 from urllib.parse import urlencode
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from restate_pg.errors import DatabaseUnavailable, RestatePgError
 
@@ -137,11 +137,10 @@ def connect(url: str, *, timeout: float | None = None, autocommit: bool = False)
     libpq counts whole seconds and waits at least two.
     """
     conninfo = to_psycopg_conninfo(url)
-    kwargs: dict[str, int] = {}
-    if timeout is not None:
-        kwargs["connect_timeout"] = max(1, math.ceil(timeout))
     try:
-        return psycopg.connect(conninfo, autocommit=autocommit, **kwargs)
+        if timeout is not None:
+            conninfo = make_conninfo(conninfo, connect_timeout=max(1, math.ceil(timeout)))
+        return psycopg.connect(conninfo, autocommit=autocommit)
     except psycopg.OperationalError as exc:
         raise DatabaseUnavailable(
             f"cannot connect to {describe_target(conninfo)}: {_reason(str(exc))}"

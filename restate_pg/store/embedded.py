@@ -8,6 +8,7 @@ the directory to start afresh. This is for development and tests, not for produc
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import subprocess
 import warnings
@@ -75,6 +76,10 @@ def start_embedded(data_dir: Path | None = None) -> EmbeddedPostgres:
         raise DatabaseUnavailable(
             f"cannot create the embedded PostgreSQL data directory {path}: {exc.strerror}"
         ) from exc
+    logger = logging.getLogger("pgserver")
+    if logger.level == logging.NOTSET:
+        # Its atexit hook logs at INFO outside any _quiet() block; the user may still opt in.
+        logger.setLevel(logging.WARNING)
     with _quiet():
         try:
             import pgserver
@@ -82,6 +87,7 @@ def start_embedded(data_dir: Path | None = None) -> EmbeddedPostgres:
             raise DatabaseUnavailable(
                 "the embedded PostgreSQL needs the 'pgserver' package (pip install pgserver)"
             ) from exc
+        _forget_dead_users(pgserver, path)
         try:
             server = pgserver.get_server(path, cleanup_mode="stop")
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
@@ -90,6 +96,26 @@ def start_embedded(data_dir: Path | None = None) -> EmbeddedPostgres:
                 f"see {path / 'log'}"
             ) from exc
     return EmbeddedPostgres(server, path)
+
+
+def _forget_dead_users(pgserver: Any, data_dir: Path) -> None:
+    """Drop processes that no longer exist from pgserver's list of the server's users.
+
+    pgserver stops the server when its last user exits, but a user killed without clean-up (say
+    by SIGKILL) stays listed forever, and the server would then never be stopped again.
+    """
+    import psutil  # a dependency of pgserver
+
+    users = data_dir / ".handle_pids.json"
+    lock = getattr(getattr(pgserver, "PostgresServer", None), "_lock", None)
+    with lock if lock is not None else contextlib.nullcontext():
+        try:
+            pids = json.loads(users.read_text())
+        except (OSError, ValueError):
+            return
+        alive = [pid for pid in pids if isinstance(pid, int) and psutil.pid_exists(pid)]
+        if alive != pids:
+            users.write_text(json.dumps(alive))
 
 
 @contextlib.contextmanager

@@ -100,7 +100,7 @@ def check_migrated(database_url: str, schema: str = DEFAULT_SCHEMA) -> None:
     head = head_revision()
     if current == head:
         return
-    hint = "run `restate-pg migrate`" if schema == DEFAULT_SCHEMA else f"run `restate-pg migrate --schema {schema}`"
+    hint = "run `restate-pg migrate" + ("`" if schema == DEFAULT_SCHEMA else f" --schema {schema}`")
     if current is None:
         raise SchemaNotMigrated(f"the restate-pg schema {schema!r} is not migrated ({hint})")
     if _is_known(current):

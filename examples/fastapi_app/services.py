@@ -1,6 +1,6 @@
 """The quickstart: a greeter service and a counter object, written exactly as for restate-sdk.
 
-Run it with `restate-pg dev examples/quickstart/app.py:app` (or `examples.quickstart.app:app`).
+Run it with `restate-pg dev examples.fastapi_app.services:app`.
 """
 
 import restate_pg as restate
