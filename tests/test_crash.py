@@ -58,16 +58,21 @@ async def test_sigkill_at_every_journal_position(ingress, clean_db, position):
         await wait_until(lambda: holding(key), f"the worker to reach position {position}")
         victim.kill()
         assert not call.done()
-        with WorkerProcess(APP, clean_db):
-            response = await asyncio.wait_for(call, 60)
+        with WorkerProcess(APP, clean_db) as rescuer:
+            try:
+                response = await asyncio.wait_for(call, 60)
+            except BaseException:
+                print("victim log:\n" + victim.log() + "\nrescuer log:\n" + rescuer.log())
+                raise
+            state = (await ingress.client.get(f"/Journey/{key}/state")).json()
     finally:
+        call.cancel()
         if victim.process.poll() is None:
             victim.kill()
     assert response.status_code == 200
     assert response.json() == [f"{key}:{i}" for i in range(crash.STEPS)]
     # every journaled step ran exactly once, across both workers
     assert ledger.steps(key) == [f"step{i}" for i in range(crash.STEPS)]
-    state = (await ingress.client.get(f"/Journey/{key}/state")).json()
     assert state == {"progress": crash.STEPS - 1, "done": response.json()}
 
 

@@ -285,6 +285,34 @@ def _serve(router: Any, *, host: str, port: int, log_level: str) -> int:
     return 0 if server.started or received else EXIT_FAILURE
 
 
+#: Engine settings the commands expose: (flag, keyword argument of the engine, help). Defaults
+#: are the engine's; tests/test_cli.py checks that the numbers quoted here match them.
+_ENGINE_OPTIONS: tuple[tuple[str, str, str], ...] = (
+    (
+        "--lease-seconds",
+        "lease_seconds",
+        "how long a silent worker keeps its invocations before others take them over (default: 15)",
+    ),
+    ("--poll-interval", "poll_interval", "how often to look for work when no NOTIFY arrives (default: 1)"),
+    (
+        "--inactivity-timeout",
+        "inactivity_timeout",
+        "how long a waiting invocation stays in memory before it suspends, unless its handler "
+        "sets inactivity_timeout (default: 5)",
+    ),
+    ("--pool-size", "pool_size", "most database connections the process opens (default: 10)"),
+)
+
+
+def _engine_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The engine options given on the command line (the others keep the engine's defaults)."""
+    return {
+        keyword: getattr(args, keyword)
+        for _, keyword, _ in _ENGINE_OPTIONS
+        if getattr(args, keyword, None) is not None
+    }
+
+
 # --- commands --------------------------------------------------------------------------------
 
 
@@ -301,7 +329,12 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     app = load_app(args.app)
     run_worker = _import_runtime("restate_pg.worker", "run_worker")
     _configure_logging(args.log_level)
-    options: dict[str, Any] = {"database_url": url, "schema": args.schema, "poll_only": args.poll_only}
+    options: dict[str, Any] = {
+        "database_url": url,
+        "schema": args.schema,
+        "poll_only": args.poll_only,
+        **_engine_options(args),
+    }
     if args.concurrency is not None:
         options["concurrency"] = args.concurrency
     services = ", ".join(sorted(app.services)) or "no services"
@@ -316,7 +349,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     create_router = _import_runtime("restate_pg.ingress", "create_router")
     _configure_logging(args.log_level)
     router = create_router(
-        app, database_url=url, schema=args.schema, run_handlers=False, poll_only=args.poll_only
+        app,
+        database_url=url,
+        schema=args.schema,
+        run_handlers=False,
+        poll_only=args.poll_only,
+        **_engine_options(args),
     )
     return _serve(router, host=args.host, port=args.port, log_level=args.log_level)
 
@@ -344,7 +382,12 @@ def _cmd_dev(args: argparse.Namespace) -> int:
         _migrate(url, args.schema)
         _configure_logging(args.log_level)
         router = create_router(
-            app, database_url=url, schema=args.schema, run_handlers=True, poll_only=False
+            app,
+            database_url=url,
+            schema=args.schema,
+            run_handlers=True,
+            poll_only=False,
+            **_engine_options(args),
         )
         return _serve(router, host=args.host, port=args.port, log_level=args.log_level)
     finally:
@@ -360,6 +403,16 @@ def _schema_name(value: str) -> str:
         return validate_schema_name(value)
     except ConfigurationError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {value!r}") from None
+    if not 0 < number < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value!r}")
+    return number
 
 
 def _positive_int(value: str) -> int:
@@ -453,6 +506,15 @@ def build_parser() -> argparse.ArgumentParser:
             "--log-level", choices=_LOG_LEVELS, default="info", help="logging verbosity (default: info)"
         )
 
+    def add_engine_options(command: argparse.ArgumentParser, *flags: str) -> None:
+        tuning = command.add_argument_group("tuning")
+        for flag, keyword, help_text in _ENGINE_OPTIONS:
+            if flag in flags:
+                if keyword == "pool_size":
+                    tuning.add_argument(flag, dest=keyword, type=_positive_int, metavar="N", help=help_text)
+                else:
+                    tuning.add_argument(flag, dest=keyword, type=_positive_float, metavar="S", help=help_text)
+
     def add_http(command: argparse.ArgumentParser) -> None:
         http = command.add_argument_group("http")
         http.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
@@ -485,6 +547,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="most invocations this process runs at once (default: the worker's own default)",
     )
     worker.add_argument("--poll-only", action="store_true", help=poll_only_help)
+    add_engine_options(worker, *(flag for flag, _, _ in _ENGINE_OPTIONS))
     add_log_level(worker)
     worker.set_defaults(handler=_cmd_worker)
 
@@ -497,6 +560,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_app(serve)
     add_http(serve)
     serve.add_argument("--poll-only", action="store_true", help=poll_only_help)
+    add_engine_options(serve, "--poll-interval", "--pool-size")
     add_log_level(serve)
     serve.set_defaults(handler=_cmd_serve)
 
@@ -516,6 +580,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="data directory of the embedded PostgreSQL, used when no database is configured "
         "(default: ./.restate-pg/pgdata)",
     )
+    add_engine_options(dev, *(flag for flag, _, _ in _ENGINE_OPTIONS))
     add_log_level(dev)
     dev.set_defaults(handler=_cmd_dev)
 

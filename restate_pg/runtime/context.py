@@ -571,7 +571,8 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
                 await asyncio.shield(run)
                 continue
             await self.flush()  # nothing may wait in memory only
-            await self._wait_live(command)
+            if command not in self._results:  # it may have completed while we were flushing
+                await self._wait_live(command)
         return self._results[command]
 
     async def _wait_live(self, command: int) -> None:
@@ -581,7 +582,7 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
             waiter = self._waiters[command] = loop.create_future()
         inactivity = self._inactivity_timeout()
         deadline = loop.time() + inactivity
-        while not waiter.done():
+        while command not in self._results:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 if await self._try_suspend():
@@ -592,6 +593,10 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
                 await asyncio.wait_for(asyncio.shield(waiter), min(remaining, self._host.poll_interval))
             except asyncio.TimeoutError:
                 await self.read_mailbox()  # the fallback when a wake-up NOTIFY was lost
+
+    def _waiters_pending(self) -> bool:
+        """Whether some awaited command can only be completed from outside (a call's result)."""
+        return any(c not in self._results for c in self._waiters)
 
     def _inactivity_timeout(self) -> float:
         configured = self._handler.setting("inactivity_timeout")
@@ -628,6 +633,8 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
 
     async def _try_suspend(self) -> bool:
         """End the attempt until a timer or a notification; False when one already arrived."""
+        if not self._timers and not self._waiters_pending():
+            raise RuntimeError("restate-pg bug: suspending with nothing to wait for would never wake")
         wake_at = min((at for at, _ in self._timers.values()), default=None)
         result = await self.flush(Suspend(wake_at, self._wakeups))
         if result is not None and result.suspended:

@@ -102,7 +102,8 @@ RETURNING t.invocation_id, t.epoch, t.attempt, t.wakeups, due.status AS previous
 NEXT_DUE = """
 -- next_due: seconds until the earliest unleased task of the given services is due
 SELECT EXTRACT(EPOCH FROM (min(run_at) - now()))::float8 AS seconds
-  FROM {s}.task WHERE lease_owner IS NULL AND service = ANY(%(services)s)
+  FROM {s}.task
+ WHERE lease_owner IS NULL AND run_at < 'infinity' AND service = ANY(%(services)s)
 """
 
 START_SCHEDULED = """

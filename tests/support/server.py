@@ -30,7 +30,9 @@ async def serve(app: App, database_url: str, **options: typing.Any) -> typing.As
     router = create_router(app, database_url=database_url, **options)
     api = FastAPI()
     api.include_router(router)
-    server = uvicorn.Server(uvicorn.Config(api, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(api, host="127.0.0.1", port=0, log_level="warning", lifespan="on", timeout_graceful_shutdown=2)
+    )
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]  # leave pytest its signals
     task = asyncio.ensure_future(server.serve())
     while not server.started:
