@@ -190,3 +190,64 @@ async def test_private_handler_is_callable_from_handlers_only(ingress):
     assert response.status_code == 400
     assert response.json()["message"] == "the invoked service is not public"
     assert (await ingress.client.post("/Steps/call_private")).json() == "secret"
+
+
+async def test_service_send_with_and_without_delay(ingress):
+    response = await ingress.client.post("/First/notify", json="note")
+    sent_id = response.json()
+    assert sent_id.startswith("inv_1")
+    for _ in range(200):
+        if ledger.count("note") == 1 and ledger.count("note-later") == 1:
+            break
+        await asyncio.sleep(0.05)
+    assert (ledger.count("note"), ledger.count("note-later")) == (1, 1)
+    async with ingress.engine.store.pool.connection() as conn:
+        cur = await conn.execute("SELECT service, handler, invoked_by FROM restate.invocation WHERE id = %s", (sent_id,))
+        assert await cur.fetchone() == ("Third", "record", "service")
+
+
+async def test_workflow_call_and_send_from_a_handler(ingress):
+    assert (await ingress.client.post("/First/workflows", json="wf1")).json() == "welcome wf1@example.com"
+    assert (await ingress.client.post("/Signup/wf1/stage")).json() == "done"
+    for _ in range(200):  # an empty body (None) until the sent workflow has finished
+        if (await ingress.client.post("/Signup/wf1-sent/stage")).content == b'"done"':
+            break
+        await asyncio.sleep(0.05)
+    assert (await ingress.client.post("/Signup/wf1-sent/stage")).json() == "done"
+
+
+async def test_retry_policy_pauses_after_max_attempts(ingress):
+    invocation_id = (await ingress.client.post("/Flaky/always_pauses/send")).json()["invocationId"]
+    row = None
+    for _ in range(200):
+        async with ingress.engine.store.pool.connection() as conn:
+            cur = await conn.execute("SELECT status, attempt, last_failure FROM restate.task WHERE invocation_id = %s", (invocation_id,))
+            row = await cur.fetchone()
+        if row and row[0] == "paused":
+            break
+        await asyncio.sleep(0.05)
+    assert row[0] == "paused" and row[1] == 3
+    assert "still broken" in row[2]
+    assert ledger.count(invocation_id) == 3
+
+
+async def test_retry_policy_kill_fails_the_invocation_with_the_last_error(ingress):
+    response = await ingress.client.post("/Flaky/killed")
+    assert response.status_code == 500
+    assert response.json()["message"] == "hopeless"
+    assert ledger.count(response.headers["x-restate-id"]) == 2
+
+
+async def test_handler_inactivity_timeout_suspends_early(ingress):
+    invocation_id = (await ingress.client.post("/Flaky/quick_to_suspend/send", json=1500)).json()["invocationId"]
+    statuses = set()
+    for _ in range(400):
+        async with ingress.engine.store.pool.connection() as conn:
+            row = await (await conn.execute("SELECT status FROM restate.task WHERE invocation_id = %s", (invocation_id,))).fetchone()
+        if row is None:
+            break
+        statuses.add(row[0])
+        await asyncio.sleep(0.02)
+    assert "suspended" in statuses
+    result = await ingress.engine.result(invocation_id)
+    assert result.output == b'"woke"'

@@ -235,7 +235,7 @@ def _run_until_signalled(coro: Coroutine[Any, Any, Any]) -> int:
                 os._exit(128 + signum)
             received.append(signum)
             print(
-                f"{PROG}: stopping (finishing in-flight work; send the signal again to quit now)",
+                f"{PROG}: stopping (in-flight invocations are handed back to other workers; send the signal again to quit now)",
                 file=sys.stderr,
                 flush=True,
             )

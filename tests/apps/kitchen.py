@@ -328,3 +328,72 @@ async def span(ctx: ObjectContext, label: str) -> str:
 
 
 app = restate.app([steps, counter, first, second, third])
+
+
+signup = restate.Workflow("Signup")
+
+
+@signup.main()
+async def run(ctx: restate.WorkflowContext, email: str) -> str:
+    ctx.set("email", email)
+    await ctx.sleep(timedelta(milliseconds=50))
+    ctx.set("stage", "done")
+    return f"welcome {email}"
+
+
+@signup.handler()
+async def stage(ctx: restate.WorkflowSharedContext) -> typing.Optional[str]:
+    return await ctx.get("stage")
+
+
+@first.handler()
+async def workflows(ctx: Context, wf_id: str) -> str:
+    result = await ctx.workflow_call(run, wf_id, f"{wf_id}@example.com")
+    ctx.workflow_send(run, f"{wf_id}-sent", "sent@example.com")
+    return result
+
+
+@first.handler()
+async def notify(ctx: Context, tag: str) -> str:
+    handle = ctx.service_send(record, tag)
+    ctx.service_send(record, f"{tag}-later", send_delay=timedelta(milliseconds=200))
+    return await handle.invocation_id()
+
+
+@third.handler()
+async def record(ctx: Context, tag: str) -> None:
+    await ctx.run("record", lambda: ledger.record(tag, "recorded"))
+
+
+flaky = restate.Service(
+    "Flaky",
+    invocation_retry_policy=restate.InvocationRetryPolicy(
+        initial_interval=timedelta(milliseconds=10), max_attempts=3, on_max_attempts="pause"
+    ),
+)
+
+
+@flaky.handler()
+async def always_pauses(ctx: Context) -> None:
+    await ctx.run("attempt", lambda: None)
+    ledger.record(ctx.request().id, "attempt")
+    raise RuntimeError("still broken")
+
+
+@flaky.handler(
+    invocation_retry_policy=restate.InvocationRetryPolicy(
+        initial_interval=timedelta(milliseconds=10), max_attempts=2, on_max_attempts="kill"
+    )
+)
+async def killed(ctx: Context) -> None:
+    ledger.record(ctx.request().id, "attempt")
+    raise RuntimeError("hopeless")
+
+
+@flaky.handler(inactivity_timeout=timedelta(milliseconds=50))
+async def quick_to_suspend(ctx: Context, millis: int) -> str:
+    await ctx.sleep(timedelta(milliseconds=millis))
+    return "woke"
+
+
+app = restate.app([steps, counter, first, second, third, signup, flaky])

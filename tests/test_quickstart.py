@@ -1,0 +1,105 @@
+"""The README's quickstart, run as written: `restate-pg dev` and the curl requests it shows."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import socket
+import subprocess
+import sys
+import time
+import typing
+from pathlib import Path
+
+import pytest
+
+from tests.support.processes import REPO, WorkerProcess
+
+README = REPO / "README.md"
+APP = "examples.fastapi_app.services:app"
+
+
+def console_examples() -> typing.List[typing.Tuple[str, str]]:
+    """(command, expected output) pairs from the README's `console` blocks."""
+    text = README.read_text()
+    examples = []
+    for block in re.findall(r"```console\n(.*?)```", text, re.S):
+        command, output = None, []
+        for line in block.splitlines():
+            if line.startswith("$ "):
+                if command is not None:
+                    examples.append((command, "\n".join(output)))
+                command, output = line[2:], []
+            else:
+                output.append(line)
+        if command is not None:
+            examples.append((command, "\n".join(output)))
+    return examples
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, log: Path) -> None:
+    for _ in range(300):
+        if process.poll() is not None:
+            raise AssertionError(f"the server exited:\n{log.read_text()}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"the server never listened:\n{log.read_text()}")
+
+
+def matches(expected: str, actual: str) -> bool:
+    pattern = ".*?".join(re.escape(part) for part in expected.strip().split("..."))
+    return re.fullmatch(pattern, actual.strip(), re.S) is not None
+
+
+def run_examples(port: int) -> None:
+    examples = console_examples()
+    assert len(examples) >= 4
+    for command, expected in examples:
+        argv = [a.replace("localhost:8080", f"127.0.0.1:{port}") for a in shlex.split(command)]
+        assert argv[0] == "curl"
+        result = subprocess.run(argv + ["-sS", "--max-time", "30"], capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        assert matches(expected, result.stdout), f"{command}\nexpected {expected!r}\n     got {result.stdout!r}"
+
+
+@pytest.fixture
+def server_log(tmp_path: Path) -> Path:
+    return tmp_path / "server.log"
+
+
+def test_readme_quickstart_with_restate_pg_dev(clean_db, server_log):
+    port = free_port()
+    with server_log.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "restate_pg", "dev", APP, "--database-url", clean_db, "--port", str(port)],
+            cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for_port(port, process, server_log)
+        run_examples(port)
+    finally:
+        process.terminate()
+        assert process.wait(timeout=30) == 0, server_log.read_text()
+
+
+def test_readme_examples_with_serve_and_a_separate_worker(clean_db, server_log):
+    port = free_port()
+    with server_log.open("w") as log, WorkerProcess(APP, clean_db):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "restate_pg", "serve", APP, "--database-url", clean_db, "--port", str(port)],
+            cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_for_port(port, process, server_log)
+            run_examples(port)
+        finally:
+            process.terminate()
+            assert process.wait(timeout=30) == 0, server_log.read_text()
