@@ -75,31 +75,26 @@ def server_log(tmp_path: Path) -> Path:
     return tmp_path / "server.log"
 
 
-def test_readme_quickstart_with_restate_pg_dev(clean_db, server_log):
+def run_command_and_examples(command: typing.List[str], log_path: Path) -> None:
+    """Start an ingress command on a free port, run the README's examples against it, stop it."""
     port = free_port()
-    with server_log.open("w") as log:
+    with log_path.open("w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "restate_pg", "dev", APP, "--database-url", clean_db, "--port", str(port)],
+            [sys.executable, "-m", "restate_pg", *command, APP, "--port", str(port)],
             cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
         )
     try:
-        wait_for_port(port, process, server_log)
+        wait_for_port(port, process, log_path)
         run_examples(port)
     finally:
         process.terminate()
-        assert process.wait(timeout=30) == 0, server_log.read_text()
+        assert process.wait(timeout=30) == 0, log_path.read_text()
+
+
+def test_readme_quickstart_with_restate_pg_dev(clean_db, server_log):
+    run_command_and_examples(["dev", "--database-url", clean_db], server_log)
 
 
 def test_readme_examples_with_serve_and_a_separate_worker(clean_db, server_log):
-    port = free_port()
-    with server_log.open("w") as log, WorkerProcess(APP, clean_db):
-        process = subprocess.Popen(
-            [sys.executable, "-m", "restate_pg", "serve", APP, "--database-url", clean_db, "--port", str(port)],
-            cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-        )
-        try:
-            wait_for_port(port, process, server_log)
-            run_examples(port)
-        finally:
-            process.terminate()
-            assert process.wait(timeout=30) == 0, server_log.read_text()
+    with WorkerProcess(APP, clean_db):
+        run_command_and_examples(["serve", "--database-url", clean_db], server_log)

@@ -226,20 +226,12 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
         command, _ = self._issue("Run", name)
         future: DurableFuture[T] = DurableFuture(self, command, serde.deserialize)
         if command not in self._results:
-            future._start = functools.partial(self._start_run, command, name, action, options, serde, args, kwargs)
+            execute = functools.partial(self._execute_run, command, name, action, options, serde, args, kwargs)
+            future._start = functools.partial(self._start_run, command, execute)
         return future
 
-    def _start_run(
-        self,
-        command: int,
-        name: str,
-        action: typing.Callable[..., typing.Any],
-        options: RunOptions[typing.Any],
-        serde: Serde[typing.Any],
-        args: typing.Tuple[typing.Any, ...],
-        kwargs: typing.Dict[str, typing.Any],
-    ) -> None:
-        self._runs[command] = asyncio.ensure_future(self._execute_run(command, name, action, options, serde, args, kwargs))
+    def _start_run(self, command: int, execute: typing.Callable[[], typing.Awaitable[None]]) -> None:
+        self._runs[command] = asyncio.ensure_future(execute())
 
     async def _execute_run(
         self,

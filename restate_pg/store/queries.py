@@ -18,6 +18,16 @@ def quote_schema(schema: str) -> str:
     return f'"{schema}"'
 
 
+# The CTEs that put a just-created or just-started invocation (`inv`) of an exclusive handler
+# either in possession of its object key or at the end of the key's inbox. The caller holds the
+# key's advisory lock (LOCK_OBJECT_KEY), so "the key is busy" cannot change under it.
+_TAKE_KEY_OR_QUEUE = """locked AS (
+    INSERT INTO {s}.object_lock (service, key, invocation_id)
+    SELECT %(service)s, %(key)s, id FROM inv WHERE %(exclusive)s::boolean AND status = 'invoked'
+), queued AS (
+    INSERT INTO {s}.inbox (service, key, invocation_id)
+    SELECT %(service)s, %(key)s, id FROM inv WHERE status = 'inboxed'"""
+
 # -- submitting --------------------------------------------------------------------------------
 
 LOCK_OBJECT_KEY = """
@@ -44,12 +54,7 @@ WITH busy AS (
       FROM busy
     ON CONFLICT (id) DO NOTHING
     RETURNING id, status, scheduled_start_at
-), locked AS (
-    INSERT INTO {s}.object_lock (service, key, invocation_id)
-    SELECT %(service)s, %(key)s, id FROM inv WHERE %(exclusive)s::boolean AND status = 'invoked'
-), queued AS (
-    INSERT INTO {s}.inbox (service, key, invocation_id)
-    SELECT %(service)s, %(key)s, id FROM inv WHERE status = 'inboxed'
+), {take_key_or_queue}
 ), tasked AS (
     INSERT INTO {s}.task (invocation_id, service, status, run_at, lease_owner, epoch, attempt, last_start_at)
     SELECT id, %(service)s,
@@ -116,12 +121,7 @@ WITH busy AS (
                               modified_at = now()
       FROM busy WHERE id = %(id)s
     RETURNING id, status
-), locked AS (
-    INSERT INTO {s}.object_lock (service, key, invocation_id)
-    SELECT %(service)s, %(key)s, id FROM inv WHERE %(exclusive)s::boolean AND status = 'invoked'
-), queued AS (
-    INSERT INTO {s}.inbox (service, key, invocation_id)
-    SELECT %(service)s, %(key)s, id FROM inv WHERE status = 'inboxed'
+), {take_key_or_queue}
 ), untasked AS (
     DELETE FROM {s}.task WHERE invocation_id IN (SELECT id FROM inv WHERE status = 'inboxed')
 )
@@ -328,6 +328,6 @@ class Queries:
         template = globals().get(name)
         if not isinstance(template, str) or not name.isupper():
             raise AttributeError(name)
-        text = template.replace("{s}", quote_schema(self.schema))
+        text = template.replace("{take_key_or_queue}", _TAKE_KEY_OR_QUEUE).replace("{s}", quote_schema(self.schema))
         object.__setattr__(self, name, text)  # cache on the instance
         return text
