@@ -297,3 +297,26 @@ async def test_clean_unregister_hands_tasks_back_at_once(store):
     row = await task_row(store, s.id)
     assert row["status"] == "ready" and row["lease_owner"] is None
     assert (await claim_one(store, W2)).lease.epoch == 2
+
+
+async def test_claims_and_timers_use_the_partial_index_not_a_scan(store):
+    """With many live invocations parked, claiming and finding the next timer stay index lookups."""
+    async with store.pool.connection() as conn:
+        await conn.execute(
+            "INSERT INTO restate.task (invocation_id, service, status, run_at)"
+            " SELECT 'parked-' || g, 'Svc', 'suspended', 'infinity' FROM generate_series(1, 20000) g")
+        await conn.execute(
+            "INSERT INTO restate.task (invocation_id, service, status, run_at, lease_owner)"
+            " SELECT 'running-' || g, 'Svc', 'running', now(), 'someone' FROM generate_series(1, 20000) g")
+        await conn.execute("ANALYZE restate.task")
+        plans = []
+        for query, params in (
+            (store.q.CLAIM_TASKS, {"owner": W1, "services": ["Svc"], "limit": 32}),
+            (store.q.NEXT_DUE, {"services": ["Svc"]}),
+        ):
+            cur = await conn.execute("EXPLAIN " + query, params)
+            plans.append("\n".join(r[0] for r in await cur.fetchall()))
+        await conn.rollback()
+    for plan in plans:
+        assert "task_due" in plan, plan
+        assert "Seq Scan on task" not in plan, plan
