@@ -75,6 +75,7 @@ class Engine:
         self.lease_seconds = lease_seconds
         self.default_inactivity_timeout = inactivity_timeout
         self.poll_only = poll_only
+        self.stop_grace = 2.0
         self.store = Store(database_url, schema, max_size=pool_size, prepare=not poll_only)
         self.clock = DbClock()
         self.worker_id = uuid.uuid4().hex[:16]
@@ -126,10 +127,12 @@ class Engine:
         for loop_task in self._loops:
             loop_task.cancel()
         for attempt in list(self._attempts.values()):
-            attempt.ctx.close()
+            attempt.ctx.close()  # each attempt ends at its next await, after its current statement
         tasks = [t for t in self._tasks if not t.done()]
+        if tasks:
+            await asyncio.wait(tasks, timeout=self.stop_grace)
         for task in tasks:
-            task.cancel()
+            task.cancel()  # what is still running now is stuck in user code: cancel it
         await asyncio.gather(*self._loops, *tasks, return_exceptions=True)
         if self._listener is not None:
             await self._listener.stop()
@@ -227,7 +230,8 @@ class Engine:
 
     def _release_slot(self) -> None:
         self._active -= 1
-        self._work.set()
+        if self._active == self.concurrency - 1:
+            self._work.set()  # the claim loop may be waiting for a free slot
 
     def _after_submit(self, sub: Submission, submitted: Submitted) -> None:
         if submitted.leased:
