@@ -258,17 +258,7 @@ def _run_until_signalled(coro: Coroutine[Any, Any, Any]) -> int:
                 loop.remove_signal_handler(signum)
         return 0
 
-    with asyncio.Runner(loop_factory=_loop_factory()) as loop_runner:
-        return loop_runner.run(runner())
-
-
-def _loop_factory() -> Any:
-    """uvloop when installed (it comes with uvicorn[standard]): the worker's hot path is event-loop bound."""
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
+    return asyncio.run(runner())
 
 
 def _serve(router: Any, *, host: str, port: int, log_level: str) -> int:
