@@ -27,6 +27,7 @@ from restate_pg.store.records import (
     Lease,
     MailboxItem,
     Retry,
+    Submission,
 )
 
 logger = logging.getLogger("restate_pg.attempt")
@@ -55,12 +56,13 @@ class Attempt:
         journal: typing.Sequence[JournalRow] = (),
         mailbox: typing.Sequence[MailboxItem] = (),
         wakeups: int = 0,
+        create: typing.Optional[Submission] = None,
     ) -> None:
         self.host = host
         self.lease = lease
         self.invocation = invocation
         self.handler = handler
-        self.ctx = InvocationContext(host, lease, invocation, handler, journal, mailbox, wakeups)
+        self.ctx = InvocationContext(host, lease, invocation, handler, journal, mailbox, wakeups, create)
 
     @property
     def invocation_id(self) -> str:

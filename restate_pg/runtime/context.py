@@ -94,6 +94,7 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
         journal: typing.Sequence[JournalRow],
         mailbox: typing.Sequence[MailboxItem],
         wakeups: int,
+        create: typing.Optional[Submission] = None,
     ) -> None:
         self._host = host
         self._lease = lease
@@ -103,7 +104,7 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
         self._results: typing.Dict[int, Result] = dict(self._recorded.results)
         self._next_command = 1
         self._next_index = self._recorded.last_index + 1
-        self._pending = Batch()
+        self._pending = Batch(create=create)
         self._flush_lock = asyncio.Lock()
         self._mailbox_lock = asyncio.Lock()
         self._mailbox_after = 0
@@ -676,6 +677,7 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
 
 def _merge(first: Batch, second: Batch) -> Batch:
     return Batch(
+        create=first.create or second.create,
         journal=first.journal + second.journal,
         state=first.state + second.state,
         submissions=first.submissions + second.submissions,

@@ -252,9 +252,11 @@ class Store:
         """
         q = self.q
         outcome = batch.outcome
-        statements: typing.List[Statement] = [
-            (q.FENCE, {"id": lease.invocation_id, "owner": lease.owner, "epoch": lease.epoch})
-        ]
+        statements: typing.List[Statement] = []
+        if batch.create is not None:  # created here, leased to this attempt: the fence then holds
+            statements.append((q.SUBMIT_INVOCATION, _submission_params(batch.create)))
+        fence_at = len(statements)
+        statements.append((q.FENCE, {"id": lease.invocation_id, "owner": lease.owner, "epoch": lease.epoch}))
         marks: typing.Dict[str, int] = {}
 
         def add(sql: str, params: typing.Mapping[str, typing.Any], mark: typing.Optional[str] = None) -> None:
@@ -328,7 +330,7 @@ class Store:
             rows = results[marks[mark]] if mark in marks else None
             return rows[0] if rows else None
 
-        result = FlushResult(db_now=results[0][0][1])  # type: ignore[index]
+        result = FlushResult(db_now=results[fence_at][0][1])  # type: ignore[index]
         for i, sub in enumerate(batch.submissions):
             result.submitted.append(_submitted(sub, first(f"sub{i}")))
         if isinstance(outcome, Suspend):

@@ -154,6 +154,8 @@ Outcome = typing.Union[Suspend, Retry, Complete]
 class Batch:
     """The writes of one attempt transaction (a flush), applied atomically and in this order."""
 
+    #: The invocation itself, when its creation was deferred to its first flush (see Engine.submit).
+    create: typing.Optional[Submission] = None
     journal: typing.List[JournalRow] = field(default_factory=list)
     state: typing.List[typing.Tuple[str, str, StateOp]] = field(default_factory=list)  # (service, key, op)
     submissions: typing.List[Submission] = field(default_factory=list)
@@ -161,7 +163,7 @@ class Batch:
     outcome: typing.Optional[Outcome] = None
 
     def empty(self) -> bool:
-        return not (self.journal or self.state or self.submissions or self.consumed or self.outcome)
+        return not (self.create or self.journal or self.state or self.submissions or self.consumed or self.outcome)
 
 
 @dataclass

@@ -89,6 +89,7 @@ class Engine:
         self._listener: typing.Any = None
         self._hint_running = False
         self._hint_again = False
+        self._uncreated: typing.Set[str] = set()
         self._started = False
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -156,6 +157,14 @@ class Engine:
             waiter = self._add_waiter(sub.id)
         if sub.delay_ms is None and self.reserve_local(sub):
             sub.owner = self.worker_id
+            if wait and self._deferrable(sub):
+                # The caller waits on this process, which runs the invocation: its row is written
+                # with the attempt's first flush, not in a transaction of its own. Until then
+                # nothing of it is durable and the caller has no answer, as if the request were
+                # still in flight.
+                self._uncreated.add(sub.id)
+                self._start_submitted(sub, create=True)
+                return Submitted(sub.id, "invoked", True), waiter
         try:
             submitted = await self.store.submit(sub)
         except BaseException:
@@ -168,6 +177,11 @@ class Engine:
             self.clock.sync(submitted.db_now)
         self._after_submit(sub, submitted)
         return submitted, waiter
+
+    @staticmethod
+    def _deferrable(sub: Submission) -> bool:
+        """Creation can wait for the first flush unless something must be durable at once."""
+        return sub.idempotency_key is None and not sub.exclusive and sub.handler_ty != "workflow"
 
     async def result(
         self, invocation_id: str, waiter: typing.Optional["asyncio.Future[typing.Optional[InvocationResult]]"] = None
@@ -192,6 +206,8 @@ class Engine:
                     return outcome
                 row = await self.store.get_invocation(invocation_id)
                 if row is None:
+                    if invocation_id in self._uncreated:
+                        continue  # running here, not flushed yet
                     return None
                 if row["status"] == "completed":
                     return InvocationResult.from_row(row)
@@ -243,6 +259,8 @@ class Engine:
                 self._hint_work()
 
     def after_flush(self, batch: Batch, result: FlushResult, lease: typing.Optional[Lease] = None) -> None:
+        if batch.create is not None:
+            self._uncreated.discard(batch.create.id)
         for sub, submitted in zip(batch.submissions, result.submitted):
             self._after_submit(sub, submitted)
         outcome = batch.outcome
@@ -311,7 +329,7 @@ class Engine:
 
     # -- running attempts ---------------------------------------------------------------------
 
-    def _start_submitted(self, sub: Submission) -> None:
+    def _start_submitted(self, sub: Submission, create: bool = False) -> None:
         """Run an invocation this process just submitted and leased to itself (slot reserved)."""
         handler = self.app.handler(sub.service, sub.handler)
         assert handler is not None
@@ -320,7 +338,7 @@ class Engine:
             headers=sub.headers, idempotency_key=sub.idempotency_key, caller_id=sub.caller_id,
             caller_command=sub.caller_command, status="invoked",
         )
-        attempt = Attempt(self, Lease(sub.id, self.worker_id, 1, 1), record, handler)
+        attempt = Attempt(self, Lease(sub.id, self.worker_id, 1, 1), record, handler, create=sub if create else None)
         self._background(self._run_attempt(attempt))
 
     async def _run_loaded(self, lease: Lease, wakeups: int, loaded: typing.Optional[LoadedInvocation] = None) -> None:
@@ -357,6 +375,11 @@ class Engine:
         finally:
             if self._attempts.get(invocation_id) is attempt:
                 del self._attempts[invocation_id]
+            if invocation_id in self._uncreated:  # ended before anything was written
+                self._uncreated.discard(invocation_id)
+                self._notify_waiters(
+                    invocation_id, InvocationResult(None, Failure(500, "the invocation ended before it was recorded; retry the request"))
+                )
             self._release_slot()
 
     async def _release_lease(self, lease: Lease, reason: str) -> None:
