@@ -1,8 +1,9 @@
 """The benchmark's services, written against the restate-sdk-compatible API."""
 
+from datetime import timedelta
+
 import restate_pg as restate
 from restate_pg import Context, ObjectContext, ObjectSharedContext
-from datetime import timedelta
 
 steps = restate.Service("Bench")
 
