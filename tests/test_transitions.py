@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import typing
 
-import psycopg
 import pytest
 
 from restate_pg.runtime.ids import new_invocation_id

@@ -88,7 +88,7 @@ class Attempt:
             raise
         except TerminalError as exc:
             return await self._complete(None, Failure(exc.status_code, exc.message, exc.metadata))
-        except SdkInternalBaseException as exc:
+        except SdkInternalBaseException:
             if self.ctx.fatal is None:
                 raise
             return await self._retry(self.ctx.fatal)

@@ -23,8 +23,6 @@ from uuid import UUID
 
 from restate_pg.api.context import (
     AttemptFinishedEvent,
-    ObjectContext,
-    ObjectSharedContext,
     Request,
     RestateDurableFuture,
     WorkflowContext,
@@ -350,10 +348,10 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
 
     def _target(self, service: str, handler: str) -> Handler:
         target = self._host.app.handler(service, handler)
-        if target is None:
-            exc = TerminalError(f"the service handler {service}/{handler} was not found", 404)
-            self._fail_attempt(RetryableError(str(exc), 404))
-            raise AttemptFailed(str(exc))
+        if target is None:  # as in Restate: the caller's attempt fails and is retried
+            message = f"the service handler {service}/{handler} was not found"
+            self._fail_attempt(RetryableError(message, 404))
+            raise AttemptFailed(message)
         return target
 
     def _outgoing(
@@ -585,7 +583,8 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
             try:
                 await asyncio.wait_for(asyncio.shield(waiter), min(remaining, self._host.poll_interval))
             except asyncio.TimeoutError:
-                await self.read_mailbox()  # the fallback when a wake-up NOTIFY was lost
+                if command not in self._timers:  # a local timer needs no polling
+                    await self.read_mailbox()  # the fallback when a wake-up NOTIFY was lost
 
     def _waiters_pending(self) -> bool:
         """Whether some awaited command can only be completed from outside (a call's result)."""
@@ -669,10 +668,6 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
             if not waiter.done():
                 waiter.cancel()
         self._finished.set()
-
-    @property
-    def pending(self) -> Batch:
-        return self._pending
 
 
 def _merge(first: Batch, second: Batch) -> Batch:

@@ -261,7 +261,7 @@ class Engine:
     def after_flush(self, batch: Batch, result: FlushResult, lease: typing.Optional[Lease] = None) -> None:
         if batch.create is not None:
             self._uncreated.discard(batch.create.id)
-        for sub, submitted in zip(batch.submissions, result.submitted):
+        for sub, submitted in zip(batch.submissions, result.submitted, strict=True):
             self._after_submit(sub, submitted)
         outcome = batch.outcome
         if isinstance(outcome, Complete) and lease is not None:
