@@ -1,8 +1,9 @@
 """Run the benchmark suite: `python -m bench` (or `python bench/run.py`); `--help` lists the options.
 
-Each run creates the benchmark database afresh, deploys restate-pg on it as a user would, drives
-the workloads through its HTTP ingress with hey, stops it, and measures PostgreSQL's own limit
-with pgbench. The figures are the medians over the runs, with their spread.
+Each run deploys every chosen system in turn (restate-pg, and optionally the real Restate and DBOS)
+on fresh storage, drives the workloads through its HTTP ingress with hey and stops it; then it
+measures PostgreSQL's own limit with pgbench. Systems are compared within a run, and the figures
+are the medians over the runs, with their spread.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ import os
 import platform
 import re
 import signal
-import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
@@ -26,20 +27,30 @@ if __package__ in (None, ""):  # run as a script: python bench/run.py
 from bench import database, procs, report
 from bench.database import Database
 from bench.loadgen import BenchError, package_version, require_tools
-from bench.systems import REPO, RestatePg
-from bench.workloads import FULL, LIMIT, QUICK, WORKLOADS, Context, Sizes, limit_pgbench, smoke
+from bench.peers import env as peers
+from bench.peers.dbos_system import Dbos, peer_database
+from bench.peers.restate_system import Restate
+from bench.stats import Spread
+from bench.systems import REPO, RestatePg, System, engine_version
+from bench.workloads import FULL, LIMIT, QUICK, WORKLOADS, Context, Notes, Sizes, limit_pgbench, smoke
 
 RESULTS = REPO / "bench" / "results"
 README = REPO / "bench" / "README.md"
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/restate_pg_bench"
 ALL = [*WORKLOADS, LIMIT]
+SYSTEMS = ["restate-pg", *peers.PEERS]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Benchmark restate-pg through its HTTP ingress (workloads of issue 3), beside pgbench's limit.",
+        description="Benchmark restate-pg through its HTTP ingress (workloads of issue 3), optionally beside "
+                    "the real Restate and DBOS, and pgbench's limit.",
     )
+    parser.add_argument("--systems", default="restate-pg",
+                        help=f"comma-separated subset of {','.join(SYSTEMS)}, or 'all' for restate-pg and every "
+                             f"installed peer (default: restate-pg); a peer named here is installed on first use "
+                             f"under {peers.CACHE}")
     parser.add_argument("--runs", type=int, default=None, help="runs to take medians over (default: 3; 1 with --quick)")
     parser.add_argument("--quick", action="store_true", help="a fast smoke: far fewer calls, one run")
     parser.add_argument("--workloads", default=",".join(ALL),
@@ -65,6 +76,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"unknown workload(s) {', '.join(unknown)}; choose from {', '.join(ALL)}")
     if args.runs is None:
         args.runs = 1 if args.quick else 3
+    names = [n.strip() for n in args.systems.split(",") if n.strip()]
+    args.all_systems = names == ["all"]
+    args.systems = SYSTEMS if args.all_systems else list(dict.fromkeys(names))
+    unknown = [n for n in args.systems if n not in SYSTEMS]
+    if unknown or not args.systems:
+        parser.error(f"unknown system(s) {', '.join(unknown)}; choose from {', '.join(SYSTEMS)}, or all")
     return args
 
 
@@ -77,44 +94,103 @@ class RunResult:
     logs: str
 
 
-def run_once(index: int, args: argparse.Namespace, sizes: Sizes, logs: Path) -> RunResult:
-    db = Database(args.database_url)
-    db.recreate()
+def choose_systems(args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """The systems to run, and notes on the peers left out. `all` takes the installed peers; a
+    peer named explicitly is installed now if it is missing (a BenchError says why it could not be)."""
+    chosen, notes = [], []
+    for name in args.systems:
+        if name in peers.PEERS and peers.versions(peers.PEERS[name]) is None:
+            if args.all_systems:
+                notes.append(f"{name}: not installed, skipped (install it with `{peers.INSTALL_HINT} {name}`)")
+                continue
+            peers.install(peers.PEERS[name])
+        chosen.append(name)
+    return chosen, notes
+
+
+def make_system(name: str, args: argparse.Namespace) -> System:
+    main = Database(args.database_url)
+    if name == "restate-pg":
+        return RestatePg(main, deployment=args.deployment, workers=args.workers, port=args.port,
+                         engine_args=args.engine_arg)
+    if name == "restate":
+        return Restate()
+    if name == "dbos":
+        return Dbos(peer_database(main))
+    raise BenchError(f"unknown system {name!r}")
+
+
+def run_system(index: int, system: System, args: argparse.Namespace, sizes: Sizes, logs: Path) -> RunResult:
+    """One system's turn in a run: fresh storage, start, smoke, the workloads, stop."""
+    if system.db is not None:
+        system.db.recreate()
+    home = system.db or Database(args.database_url)
     logs.mkdir(parents=True, exist_ok=True)
-    system = RestatePg(db, deployment=args.deployment, workers=args.workers, port=args.port,
-                       engine_args=args.engine_arg)
     metrics: dict[str, float] = {}
-    with db.connect() as conn:
-        ctx = Context(system, db, conn, sizes)
+    label = f"{index + 1} {system.name}"
+    with home.connect() as conn:
+        ctx = Context(system=system, db=home, conn=conn, sizes=sizes)
         _wait_quiet(ctx)
-        served = [w for w in args.workloads if w in WORKLOADS]
-        if served:
-            try:
-                _progress(index, "starting " + args.deployment)
-                system.start(logs)
-                smoke(ctx)
-                for name in served:
-                    _progress(index, name)
-                    started = time.monotonic()
-                    try:
-                        metrics.update(WORKLOADS[name](ctx))
-                    except BenchError:
-                        raise
-                    except Exception as exc:  # one broken workload should not hide the others' figures
-                        ctx.fail(f"{name} crashed: {type(exc).__name__}: {exc}")
-                    _progress(index, f"{name} done in {time.monotonic() - started:.0f} s")
-                metrics["engine.rss_end_mb"] = sum(procs.rss_mb(pid) or 0.0 for pid in system.pids())
-            finally:
-                system.stop()
-            _scan_logs(ctx, logs)
-        if LIMIT in args.workloads:
-            _progress(index, "limit (pgbench)")
-            metrics.update(limit_pgbench(ctx))
+        try:
+            _progress(label, "starting" + (f" ({args.deployment})" if system.name == "restate-pg" else ""))
+            system.start(logs)
+            smoke(ctx)
+            for name in (w for w in args.workloads if w in WORKLOADS):
+                _progress(label, name)
+                started = time.monotonic()
+                try:
+                    metrics.update(WORKLOADS[name](ctx))
+                except BenchError:
+                    raise
+                except Exception as exc:  # one broken workload should not hide the others' figures
+                    ctx.fail(f"{name} crashed: {type(exc).__name__}: {exc}")
+                _progress(label, f"{name} done in {time.monotonic() - started:.0f} s")
+            metrics["engine.rss_end_mb"] = sum(procs.rss_mb(pid) or 0.0 for pid in system.pids())
+        finally:
+            system.stop()
+        _scan_logs(ctx, logs)
     rounded = {key: round(value, 4) for key, value in metrics.items()}
     return RunResult(rounded, ctx.failures, ctx.warnings, system.processes(), str(logs))
 
 
-def _wait_quiet(ctx: Context, max_wait_s: float = 30.0, threshold: float = 0.2) -> None:
+def run_limit(index: int, args: argparse.Namespace, sizes: Sizes) -> RunResult:
+    """pgbench on the benchmark database, after every system of the run has stopped."""
+    notes = Notes()
+    _progress(str(index + 1), "limit (pgbench)")
+    metrics = limit_pgbench(Database(args.database_url), sizes, notes)
+    return RunResult({k: round(v, 4) for k, v in metrics.items()}, notes.failures, notes.warnings, [], "")
+
+
+def run_all(args: argparse.Namespace, names: list[str], sizes: Sizes,
+            logs: Path) -> tuple[dict[str, list[RunResult]], list[RunResult], dict[str, str]]:
+    """Every run: each system in turn (the order rotates from run to run, so that none always goes
+    first), then the limit. Returns the results per system, the limit's per run, and what each
+    system measured (versions)."""
+    results: dict[str, list[RunResult]] = {name: [] for name in names}
+    limits: list[RunResult] = []
+    versions: dict[str, str] = {}
+    serves = any(w in WORKLOADS for w in args.workloads)
+    for i in range(args.runs):
+        main = Database(args.database_url)
+        main.recreate()  # restate-pg recreates it again before its turn; the others read the clock there
+        for name in (names[i % len(names):] + names[: i % len(names)]) if serves else []:
+            system = make_system(name, args)
+            try:
+                results[name].append(run_system(i, system, args, sizes, logs / f"run-{i + 1}" / name))
+            except BenchError as exc:
+                if name == "restate-pg":
+                    raise
+                # A peer that cannot run is a failed check of this run, not the end of the others'.
+                print(f"  FAILED: {name}: {exc}", file=sys.stderr, flush=True)
+                results[name].append(RunResult({}, [f"could not run: {exc}"], [], system.processes(),
+                                               str(logs / f"run-{i + 1}" / name)))
+            versions[name] = system.version()
+        if LIMIT in args.workloads:
+            limits.append(run_limit(i, args, sizes))
+    return {name: runs for name, runs in results.items() if runs}, limits, versions
+
+
+def _wait_quiet(notes: Notes, max_wait_s: float = 30.0, threshold: float = 0.2) -> None:
     """Wait (up to `max_wait_s`) for the machine to go quiet before the system starts, and warn
     if it does not: whatever else runs shares the 2 cores with the system under test."""
     deadline = time.monotonic() + max_wait_s
@@ -123,22 +199,28 @@ def _wait_quiet(ctx: Context, max_wait_s: float = 30.0, threshold: float = 0.2) 
         if busy < threshold:
             return
         if time.monotonic() >= deadline:
-            ctx.warn(f"the machine stayed busy before the run ({busy:.1f} CPUs in use), "
+            notes.warn(f"the machine stayed busy before the run ({busy:.1f} CPUs in use), "
                      f"busiest: {'; '.join(top) or 'the kernel'}")
             return
 
 
-def _progress(index: int, what: str) -> None:
-    print(f"[run {index + 1}] {what}", file=sys.stderr, flush=True)
+def _progress(label: str, what: str) -> None:
+    print(f"[run {label}] {what}", file=sys.stderr, flush=True)
 
 
-_TROUBLE = re.compile(r"Traceback|\bERROR\b|\bCRITICAL\b|\bWARNING\b|Exception")
+_TROUBLE = re.compile(r"Traceback|\bERROR\b|\bCRITICAL\b|\bWARN(ING)?\b|Exception")
+
+
+# restate-server asks GitHub for its latest release at every start, with no setting to turn that
+# off; without a way out (as here) it logs this error, which says nothing about the benchmark.
+_HARMLESS = re.compile(r"ERROR octocrab: failed with error client error \(Connect\)")
 
 
 def _scan_logs(ctx: Context, logs: Path) -> None:
     """Warn about warnings and errors the system logged (it runs at --log-level warning)."""
     for log in sorted(logs.glob("*.log")):
-        lines = [line for line in log.read_text(errors="replace").splitlines() if _TROUBLE.search(line)]
+        lines = [line for line in log.read_text(errors="replace").splitlines()
+                 if _TROUBLE.search(line) and not _HARMLESS.search(line)]
         if lines:
             distinct = list(dict.fromkeys(line.strip()[:200] for line in lines))
             ctx.warn(f"{log.name}: {len(lines)} warning/error line(s), e.g. {' | '.join(distinct[:3])}")
@@ -158,69 +240,63 @@ def machine() -> dict[str, Any]:
             "kernel": platform.release(), "python": platform.python_version()}
 
 
-def engine_version() -> str:
-    """The commit the engine was measured at, '+changes' when restate_pg/ differs from it."""
-    def git(*args: str) -> str:
-        out = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True)
-        return out.stdout.strip() if out.returncode == 0 else ""
-
-    commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    return commit + (" +uncommitted changes in restate_pg/" if git("status", "--porcelain", "restate_pg") else "")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started in the background
-    signal.signal(signal.SIGTERM, _terminate)  # clean up the system's processes on SIGTERM too
+    signal.signal(signal.SIGTERM, _terminate)  # clean up the systems' processes on SIGTERM too
     sizes = QUICK if args.quick else FULL
     try:
         require_tools("hey", "pgbench")
         version_before = engine_version()
         Database(args.database_url)  # validates the name before anything starts
+        names, notes = choose_systems(args)
+        for note in notes:
+            print(f"bench: {note}", file=sys.stderr)
         started = datetime.now(UTC)
         stamp = started.strftime("%Y%m%dT%H%M%SZ")
-        runs = [run_once(i, args, sizes, RESULTS / "logs" / stamp / f"run-{i + 1}") for i in range(args.runs)]
+        results, limits, versions = run_all(args, names, sizes, RESULTS / "logs" / stamp)
         with Database(args.database_url).connect() as conn:
             pg_version = database.server_version(conn)
     except BenchError as exc:
         print(f"bench: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("bench: interrupted (the system's processes were stopped)", file=sys.stderr)
+        print("bench: interrupted (the systems' processes were stopped)", file=sys.stderr)
         return 130
 
-    summary = report.summarise([run.metrics for run in runs])
+    summaries = {name: report.summarise([run.metrics for run in runs]) for name, runs in results.items()}
+    limit_summary = report.summarise([run.metrics for run in limits])
     version = engine_version()
     if version != version_before:
-        runs[-1].warnings.append(f"the engine changed during the benchmark: from {version_before} to {version}")
+        notes.append(f"the engine changed during the benchmark: from {version_before} to {version}")
     sizes_dict = dataclasses.asdict(sizes)
-    main_rows, limit_rows = report.rows(summary, sizes_dict)
-    failures = [f"run {i + 1}: {f}" for i, run in enumerate(runs) for f in run.failures]
-    warnings = [f"run {i + 1}: {w}" for i, run in enumerate(runs) for w in run.warnings]
-    bound = report.limit_bound(summary, sizes.limit_clients)
+    failures = [f"run {i + 1} {name}: {f}" for name, runs in results.items()
+                for i, run in enumerate(runs) for f in run.failures]
+    failures += [f"run {i + 1} limit: {f}" for i, run in enumerate(limits) for f in run.failures]
+    warnings = [f"run {i + 1} {name}: {w}" for name, runs in results.items()
+                for i, run in enumerate(runs) for w in run.warnings]
+    warnings += [f"run {i + 1} limit: {w}" for i, run in enumerate(limits) for w in run.warnings] + notes
+    bounds = [b for name, summary in summaries.items()
+              if (b := report.limit_bound(name, summary, limit_summary, sizes.limit_clients))]
     config = {
         "date": started.isoformat(timespec="seconds"),
         "machine": machine(),
         "postgres": pg_version,
-        "system": "restate-pg",
+        "systems_run": list(results),
         "engine_version": version,
         "deployment": args.deployment,
-        "processes": runs[0].processes,
         "load_generator": f"hey {package_version('hey')} (Debian); pgbench {package_version('postgresql-client-15')}",
         "runs": args.runs,
         "quick": args.quick,
         "workloads": args.workloads,
         "sizes": sizes_dict,
     }
+    systems = {name: {"version": versions[name], "processes": runs[0].processes} for name, runs in results.items()}
+    tables = Tables(summaries, limit_summary, sizes_dict, bounds)
     print()
-    _print_config(config)
+    _print_config(config, systems)
     print()
-    print(report.text_table(main_rows))
-    if limit_rows:
-        print("\nThe limit: pgbench on the same server (one one-row INSERT per transaction, -M prepared)")
-        print(report.text_table(limit_rows))
-    if bound:
-        print(bound)
+    print(tables.text())
     for warning in warnings:
         print(f"warning: {warning}")
     for failure in failures:
@@ -228,44 +304,81 @@ def main(argv: list[str] | None = None) -> int:
 
     document = {
         **config,
-        "summary": {key: dataclasses.asdict(spread) for key, spread in summary.items()},
-        "runs_detail": [dataclasses.asdict(run) for run in runs],
+        "systems": {
+            name: {**systems[name],
+                   "summary": {key: dataclasses.asdict(spread) for key, spread in summaries[name].items()},
+                   "runs_detail": [dataclasses.asdict(run) for run in runs]}
+            for name, runs in results.items()
+        },
+        "limit": {"summary": {key: dataclasses.asdict(spread) for key, spread in limit_summary.items()},
+                  "runs_detail": [dataclasses.asdict(run) for run in limits]},
         "failures": failures,
         "warnings": warnings,
     }
     report.write_json(args.json, document)
     print(f"\nresults written to {args.json}")
     if args.update_readme:
-        report.update_readme(README, _readme_section(config, main_rows, limit_rows, bound, failures, warnings))
+        report.update_readme(README, _readme_section(config, systems, tables, failures, warnings))
         print(f"results table written to {README}")
     return 1 if failures else 0
 
 
-def _print_config(config: dict[str, Any]) -> None:
+@dataclasses.dataclass
+class Tables:
+    """The figures of every system and the limit, as text or Markdown: with several systems, a
+    comparison of the medians first, then each system's detail (median and spread)."""
+
+    summaries: dict[str, dict[str, Spread]]
+    limit: dict[str, Spread]
+    sizes: dict[str, Any]
+    bounds: list[str]
+
+    def _parts(self, table: Callable[..., str]) -> list[str]:
+        parts = []
+        if len(self.summaries) > 1:
+            header, cells = report.compare_rows(self.summaries, self.sizes)
+            parts += ["Medians, one column per system (compare systems within one run only):", table(cells, header)]
+        for name, summary in self.summaries.items():
+            if len(self.summaries) > 1:
+                parts.append(f"{name}, each figure's median and spread:")
+            parts.append(table(report.rows(summary, self.sizes)))
+        limit_rows = report.limit_rows(self.limit, self.sizes)
+        if limit_rows:
+            parts += ["The limit: pgbench on the same server (one one-row INSERT per transaction, -M prepared), "
+                      "after the systems stopped:", table(limit_rows)]
+        if self.bounds:
+            parts.append("\n".join(self.bounds))
+        return parts
+
+    def text(self) -> str:
+        return "\n\n".join(self._parts(report.text_table))
+
+    def markdown(self) -> str:
+        return "\n\n".join(self._parts(report.markdown_table))
+
+
+def _print_config(config: dict[str, Any], systems: dict[str, dict[str, Any]]) -> None:
     m = config["machine"]
     print(f"restate-pg benchmark, {config['date']}, {config['runs']} run(s){' (quick)' if config['quick'] else ''}")
     print(f"machine: {m['cpus']} CPUs ({m['cpu_model']}), {m['memory_gb']} GB; "
           f"PostgreSQL {config['postgres']} on the same machine")
-    print(f"deployment ({config['deployment']}): " + "; ".join(config["processes"]))
-    print(f"engine: restate-pg at {config['engine_version']}")
+    for name, system in systems.items():
+        print(f"{name} ({system['version']}): " + "; ".join(system["processes"]))
     print(f"load generator: {config['load_generator']}")
 
 
-def _readme_section(config: dict[str, Any], main_rows: list[list[str]], limit_rows: list[list[str]],
-                    bound: str | None, failures: list[str], warnings: list[str]) -> str:
+def _readme_section(config: dict[str, Any], systems: dict[str, dict[str, Any]], tables: Tables,
+                    failures: list[str], warnings: list[str]) -> str:
     m = config["machine"]
     parts = [
         f"Latest run: {config['date'][:10]}, {config['runs']} run(s){' (--quick)' if config['quick'] else ''}, "
-        f"{m['cpus']} CPUs ({m['cpu_model']}), PostgreSQL {config['postgres']}, "
-        f"restate-pg at {config['engine_version']}, "
-        f"deployment `{config['deployment']}`: " + "; ".join(f"`{p}`" for p in config["processes"]) + ".",
+        f"{m['cpus']} CPUs ({m['cpu_model']}), PostgreSQL {config['postgres']}.",
         "",
-        report.markdown_table(main_rows),
+        *(f"- {name} ({system['version']}): " + "; ".join(f"`{p}`" for p in system["processes"])
+          for name, system in systems.items()),
+        "",
+        tables.markdown(),
     ]
-    if limit_rows:
-        parts += ["", "The limit, pgbench on the same server in the same runs:", "", report.markdown_table(limit_rows)]
-    if bound:
-        parts += ["", bound]
     if failures:
         parts += ["", "Checks that failed in this run:", "", *(f"- {f}" for f in failures)]
     if warnings:

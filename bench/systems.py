@@ -1,6 +1,6 @@
 """The systems under test. Each deploys the services of bench/app.py behind an HTTP ingress and
-answers the few questions the workloads ask of its storage; a peer (the real Restate, DBOS) plugs
-in by implementing `System`."""
+answers the few questions the workloads ask of its storage; the peers (the real Restate, DBOS, in
+bench/peers/) implement `System` too."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -47,6 +48,9 @@ class SleepTiming:
 class System(Protocol):
     name: str
     base_url: str
+    #: The PostgreSQL database the system stores in (dropped and recreated before it starts), or
+    #: None when it keeps its own storage: then there are no PostgreSQL cost figures.
+    db: Database | None
 
     def start(self, logs: Path) -> None: ...
 
@@ -58,6 +62,10 @@ class System(Protocol):
 
     def processes(self) -> list[str]:
         """What runs, for the report: one command line per process."""
+        ...
+
+    def version(self) -> str:
+        """What was measured, for the report: a commit or package versions."""
         ...
 
     def progress(self, conn: Conn, handler: str, since: datetime) -> Progress: ...
@@ -101,6 +109,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def engine_version() -> str:
+    """The commit restate-pg is measured at, '+changes' when restate_pg/ differs from it."""
+    def git(*args: str) -> str:
+        out = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True)
+        return out.stdout.strip() if out.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    return commit + (" +uncommitted changes in restate_pg/" if git("status", "--porcelain", "restate_pg") else "")
+
+
 def _restate_pg_command() -> str:
     beside = Path(sys.executable).with_name("restate-pg")
     found = str(beside) if beside.exists() else shutil.which("restate-pg")
@@ -109,8 +127,53 @@ def _restate_pg_command() -> str:
     return found
 
 
+@dataclass(frozen=True)
+class Running:
+    """A process a system started: how it was started (for the report) and where it logs."""
+
+    proc: subprocess.Popen[bytes]
+    description: str
+    log: Path
+
+
+@dataclass(kw_only=True)
+class Processes:
+    """The part every system shares: processes started here, waited for, stopped together."""
+
+    _running: list[Running] = field(default_factory=list)
+    _started: list[str] = field(default_factory=list)  # kept after stop(), for the report
+
+    def _launch(self, argv: list[str], log: Path, description: str, env: dict[str, str] | None = None) -> None:
+        self._running.append(Running(procs.start(argv, log, cwd=REPO, env=env), description, log))
+        self._started.append(description)
+
+    def _wait_ready(self, ready: Callable[[], bool], what: str, timeout_s: float = 60.0) -> None:
+        """Poll `ready` until it holds; a process that exits meanwhile ends the wait at once."""
+        def check() -> bool:
+            for running in self._running:
+                if running.proc.poll() is not None:
+                    raise BenchError(f"{running.description} exited with status {running.proc.returncode} "
+                                     f"while starting; see {running.log}")
+            return ready()
+
+        if not procs.wait_until(check, timeout_s=timeout_s, interval_s=0.2):
+            logs = ", ".join(sorted({str(r.log.parent) for r in self._running}))
+            raise BenchError(f"{what} did not become ready within {timeout_s:.0f} s; see the logs in {logs}")
+
+    def stop(self) -> None:
+        for running in self._running:
+            procs.stop(running.proc)
+        self._running.clear()
+
+    def pids(self) -> list[int]:
+        return [running.proc.pid for running in self._running]
+
+    def processes(self) -> list[str]:
+        return list(self._started)
+
+
 @dataclass
-class RestatePg:
+class RestatePg(Processes):
     """restate-pg as a user deploys it: `dev` (ingress and worker in one process), or `serve` and
     `workers` separate `worker` processes."""
 
@@ -122,8 +185,6 @@ class RestatePg:
     log_level: str = "warning"
     name: str = "restate-pg"
     base_url: str = ""
-    _procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
-    _argvs: list[list[str]] = field(default_factory=list)
 
     def start(self, logs: Path) -> None:
         migrate = subprocess.run(
@@ -138,22 +199,18 @@ class RestatePg:
         common = ["--database-url", self.db.url, "--log-level", self.log_level, *self.engine_args]
         http = ["--port", str(port)]
         if self.deployment == "dev":
-            self._argvs = [[command, "dev", APP, *http, *common]]
+            argvs = [[command, "dev", APP, *http, *common]]
         elif self.deployment == "serve+workers":
-            self._argvs = [[command, "serve", APP, *http, *common]]
-            self._argvs += [[command, "worker", APP, *common] for _ in range(self.workers)]
+            argvs = [[command, "serve", APP, *http, *common]]
+            argvs += [[command, "worker", APP, *common] for _ in range(self.workers)]
         else:
             raise BenchError(f"unknown deployment {self.deployment!r} (dev or serve+workers)")
-        for i, argv in enumerate(self._argvs):
-            self._procs.append(procs.start(argv, logs / f"{self.name}-{argv[1]}-{i}.log", cwd=REPO))
+        for i, argv in enumerate(argvs):
+            self._launch(argv, logs / f"{self.name}-{argv[1]}-{i}.log", " ".join(["restate-pg", *argv[1:]]))
         expected_workers = 1 if self.deployment == "dev" else self.workers
-        if not procs.wait_until(lambda: self._ready(expected_workers), timeout_s=60, interval_s=0.2):
-            raise BenchError(f"{self.name} did not become ready within 60 s; see the logs in {logs}")
+        self._wait_ready(lambda: self._ready(expected_workers), self.name)
 
     def _ready(self, expected_workers: int) -> bool:
-        for proc, argv in zip(self._procs, self._argvs, strict=True):
-            if proc.poll() is not None:
-                raise BenchError(f"{' '.join(argv[1:3])} exited with status {proc.returncode} while starting")
         try:
             with urllib.request.urlopen(f"{self.base_url}/restate/health", timeout=2) as response:
                 if response.status != 200:
@@ -164,16 +221,8 @@ class RestatePg:
             registered = scalar(conn, "SELECT count(*) FROM restate.worker")
         return int(registered) >= expected_workers
 
-    def stop(self) -> None:
-        for proc in self._procs:
-            procs.stop(proc)
-        self._procs.clear()
-
-    def pids(self) -> list[int]:
-        return [proc.pid for proc in self._procs]
-
-    def processes(self) -> list[str]:
-        return [" ".join(["restate-pg", *argv[1:]]) for argv in self._argvs]
+    def version(self) -> str:
+        return f"restate-pg at {engine_version()}"
 
     def progress(self, conn: Conn, handler: str, since: datetime) -> Progress:
         row = conn.execute(

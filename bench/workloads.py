@@ -53,11 +53,9 @@ QUICK = Sizes(
 
 
 @dataclass
-class Context:
-    system: System
-    db: Database
-    conn: Conn
-    sizes: Sizes
+class Notes:
+    """What went wrong, or may have skewed a figure, in one part of a run."""
+
     failures: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -70,6 +68,17 @@ class Context:
         """Something that may skew a figure."""
         self.warnings.append(message)
         print(f"  warning: {message}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Context(Notes):
+    """One system's turn in a run: the connection is to the database it stores in (for a system
+    with its own storage, the benchmark database, used only for the clock)."""
+
+    system: System = field(kw_only=True)
+    db: Database = field(kw_only=True)
+    conn: Conn = field(kw_only=True)
+    sizes: Sizes = field(kw_only=True)
 
 
 def check_http(ctx: Context, label: str, result: HeyResult, expected: int) -> None:
@@ -103,32 +112,28 @@ def w1_latency(ctx: Context) -> Metrics:
 
 def w2_throughput(ctx: Context) -> Metrics:
     """Concurrent calls of the three-step handler, and what they cost: CPU of the system's
-    processes and of PostgreSQL, commits and WAL, per invocation."""
-    s, conn, name = ctx.sizes, ctx.conn, ctx.db.name
-    # Backends report commits late (see database.commits): after a first quiet spell, count the
-    # idle system's own commits (polls, heartbeats) over a second one, to subtract them below.
-    time.sleep(s.settle_s)
-    idle_start, idle_commits = time.monotonic(), database.commits(conn, name)
-    time.sleep(s.settle_s)
-    commits_before, window_start = database.commits(conn, name), time.monotonic()
-    idle_rate = (commits_before.ours - idle_commits.ours) / (window_start - idle_start)
-    pg_before = database.postgres_cpu(conn, name)
+    processes and, for a system storing in PostgreSQL, of PostgreSQL, commits and WAL, per invocation."""
+    s, conn = ctx.sizes, ctx.conn
+    on_pg = ctx.system.db is not None
+    if on_pg:
+        # Backends report commits late (see database.commits): after a first quiet spell, count the
+        # idle system's own commits (polls, heartbeats) over a second one, to subtract them below.
+        time.sleep(s.settle_s)
+        idle_start, idle_commits = time.monotonic(), database.commits(conn, ctx.db.name)
+        time.sleep(s.settle_s)
+        commits_before, window_start = database.commits(conn, ctx.db.name), time.monotonic()
+        idle_rate = (commits_before.ours - idle_commits.ours) / (window_start - idle_start)
+        pg_before = database.postgres_cpu(conn, ctx.db.name)
+        wal_before = database.wal_lsn(conn)
     ours_before = procs.tree_cpu_s(ctx.system.pids())
     hey_before = _children_cpu_s()
     machine_before = procs.machine_busy_s()
-    wal_before = database.wal_lsn(conn)
 
     result = hey(url_steps(ctx.system), s.w2_calls, s.concurrency, STEPS_BODY)
 
     machine_cpu = procs.machine_busy_s() - machine_before
     hey_cpu = _children_cpu_s() - hey_before
     ours_cpu = procs.tree_cpu_s(ctx.system.pids()) - ours_before
-    pg_after = database.postgres_cpu(conn, name)
-    wal = database.wal_bytes(conn, wal_before, database.wal_lsn(conn))
-    time.sleep(s.settle_s)
-    commits_after = database.commits(conn, name)
-    commits = commits_after.ours - commits_before.ours - idle_rate * (time.monotonic() - window_start)
-
     check_http(ctx, "W2", result, 200)
     n = result.count(200) or 1
     metrics = {
@@ -137,6 +142,18 @@ def w2_throughput(ctx: Context) -> Metrics:
         "w2.p99_ms": result.latency_ms(99),
         "cost.engine_cpu_ms_per_inv": ours_cpu * 1000 / n,
         "cost.loadgen_cpu_ms_per_inv": hey_cpu * 1000 / n,
+    }
+    if not on_pg:  # its own storage: its processes are the whole cost
+        metrics["cost.total_cpu_ms_per_inv"] = ours_cpu * 1000 / n
+        _warn_other_cpu(ctx, metrics, machine_cpu, machine_cpu - ours_cpu - hey_cpu)
+        return metrics
+
+    pg_after = database.postgres_cpu(conn, ctx.db.name)
+    wal = database.wal_bytes(conn, wal_before, database.wal_lsn(conn))
+    time.sleep(s.settle_s)
+    commits_after = database.commits(conn, ctx.db.name)
+    commits = commits_after.ours - commits_before.ours - idle_rate * (time.monotonic() - window_start)
+    metrics |= {
         "cost.commits_per_inv": commits / n,
         "cost.idle_commits_per_s": idle_rate,
         "cost.wal_bytes_per_inv": wal / n,
@@ -151,17 +168,20 @@ def w2_throughput(ctx: Context) -> Metrics:
         metrics["cost.pg_cpu_ms_per_inv"] = pg_cpu * 1000 / n
         metrics["cost.total_cpu_ms_per_inv"] = (pg_cpu + ours_cpu) * 1000 / n
         metrics["cost.pg_server_cpu_ms_per_inv"] = (pg_after.server_s - pg_before.server_s) * 1000 / n
-        # Whatever else ran on the machine meanwhile competed with the system for the 2 cores.
-        other = machine_cpu - ours_cpu - pg_cpu - hey_cpu
-        metrics["w2.other_cpu_s"] = other
-        if other > 0.1 * machine_cpu:
-            ctx.warn(f"W2: other processes on the machine used {other:.1f} of the {machine_cpu:.1f} CPU seconds "
-                     "spent during the measurement")
+        _warn_other_cpu(ctx, metrics, machine_cpu, machine_cpu - ours_cpu - pg_cpu - hey_cpu)
     others = commits_after.others - commits_before.others
     if others > 0.05 * commits:
         ctx.warn(f"W2: other databases on the server committed {others} transactions meanwhile: "
                  "WAL and server-wide figures include their share, and they competed for the CPU")
     return metrics
+
+
+def _warn_other_cpu(ctx: Context, metrics: Metrics, machine_cpu: float, other: float) -> None:
+    """Whatever else ran on the machine meanwhile competed with the system for the 2 cores."""
+    metrics["w2.other_cpu_s"] = other
+    if other > 0.1 * machine_cpu:
+        ctx.warn(f"W2: other processes on the machine used {other:.1f} of the {machine_cpu:.1f} CPU seconds "
+                 "spent during the measurement")
 
 
 def w3_keyed_state(ctx: Context) -> Metrics:
@@ -265,14 +285,15 @@ LIMIT_TABLE = "CREATE TABLE IF NOT EXISTS bench_limit (id bigserial PRIMARY KEY,
 LIMIT_SCRIPT = "\\set v random(1, 1000000)\nINSERT INTO bench_limit (v) VALUES (:v);\n"
 
 
-def limit_pgbench(ctx: Context) -> Metrics:
+def limit_pgbench(db: Database, sizes: Sizes, notes: Notes) -> Metrics:
     """The database's own limit on the same server: one one-row INSERT per transaction."""
-    ctx.conn.execute(LIMIT_TABLE)
+    with db.connect() as conn:
+        conn.execute(LIMIT_TABLE)
     metrics: Metrics = {}
-    for clients in ctx.sizes.limit_clients:
-        result = pgbench(ctx.db.url, LIMIT_SCRIPT, clients, ctx.sizes.limit_seconds)
+    for clients in sizes.limit_clients:
+        result = pgbench(db.url, LIMIT_SCRIPT, clients, sizes.limit_seconds)
         if result.failed:
-            ctx.fail(f"pgbench at {clients} clients: {result.failed} failed transactions")
+            notes.fail(f"pgbench at {clients} clients: {result.failed} failed transactions")
         metrics[f"limit.c{clients}_tps"] = result.tps
         metrics[f"limit.c{clients}_latency_ms"] = result.latency_ms
     return metrics
