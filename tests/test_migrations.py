@@ -30,6 +30,7 @@ from restate_pg.store.migrate import (
     head_revision,
     upgrade,
 )
+from restate_pg.store.procedures import FUNCTION_SIGNATURES, procedures_sql
 
 TABLES = {"invocation", "task", "journal", "notification", "state", "object_lock", "inbox", "worker"}
 
@@ -49,20 +50,24 @@ def _tables(url: str, schema: str) -> set[str]:
         return {row[0] for row in rows}
 
 
-def _fence_source(url: str, schema: str) -> str | None:
+def _function_source(url: str, schema: str, name: str) -> str | None:
     with psycopg.connect(url) as conn:
         row = conn.execute(
             "SELECT p.prosrc FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
-            " WHERE n.nspname = %s AND p.proname = 'fence'",
-            [schema],
+            " WHERE n.nspname = %s AND p.proname = %s",
+            [schema, name],
         ).fetchone()
     return row[0] if row else None
+
+
+def _fence_source(url: str, schema: str) -> str | None:
+    return _function_source(url, schema, "fence")
 
 
 def test_upgrade_creates_every_table_and_the_fence_function(database_url: str) -> None:
     assert _tables(database_url, "restate") == TABLES | {"alembic_version"}
     assert _fence_source(database_url, "restate") is not None
-    assert current_revision(database_url, "restate") == head_revision() == "0001"
+    assert current_revision(database_url, "restate") == head_revision() == "0002"
 
 
 def test_task_has_its_storage_parameters(database_url: str) -> None:
@@ -222,6 +227,23 @@ def test_fence_function_agrees_with_schema_module(database_url: str) -> None:
     body = re.search(r"\$\$(.*)\$\$", schema_module.fence_function_sql("restate"), re.DOTALL)
     assert body is not None
     assert _fence_source(database_url, "restate") == body.group(1)
+
+
+def test_write_path_functions_agree_with_procedures_module(database_url: str) -> None:
+    defined = dict(
+        re.findall(r'CREATE OR REPLACE FUNCTION "restate"\.(\w+)\(.*?\$\$(.*?)\$\$', procedures_sql("restate"), re.DOTALL)
+    )
+    assert sorted(defined) == sorted(sig.split("(")[0] for sig in FUNCTION_SIGNATURES)
+    for name, body in defined.items():
+        assert _function_source(database_url, "restate", name) == body, name
+
+
+def test_downgrade_drops_the_write_path_functions(database_url: str, fresh_schema: str) -> None:
+    upgrade(database_url, fresh_schema)
+    assert _function_source(database_url, fresh_schema, "apply") is not None
+    downgrade(database_url, fresh_schema, revision="0001")
+    assert all(_function_source(database_url, fresh_schema, sig.split("(")[0]) is None for sig in FUNCTION_SIGNATURES)
+    assert _fence_source(database_url, fresh_schema) is not None
 
 
 def _alembic_ini() -> Path:

@@ -32,43 +32,9 @@ _TAKE_KEY_OR_QUEUE = """locked AS (
 
 LOCK_OBJECT_KEY = """
 -- lock_object_key: serialise every change of who holds an object key (transaction-scoped)
-SELECT pg_advisory_xact_lock(%(namespace)s, hashtext(%(service)s || '/' || %(key)s))
+SELECT {s}.lock_object_key(%(service)s, %(key)s)
 """
 
-SUBMIT_INVOCATION = """
--- submit_invocation: create an invocation and its task, or queue it behind its object key
-WITH busy AS (
-    SELECT %(exclusive)s::boolean AND %(delay_ms)s::bigint IS NULL AND EXISTS (
-        SELECT 1 FROM {s}.object_lock WHERE service = %(service)s AND key = %(key)s
-    ) AS inboxed
-), inv AS (
-    INSERT INTO {s}.invocation (
-        id, service, handler, key, service_ty, handler_ty, status, input, headers,
-        idempotency_key, invoked_by, caller_id, caller_command, waiter, scheduled_start_at)
-    SELECT %(id)s, %(service)s, %(handler)s, %(key)s, %(service_ty)s, %(handler_ty)s,
-           CASE WHEN %(delay_ms)s::bigint IS NOT NULL THEN 'scheduled'
-                WHEN busy.inboxed THEN 'inboxed' ELSE 'invoked' END,
-           %(input)s, %(headers)s, %(idempotency_key)s, %(invoked_by)s,
-           %(caller_id)s, %(caller_command)s, %(waiter)s,
-           now() + %(delay_ms)s::bigint * interval '1 millisecond'
-      FROM busy
-    ON CONFLICT (id) DO NOTHING
-    RETURNING id, status, scheduled_start_at
-), {take_key_or_queue}
-), tasked AS (
-    INSERT INTO {s}.task (invocation_id, service, status, run_at, lease_owner, epoch, attempt, last_start_at)
-    SELECT id, %(service)s,
-           CASE WHEN status = 'scheduled' THEN 'scheduled'
-                WHEN %(owner)s::text IS NULL THEN 'ready' ELSE 'running' END,
-           COALESCE(scheduled_start_at, now()),
-           CASE WHEN status = 'invoked' THEN %(owner)s::text END,
-           CASE WHEN status = 'invoked' AND %(owner)s::text IS NOT NULL THEN 1 ELSE 0 END,
-           CASE WHEN status = 'invoked' AND %(owner)s::text IS NOT NULL THEN 1 ELSE 0 END,
-           CASE WHEN status = 'invoked' AND %(owner)s::text IS NOT NULL THEN now() END
-      FROM inv WHERE status <> 'inboxed'
-)
-SELECT id, status, now() AS db_now FROM inv
-"""
 
 GET_INVOCATION = """
 -- get_invocation: the status and result of one invocation
@@ -163,122 +129,29 @@ LOAD_STATE = """
 SELECT name, value FROM {s}.state WHERE service = %(service)s AND key = %(key)s
 """
 
-# -- an attempt's transaction (flush) -----------------------------------------------------------
+# -- an attempt's transaction -------------------------------------------------------------------
+# Submissions, flushes and their parts are server-side functions: see procedures.py.
+
+APPLY = """
+-- apply: commit a group of requests (flushes, submissions) in one transaction; see procedures.py
+SELECT {s}.apply(%s::jsonb)::text, now() AS db_now
+"""
 
 FENCE = """
 -- fence: fail the transaction unless this attempt still holds the invocation's lease
 SELECT {s}.fence(%(id)s, %(owner)s, %(epoch)s), now() AS db_now
 """
 
-APPEND_JOURNAL = """
--- append_journal: record one journal entry
-INSERT INTO {s}.journal (invocation_id, index, command_index, completes, entry_type, name, params,
-                         completed, value, failure_code, failure_message, failure_metadata, sleep_wakeup_at)
-VALUES (%(id)s, %(index)s, %(command_index)s, %(completes)s, %(entry_type)s, %(name)s, %(params)s,
-        %(completed)s, %(value)s, %(failure_code)s, %(failure_message)s, %(failure_metadata)s,
-        %(sleep_wakeup_at)s)
-"""
 
-SET_STATE = """
--- set_state: write one state value of an object key
-INSERT INTO {s}.state (service, key, name, value) VALUES (%(service)s, %(key)s, %(name)s, %(value)s)
-ON CONFLICT (service, key, name) DO UPDATE SET value = EXCLUDED.value
-"""
 
-CLEAR_STATE = """
--- clear_state: delete one state value of an object key
-DELETE FROM {s}.state WHERE service = %(service)s AND key = %(key)s AND name = %(name)s
-"""
 
-CLEAR_ALL_STATE = """
--- clear_all_state: delete every state value of an object key
-DELETE FROM {s}.state WHERE service = %(service)s AND key = %(key)s
-"""
 
-DELETE_NOTIFICATIONS = """
--- delete_notifications: drop mailbox rows once their journal entries are written
-DELETE FROM {s}.notification WHERE seq = ANY(%(seqs)s)
-"""
 
-DELIVER_NOTIFICATION = """
--- deliver_notification: put a result in an invocation's mailbox and wake it if suspended
-WITH mail AS (
-    INSERT INTO {s}.notification (invocation_id, command_index, value, failure_code, failure_message,
-                                  failure_metadata)
-    VALUES (%(target)s, %(command_index)s, %(value)s, %(failure_code)s, %(failure_message)s,
-            %(failure_metadata)s)
-)
-UPDATE {s}.task
-   SET wakeups = wakeups + 1,
-       status = CASE WHEN status = 'suspended' THEN 'ready' ELSE status END,
-       run_at = CASE WHEN status = 'suspended' THEN now() ELSE run_at END
- WHERE invocation_id = %(target)s
-RETURNING lease_owner
-"""
 
-SUSPEND_TASK = """
--- suspend_task: give up the lease until a timer is due or a notification arrives
-UPDATE {s}.task
-   SET lease_owner = NULL, status = 'suspended',
-       run_at = COALESCE(%(wake_at)s::timestamptz, 'infinity')
- WHERE invocation_id = %(id)s AND wakeups = %(wakeups)s
-RETURNING invocation_id
-"""
 
-RETRY_TASK = """
--- retry_task: give up the lease after a retryable failure, to back off or to pause
-UPDATE {s}.task
-   SET lease_owner = NULL, status = %(status)s,
-       run_at = CASE WHEN %(status)s = 'paused' THEN 'infinity'
-                     ELSE now() + %(delay_ms)s::bigint * interval '1 millisecond' END,
-       last_failure = %(failure)s, last_failure_code = %(failure_code)s
- WHERE invocation_id = %(id)s
-"""
 
-COMPLETE_INVOCATION = """
--- complete_invocation: store the result of an invocation; returns the process waiting for it
-UPDATE {s}.invocation
-   SET status = 'completed', completed_at = now(), modified_at = now(),
-       result = %(result)s, output = %(output)s, failure_code = %(failure_code)s,
-       failure_message = %(failure_message)s, failure_metadata = %(failure_metadata)s,
-       retain_until = now() + %(retention_ms)s::bigint * interval '1 millisecond'
- WHERE id = %(id)s
-RETURNING waiter
-"""
 
-DELETE_TASK = """
--- delete_task: a completed invocation leaves the live-work table
-DELETE FROM {s}.task WHERE invocation_id = %(id)s
-"""
 
-RELEASE_OBJECT_KEY = """
--- release_object_key: hand an object key to the head of its inbox, or free it
-WITH head AS (
-    DELETE FROM {s}.inbox
-     WHERE seq = (SELECT seq FROM {s}.inbox WHERE service = %(service)s AND key = %(key)s
-                   ORDER BY seq LIMIT 1)
-    RETURNING invocation_id
-), handoff AS (
-    UPDATE {s}.object_lock SET invocation_id = head.invocation_id, acquired_at = now()
-      FROM head WHERE service = %(service)s AND key = %(key)s
-), freed AS (
-    DELETE FROM {s}.object_lock
-     WHERE service = %(service)s AND key = %(key)s AND invocation_id = %(holder)s
-       AND NOT EXISTS (SELECT 1 FROM head)
-), started AS (
-    UPDATE {s}.invocation SET status = 'invoked', modified_at = now()
-      FROM head WHERE id = head.invocation_id
-), tasked AS (
-    INSERT INTO {s}.task (invocation_id, service, status, run_at, lease_owner, epoch, attempt, last_start_at)
-    SELECT invocation_id, %(service)s,
-           CASE WHEN %(owner)s::text IS NULL THEN 'ready' ELSE 'running' END, now(), %(owner)s::text,
-           CASE WHEN %(owner)s::text IS NULL THEN 0 ELSE 1 END,
-           CASE WHEN %(owner)s::text IS NULL THEN 0 ELSE 1 END,
-           CASE WHEN %(owner)s::text IS NULL THEN NULL ELSE now() END
-      FROM head
-)
-SELECT invocation_id FROM head
-"""
 
 # -- workers -----------------------------------------------------------------------------------
 

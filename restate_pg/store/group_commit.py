@@ -1,0 +1,113 @@
+"""Group commit: the transactions that concurrent attempts want to commit, sent as one.
+
+Every write of restate-pg's hot path is a short transaction, and its cost is dominated by what
+does not depend on its size: a round trip through psycopg and the event loop, and PostgreSQL's
+per-commit work. Each such transaction is a request to the server-side function `apply()`
+(`procedures.py`). While one call is in flight, the requests made in the meantime queue up; when
+it returns, all of them go to the server in the next call, as one transaction. A lone request is
+sent at once, so sequential latency does not change; under load, commits and round trips per
+invocation fall with the number of concurrent attempts.
+
+The price of sharing a transaction is sharing its fate: if any request fails (most often the
+fence of an attempt that lost its lease, or a deadlock with another process), the whole group
+rolls back, and then each request of the group is run again on its own, so that the error reaches
+only the request it belongs to. Nothing of a rolled-back group was applied, so re-running is
+safe. One group is in flight per process at a time, so the transactions of one process never wait
+for each other's locks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import typing
+from dataclasses import dataclass
+from datetime import datetime
+
+import orjson
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+#: Upper bound on the requests of one group, to bound the time a request can wait behind others.
+MAX_GROUP_REQUESTS = 128
+
+Applied = typing.Tuple[typing.Any, datetime]  # a request's result, and the transaction's now()
+
+
+@dataclass
+class _Request:
+    body: typing.Dict[str, typing.Any]
+    done: "asyncio.Future[Applied]"
+
+
+class GroupCommitter:
+    """Runs requests of `apply()`, sharing transactions between concurrent callers."""
+
+    def __init__(self, pool: AsyncConnectionPool, apply_sql: str, *, max_requests: int = MAX_GROUP_REQUESTS) -> None:
+        self._pool = pool
+        self._apply_sql = apply_sql
+        self._max_requests = max_requests
+        self._queue: typing.List[_Request] = []
+        self._draining = False
+
+    async def run(self, body: typing.Dict[str, typing.Any]) -> Applied:
+        """Apply one request (`{"flush": ...}` or `{"submit": ...}`) in a transaction, possibly
+        shared; returns its result and the database time of that transaction."""
+        done: asyncio.Future[Applied] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Request(body, done))
+        if not self._draining:
+            self._draining = True
+            asyncio.ensure_future(self._drain())
+        return await done
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                group, self._queue = self._queue[: self._max_requests], self._queue[self._max_requests :]
+                await self._commit(group)
+        finally:
+            self._draining = False
+
+    async def _commit(self, group: typing.List[_Request]) -> None:
+        live = [r for r in group if not r.done.cancelled()]
+        if not live:
+            return
+        try:
+            results, db_now = await self._execute([r.body for r in live])
+        except asyncio.CancelledError:
+            for request in live:
+                request.done.cancel()
+            raise
+        except Exception as exc:
+            if len(live) == 1 or not isinstance(exc, psycopg.Error):
+                for request in live:
+                    _settle(request, exc=exc)
+                return
+            for request in live:  # find whose request failed: each on its own
+                try:
+                    own, db_now = await self._execute([request.body])
+                    _settle(request, (own[0], db_now))
+                except asyncio.CancelledError:
+                    for pending in live:
+                        pending.done.cancel()
+                    raise
+                except Exception as own_exc:
+                    _settle(request, exc=own_exc)
+            return
+        for request, result in zip(live, results, strict=True):
+            _settle(request, (result, db_now))
+
+    async def _execute(self, bodies: typing.List[typing.Dict[str, typing.Any]]) -> typing.Tuple[typing.List[typing.Any], datetime]:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(self._apply_sql, (orjson.dumps(bodies).decode(),))
+            row = await cur.fetchone()
+        assert row is not None
+        return orjson.loads(row[0]), row[1]
+
+
+def _settle(request: _Request, applied: typing.Optional[Applied] = None, *, exc: typing.Optional[BaseException] = None) -> None:
+    if request.done.done():
+        return
+    if exc is not None:
+        request.done.set_exception(exc)
+    else:
+        request.done.set_result(applied)  # type: ignore[arg-type]

@@ -1,0 +1,260 @@
+"""The server-side functions of the write path, as SQL DDL.
+
+Every transaction an invocation commits on its hot path (its creation, each journal flush, its
+completion) runs as one call of `apply(requests)`: the client sends one prepared statement with
+one JSON argument, and PostgreSQL runs the statements below from plans it cached on the first
+call of the session. Parsing, planning and sending a dozen statements per flush cost several times
+more, on both sides, than running them (issue 3's profiles). One call can carry the requests of
+many concurrent attempts (`group_commit`).
+
+Each function is one named step of `docs/invocation-lifecycle.md`, with its purpose in one line.
+Binary values travel in the JSON as base64. Migrations copy this DDL at their revision
+(`migrations/versions/0002_write_path_functions.py`); a test checks that they agree.
+"""
+
+from __future__ import annotations
+
+#: First half of the two-int advisory lock key of object keys ("rpg" + 1), so that restate-pg's
+#: locks never collide with the application's own advisory locks on single bigint keys.
+OBJECT_LOCK_NAMESPACE = 0x72706701
+
+#: The functions, in creation order, by name; their signatures are for DROP FUNCTION.
+FUNCTION_SIGNATURES = (
+    "lock_object_key(text, text)",
+    "submit_invocation(jsonb)",
+    "release_object_key(text, text, text, text)",
+    "flush(jsonb)",
+    "apply(jsonb)",
+)
+
+_TEMPLATE = r"""
+-- lock_object_key: serialise every change of who holds an object key (until the transaction ends)
+CREATE OR REPLACE FUNCTION {s}.lock_object_key(p_service text, p_key text)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock({namespace}, hashtext(p_service || '/' || p_key));
+END
+$$;
+
+-- submit_invocation: create an invocation and its task, or queue it behind its object key;
+-- returns its status (invoked | inboxed | scheduled), or NULL when the id already existed.
+-- For an exclusive handler the caller holds the key's lock_object_key.
+CREATE OR REPLACE FUNCTION {s}.submit_invocation(p jsonb)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    v_id text := p->>'id';
+    v_service text := p->>'service';
+    v_key text := p->>'key';
+    v_owner text := p->>'owner';
+    v_delay_ms bigint := (p->>'delay_ms')::bigint;
+    v_exclusive boolean := p->>'handler_ty' = 'exclusive';
+    v_status text := 'invoked';
+    v_start_at timestamptz;
+BEGIN
+    IF v_delay_ms IS NOT NULL THEN
+        v_status := 'scheduled';
+        v_start_at := now() + v_delay_ms * interval '1 millisecond';
+    ELSIF v_exclusive AND EXISTS (
+        SELECT 1 FROM {s}.object_lock WHERE service = v_service AND key = v_key
+    ) THEN
+        v_status := 'inboxed';
+    END IF;
+    INSERT INTO {s}.invocation (
+        id, service, handler, key, service_ty, handler_ty, status, input, headers,
+        idempotency_key, invoked_by, caller_id, caller_command, waiter, scheduled_start_at)
+    VALUES (v_id, v_service, p->>'handler', v_key, p->>'service_ty', p->>'handler_ty', v_status,
+            decode(p->>'input', 'base64'), COALESCE(p->'headers', '{{}}'::jsonb),
+            p->>'idempotency_key', p->>'invoked_by', p->>'caller_id', (p->>'caller_command')::integer,
+            p->>'waiter', v_start_at)
+    ON CONFLICT (id) DO NOTHING;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    IF v_status = 'inboxed' THEN
+        INSERT INTO {s}.inbox (service, key, invocation_id) VALUES (v_service, v_key, v_id);
+        RETURN v_status;
+    END IF;
+    IF v_status = 'invoked' AND v_exclusive THEN
+        INSERT INTO {s}.object_lock (service, key, invocation_id) VALUES (v_service, v_key, v_id);
+    END IF;
+    IF v_status = 'invoked' AND v_owner IS NOT NULL THEN  -- leased at once to the submitting worker
+        INSERT INTO {s}.task (invocation_id, service, status, run_at, lease_owner, epoch, attempt, last_start_at)
+        VALUES (v_id, v_service, 'running', now(), v_owner, 1, 1, now());
+    ELSE
+        INSERT INTO {s}.task (invocation_id, service, status, run_at)
+        VALUES (v_id, v_service, CASE WHEN v_status = 'scheduled' THEN 'scheduled' ELSE 'ready' END,
+                COALESCE(v_start_at, now()));
+    END IF;
+    RETURN v_status;
+END
+$$;
+
+-- release_object_key: hand an object key to the head of its inbox, or free it; returns the
+-- invocation that got the key, leased to p_owner when given (to run it at once), else ready.
+CREATE OR REPLACE FUNCTION {s}.release_object_key(p_service text, p_key text, p_holder text, p_owner text)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    v_next text;
+BEGIN
+    DELETE FROM {s}.inbox
+     WHERE seq = (SELECT seq FROM {s}.inbox WHERE service = p_service AND key = p_key ORDER BY seq LIMIT 1)
+    RETURNING invocation_id INTO v_next;
+    IF v_next IS NULL THEN
+        DELETE FROM {s}.object_lock WHERE service = p_service AND key = p_key AND invocation_id = p_holder;
+        RETURN NULL;
+    END IF;
+    UPDATE {s}.object_lock SET invocation_id = v_next, acquired_at = now()
+     WHERE service = p_service AND key = p_key;
+    UPDATE {s}.invocation SET status = 'invoked', modified_at = now() WHERE id = v_next;
+    IF p_owner IS NULL THEN
+        INSERT INTO {s}.task (invocation_id, service, status, run_at) VALUES (v_next, p_service, 'ready', now());
+    ELSE
+        INSERT INTO {s}.task (invocation_id, service, status, run_at, lease_owner, epoch, attempt, last_start_at)
+        VALUES (v_next, p_service, 'running', now(), p_owner, 1, 1, now());
+    END IF;
+    RETURN v_next;
+END
+$$;
+
+-- flush: apply one attempt's buffered writes and its outcome, fenced by its lease. Locks are
+-- taken in the documented order: own task row (fence), the caller's task row, object keys in
+-- the order given (sorted by the client), so that flushes never wait on each other in a cycle.
+CREATE OR REPLACE FUNCTION {s}.flush(p jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_id text := p->>'id';
+    v_outcome jsonb := p->'outcome';
+    v_kind text := p->'outcome'->>'kind';
+    v_result jsonb := '{{}}'::jsonb;
+    v_submitted jsonb := '[]'::jsonb;
+    v_text text;
+    v_item jsonb;
+BEGIN
+    IF p->'create' IS NOT NULL THEN  -- created by its first flush, leased to this attempt
+        PERFORM {s}.submit_invocation(p->'create');
+    END IF;
+    PERFORM {s}.fence(v_id, p->>'owner', (p->>'epoch')::integer);
+
+    IF v_kind = 'complete' AND v_outcome->>'caller_id' IS NOT NULL THEN
+        -- deliver_notification: put the result in the caller's mailbox, wake it if suspended
+        INSERT INTO {s}.notification (invocation_id, command_index, value, failure_code, failure_message,
+                                      failure_metadata)
+        VALUES (v_outcome->>'caller_id', (v_outcome->>'caller_command')::integer,
+                decode(v_outcome->>'output', 'base64'), (v_outcome->>'failure_code')::integer,
+                v_outcome->>'failure_message', v_outcome->'failure_metadata');
+        UPDATE {s}.task
+           SET wakeups = wakeups + 1,
+               status = CASE WHEN status = 'suspended' THEN 'ready' ELSE status END,
+               run_at = CASE WHEN status = 'suspended' THEN now() ELSE run_at END
+         WHERE invocation_id = v_outcome->>'caller_id'
+        RETURNING lease_owner INTO v_text;
+        v_result := v_result || jsonb_build_object('caller_owner', v_text);
+    END IF;
+
+    FOR v_item IN SELECT value FROM jsonb_array_elements(COALESCE(p->'locks', '[]'::jsonb)) LOOP
+        PERFORM {s}.lock_object_key(v_item->>0, v_item->>1);
+    END LOOP;
+
+    -- append_journal: record the journal entries
+    INSERT INTO {s}.journal (invocation_id, index, command_index, completes, entry_type, name, params,
+                             completed, value, failure_code, failure_message, failure_metadata,
+                             sleep_wakeup_at)
+    SELECT v_id, (j->>'index')::integer, (j->>'command_index')::integer, (j->>'completes')::integer,
+           j->>'entry_type', j->>'name', j->'params', COALESCE((j->>'completed')::boolean, false),
+           decode(j->>'value', 'base64'), (j->>'failure_code')::integer, j->>'failure_message',
+           j->'failure_metadata', (j->>'sleep_wakeup_at')::timestamptz
+      FROM jsonb_array_elements(COALESCE(p->'journal', '[]'::jsonb)) AS j;
+
+    -- set_state / clear_state / clear_all_state, in the order the handler did them
+    FOR v_item IN SELECT value FROM jsonb_array_elements(COALESCE(p->'state', '[]'::jsonb)) LOOP
+        IF v_item->>'op' = 'set' THEN
+            INSERT INTO {s}.state (service, key, name, value)
+            VALUES (v_item->>'service', v_item->>'key', v_item->>'name', decode(v_item->>'value', 'base64'))
+            ON CONFLICT (service, key, name) DO UPDATE SET value = EXCLUDED.value;
+        ELSIF v_item->>'op' = 'clear' THEN
+            DELETE FROM {s}.state
+             WHERE service = v_item->>'service' AND key = v_item->>'key' AND name = v_item->>'name';
+        ELSE
+            DELETE FROM {s}.state WHERE service = v_item->>'service' AND key = v_item->>'key';
+        END IF;
+    END LOOP;
+
+    FOR v_item IN SELECT value FROM jsonb_array_elements(COALESCE(p->'submissions', '[]'::jsonb)) LOOP
+        v_submitted := v_submitted || jsonb_build_array({s}.submit_invocation(v_item));
+    END LOOP;
+    v_result := v_result || jsonb_build_object('submitted', v_submitted);
+
+    IF p->'consumed' IS NOT NULL THEN  -- delete_notifications: mailbox rows now in the journal
+        DELETE FROM {s}.notification
+         WHERE seq IN (SELECT value::bigint FROM jsonb_array_elements_text(p->'consumed'));
+    END IF;
+
+    IF v_kind = 'suspend' THEN
+        -- suspend_task: give up the lease until a timer is due or a notification arrives
+        UPDATE {s}.task
+           SET lease_owner = NULL, status = 'suspended',
+               run_at = COALESCE((v_outcome->>'wake_at')::timestamptz, 'infinity')
+         WHERE invocation_id = v_id AND wakeups = (v_outcome->>'wakeups')::bigint;
+        v_result := v_result || jsonb_build_object('suspended', FOUND);
+    ELSIF v_kind = 'retry' THEN
+        -- retry_task: give up the lease after a retryable failure, to back off or to pause
+        UPDATE {s}.task
+           SET lease_owner = NULL, status = v_outcome->>'status',
+               run_at = CASE WHEN v_outcome->>'status' = 'paused' THEN 'infinity'
+                             ELSE now() + (v_outcome->>'delay_ms')::bigint * interval '1 millisecond' END,
+               last_failure = v_outcome->>'failure', last_failure_code = (v_outcome->>'failure_code')::integer
+         WHERE invocation_id = v_id;
+    ELSIF v_kind = 'complete' THEN
+        -- complete_invocation: store the result; the process waiting for it is told by the client
+        UPDATE {s}.invocation
+           SET status = 'completed', completed_at = now(), modified_at = now(),
+               result = CASE WHEN v_outcome->>'failure_code' IS NULL THEN 'success' ELSE 'failure' END,
+               output = decode(v_outcome->>'output', 'base64'),
+               failure_code = (v_outcome->>'failure_code')::integer,
+               failure_message = v_outcome->>'failure_message',
+               failure_metadata = v_outcome->'failure_metadata',
+               retain_until = now() + (v_outcome->>'retention_ms')::bigint * interval '1 millisecond'
+         WHERE id = v_id
+        RETURNING waiter INTO v_text;
+        v_result := v_result || jsonb_build_object('waiter', v_text);
+        DELETE FROM {s}.task WHERE invocation_id = v_id;  -- delete_task: leaves the live-work table
+        IF jsonb_typeof(v_outcome->'release_key') = 'array' THEN
+            v_result := v_result || jsonb_build_object('next_holder', {s}.release_object_key(
+                v_outcome->'release_key'->>0, v_outcome->'release_key'->>1, v_id, v_outcome->>'take_next_owner'));
+        END IF;
+    END IF;
+    RETURN v_result;
+END
+$$;
+
+-- apply: run several requests (flushes and submissions) as one transaction, in order; returns
+-- their results in order. A failing request (a fenced flush) fails them all.
+CREATE OR REPLACE FUNCTION {s}.apply(p_requests jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_request jsonb;
+    v_results jsonb := '[]'::jsonb;
+BEGIN
+    FOR v_request IN SELECT value FROM jsonb_array_elements(p_requests) LOOP
+        IF v_request ? 'flush' THEN
+            v_results := v_results || jsonb_build_array({s}.flush(v_request->'flush'));
+        ELSE  -- a submission, with the object key's lock when the handler is exclusive
+            IF v_request->'submit'->>'handler_ty' = 'exclusive' AND v_request->'submit'->>'delay_ms' IS NULL THEN
+                PERFORM {s}.lock_object_key(v_request->'submit'->>'service', COALESCE(v_request->'submit'->>'key', ''));
+            END IF;
+            v_results := v_results || jsonb_build_array({s}.submit_invocation(v_request->'submit'));
+        END IF;
+    END LOOP;
+    RETURN v_results;
+END
+$$;
+"""
+
+
+def procedures_sql(schema: str) -> str:
+    """DDL creating (or replacing) the write-path functions in `schema`."""
+    return _TEMPLATE.format(s=f'"{schema}"', namespace=OBJECT_LOCK_NAMESPACE)
+
+
+def drop_procedures_sql(schema: str) -> str:
+    return "\n".join(f'DROP FUNCTION IF EXISTS "{schema}".{sig};' for sig in reversed(FUNCTION_SIGNATURES))
