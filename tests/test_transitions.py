@@ -210,6 +210,42 @@ async def test_a_stale_attempt_can_write_nothing(store):
     assert bytes((await store.get_invocation(s.id))["output"]) == b"fresh"
 
 
+async def test_concurrent_flushes_share_one_transaction(store):
+    subs = [sub() for _ in range(6)]
+    for s in subs:
+        await store.submit(s)
+    leases = [c.lease for c in await store.claim(W1, ["Svc"], 10)]
+    before = store._committer.transactions
+    await asyncio.gather(*(
+        store.flush(lease, Batch(journal=[JournalRow(1, 1, None, "Run", name="x", completed=True, value=b"1")]))
+        for lease in leases
+    ))
+    assert store._committer.transactions == before + 1
+    loaded = await store.load([lease.invocation_id for lease in leases])
+    assert all(len(inv.journal) == 1 for inv in loaded.values())
+
+
+async def test_a_fenced_flush_fails_alone_when_its_group_rolls_back(store):
+    subs = [sub() for _ in range(4)]
+    for s in subs:
+        await store.submit(s)
+    leases = [c.lease for c in await store.claim(W1, ["Svc"], 10)]
+    stale = Lease(leases[1].invocation_id, W1, leases[1].epoch + 7, 1)
+    attempts = [leases[0], stale, leases[2], leases[3]]
+    before = store._committer.transactions
+    outcomes = await asyncio.gather(*(
+        store.flush(lease, Batch(journal=[JournalRow(1, 1, None, "Run", name="x", completed=True, value=b"1")],
+                                 outcome=Complete(b"done", None, 1000)))
+        for lease in attempts
+    ), return_exceptions=True)
+    assert [type(o).__name__ for o in outcomes] == ["FlushResult", "Fenced", "FlushResult", "FlushResult"]
+    assert store._committer.transactions == before + 1 + 4  # the group, then each request alone
+    for lease in attempts:
+        expected = "invoked" if lease is stale else "completed"
+        assert await status(store, lease.invocation_id) == expected
+    assert (await store.load([stale.invocation_id]))[stale.invocation_id].journal == []
+
+
 async def test_suspension_and_wake_up_by_a_notification(store):
     caller = sub()
     await store.submit(caller)

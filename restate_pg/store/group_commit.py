@@ -48,6 +48,8 @@ class GroupCommitter:
         self._max_requests = max_requests
         self._queue: typing.List[_Request] = []
         self._draining = False
+        #: Transactions sent (groups, and requests re-run alone after a group failed).
+        self.transactions = 0
 
     async def run(self, body: typing.Dict[str, typing.Any]) -> Applied:
         """Apply one request (`{"flush": ...}` or `{"submit": ...}`) in a transaction, possibly
@@ -97,6 +99,7 @@ class GroupCommitter:
             _settle(request, (result, db_now))
 
     async def _execute(self, bodies: typing.List[typing.Dict[str, typing.Any]]) -> typing.Tuple[typing.List[typing.Any], datetime]:
+        self.transactions += 1
         async with self._pool.connection() as conn:
             cur = await conn.execute(self._apply_sql, (orjson.dumps(bodies).decode(),))
             row = await cur.fetchone()
