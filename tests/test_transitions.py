@@ -9,6 +9,7 @@ import pytest
 
 from restate_pg.runtime.ids import new_invocation_id
 from restate_pg.store.driver import Fenced, Store
+from restate_pg.store.procedures import EAGER_STATE_LIMIT
 from restate_pg.store.records import (
     Batch,
     Complete,
@@ -123,7 +124,7 @@ async def test_completion_hands_the_key_to_the_inbox_head_in_order(store):
         lease = (await claim_one(store)).lease
         assert lease.invocation_id == holder
         result = await store.flush(lease, Batch(outcome=Complete(b"1", None, 1000, release_key=("Obj", "k"))))
-        assert result.next_holder == nxt.id
+        assert result.next_holder is not None and result.next_holder.id == nxt.id
         assert await status(store, holder) == "completed"
         assert await task_row(store, holder) is None
         assert await status(store, nxt.id) == "invoked"
@@ -144,6 +145,18 @@ async def test_release_can_lease_the_next_holder_to_the_releasing_worker(store):
     await store.flush(lease, Batch(outcome=Complete(b"", None, 1000, release_key=("Obj", "k"), take_next=True)))
     row = await task_row(store, second.id)
     assert row["status"] == "running" and row["lease_owner"] == W1 and row["epoch"] == 1
+
+
+async def test_a_key_taken_by_its_submitter_comes_with_its_state_unless_too_big(store):
+    first = sub("Obj", "k", owner=W1)
+    assert (await store.submit(first)).state == {}
+    lease = Lease(first.id, W1, 1, 1)
+    big = b"x" * (EAGER_STATE_LIMIT + 1)
+    await store.flush(lease, Batch(state=[("Obj", "k", StateOp("set", "a", b"1")), ("Obj", "k2", StateOp("set", "b", big))],
+                                   outcome=Complete(b"", None, 1000, release_key=("Obj", "k"))))
+    assert (await store.submit(sub("Obj", "k", owner=W1))).state == {"a": b"1"}
+    assert (await store.submit(sub("Obj", "k2", owner=W1))).state is None  # read lazily instead
+    assert (await store.submit(sub("Obj", "k3"))).state is None  # not leased here: nothing sent
 
 
 async def test_start_scheduled_takes_a_free_key_or_queues(store):

@@ -23,7 +23,7 @@ down_revision: str | Sequence[str] | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_SIGNATURES = ('lock_object_key(text, text)', 'submit_invocation(jsonb)', 'release_object_key(text, text, text, text)', 'flush(jsonb)', 'apply(jsonb)')
+_SIGNATURES = ('lock_object_key(text, text)', 'submit_invocation(jsonb)', 'release_object_key(text, text, text, text)', 'eager_state(text, text)', 'started(jsonb, text)', 'flush(jsonb)', 'apply(jsonb)')
 
 _DDL = r"""
 -- lock_object_key: serialise every change of who holds an object key (until the transaction ends)
@@ -114,6 +114,35 @@ BEGIN
 END
 $$;
 
+-- eager_state: every state value of an object key, base64, for an attempt about to start here,
+-- so that it needs no read of its own; NULL when they are too many bytes to be worth sending.
+CREATE OR REPLACE FUNCTION {schema}.eager_state(p_service text, p_key text)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_state jsonb;
+BEGIN
+    SELECT CASE WHEN count(*) = 0 THEN '{}'::jsonb
+                WHEN sum(octet_length(value)) <= 65536
+                THEN jsonb_object_agg(name, encode(value, 'base64')) END
+      INTO v_state
+      FROM {schema}.state WHERE service = p_service AND key = p_key;
+    RETURN v_state;
+END
+$$;
+
+-- started: what the submitter of `p` needs to know: its status, and the eager state of its object
+-- key when it is leased to the submitter at once.
+CREATE OR REPLACE FUNCTION {schema}.started(p jsonb, p_status text)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+BEGIN
+    IF p_status = 'invoked' AND p->>'owner' IS NOT NULL AND p->>'key' IS NOT NULL
+       AND p->>'service_ty' <> 'service' THEN
+        RETURN jsonb_build_object('status', p_status, 'state', {schema}.eager_state(p->>'service', p->>'key'));
+    END IF;
+    RETURN jsonb_build_object('status', p_status);
+END
+$$;
+
 -- flush: apply one attempt's buffered writes and its outcome, fenced by its lease. Locks are
 -- taken in the documented order: own task row (fence), the caller's task row, object keys in
 -- the order given (sorted by the client), so that flushes never wait on each other in a cycle.
@@ -178,7 +207,7 @@ BEGIN
     END LOOP;
 
     FOR v_item IN SELECT value FROM jsonb_array_elements(COALESCE(p->'submissions', '[]'::jsonb)) LOOP
-        v_submitted := v_submitted || jsonb_build_array({schema}.submit_invocation(v_item));
+        v_submitted := v_submitted || jsonb_build_array({schema}.started(v_item, {schema}.submit_invocation(v_item)));
     END LOOP;
     v_result := v_result || jsonb_build_object('submitted', v_submitted);
 
@@ -217,8 +246,17 @@ BEGIN
         v_result := v_result || jsonb_build_object('waiter', v_text);
         DELETE FROM {schema}.task WHERE invocation_id = v_id;  -- delete_task: leaves the live-work table
         IF jsonb_typeof(v_outcome->'release_key') = 'array' THEN
-            v_result := v_result || jsonb_build_object('next_holder', {schema}.release_object_key(
-                v_outcome->'release_key'->>0, v_outcome->'release_key'->>1, v_id, v_outcome->>'take_next_owner'));
+            v_text := {schema}.release_object_key(
+                v_outcome->'release_key'->>0, v_outcome->'release_key'->>1, v_id, v_outcome->>'take_next_owner');
+            IF v_text IS NOT NULL THEN  -- the next holder, to start at once when leased to this process
+                v_result := v_result || jsonb_build_object('next_holder', (
+                    SELECT jsonb_build_object(
+                        'id', id, 'service', service, 'handler', handler, 'key', key,
+                        'input', encode(input, 'base64'), 'headers', headers,
+                        'idempotency_key', idempotency_key, 'caller_id', caller_id,
+                        'caller_command', caller_command)
+                      FROM {schema}.invocation WHERE id = v_text));
+            END IF;
         END IF;
     END IF;
     RETURN v_result;
@@ -240,7 +278,8 @@ BEGIN
             IF v_request->'submit'->>'handler_ty' = 'exclusive' AND v_request->'submit'->>'delay_ms' IS NULL THEN
                 PERFORM {schema}.lock_object_key(v_request->'submit'->>'service', COALESCE(v_request->'submit'->>'key', ''));
             END IF;
-            v_results := v_results || jsonb_build_array({schema}.submit_invocation(v_request->'submit'));
+            v_results := v_results || jsonb_build_array(
+                {schema}.started(v_request->'submit', {schema}.submit_invocation(v_request->'submit')));
         END IF;
     END LOOP;
     RETURN v_results;

@@ -57,12 +57,13 @@ class Attempt:
         mailbox: typing.Sequence[MailboxItem] = (),
         wakeups: int = 0,
         create: typing.Optional[Submission] = None,
+        state: typing.Optional[typing.Dict[str, bytes]] = None,
     ) -> None:
         self.host = host
         self.lease = lease
         self.invocation = invocation
         self.handler = handler
-        self.ctx = InvocationContext(host, lease, invocation, handler, journal, mailbox, wakeups, create)
+        self.ctx = InvocationContext(host, lease, invocation, handler, journal, mailbox, wakeups, create, state)
 
     @property
     def invocation_id(self) -> str:

@@ -93,6 +93,7 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
         mailbox: typing.Sequence[MailboxItem],
         wakeups: int,
         create: typing.Optional[Submission] = None,
+        state: typing.Optional[typing.Dict[str, bytes]] = None,
     ) -> None:
         self._host = host
         self._lease = lease
@@ -110,7 +111,8 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
         self._waiters: typing.Dict[int, asyncio.Future[None]] = {}
         self._runs: typing.Dict[int, asyncio.Task[None]] = {}
         self._timers: typing.Dict[int, typing.Tuple[datetime, asyncio.TimerHandle]] = {}
-        self._state_loaded: typing.Optional[typing.Dict[str, bytes]] = None
+        #: The object key's stored state, once read (or handed over eagerly when the attempt began).
+        self._state_loaded: typing.Optional[typing.Dict[str, bytes]] = state
         self._state_overlay: typing.Dict[str, typing.Optional[bytes]] = {}
         self._state_cleared = False
         self._random: typing.Optional[Random] = None
@@ -470,6 +472,24 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
         if self._state_loaded is not None:
             return True, self._state_loaded.get(name)
         return False, None
+
+    def known_state(self) -> typing.Optional[typing.Dict[str, bytes]]:
+        """The key's whole state as this attempt's writes leave it, if the attempt knows all of it.
+
+        Handed to the next invocation of the key when it starts here right after this one
+        completes (the key passes directly between them, so nothing else can change it)."""
+        if self._state_cleared:
+            state: typing.Dict[str, bytes] = {}
+        elif self._state_loaded is not None:
+            state = dict(self._state_loaded)
+        else:
+            return None
+        for name, value in self._state_overlay.items():
+            if value is None:
+                state.pop(name, None)
+            else:
+                state[name] = value
+        return state
 
     async def _load_state(self) -> typing.Dict[str, bytes]:
         if self._state_loaded is None:

@@ -155,8 +155,8 @@ class Store:
 
     async def submit(self, sub: Submission) -> Submitted:
         """Create one invocation (`submit_invocation`), taking the object key's lock if needed."""
-        status, db_now = await self._apply({"submit": _submission_doc(sub)})
-        return _submitted(sub, status, db_now)
+        started, db_now = await self._apply({"submit": _submission_doc(sub)})
+        return _submitted(sub, started, db_now)
 
     async def get_invocation(self, invocation_id: str) -> typing.Optional[typing.Dict[str, typing.Any]]:
         async with self.pool.connection() as conn:
@@ -298,12 +298,19 @@ class Store:
 
         applied, db_now = await self._apply({"flush": request})
         result = FlushResult(db_now=db_now)
-        for sub, status in zip(batch.submissions, applied["submitted"], strict=True):
-            result.submitted.append(_submitted(sub, status, db_now))
+        for sub, started in zip(batch.submissions, applied["submitted"], strict=True):
+            result.submitted.append(_submitted(sub, started, db_now))
         result.suspended = bool(applied.get("suspended"))
         result.waiter = applied.get("waiter")
         result.caller_owner = applied.get("caller_owner")
-        result.next_holder = applied.get("next_holder")
+        holder = applied.get("next_holder")
+        if holder is not None:
+            result.next_holder = InvocationRecord(
+                id=holder["id"], service=holder["service"], handler=holder["handler"], key=holder["key"],
+                input=base64.b64decode(holder["input"]), headers=holder["headers"] or {},
+                idempotency_key=holder["idempotency_key"], caller_id=holder["caller_id"],
+                caller_command=holder["caller_command"], status="invoked",
+            )
         return result
 
     # -- workers -------------------------------------------------------------------------------
@@ -331,10 +338,15 @@ class Store:
         await self._one(self.q.NOTIFY, {"channel": channel, "payload": payload})
 
 
-def _submitted(sub: Submission, status: typing.Optional[str], db_now: datetime) -> Submitted:
+def _submitted(sub: Submission, started: typing.Dict[str, typing.Any], db_now: datetime) -> Submitted:
+    status = started["status"]
     if status is None:
         return Submitted(sub.id, None, False)
-    return Submitted(sub.id, status, status == "invoked" and sub.owner is not None, db_now)
+    state = started.get("state")
+    return Submitted(
+        sub.id, status, status == "invoked" and sub.owner is not None, db_now,
+        None if state is None else {name: base64.b64decode(value) for name, value in state.items()},
+    )
 
 
 def _journal_doc(row: JournalRow) -> typing.Dict[str, typing.Any]:

@@ -18,11 +18,16 @@ from __future__ import annotations
 #: locks never collide with the application's own advisory locks on single bigint keys.
 OBJECT_LOCK_NAMESPACE = 0x72706701
 
+#: Up to this many bytes of an object key's state are sent with an attempt that starts here.
+EAGER_STATE_LIMIT = 64 * 1024
+
 #: The functions, in creation order, by name; their signatures are for DROP FUNCTION.
 FUNCTION_SIGNATURES = (
     "lock_object_key(text, text)",
     "submit_invocation(jsonb)",
     "release_object_key(text, text, text, text)",
+    "eager_state(text, text)",
+    "started(jsonb, text)",
     "flush(jsonb)",
     "apply(jsonb)",
 )
@@ -116,6 +121,35 @@ BEGIN
 END
 $$;
 
+-- eager_state: every state value of an object key, base64, for an attempt about to start here,
+-- so that it needs no read of its own; NULL when they are too many bytes to be worth sending.
+CREATE OR REPLACE FUNCTION {s}.eager_state(p_service text, p_key text)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_state jsonb;
+BEGIN
+    SELECT CASE WHEN count(*) = 0 THEN '{{}}'::jsonb
+                WHEN sum(octet_length(value)) <= {eager_state_limit}
+                THEN jsonb_object_agg(name, encode(value, 'base64')) END
+      INTO v_state
+      FROM {s}.state WHERE service = p_service AND key = p_key;
+    RETURN v_state;
+END
+$$;
+
+-- started: what the submitter of `p` needs to know: its status, and the eager state of its object
+-- key when it is leased to the submitter at once.
+CREATE OR REPLACE FUNCTION {s}.started(p jsonb, p_status text)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+BEGIN
+    IF p_status = 'invoked' AND p->>'owner' IS NOT NULL AND p->>'key' IS NOT NULL
+       AND p->>'service_ty' <> 'service' THEN
+        RETURN jsonb_build_object('status', p_status, 'state', {s}.eager_state(p->>'service', p->>'key'));
+    END IF;
+    RETURN jsonb_build_object('status', p_status);
+END
+$$;
+
 -- flush: apply one attempt's buffered writes and its outcome, fenced by its lease. Locks are
 -- taken in the documented order: own task row (fence), the caller's task row, object keys in
 -- the order given (sorted by the client), so that flushes never wait on each other in a cycle.
@@ -180,7 +214,7 @@ BEGIN
     END LOOP;
 
     FOR v_item IN SELECT value FROM jsonb_array_elements(COALESCE(p->'submissions', '[]'::jsonb)) LOOP
-        v_submitted := v_submitted || jsonb_build_array({s}.submit_invocation(v_item));
+        v_submitted := v_submitted || jsonb_build_array({s}.started(v_item, {s}.submit_invocation(v_item)));
     END LOOP;
     v_result := v_result || jsonb_build_object('submitted', v_submitted);
 
@@ -219,8 +253,17 @@ BEGIN
         v_result := v_result || jsonb_build_object('waiter', v_text);
         DELETE FROM {s}.task WHERE invocation_id = v_id;  -- delete_task: leaves the live-work table
         IF jsonb_typeof(v_outcome->'release_key') = 'array' THEN
-            v_result := v_result || jsonb_build_object('next_holder', {s}.release_object_key(
-                v_outcome->'release_key'->>0, v_outcome->'release_key'->>1, v_id, v_outcome->>'take_next_owner'));
+            v_text := {s}.release_object_key(
+                v_outcome->'release_key'->>0, v_outcome->'release_key'->>1, v_id, v_outcome->>'take_next_owner');
+            IF v_text IS NOT NULL THEN  -- the next holder, to start at once when leased to this process
+                v_result := v_result || jsonb_build_object('next_holder', (
+                    SELECT jsonb_build_object(
+                        'id', id, 'service', service, 'handler', handler, 'key', key,
+                        'input', encode(input, 'base64'), 'headers', headers,
+                        'idempotency_key', idempotency_key, 'caller_id', caller_id,
+                        'caller_command', caller_command)
+                      FROM {s}.invocation WHERE id = v_text));
+            END IF;
         END IF;
     END IF;
     RETURN v_result;
@@ -242,7 +285,8 @@ BEGIN
             IF v_request->'submit'->>'handler_ty' = 'exclusive' AND v_request->'submit'->>'delay_ms' IS NULL THEN
                 PERFORM {s}.lock_object_key(v_request->'submit'->>'service', COALESCE(v_request->'submit'->>'key', ''));
             END IF;
-            v_results := v_results || jsonb_build_array({s}.submit_invocation(v_request->'submit'));
+            v_results := v_results || jsonb_build_array(
+                {s}.started(v_request->'submit', {s}.submit_invocation(v_request->'submit')));
         END IF;
     END LOOP;
     RETURN v_results;
@@ -253,7 +297,7 @@ $$;
 
 def procedures_sql(schema: str) -> str:
     """DDL creating (or replacing) the write-path functions in `schema`."""
-    return _TEMPLATE.format(s=f'"{schema}"', namespace=OBJECT_LOCK_NAMESPACE)
+    return _TEMPLATE.format(s=f'"{schema}"', namespace=OBJECT_LOCK_NAMESPACE, eager_state_limit=EAGER_STATE_LIMIT)
 
 
 def drop_procedures_sql(schema: str) -> str:

@@ -49,6 +49,8 @@ class Submitted:
     status: typing.Optional[str]  # invoked | inboxed | scheduled, or None for a duplicate
     leased: bool  # leased to the submitting worker, to run there
     db_now: typing.Optional[datetime] = None
+    #: When leased here and keyed: the key's state as the attempt starts (None: too big, read lazily).
+    state: typing.Optional[typing.Dict[str, bytes]] = None
 
 
 @dataclass
@@ -173,4 +175,4 @@ class FlushResult:
     suspended: bool = False
     waiter: typing.Optional[str] = None  # who waits for the completed invocation's result
     caller_owner: typing.Optional[str] = None  # who runs the caller we delivered a result to
-    next_holder: typing.Optional[str] = None  # the inboxed invocation that got the object key
+    next_holder: typing.Optional["InvocationRecord"] = None  # the inboxed invocation that got the key

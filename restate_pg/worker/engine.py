@@ -251,7 +251,7 @@ class Engine:
 
     def _after_submit(self, sub: Submission, submitted: Submitted) -> None:
         if submitted.leased:
-            self._start_submitted(sub)
+            self._start_submitted(sub, state=submitted.state)
         else:
             if sub.owner is not None:
                 self._release_slot()
@@ -275,9 +275,10 @@ class Engine:
                     self._notify_waiters(invocation_id, None)
             if outcome.caller is not None and result.caller_owner is not None:
                 self._wake(outcome.caller[0], result.caller_owner)
-            if result.next_holder is not None:
+            if result.next_holder is not None:  # leased here with the key: start it, no reads needed
                 self._active += 1
-                self._background(self._run_loaded(Lease(result.next_holder, self.worker_id, 1, 1), 0))
+                finished = self._attempts.get(invocation_id)
+                self._start_fresh(result.next_holder, state=finished.ctx.known_state() if finished else None)
 
     def _wake(self, invocation_id: str, owner: str) -> None:
         if owner == self.worker_id:
@@ -329,16 +330,27 @@ class Engine:
 
     # -- running attempts ---------------------------------------------------------------------
 
-    def _start_submitted(self, sub: Submission, create: bool = False) -> None:
+    def _start_submitted(
+        self, sub: Submission, create: bool = False, state: typing.Optional[typing.Dict[str, bytes]] = None
+    ) -> None:
         """Run an invocation this process just submitted and leased to itself (slot reserved)."""
-        handler = self.app.handler(sub.service, sub.handler)
-        assert handler is not None
         record = InvocationRecord(
             id=sub.id, service=sub.service, handler=sub.handler, key=sub.key, input=sub.input,
             headers=sub.headers, idempotency_key=sub.idempotency_key, caller_id=sub.caller_id,
             caller_command=sub.caller_command, status="invoked",
         )
-        attempt = Attempt(self, Lease(sub.id, self.worker_id, 1, 1), record, handler, create=sub if create else None)
+        self._start_fresh(record, create=sub if create else None, state=state)
+
+    def _start_fresh(
+        self,
+        record: InvocationRecord,
+        create: typing.Optional[Submission] = None,
+        state: typing.Optional[typing.Dict[str, bytes]] = None,
+    ) -> None:
+        """Run an invocation leased to this process at epoch 1, which has no journal yet."""
+        handler = self.app.handler(record.service, record.handler)
+        assert handler is not None
+        attempt = Attempt(self, Lease(record.id, self.worker_id, 1, 1), record, handler, create=create, state=state)
         self._background(self._run_attempt(attempt))
 
     async def _run_loaded(self, lease: Lease, wakeups: int, loaded: typing.Optional[LoadedInvocation] = None) -> None:
