@@ -75,3 +75,37 @@ async def test_poll_only_mode_needs_no_listen(clean_db, side_effects):
         assert (await ingress.client.post("/First/chain", json=1)).json() == 111
         assert (await ingress.client.post("/Steps/nap", json=600)).json() == "rested"  # suspends, then resumes
         assert (await ingress.client.post("/Counter/p/add", json=3)).json() == 3
+
+
+async def _task_states(database_url: str) -> dict[str, int]:
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT t.status, count(*) FROM restate.task t JOIN restate.invocation i ON i.id = t.invocation_id"
+            " WHERE i.handler = 'nap' GROUP BY t.status").fetchall()
+    return dict(rows)
+
+
+async def test_sleepers_waiting_in_memory_do_not_hold_the_workers_slots(clean_db):
+    # Two slots, six sleepers: all six start and sleep at once instead of in three waves.
+    async with serve(kitchen.app, clean_db, concurrency=2, inactivity_timeout=30) as ingress:
+        ids = [(await ingress.client.post("/Steps/nap/send", json=3000)).json()["invocationId"] for _ in range(6)]
+        for invocation_id in ids:
+            await journaled_sleep(clean_db, invocation_id)
+        assert await _task_states(clean_db) == {"running": 6}  # all leased here, none completed yet
+        results = await asyncio.wait_for(asyncio.gather(*(ingress.engine.result(i) for i in ids)), 30)
+    assert all(r.output == b'"rested"' for r in results)
+
+
+async def test_waiters_beyond_the_in_memory_limit_suspend_at_once(clean_db):
+    async with serve(kitchen.app, clean_db, concurrency=4, inactivity_timeout=30) as ingress:
+        ingress.engine.max_waiting = 2
+        ids = [(await ingress.client.post("/Steps/nap/send", json=3000)).json()["invocationId"] for _ in range(4)]
+        for invocation_id in ids:
+            await journaled_sleep(clean_db, invocation_id)
+        for _ in range(200):  # suspension is the flush right after the journaled sleep
+            if await _task_states(clean_db) == {"running": 2, "suspended": 2}:
+                break
+            await asyncio.sleep(0.02)
+        assert await _task_states(clean_db) == {"running": 2, "suspended": 2}
+        results = await asyncio.wait_for(asyncio.gather(*(ingress.engine.result(i) for i in ids)), 30)
+    assert all(r.output == b'"rested"' for r in results)

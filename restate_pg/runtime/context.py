@@ -591,20 +591,25 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
         waiter = self._waiters.get(command)
         if waiter is None or waiter.done():
             waiter = self._waiters[command] = loop.create_future()
-        inactivity = self._inactivity_timeout()
+        in_memory = self._host.attempt_waiting(True)
+        inactivity = self._inactivity_timeout() if in_memory else 0.0
         deadline = loop.time() + inactivity
-        while command not in self._results:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                if await self._try_suspend():
-                    raise SuspendedException()
-                deadline = loop.time() + inactivity
-                continue
-            try:
-                await asyncio.wait_for(asyncio.shield(waiter), min(remaining, self._host.poll_interval))
-            except asyncio.TimeoutError:
-                if command not in self._timers:  # a local timer needs no polling
-                    await self.read_mailbox()  # the fallback when a wake-up NOTIFY was lost
+        try:
+            while command not in self._results:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    if await self._try_suspend():
+                        raise SuspendedException()
+                    deadline = loop.time() + inactivity
+                    continue
+                try:
+                    await asyncio.wait_for(asyncio.shield(waiter), min(remaining, self._host.poll_interval))
+                except asyncio.TimeoutError:
+                    if command not in self._timers:  # a local timer needs no polling
+                        await self.read_mailbox()  # the fallback when a wake-up NOTIFY was lost
+        finally:
+            if in_memory:
+                self._host.attempt_waiting(False)
 
     def _waiters_pending(self) -> bool:
         """Whether some awaited command can only be completed from outside (a call's result)."""

@@ -21,5 +21,12 @@ class Host(typing.Protocol):
     def reserve_local(self, sub: Submission) -> bool:
         """Claim a slot to run `sub` in this process right after it is committed."""
 
+    def attempt_waiting(self, waiting: bool) -> bool:
+        """The attempt starts (True) or stops (False) waiting in memory for a timer or a result.
+
+        While it waits it does not count against the process's concurrency. Starting to wait
+        returns False, and counts nothing, when the process keeps too many waiters in memory
+        already: the attempt should suspend at once instead."""
+
     def after_flush(self, batch: Batch, result: FlushResult, lease: Lease) -> None:
         """Act on a committed flush: start local work, wake other processes, release slots."""

@@ -80,7 +80,12 @@ class Engine:
         self.clock = DbClock()
         self.worker_id = uuid.uuid4().hex[:16]
         self.services = sorted(app.services)
+        #: Attempts running (counted against `concurrency`) and attempts waiting in memory for a
+        #: timer or a result (counted against `max_waiting` only: they use no CPU, and holding a
+        #: slot for them would let a burst of sleepers delay all other work by their sleep).
         self._active = 0
+        self._waiting = 0
+        self.max_waiting = 10 * concurrency
         self._attempts: typing.Dict[str, Attempt] = {}
         self._waiters: typing.Dict[str, typing.List["asyncio.Future[typing.Optional[InvocationResult]]"]] = {}
         self._work = asyncio.Event()
@@ -242,6 +247,17 @@ class Engine:
         if self._active >= self.concurrency:
             return False
         self._active += 1
+        return True
+
+    def attempt_waiting(self, waiting: bool) -> bool:
+        if waiting:
+            if self._waiting >= self.max_waiting:
+                return False
+            self._waiting += 1
+            self._release_slot()
+        else:
+            self._waiting -= 1
+            self._active += 1
         return True
 
     def _release_slot(self) -> None:
