@@ -25,6 +25,7 @@ from restate_pg.api.errors import (
     is_internal_exception,
 )
 from restate_pg.api.retry import InvocationRetryPolicy, RunOptions
+from restate_pg.runtime.combinators import as_completed, gather, select, wait_completed
 
 __version__ = "0.1.0"
 
@@ -49,7 +50,11 @@ __all__ = [
     "WorkflowContext",
     "WorkflowSharedContext",
     "app",
+    "as_completed",
     "exceptions",
+    "gather",
     "is_internal_exception",
+    "select",
     "serde",
+    "wait_completed",
 ]

@@ -23,7 +23,7 @@ down_revision: str | Sequence[str] | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_SIGNATURES = ('lock_object_key(text, text)', 'submit_invocation(jsonb)', 'release_object_key(text, text, text, text)', 'eager_state(text, text)', 'started(jsonb, text)', 'flush(jsonb)', 'apply(jsonb)')
+_SIGNATURES = ('lock_object_key(text, text)', 'submit_invocation(jsonb)', 'release_object_key(text, text, text, text)', 'eager_state(text, text)', 'deliver_notification(text, integer, bytea, integer, text, jsonb)', 'resolve_awakeable(jsonb)', 'started(jsonb, text)', 'flush(jsonb)', 'apply(jsonb)')
 
 _DDL = r"""
 -- lock_object_key: serialise every change of who holds an object key (until the transaction ends)
@@ -143,6 +143,57 @@ BEGIN
 END
 $$;
 
+-- deliver_notification: put a result in an invocation's mailbox and wake it if suspended;
+-- returns the process running it (to be told after commit), NULL if none.
+CREATE OR REPLACE FUNCTION {schema}.deliver_notification(
+    p_target text, p_command integer, p_value bytea, p_failure_code integer, p_failure_message text,
+    p_failure_metadata jsonb)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    v_owner text;
+BEGIN
+    INSERT INTO {schema}.notification (invocation_id, command_index, value, failure_code, failure_message, failure_metadata)
+    VALUES (p_target, p_command, p_value, p_failure_code, p_failure_message, p_failure_metadata);
+    UPDATE {schema}.task
+       SET wakeups = wakeups + 1,
+           status = CASE WHEN status = 'suspended' THEN 'ready' ELSE status END,
+           run_at = CASE WHEN status = 'suspended' THEN now() ELSE run_at END
+     WHERE invocation_id = p_target
+    RETURNING lease_owner INTO v_owner;
+    RETURN v_owner;
+END
+$$;
+
+-- resolve_awakeable: complete an awakeable of an unfinished invocation with a value or a failure;
+-- returns {"status": resolved | unknown | completed | already, "owner": process running it}.
+-- The id's secret must match the one journaled with the awakeable. A second resolution is
+-- ignored; should two race past this check, the invocation keeps the first it reads.
+CREATE OR REPLACE FUNCTION {schema}.resolve_awakeable(p jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_target text := p->>'invocation_id';
+    v_command integer := (p->>'command_index')::integer;
+BEGIN
+    IF NOT EXISTS (
+        SELECT 1 FROM {schema}.journal
+         WHERE invocation_id = v_target AND command_index = v_command AND entry_type = 'Awakeable'
+           AND value = convert_to(p->>'id', 'UTF8')
+    ) THEN
+        RETURN jsonb_build_object('status', 'unknown');
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM {schema}.task WHERE invocation_id = v_target) THEN
+        RETURN jsonb_build_object('status', 'completed');
+    END IF;
+    IF EXISTS (SELECT 1 FROM {schema}.journal WHERE invocation_id = v_target AND completes = v_command)
+       OR EXISTS (SELECT 1 FROM {schema}.notification WHERE invocation_id = v_target AND command_index = v_command) THEN
+        RETURN jsonb_build_object('status', 'already');
+    END IF;
+    RETURN jsonb_build_object('status', 'resolved', 'owner', {schema}.deliver_notification(
+        v_target, v_command, decode(p->>'value', 'base64'), (p->>'failure_code')::integer,
+        p->>'failure_message', p->'failure_metadata'));
+END
+$$;
+
 -- flush: apply one attempt's buffered writes and its outcome, fenced by its lease. Locks are
 -- taken in the documented order: own task row (fence), the caller's task row, object keys in
 -- the order given (sorted by the client), so that flushes never wait on each other in a cycle.
@@ -156,6 +207,8 @@ DECLARE
     v_submitted jsonb := '[]'::jsonb;
     v_text text;
     v_item jsonb;
+    v_resolved jsonb;
+    v_woken jsonb := '[]'::jsonb;
 BEGIN
     IF p->'create' IS NOT NULL THEN  -- created by its first flush, leased to this attempt
         PERFORM {schema}.submit_invocation(p->'create');
@@ -163,18 +216,10 @@ BEGIN
     PERFORM {schema}.fence(v_id, p->>'owner', (p->>'epoch')::integer);
 
     IF v_kind = 'complete' AND v_outcome->>'caller_id' IS NOT NULL THEN
-        -- deliver_notification: put the result in the caller's mailbox, wake it if suspended
-        INSERT INTO {schema}.notification (invocation_id, command_index, value, failure_code, failure_message,
-                                      failure_metadata)
-        VALUES (v_outcome->>'caller_id', (v_outcome->>'caller_command')::integer,
-                decode(v_outcome->>'output', 'base64'), (v_outcome->>'failure_code')::integer,
-                v_outcome->>'failure_message', v_outcome->'failure_metadata');
-        UPDATE {schema}.task
-           SET wakeups = wakeups + 1,
-               status = CASE WHEN status = 'suspended' THEN 'ready' ELSE status END,
-               run_at = CASE WHEN status = 'suspended' THEN now() ELSE run_at END
-         WHERE invocation_id = v_outcome->>'caller_id'
-        RETURNING lease_owner INTO v_text;
+        v_text := {schema}.deliver_notification(  -- the result, to the caller's mailbox
+            v_outcome->>'caller_id', (v_outcome->>'caller_command')::integer,
+            decode(v_outcome->>'output', 'base64'), (v_outcome->>'failure_code')::integer,
+            v_outcome->>'failure_message', v_outcome->'failure_metadata');
         v_result := v_result || jsonb_build_object('caller_owner', v_text);
     END IF;
 
@@ -210,6 +255,14 @@ BEGIN
         v_submitted := v_submitted || jsonb_build_array({schema}.started(v_item, {schema}.submit_invocation(v_item)));
     END LOOP;
     v_result := v_result || jsonb_build_object('submitted', v_submitted);
+
+    FOR v_item IN SELECT value FROM jsonb_array_elements(COALESCE(p->'resolutions', '[]'::jsonb)) LOOP
+        v_resolved := {schema}.resolve_awakeable(v_item);
+        IF v_resolved->>'status' = 'resolved' THEN
+            v_woken := v_woken || jsonb_build_array(jsonb_build_array(v_item->>'invocation_id', v_resolved->'owner'));
+        END IF;
+    END LOOP;
+    v_result := v_result || jsonb_build_object('woken', v_woken);
 
     IF p->'consumed' IS NOT NULL THEN  -- delete_notifications: mailbox rows now in the journal
         DELETE FROM {schema}.notification
@@ -263,7 +316,7 @@ BEGIN
 END
 $$;
 
--- apply: run several requests (flushes and submissions) as one transaction, in order; returns
+-- apply: run several requests (flushes, submissions, awakeable resolutions) as one transaction, in order; returns
 -- their results in order. A failing request (a fenced flush) fails them all.
 CREATE OR REPLACE FUNCTION {schema}.apply(p_requests jsonb)
 RETURNS jsonb LANGUAGE plpgsql AS $$
@@ -274,6 +327,8 @@ BEGIN
     FOR v_request IN SELECT value FROM jsonb_array_elements(p_requests) LOOP
         IF v_request ? 'flush' THEN
             v_results := v_results || jsonb_build_array({schema}.flush(v_request->'flush'));
+        ELSIF v_request ? 'resolve' THEN
+            v_results := v_results || jsonb_build_array({schema}.resolve_awakeable(v_request->'resolve'));
         ELSE  -- a submission, with the object key's lock when the handler is exclusive
             IF v_request->'submit'->>'handler_ty' = 'exclusive' AND v_request->'submit'->>'delay_ms' IS NULL THEN
                 PERFORM {schema}.lock_object_key(v_request->'submit'->>'service', COALESCE(v_request->'submit'->>'key', ''));

@@ -218,6 +218,19 @@ class Context(abc.ABC):
     ) -> SendHandle: ...
 
 
+    @abc.abstractmethod
+    def awakeable(
+        self, serde: Serde[T] = DefaultSerde(), type_hint: typing.Optional[typing.Type[T]] = None
+    ) -> typing.Tuple[str, RestateDurableFuture[T]]:
+        """An id to hand to another system, and a future that completes when it is resolved."""
+
+    @abc.abstractmethod
+    def resolve_awakeable(self, name: str, value: T, serde: Serde[T] = DefaultSerde()) -> None: ...
+
+    @abc.abstractmethod
+    def reject_awakeable(self, name: str, failure_message: str, failure_code: int = 500) -> None: ...
+
+
 class KeyValueStore(abc.ABC):
     """Reading and writing the K/V state of the current object key."""
 

@@ -544,7 +544,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--concurrency",
         type=_positive_int,
         metavar="N",
-        help="most invocations this process runs at once (default: the worker's own default)",
+        help="most invocations this process runs at once, not counting those waiting in memory for a "
+        "timer or a result (default: the worker's own default)",
     )
     worker.add_argument("--poll-only", action="store_true", help=poll_only_help)
     add_engine_options(worker, *(flag for flag, _, _ in _ENGINE_OPTIONS))

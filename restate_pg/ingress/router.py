@@ -248,6 +248,26 @@ class Ingress:
                 response.headers["idempotency-expires"] = _rfc3339(expires)
         return response
 
+    async def complete_awakeable(self, request: Request, awakeable_id: str, action: str) -> Response:
+        """`POST /restate/awakeables/{id}/resolve` (body: the value, in the awaiting side's serde)
+        or `/reject` (body: the failure message; the failure code is 500), as Restate's ingress."""
+        if action not in ("resolve", "reject"):
+            raise IngressError(404, f"unknown ingress path /restate/awakeables/{awakeable_id}/{action}")
+        if request.method != "POST":
+            raise IngressError(405, "method not allowed")
+        body = await self.read_body(request)
+        value: typing.Optional[bytes] = body
+        failure = None
+        if action == "reject":
+            value, failure = None, Failure(500, body.decode("utf-8", errors="replace"))
+        try:
+            status = await self.engine.resolve_awakeable(awakeable_id, value, failure)
+        except ValueError:
+            raise IngressError(400, f"bad awakeable id '{awakeable_id}'") from None
+        if status != "resolved":  # accepted all the same, as Restate's ingress does
+            logger.info("awakeable %s was not %sd: %s", awakeable_id, action, status)
+        return Response(status_code=202)
+
     async def retained_until(self, invocation_id: str) -> typing.Optional[datetime]:
         """Until when a completed invocation's result is kept (the `idempotency-expires` header)."""
         try:
@@ -425,6 +445,11 @@ def create_router(
     @router.api_route("/restate/send/{rest:path}", methods=_ALL_METHODS, include_in_schema=False)
     async def send_v17(request: Request, rest: str) -> Response:
         return await guarded(lambda: ingress.invoke(request, _raw_segments(request, "rest"), True))
+
+    @router.api_route("/restate/awakeables/{awakeable_id}/{action}", methods=_ALL_METHODS, include_in_schema=False)
+    @router.api_route("/restate/a/{awakeable_id}/{action}", methods=_ALL_METHODS, include_in_schema=False)
+    async def awakeable(request: Request, awakeable_id: str, action: str) -> Response:
+        return await guarded(lambda: ingress.complete_awakeable(request, awakeable_id, action))
 
     @router.api_route("/restate/{rest:path}", methods=_ALL_METHODS, include_in_schema=False)
     async def restate_other(request: Request, rest: str) -> Response:

@@ -40,7 +40,7 @@ from restate_pg.api.retry import RunOptions
 from restate_pg.api.serde import BytesSerde, DefaultSerde, JsonSerde, Serde
 from restate_pg.runtime.futures import DurableCallFuture, DurableFuture, DurableSendHandle, DurableSleepFuture
 from restate_pg.runtime.host import Host
-from restate_pg.runtime.ids import deterministic_invocation_id, new_invocation_id
+from restate_pg.runtime.ids import deterministic_invocation_id, new_awakeable_id, new_invocation_id, parse_awakeable_id
 from restate_pg.runtime.journal import NonDeterminismError, RecordedJournal, Result
 from restate_pg.store.records import (
     Batch,
@@ -50,6 +50,7 @@ from restate_pg.store.records import (
     Lease,
     MailboxItem,
     Outcome,
+    Resolution,
     StateOp,
     Submission,
     Suspend,
@@ -109,6 +110,8 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
         self._mailbox_after = 0
         self._wakeups = wakeups
         self._waiters: typing.Dict[int, asyncio.Future[None]] = {}
+        #: Entry type of the journaled completion of commands completed from outside, if not a Call.
+        self._completion_types: typing.Dict[int, str] = {}
         self._runs: typing.Dict[int, asyncio.Task[None]] = {}
         self._timers: typing.Dict[int, typing.Tuple[datetime, asyncio.TimerHandle]] = {}
         #: The object key's stored state, once read (or handed over eagerly when the attempt began).
@@ -345,6 +348,44 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
             JournalRow(index=index, command_index=None, completes=command, entry_type="Sleep", completed=True, value=b"")
         )
         self._resolve(command, Result(b"", None, index))
+
+    # -- awakeables ------------------------------------------------------------------------
+
+    def awakeable(self, serde=DefaultSerde(), type_hint=None):  # type: ignore[no-untyped-def]
+        if isinstance(serde, DefaultSerde):
+            serde = serde.with_maybe_type(type_hint)
+        command, recorded = self._issue("Awakeable")
+        if recorded is not None:
+            awakeable_id = (recorded.value or b"").decode()
+        else:
+            awakeable_id = new_awakeable_id(self.invocation_id, command)
+            self._append(
+                JournalRow(index=self._position(), command_index=command, completes=None, entry_type="Awakeable",
+                           value=awakeable_id.encode())
+            )
+        self._completion_types[command] = "Awakeable"
+        return awakeable_id, DurableFuture(self, command, serde.deserialize)
+
+    def resolve_awakeable(self, name, value, serde=DefaultSerde()):  # type: ignore[no-untyped-def]
+        raw = serde.serialize(value)
+        self._complete_awakeable(name, raw, None)
+
+    def reject_awakeable(self, name, failure_message, failure_code=500):  # type: ignore[no-untyped-def]
+        self._complete_awakeable(name, None, Failure(failure_code, failure_message))
+
+    def _complete_awakeable(self, awakeable_id: str, value: typing.Optional[bytes], failure: typing.Optional[Failure]) -> None:
+        """Journal the completion; it is delivered in the transaction of the next flush."""
+        try:
+            target, target_command = parse_awakeable_id(awakeable_id)
+        except ValueError:
+            raise TerminalError(f"bad awakeable id '{awakeable_id}'", 400) from None
+        command, recorded = self._issue("CompleteAwakeable", None, {"id": awakeable_id})
+        if recorded is None:
+            self._append(
+                JournalRow(index=self._position(), command_index=command, completes=None, entry_type="CompleteAwakeable",
+                           params={"id": awakeable_id}, completed=True, value=value, failure=failure)
+            )
+            self._pending.resolutions.append(Resolution(awakeable_id, target, target_command, value, failure))
 
     # -- calls -----------------------------------------------------------------------------
 
@@ -586,27 +627,54 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
                 await self._wait_live(command)
         return self._results[command]
 
-    async def _wait_live(self, command: int) -> None:
+    async def wait_any(self, futures: typing.Sequence[DurableFuture[typing.Any]]) -> None:
+        """Return once at least one of `futures` has a result (the combinators' primitive)."""
+        commands = [f.command_index for f in futures]
+        for future in futures:
+            if future.command_index not in self._results:
+                future.start()
+        while not any(c in self._results for c in commands):
+            self._check_open()
+            await self.flush()  # nothing may wait in memory only
+            if not any(c in self._results for c in commands):
+                await self._wait_live(commands)
+
+    def completion_position(self, future: DurableFuture[typing.Any]) -> typing.Optional[int]:
+        """Where the result of `future` sits in the journal, or None while it has none.
+
+        Combinators order completions by it, so that a replay, which finds them all recorded,
+        picks the same winner as the first execution did."""
+        result = self._results.get(future.command_index)
+        return None if result is None else result.position
+
+    async def _wait_live(self, commands: typing.Union[int, typing.Sequence[int]]) -> None:
+        """Wait in memory, then suspended, until one of `commands` has a result."""
+        if isinstance(commands, int):
+            commands = [commands]
         loop = asyncio.get_running_loop()
-        waiter = self._waiters.get(command)
-        if waiter is None or waiter.done():
-            waiter = self._waiters[command] = loop.create_future()
+        waiters = []
+        for command in commands:
+            waiter = self._waiters.get(command)
+            if waiter is None or waiter.done():
+                waiter = self._waiters[command] = loop.create_future()
+            waiters.append(waiter)
         in_memory = self._host.attempt_waiting(True)
         inactivity = self._inactivity_timeout() if in_memory else 0.0
         deadline = loop.time() + inactivity
         try:
-            while command not in self._results:
+            while not any(c in self._results for c in commands):
+                self._check_open()
+                running = any(c in self._runs and not self._runs[c].done() for c in commands)
                 remaining = deadline - loop.time()
-                if remaining <= 0:
+                if remaining <= 0 and not running:  # a ctx.run in progress keeps the attempt here
                     if await self._try_suspend():
                         raise SuspendedException()
                     deadline = loop.time() + inactivity
                     continue
-                try:
-                    await asyncio.wait_for(asyncio.shield(waiter), min(remaining, self._host.poll_interval))
-                except asyncio.TimeoutError:
-                    if command not in self._timers:  # a local timer needs no polling
-                        await self.read_mailbox()  # the fallback when a wake-up NOTIFY was lost
+                timeout = self._host.poll_interval if running else min(remaining, self._host.poll_interval)
+                done, _ = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                if not done and any(c not in self._timers and c not in self._runs for c in commands):
+                    await self.read_mailbox()  # the fallback when a wake-up NOTIFY was lost
         finally:
             if in_memory:
                 self._host.attempt_waiting(False)
@@ -642,8 +710,11 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
             if item.command_index is None or item.command_index in self._results:
                 continue
             index = self._position()
+            recorded = self._recorded.commands.get(item.command_index)
+            entry_type = self._completion_types.get(item.command_index) or (
+                "Awakeable" if recorded is not None and recorded.entry_type == "Awakeable" else "Call")
             self._append(
-                JournalRow(index=index, command_index=None, completes=item.command_index, entry_type="Call",
+                JournalRow(index=index, command_index=None, completes=item.command_index, entry_type=entry_type,
                            completed=True, value=item.value, failure=item.failure)
             )
             self._resolve(item.command_index, Result(item.value, item.failure, index))
@@ -702,4 +773,5 @@ def _merge(first: Batch, second: Batch) -> Batch:
         state=first.state + second.state,
         submissions=first.submissions + second.submissions,
         consumed=first.consumed + second.consumed,
+        resolutions=first.resolutions + second.resolutions,
     )

@@ -7,6 +7,7 @@ id are deterministic, so that a duplicate submission collides on the primary key
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import time
@@ -44,3 +45,31 @@ def deterministic_invocation_id(*parts: typing.Optional[str], key: typing.Option
 
 def is_invocation_id(value: str) -> bool:
     return len(value) == 38 and value.startswith("inv_1") and all(c in _ALPHABET for c in value[5:])
+
+
+_AWAKEABLE_PREFIX = "sign_1"
+_AWAKEABLE_SECRET_BYTES = 16
+
+
+def new_awakeable_id(invocation_id: str, command_index: int) -> str:
+    """An awakeable's id: where to deliver its result, and a random secret that makes it
+    unguessable even when the invocation's id is not (ids derived from idempotency keys)."""
+    raw = invocation_id.encode("ascii") + command_index.to_bytes(4, "big") + os.urandom(_AWAKEABLE_SECRET_BYTES)
+    return _AWAKEABLE_PREFIX + base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def parse_awakeable_id(awakeable_id: str) -> typing.Tuple[str, int]:
+    """The invocation and command an awakeable id points to; ValueError if it is malformed."""
+    if not awakeable_id.startswith(_AWAKEABLE_PREFIX):
+        raise ValueError(awakeable_id)
+    body = awakeable_id[len(_AWAKEABLE_PREFIX):]
+    try:
+        raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+    except (ValueError, TypeError):
+        raise ValueError(awakeable_id) from None
+    if len(raw) != 38 + 4 + _AWAKEABLE_SECRET_BYTES:
+        raise ValueError(awakeable_id)
+    invocation_id = raw[:38].decode("ascii", errors="replace")
+    if not is_invocation_id(invocation_id):
+        raise ValueError(awakeable_id)
+    return invocation_id, int.from_bytes(raw[38:42], "big")

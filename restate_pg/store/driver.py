@@ -33,6 +33,7 @@ from restate_pg.store.records import (
     Lease,
     LoadedInvocation,
     MailboxItem,
+    Resolution,
     Retry,
     Submission,
     Submitted,
@@ -271,6 +272,8 @@ class Store:
             request["submissions"] = [_submission_doc(sub) for sub in batch.submissions]
         if batch.consumed:
             request["consumed"] = batch.consumed
+        if batch.resolutions:
+            request["resolutions"] = [_resolution_doc(r) for r in batch.resolutions]
         if isinstance(outcome, Suspend):
             request["outcome"] = {"kind": "suspend", "wake_at": outcome.wake_at, "wakeups": outcome.wakeups}
         elif isinstance(outcome, Retry):
@@ -286,9 +289,7 @@ class Store:
             request["outcome"] = {
                 "kind": "complete",
                 "output": _b64(outcome.output),
-                "failure_code": failure.code if failure else None,
-                "failure_message": failure.message if failure else None,
-                "failure_metadata": failure.metadata if failure and failure.metadata else None,
+                **_failure_doc(failure),
                 "retention_ms": outcome.retention_ms,
                 "caller_id": outcome.caller[0] if outcome.caller else None,
                 "caller_command": outcome.caller[1] if outcome.caller else None,
@@ -303,6 +304,7 @@ class Store:
         result.suspended = bool(applied.get("suspended"))
         result.waiter = applied.get("waiter")
         result.caller_owner = applied.get("caller_owner")
+        result.woken = [(target, owner) for target, owner in applied.get("woken", ())]
         holder = applied.get("next_holder")
         if holder is not None:
             result.next_holder = InvocationRecord(
@@ -312,6 +314,12 @@ class Store:
                 caller_command=holder["caller_command"], status="invoked",
             )
         return result
+
+    async def resolve_awakeable(self, resolution: Resolution) -> typing.Tuple[str, typing.Optional[str]]:
+        """Complete an awakeable from outside any handler (`resolve_awakeable()`); returns what
+        became of it (resolved, unknown, completed, already) and the process to wake."""
+        applied, _ = await self._apply({"resolve": _resolution_doc(resolution)})
+        return applied["status"], applied.get("owner")
 
     # -- workers -------------------------------------------------------------------------------
 
@@ -349,6 +357,23 @@ def _submitted(sub: Submission, started: typing.Dict[str, typing.Any], db_now: d
     )
 
 
+def _failure_doc(failure: typing.Optional[Failure]) -> typing.Dict[str, typing.Any]:
+    if failure is None:
+        return {"failure_code": None, "failure_message": None, "failure_metadata": None}
+    return {"failure_code": failure.code, "failure_message": failure.message, "failure_metadata": failure.metadata or None}
+
+
+def _resolution_doc(resolution: Resolution) -> typing.Dict[str, typing.Any]:
+    failure = resolution.failure
+    return {
+        "id": resolution.awakeable_id,
+        "invocation_id": resolution.invocation_id,
+        "command_index": resolution.command_index,
+        "value": _b64(resolution.value) if failure is None else None,
+        **_failure_doc(failure),
+    }
+
+
 def _journal_doc(row: JournalRow) -> typing.Dict[str, typing.Any]:
     failure = row.failure
     return {
@@ -360,8 +385,6 @@ def _journal_doc(row: JournalRow) -> typing.Dict[str, typing.Any]:
         "params": row.params,
         "completed": row.completed,
         "value": _b64(row.value),
-        "failure_code": failure.code if failure else None,
-        "failure_message": failure.message if failure else None,
-        "failure_metadata": failure.metadata if failure and failure.metadata else None,
+        **_failure_doc(failure),
         "sleep_wakeup_at": row.sleep_wakeup_at,
     }

@@ -152,6 +152,17 @@ class Complete:
 Outcome = typing.Union[Suspend, Retry, Complete]
 
 
+@dataclass(frozen=True)
+class Resolution:
+    """A result for another invocation's awakeable (`ctx.resolve_awakeable`, the ingress)."""
+
+    awakeable_id: str
+    invocation_id: str
+    command_index: int
+    value: typing.Optional[bytes]
+    failure: typing.Optional[Failure] = None
+
+
 @dataclass
 class Batch:
     """The writes of one attempt transaction (a flush), applied atomically and in this order."""
@@ -162,10 +173,14 @@ class Batch:
     state: typing.List[typing.Tuple[str, str, StateOp]] = field(default_factory=list)  # (service, key, op)
     submissions: typing.List[Submission] = field(default_factory=list)
     consumed: typing.List[int] = field(default_factory=list)
+    resolutions: typing.List[Resolution] = field(default_factory=list)
     outcome: typing.Optional[Outcome] = None
 
     def empty(self) -> bool:
-        return not (self.create or self.journal or self.state or self.submissions or self.consumed or self.outcome)
+        return not (
+            self.create or self.journal or self.state or self.submissions or self.consumed or self.resolutions
+            or self.outcome
+        )
 
 
 @dataclass
@@ -176,3 +191,6 @@ class FlushResult:
     waiter: typing.Optional[str] = None  # who waits for the completed invocation's result
     caller_owner: typing.Optional[str] = None  # who runs the caller we delivered a result to
     next_holder: typing.Optional["InvocationRecord"] = None  # the inboxed invocation that got the key
+    #: Invocations this flush delivered a result to, with the process running each (to wake it),
+    #: or None when none runs it (it was suspended and is ready now: any worker may take it).
+    woken: typing.List[typing.Tuple[str, typing.Optional[str]]] = field(default_factory=list)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from restate_pg.api.app import App
 from restate_pg.runtime.attempt import Attempt
 from restate_pg.runtime.clock import DbClock
+from restate_pg.runtime.ids import parse_awakeable_id
 from restate_pg.store.driver import Fenced, Store
 from restate_pg.store.records import (
     Batch,
@@ -29,6 +30,7 @@ from restate_pg.store.records import (
     InvocationRecord,
     Lease,
     LoadedInvocation,
+    Resolution,
     Retry,
     Submission,
     Submitted,
@@ -239,6 +241,17 @@ class Engine:
             if not future.done():
                 future.set_result(result)
 
+    async def resolve_awakeable(
+        self, awakeable_id: str, value: typing.Optional[bytes], failure: typing.Optional[Failure] = None
+    ) -> str:
+        """Complete an awakeable from outside a handler; what became of it (see the store).
+        Raises ValueError for an id that is not an awakeable id."""
+        target, command = parse_awakeable_id(awakeable_id)
+        status, owner = await self.store.resolve_awakeable(Resolution(awakeable_id, target, command, value, failure))
+        if status == "resolved":
+            self._wake(target, owner)
+        return status
+
     # -- Host interface for attempts -----------------------------------------------------------
 
     def reserve_local(self, sub: Submission) -> bool:
@@ -275,6 +288,8 @@ class Engine:
                 self._hint_work()
 
     def after_flush(self, batch: Batch, result: FlushResult, lease: typing.Optional[Lease] = None) -> None:
+        for target, owner in result.woken:
+            self._wake(target, owner)
         if batch.create is not None:
             self._uncreated.discard(batch.create.id)
         for sub, submitted in zip(batch.submissions, result.submitted, strict=True):
@@ -289,15 +304,19 @@ class Engine:
                 self._background(self.store.notify(channel, f"done:{invocation_id}"))
                 if result.waiter == "*":
                     self._notify_waiters(invocation_id, None)
-            if outcome.caller is not None and result.caller_owner is not None:
+            if outcome.caller is not None:
                 self._wake(outcome.caller[0], result.caller_owner)
             if result.next_holder is not None:  # leased here with the key: start it, no reads needed
                 self._active += 1
                 finished = self._attempts.get(invocation_id)
                 self._start_fresh(result.next_holder, state=finished.ctx.known_state() if finished else None)
 
-    def _wake(self, invocation_id: str, owner: str) -> None:
-        if owner == self.worker_id:
+    def _wake(self, invocation_id: str, owner: typing.Optional[str]) -> None:
+        """Tell whoever runs `invocation_id` that its mailbox has news; with no owner, it was
+        suspended and is ready now, so tell the workers there is work."""
+        if owner is None:
+            self._hint_work()
+        elif owner == self.worker_id:
             attempt = self._attempts.get(invocation_id)
             if attempt is not None:
                 attempt.ctx.wake()

@@ -1,0 +1,67 @@
+"""Awakeables, written exactly as for restate-sdk (Restate's AwakeableHolder test service)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import restate_pg as restate
+from restate_pg import Context, ObjectContext, ObjectSharedContext, TerminalError
+
+waiter = restate.Service("Waiter")
+holder = restate.VirtualObject("Holder")
+
+
+@holder.handler()
+async def hold(ctx: ObjectContext, awakeable_id: str) -> None:
+    ctx.set("id", awakeable_id)
+
+
+@holder.handler(kind="shared")
+async def held(ctx: ObjectSharedContext) -> str | None:
+    return await ctx.get("id")
+
+
+@holder.handler()
+async def unlock(ctx: ObjectContext, payload: str) -> None:
+    awakeable_id = await ctx.get("id")
+    if awakeable_id is None:
+        raise TerminalError("No awakeable is registered")
+    ctx.resolve_awakeable(awakeable_id, payload)
+
+
+@holder.handler()
+async def refuse(ctx: ObjectContext, reason: str) -> None:
+    awakeable_id = await ctx.get("id")
+    if awakeable_id is None:
+        raise TerminalError("No awakeable is registered")
+    ctx.reject_awakeable(awakeable_id, reason, 451)
+
+
+@waiter.handler()
+async def wait(ctx: Context, key: str) -> str:
+    awakeable_id, promise = ctx.awakeable(type_hint=str)
+    ctx.object_send(hold, key=key, arg=awakeable_id)
+    return f"got {await promise}"
+
+
+@waiter.handler()
+async def wait_later(ctx: Context, key: str) -> str:
+    """Hands the id out, then sleeps: the resolution arrives before the awakeable is awaited."""
+    awakeable_id, promise = ctx.awakeable(type_hint=str)
+    ctx.object_send(hold, key=key, arg=awakeable_id)
+    await ctx.sleep(timedelta(milliseconds=800))
+    return f"got {await promise}"
+
+
+@waiter.handler()
+async def wait_or_timeout(ctx: Context, key: str) -> str:
+    awakeable_id, promise = ctx.awakeable(type_hint=str)
+    ctx.object_send(hold, key=key, arg=awakeable_id)
+    match await restate.select(value=promise, timeout=ctx.sleep(timedelta(milliseconds=300))):
+        case ["value", value]:
+            return f"got {value}"
+        case _:
+            return "sleep"
+
+
+app = restate.app([waiter, holder])
