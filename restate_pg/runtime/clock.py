@@ -1,29 +1,45 @@
 """The database's clock, as seen from this process.
 
-Every round trip that returns PostgreSQL's `now()` re-synchronises the offset, so timers are set
-in database time (no dependence on this host's wall clock) and fired with the local monotonic
-clock (no dependence on the network either).
+Every round trip that returns PostgreSQL's `now()` is a sample of the offset between the
+database's clock and this process's monotonic clock, so timers are set in database time (no
+dependence on this host's wall clock) and fired with the local monotonic clock (no dependence on
+the network either).
+
+A sample is read when the answer arrives, after the statement started: `now()` was at most the
+database's time then, so each sample is a lower bound of the offset, low by the time the round
+trip took (tens of milliseconds when a group commit waited behind another). The clock keeps the
+highest recent bound, which is the tightest: timers then fire on time, and never early.
 """
 
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta
+from datetime import datetime, timezone
+
+#: A bound older than this is replaced by the next sample, so that a step of either clock (an
+#: NTP correction on the database host) is followed within this time.
+SAMPLE_LIFETIME = 30.0
 
 
 class DbClock:
     def __init__(self) -> None:
-        self._db: datetime | None = None
-        self._mono = 0.0
+        self._offset: float | None = None  # database epoch seconds minus local monotonic seconds
+        self._offset_at = 0.0
+        self._tz: timezone | None = None
 
     def sync(self, db_now: datetime) -> None:
-        self._db = db_now
-        self._mono = time.monotonic()
+        mono = time.monotonic()
+        sample = db_now.timestamp() - mono
+        if self._offset is None or sample >= self._offset or mono - self._offset_at > SAMPLE_LIFETIME:
+            self._offset = sample
+            self._offset_at = mono
+        if self._tz is None:
+            self._tz = db_now.tzinfo if isinstance(db_now.tzinfo, timezone) else timezone.utc
 
     def now(self) -> datetime:
-        if self._db is None:
+        if self._offset is None:
             raise RuntimeError("the database clock has not been read yet")
-        return self._db + timedelta(seconds=time.monotonic() - self._mono)
+        return datetime.fromtimestamp(time.monotonic() + self._offset, tz=self._tz)
 
     def seconds_until(self, when: datetime) -> float:
         return (when - self.now()).total_seconds()
