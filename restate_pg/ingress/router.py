@@ -248,6 +248,63 @@ class Ingress:
                 response.headers["idempotency-expires"] = _rfc3339(expires)
         return response
 
+    # -- attach and output ---------------------------------------------------------------------
+
+    async def attach_or_output(self, request: Request, invocation_id: str, action: str, methods: typing.Tuple[str, ...] = ("GET",)) -> Response:
+        """`attach` waits for an invocation's result; `output` returns it if ready (470 if not)."""
+        if action not in ("attach", "output"):
+            raise IngressError(404, f"unknown ingress path {request.url.path}")
+        if request.method not in methods:
+            raise IngressError(405, "method not allowed")
+        if action == "attach":
+            result = await self.engine.result(invocation_id)
+            if result is None:
+                raise IngressError(404, "invocation not found", invocation_id)
+            row = await self.engine.store.get_invocation(invocation_id)
+        else:
+            row = await self.engine.store.get_invocation(invocation_id)
+            if row is None:
+                if invocation_id in self.engine._uncreated:  # running here, not flushed yet
+                    raise IngressError(470, "the invocation exists but has not completed yet", invocation_id)
+                raise IngressError(404, "invocation not found", invocation_id)
+            if row["status"] != "completed":
+                raise IngressError(470, "the invocation exists but has not completed yet", invocation_id)
+            result = InvocationResult.from_row(row)
+        handler = self.app.handler(row["service"], row["handler"]) if row is not None else None
+        response = result_response(handler, invocation_id, result)
+        if row is not None and row.get("retain_until") is not None:
+            response.headers["idempotency-expires"] = _rfc3339(row["retain_until"])
+        return response
+
+    def invocation_id_of(self, target: typing.Mapping[str, typing.Any]) -> str:
+        """The invocation a `POST /restate/attach|output|lookup` body names (Restate's target forms)."""
+        kind = target.get("target")
+        try:
+            if kind == "invocation":
+                invocation_id = str(target["invocationId"])
+            elif kind == "workflow":
+                name, key = str(target["workflowName"]), str(target["workflowKey"])
+                invocation_id = deterministic_invocation_id("wf", name, key, key=key)
+            elif kind == "idempotentInvocation":
+                key = target.get("key")
+                invocation_id = deterministic_invocation_id(
+                    str(target["service"]), None if key is None else str(key), str(target["handler"]),
+                    str(target["idempotencyKey"]), key=None if key is None else str(key))
+            else:
+                raise KeyError("target")
+        except KeyError as exc:
+            raise IngressError(400, f"cannot read body: missing field {exc}") from None
+        return invocation_id
+
+    async def read_target(self, request: Request) -> typing.Mapping[str, typing.Any]:
+        try:
+            target = json.loads(await self.read_body(request) or b"null")
+        except ValueError:
+            raise IngressError(400, "cannot read body: invalid request body") from None
+        if not isinstance(target, dict):
+            raise IngressError(400, "cannot read body: invalid request body")
+        return target
+
     async def complete_awakeable(self, request: Request, awakeable_id: str, action: str) -> Response:
         """`POST /restate/awakeables/{id}/resolve` (body: the value, in the awaiting side's serde)
         or `/reject` (body: the failure message; the failure code is 500), as Restate's ingress."""
@@ -450,6 +507,47 @@ def create_router(
     @router.api_route("/restate/a/{awakeable_id}/{action}", methods=_ALL_METHODS, include_in_schema=False)
     async def awakeable(request: Request, awakeable_id: str, action: str) -> Response:
         return await guarded(lambda: ingress.complete_awakeable(request, awakeable_id, action))
+
+    @router.api_route("/restate/invocation/{rest:path}", methods=_ALL_METHODS, include_in_schema=False)
+    async def invocation_attach_output(request: Request, rest: str) -> Response:
+        async def answer() -> Response:
+            parts = [unquote(p) for p in _raw_segments(request, "rest")]
+            if len(parts) == 2:
+                invocation_id = parts[0]
+            elif len(parts) == 4:
+                service, handler_name, idempotency_key = parts[0], parts[1], parts[2]
+                invocation_id = deterministic_invocation_id(service, None, handler_name, idempotency_key)
+            elif len(parts) == 5:
+                service, key, handler_name, idempotency_key = parts[0], parts[1], parts[2], parts[3]
+                invocation_id = deterministic_invocation_id(service, key, handler_name, idempotency_key, key=key)
+            else:
+                raise IngressError(404, f"unknown ingress path /restate/invocation/{rest}")
+            return await ingress.attach_or_output(request, invocation_id, parts[-1])
+
+        return await guarded(answer)
+
+    @router.api_route("/restate/workflow/{name}/{workflow_id}/{action}", methods=_ALL_METHODS, include_in_schema=False)
+    async def workflow_attach_output(request: Request, name: str, workflow_id: str, action: str) -> Response:
+        invocation_id = deterministic_invocation_id("wf", name, workflow_id, key=workflow_id)
+        return await guarded(lambda: ingress.attach_or_output(request, invocation_id, action))
+
+    @router.api_route("/restate/{action}/{invocation_id}", methods=_ALL_METHODS, include_in_schema=False)
+    async def attach_output_v17(request: Request, action: str, invocation_id: str) -> Response:
+        if action not in ("attach", "output"):
+            return IngressError(404, f"unknown ingress path /restate/{action}/{invocation_id}").response()
+        return await guarded(lambda: ingress.attach_or_output(request, invocation_id, action))
+
+    @router.api_route("/restate/{action}", methods=["POST"], include_in_schema=False)
+    async def by_target_v17(request: Request, action: str) -> Response:
+        async def answer() -> Response:
+            if action not in ("attach", "output", "lookup"):
+                raise IngressError(404, f"unknown ingress path /restate/{action}")
+            invocation_id = ingress.invocation_id_of(await ingress.read_target(request))
+            if action == "lookup":
+                return JSONResponse({"invocationId": invocation_id})
+            return await ingress.attach_or_output(request, invocation_id, action, methods=("POST",))
+
+        return await guarded(answer)
 
     @router.api_route("/restate/{rest:path}", methods=_ALL_METHODS, include_in_schema=False)
     async def restate_other(request: Request, rest: str) -> Response:
