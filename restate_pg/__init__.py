@@ -7,6 +7,7 @@ from restate_pg import exceptions, serde
 from restate_pg.api.app import App, app
 from restate_pg.api.context import (
     Context,
+    DurablePromise,
     ObjectContext,
     ObjectSharedContext,
     Request,
@@ -32,6 +33,7 @@ __version__ = "0.1.0"
 __all__ = [
     "App",
     "Context",
+    "DurablePromise",
     "InvocationRetryPolicy",
     "ObjectContext",
     "ObjectSharedContext",

@@ -23,7 +23,7 @@ down_revision: str | Sequence[str] | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_SIGNATURES = ('lock_object_key(text, text)', 'submit_invocation(jsonb)', 'release_object_key(text, text, text, text)', 'eager_state(text, text)', 'deliver_notification(text, integer, bytea, integer, text, jsonb)', 'resolve_awakeable(jsonb)', 'started(jsonb, text)', 'flush(jsonb)', 'apply(jsonb)')
+_SIGNATURES = ('lock_object_key(text, text)', 'submit_invocation(jsonb)', 'release_object_key(text, text, text, text)', 'eager_state(text, text)', 'deliver_notification(text, integer, bytea, integer, text, jsonb)', 'resolve_awakeable(jsonb)', 'lock_promise(text, text, text)', 'get_promise(text, text, text, text, integer, boolean)', 'complete_promise(text, text, jsonb)', 'started(jsonb, text)', 'flush(jsonb)', 'apply(jsonb)')
 
 _DDL = r"""
 -- lock_object_key: serialise every change of who holds an object key (until the transaction ends)
@@ -194,6 +194,77 @@ BEGIN
 END
 $$;
 
+-- lock_promise: serialise completing a durable promise with registering interest in it (until
+-- the transaction ends). Flushes take these before their fence, sorted by name.
+CREATE OR REPLACE FUNCTION {schema}.lock_promise(p_service text, p_key text, p_name text)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(1919969026, hashtext(p_service || '/' || p_key || '/' || p_name));
+END
+$$;
+
+-- get_promise: a promise's outcome for command p_command of p_invocation: {"completed": true,
+-- "value"|"failure_*"} if completed; else {"completed": false}, and unless it is a peek the
+-- command is registered to be told by complete_promise. The caller holds lock_promise.
+CREATE OR REPLACE FUNCTION {schema}.get_promise(
+    p_service text, p_key text, p_name text, p_invocation text, p_command integer, p_peek boolean)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_promise record;
+BEGIN
+    SELECT * INTO v_promise FROM {schema}.promise WHERE service = p_service AND key = p_key AND name = p_name;
+    IF FOUND AND v_promise.completed THEN
+        RETURN jsonb_build_object('completed', true, 'value', encode(v_promise.value, 'base64'),
+                                  'failure_code', v_promise.failure_code,
+                                  'failure_message', v_promise.failure_message,
+                                  'failure_metadata', v_promise.failure_metadata);
+    END IF;
+    IF NOT p_peek THEN
+        INSERT INTO {schema}.promise_waiter (service, key, name, invocation_id, command_index)
+        VALUES (p_service, p_key, p_name, p_invocation, p_command) ON CONFLICT DO NOTHING;
+    END IF;
+    RETURN jsonb_build_object('completed', false);
+END
+$$;
+
+-- complete_promise: resolve or reject a promise, once; tells every registered waiter. Returns
+-- {"status": "completed" | "already", "woken": [[invocation, owner], ...]}; the command that
+-- completed it gets "completed" again when it repeats (a replay). The caller holds lock_promise.
+CREATE OR REPLACE FUNCTION {schema}.complete_promise(p_service text, p_key text, p jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_promise record;
+    v_waiter record;
+    v_woken jsonb := '[]'::jsonb;
+BEGIN
+    SELECT * INTO v_promise FROM {schema}.promise WHERE service = p_service AND key = p_key AND name = p->>'name';
+    IF FOUND AND v_promise.completed THEN
+        IF v_promise.completed_by = p->>'invocation_id' AND v_promise.completed_by_command = (p->>'command')::integer THEN
+            RETURN jsonb_build_object('status', 'completed', 'woken', v_woken);
+        END IF;
+        RETURN jsonb_build_object('status', 'already', 'woken', v_woken);
+    END IF;
+    INSERT INTO {schema}.promise (service, key, name, completed, value, failure_code, failure_message,
+                             failure_metadata, completed_by, completed_by_command, completed_at)
+    VALUES (p_service, p_key, p->>'name', true, decode(p->>'value', 'base64'), (p->>'failure_code')::integer,
+            p->>'failure_message', p->'failure_metadata', p->>'invocation_id', (p->>'command')::integer, now())
+    ON CONFLICT (service, key, name) DO UPDATE
+       SET completed = true, value = EXCLUDED.value, failure_code = EXCLUDED.failure_code,
+           failure_message = EXCLUDED.failure_message, failure_metadata = EXCLUDED.failure_metadata,
+           completed_by = EXCLUDED.completed_by, completed_by_command = EXCLUDED.completed_by_command,
+           completed_at = EXCLUDED.completed_at;
+    FOR v_waiter IN
+        DELETE FROM {schema}.promise_waiter WHERE service = p_service AND key = p_key AND name = p->>'name'
+        RETURNING invocation_id, command_index
+    LOOP
+        v_woken := v_woken || jsonb_build_array(jsonb_build_array(v_waiter.invocation_id, {schema}.deliver_notification(
+            v_waiter.invocation_id, v_waiter.command_index, decode(p->>'value', 'base64'),
+            (p->>'failure_code')::integer, p->>'failure_message', p->'failure_metadata')));
+    END LOOP;
+    RETURN jsonb_build_object('status', 'completed', 'woken', v_woken);
+END
+$$;
+
 -- flush: apply one attempt's buffered writes and its outcome, fenced by its lease. Locks are
 -- taken in the documented order: own task row (fence), the caller's task row, object keys in
 -- the order given (sorted by the client), so that flushes never wait on each other in a cycle.
@@ -209,10 +280,17 @@ DECLARE
     v_item jsonb;
     v_resolved jsonb;
     v_woken jsonb := '[]'::jsonb;
+    v_promises jsonb := '{}'::jsonb;
 BEGIN
     IF p->'create' IS NOT NULL THEN  -- created by its first flush, leased to this attempt
         PERFORM {schema}.submit_invocation(p->'create');
     END IF;
+    FOR v_text IN SELECT DISTINCT value->>'name' AS name
+                    FROM jsonb_array_elements(COALESCE(p->'promise_gets', '[]'::jsonb)
+                                              || COALESCE(p->'promise_completions', '[]'::jsonb))
+                   ORDER BY name LOOP
+        PERFORM {schema}.lock_promise(p->'promise_key'->>0, p->'promise_key'->>1, v_text);
+    END LOOP;
     PERFORM {schema}.fence(v_id, p->>'owner', (p->>'epoch')::integer);
 
     IF v_kind = 'complete' AND v_outcome->>'caller_id' IS NOT NULL THEN
@@ -262,7 +340,18 @@ BEGIN
             v_woken := v_woken || jsonb_build_array(jsonb_build_array(v_item->>'invocation_id', v_resolved->'owner'));
         END IF;
     END LOOP;
-    v_result := v_result || jsonb_build_object('woken', v_woken);
+    FOR v_item IN SELECT value FROM jsonb_array_elements(COALESCE(p->'promise_completions', '[]'::jsonb)) LOOP
+        v_resolved := {schema}.complete_promise(p->'promise_key'->>0, p->'promise_key'->>1,
+                                           v_item || jsonb_build_object('invocation_id', v_id));
+        v_woken := v_woken || (v_resolved->'woken');
+        v_promises := v_promises || jsonb_build_object(v_item->>'command', v_resolved->>'status');
+    END LOOP;
+    FOR v_item IN SELECT value FROM jsonb_array_elements(COALESCE(p->'promise_gets', '[]'::jsonb)) LOOP
+        v_promises := v_promises || jsonb_build_object(v_item->>'command', {schema}.get_promise(
+            p->'promise_key'->>0, p->'promise_key'->>1, v_item->>'name', v_id, (v_item->>'command')::integer,
+            COALESCE((v_item->>'peek')::boolean, false)));
+    END LOOP;
+    v_result := v_result || jsonb_build_object('woken', v_woken, 'promises', v_promises);
 
     IF p->'consumed' IS NOT NULL THEN  -- delete_notifications: mailbox rows now in the journal
         DELETE FROM {schema}.notification

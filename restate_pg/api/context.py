@@ -282,9 +282,44 @@ class ObjectSharedContext(Context):
     def state_keys(self, entry_name: typing.Optional[str] = None) -> typing.Awaitable[typing.List[str]]: ...
 
 
+class DurablePromise(typing.Generic[T], abc.ABC):
+    """A named promise of one workflow run, completed once by any of its handlers or the ingress."""
+
+    name: str
+    serde: Serde[T]
+
+    @abc.abstractmethod
+    def value(self) -> RestateDurableFuture[T]:
+        """Wait until the promise is resolved (its value) or rejected (raises TerminalError)."""
+
+    @abc.abstractmethod
+    def peek(self) -> typing.Awaitable[typing.Optional[T]]:
+        """The value if the promise is resolved already, else None; never waits."""
+
+    @abc.abstractmethod
+    def resolve(self, value: T) -> typing.Awaitable[None]:
+        """Resolve the promise; awaiting raises TerminalError 409 if it was completed before."""
+
+    @abc.abstractmethod
+    def reject(self, message: str, code: int = 500) -> typing.Awaitable[None]: ...
+
+    def __await__(self) -> typing.Generator[typing.Any, typing.Any, T]:
+        return self.value().__await__()
+
+
 class WorkflowContext(ObjectContext):
     """The context of a workflow's `main` handler."""
+
+    @abc.abstractmethod
+    def promise(
+        self, name: str, serde: Serde[T] = DefaultSerde(), type_hint: typing.Optional[typing.Type[T]] = None
+    ) -> DurablePromise[T]: ...
 
 
 class WorkflowSharedContext(ObjectSharedContext):
     """The context of a workflow's shared handlers."""
+
+    @abc.abstractmethod
+    def promise(
+        self, name: str, serde: Serde[T] = DefaultSerde(), type_hint: typing.Optional[typing.Type[T]] = None
+    ) -> DurablePromise[T]: ...

@@ -10,6 +10,7 @@ yet complete, and with the completion, so one transaction usually carries severa
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextvars
 import functools
 import hashlib
@@ -38,7 +39,13 @@ from restate_pg.api.errors import (
 )
 from restate_pg.api.retry import RunOptions
 from restate_pg.api.serde import BytesSerde, DefaultSerde, JsonSerde, Serde
-from restate_pg.runtime.futures import DurableCallFuture, DurableFuture, DurableSendHandle, DurableSleepFuture
+from restate_pg.runtime.futures import (
+    DurableCallFuture,
+    DurableFuture,
+    DurableSendHandle,
+    DurableSleepFuture,
+    RuntimePromise,
+)
 from restate_pg.runtime.host import Host
 from restate_pg.runtime.ids import deterministic_invocation_id, new_awakeable_id, new_invocation_id, parse_awakeable_id
 from restate_pg.runtime.journal import NonDeterminismError, RecordedJournal, Result
@@ -50,6 +57,8 @@ from restate_pg.store.records import (
     Lease,
     MailboxItem,
     Outcome,
+    PromiseCompletion,
+    PromiseGet,
     Resolution,
     StateOp,
     Submission,
@@ -387,6 +396,68 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
             )
             self._pending.resolutions.append(Resolution(awakeable_id, target, target_command, value, failure))
 
+    # -- durable promises (workflows) ------------------------------------------------------
+
+    def promise(self, name, serde=DefaultSerde(), type_hint=None):  # type: ignore[no-untyped-def]
+        if self._handler.service.service_type != "workflow":
+            self._fail_attempt(RetryableError("only Workflow services support durable promises"))
+            raise AttemptFailed("only Workflow services support durable promises")
+        if isinstance(serde, DefaultSerde):
+            serde = serde.with_maybe_type(type_hint)
+        return RuntimePromise(self, name, serde)
+
+    def _promise_key(self) -> typing.Tuple[str, str]:
+        return self._handler.service.name, self._invocation.key or ""
+
+    def promise_get(self, name: str, peek: bool, decode: typing.Callable[[typing.Optional[bytes]], T]) -> DurableFuture[T]:
+        entry_type = "PeekPromise" if peek else "GetPromise"
+        command, recorded = self._issue(entry_type, None, {"name": name})
+        if recorded is None:
+            self._append(JournalRow(index=self._position(), command_index=command, completes=None,
+                                    entry_type=entry_type, params={"name": name}))
+        self._completion_types[command] = entry_type
+        if command not in self._results:  # asked again on replay: the answer is idempotent
+            self._pending.promise_key = self._promise_key()
+            self._pending.promise_gets.append(PromiseGet(name, command, peek))
+        return DurableFuture(self, command, decode)
+
+    def promise_complete(self, name: str, value: typing.Optional[bytes], failure: typing.Optional[Failure]) -> DurableFuture[None]:
+        command, recorded = self._issue("CompletePromise", None, {"name": name})
+        if recorded is None:
+            self._append(JournalRow(index=self._position(), command_index=command, completes=None,
+                                    entry_type="CompletePromise", params={"name": name}, value=value, failure=failure))
+        self._completion_types[command] = "CompletePromise"
+        if command not in self._results:
+            self._pending.promise_key = self._promise_key()
+            self._pending.promise_completions.append(PromiseCompletion(name, command, value, failure))
+        return DurableFuture(self, command, lambda _: None)
+
+    def _promise_outcomes(self, outcomes: typing.Mapping[int, typing.Any], peeks: typing.Set[int]) -> None:
+        """Journal and deliver what a flush answered to this attempt's promise commands."""
+        for command, outcome in sorted(outcomes.items()):
+            if command in self._results:
+                continue
+            if outcome == "completed":
+                result = Result(b"", None)
+            elif outcome == "already":
+                result = Result(None, Failure(409, "promise was already completed"))
+            elif outcome.get("completed"):
+                code = outcome.get("failure_code")
+                if code is not None:
+                    result = Result(None, Failure(code, outcome.get("failure_message") or "", outcome.get("failure_metadata")))
+                else:
+                    raw = outcome.get("value")
+                    result = Result(None if raw is None else base64.b64decode(raw), None)
+            elif command in peeks:
+                result = Result(None, None)  # not completed yet: peek() answers None
+            else:
+                continue  # complete_promise will put the result in the mailbox
+            index = self._position()
+            self._append(JournalRow(index=index, command_index=None, completes=command,
+                                    entry_type=self._completion_types.get(command, "GetPromise"), completed=True,
+                                    value=result.value, failure=result.failure))
+            self._resolve(command, Result(result.value, result.failure, index))
+
     # -- calls -----------------------------------------------------------------------------
 
     def _target(self, service: str, handler: str) -> Handler:
@@ -712,7 +783,7 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
             index = self._position()
             recorded = self._recorded.commands.get(item.command_index)
             entry_type = self._completion_types.get(item.command_index) or (
-                "Awakeable" if recorded is not None and recorded.entry_type == "Awakeable" else "Call")
+                recorded.entry_type if recorded is not None else "Call")
             self._append(
                 JournalRow(index=index, command_index=None, completes=item.command_index, entry_type=entry_type,
                            completed=True, value=item.value, failure=item.failure)
@@ -749,6 +820,8 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
                 raise
             self._host.clock.sync(result.db_now)
             self._host.after_flush(batch, result, self._lease)
+            if result.promises:
+                self._promise_outcomes(result.promises, {g.command_index for g in batch.promise_gets if g.peek})
             return result
 
     def close(self) -> None:
@@ -774,4 +847,7 @@ def _merge(first: Batch, second: Batch) -> Batch:
         submissions=first.submissions + second.submissions,
         consumed=first.consumed + second.consumed,
         resolutions=first.resolutions + second.resolutions,
+        promise_key=first.promise_key or second.promise_key,
+        promise_gets=first.promise_gets + second.promise_gets,
+        promise_completions=first.promise_completions + second.promise_completions,
     )

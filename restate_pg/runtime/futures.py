@@ -9,6 +9,7 @@ from __future__ import annotations
 import typing
 
 from restate_pg.api.context import (
+    DurablePromise,
     RestateDurableCallFuture,
     RestateDurableFuture,
     RestateDurableSleepFuture,
@@ -16,6 +17,7 @@ from restate_pg.api.context import (
 )
 
 if typing.TYPE_CHECKING:
+    from restate_pg.api.serde import Serde
     from restate_pg.runtime.context import InvocationContext
 
 T = typing.TypeVar("T")
@@ -80,3 +82,32 @@ class DurableSendHandle(SendHandle):
 
     async def cancel_invocation(self) -> None:
         raise NotImplementedError("cancelling invocations arrives with the building-blocks issue")
+
+
+class RuntimePromise(DurablePromise[T]):
+    """A workflow's durable promise, as a handler sees it; each method is a journaled command."""
+
+    def __init__(self, ctx: "InvocationContext", name: str, serde: "Serde[T]") -> None:
+        self._ctx = ctx
+        self.name = name
+        self.serde = serde
+
+    def _decode(self, value: typing.Optional[bytes]) -> typing.Optional[T]:
+        return None if value is None else self.serde.deserialize(value)
+
+    def value(self) -> RestateDurableFuture[T]:
+        return self._ctx.promise_get(self.name, False, self._decode)  # type: ignore[arg-type]
+
+    def peek(self) -> typing.Awaitable[typing.Optional[T]]:
+        return self._ctx.promise_get(self.name, True, self._decode)
+
+    def resolve(self, value: T) -> typing.Awaitable[None]:
+        return self._ctx.promise_complete(self.name, self.serde.serialize(value), None)
+
+    def reject(self, message: str, code: int = 500) -> typing.Awaitable[None]:
+        from restate_pg.store.records import Failure
+
+        return self._ctx.promise_complete(self.name, None, Failure(code, message))
+
+    def __await__(self) -> typing.Generator[typing.Any, typing.Any, T]:
+        return self.value().__await__()

@@ -274,6 +274,14 @@ class Store:
             request["consumed"] = batch.consumed
         if batch.resolutions:
             request["resolutions"] = [_resolution_doc(r) for r in batch.resolutions]
+        if batch.promise_gets or batch.promise_completions:
+            request["promise_key"] = batch.promise_key
+            request["promise_gets"] = [{"name": g.name, "command": g.command_index, "peek": g.peek} for g in batch.promise_gets]
+            request["promise_completions"] = [
+                {"name": c.name, "command": c.command_index, "value": _b64(c.value) if c.failure is None else None,
+                 **_failure_doc(c.failure)}
+                for c in batch.promise_completions
+            ]
         if isinstance(outcome, Suspend):
             request["outcome"] = {"kind": "suspend", "wake_at": outcome.wake_at, "wakeups": outcome.wakeups}
         elif isinstance(outcome, Retry):
@@ -305,6 +313,7 @@ class Store:
         result.waiter = applied.get("waiter")
         result.caller_owner = applied.get("caller_owner")
         result.woken = [(target, owner) for target, owner in applied.get("woken", ())]
+        result.promises = {int(command): outcome for command, outcome in (applied.get("promises") or {}).items()}
         holder = applied.get("next_holder")
         if holder is not None:
             result.next_holder = InvocationRecord(

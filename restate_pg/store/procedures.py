@@ -18,6 +18,9 @@ from __future__ import annotations
 #: locks never collide with the application's own advisory locks on single bigint keys.
 OBJECT_LOCK_NAMESPACE = 0x72706701
 
+#: First half of the advisory lock key of durable promises ("rpg" + 2).
+PROMISE_LOCK_NAMESPACE = 0x72706702
+
 #: Up to this many bytes of an object key's state are sent with an attempt that starts here.
 EAGER_STATE_LIMIT = 64 * 1024
 
@@ -29,6 +32,9 @@ FUNCTION_SIGNATURES = (
     "eager_state(text, text)",
     "deliver_notification(text, integer, bytea, integer, text, jsonb)",
     "resolve_awakeable(jsonb)",
+    "lock_promise(text, text, text)",
+    "get_promise(text, text, text, text, integer, boolean)",
+    "complete_promise(text, text, jsonb)",
     "started(jsonb, text)",
     "flush(jsonb)",
     "apply(jsonb)",
@@ -203,6 +209,77 @@ BEGIN
 END
 $$;
 
+-- lock_promise: serialise completing a durable promise with registering interest in it (until
+-- the transaction ends). Flushes take these before their fence, sorted by name.
+CREATE OR REPLACE FUNCTION {s}.lock_promise(p_service text, p_key text, p_name text)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock({promise_namespace}, hashtext(p_service || '/' || p_key || '/' || p_name));
+END
+$$;
+
+-- get_promise: a promise's outcome for command p_command of p_invocation: {{"completed": true,
+-- "value"|"failure_*"}} if completed; else {{"completed": false}}, and unless it is a peek the
+-- command is registered to be told by complete_promise. The caller holds lock_promise.
+CREATE OR REPLACE FUNCTION {s}.get_promise(
+    p_service text, p_key text, p_name text, p_invocation text, p_command integer, p_peek boolean)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_promise record;
+BEGIN
+    SELECT * INTO v_promise FROM {s}.promise WHERE service = p_service AND key = p_key AND name = p_name;
+    IF FOUND AND v_promise.completed THEN
+        RETURN jsonb_build_object('completed', true, 'value', encode(v_promise.value, 'base64'),
+                                  'failure_code', v_promise.failure_code,
+                                  'failure_message', v_promise.failure_message,
+                                  'failure_metadata', v_promise.failure_metadata);
+    END IF;
+    IF NOT p_peek THEN
+        INSERT INTO {s}.promise_waiter (service, key, name, invocation_id, command_index)
+        VALUES (p_service, p_key, p_name, p_invocation, p_command) ON CONFLICT DO NOTHING;
+    END IF;
+    RETURN jsonb_build_object('completed', false);
+END
+$$;
+
+-- complete_promise: resolve or reject a promise, once; tells every registered waiter. Returns
+-- {{"status": "completed" | "already", "woken": [[invocation, owner], ...]}}; the command that
+-- completed it gets "completed" again when it repeats (a replay). The caller holds lock_promise.
+CREATE OR REPLACE FUNCTION {s}.complete_promise(p_service text, p_key text, p jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_promise record;
+    v_waiter record;
+    v_woken jsonb := '[]'::jsonb;
+BEGIN
+    SELECT * INTO v_promise FROM {s}.promise WHERE service = p_service AND key = p_key AND name = p->>'name';
+    IF FOUND AND v_promise.completed THEN
+        IF v_promise.completed_by = p->>'invocation_id' AND v_promise.completed_by_command = (p->>'command')::integer THEN
+            RETURN jsonb_build_object('status', 'completed', 'woken', v_woken);
+        END IF;
+        RETURN jsonb_build_object('status', 'already', 'woken', v_woken);
+    END IF;
+    INSERT INTO {s}.promise (service, key, name, completed, value, failure_code, failure_message,
+                             failure_metadata, completed_by, completed_by_command, completed_at)
+    VALUES (p_service, p_key, p->>'name', true, decode(p->>'value', 'base64'), (p->>'failure_code')::integer,
+            p->>'failure_message', p->'failure_metadata', p->>'invocation_id', (p->>'command')::integer, now())
+    ON CONFLICT (service, key, name) DO UPDATE
+       SET completed = true, value = EXCLUDED.value, failure_code = EXCLUDED.failure_code,
+           failure_message = EXCLUDED.failure_message, failure_metadata = EXCLUDED.failure_metadata,
+           completed_by = EXCLUDED.completed_by, completed_by_command = EXCLUDED.completed_by_command,
+           completed_at = EXCLUDED.completed_at;
+    FOR v_waiter IN
+        DELETE FROM {s}.promise_waiter WHERE service = p_service AND key = p_key AND name = p->>'name'
+        RETURNING invocation_id, command_index
+    LOOP
+        v_woken := v_woken || jsonb_build_array(jsonb_build_array(v_waiter.invocation_id, {s}.deliver_notification(
+            v_waiter.invocation_id, v_waiter.command_index, decode(p->>'value', 'base64'),
+            (p->>'failure_code')::integer, p->>'failure_message', p->'failure_metadata')));
+    END LOOP;
+    RETURN jsonb_build_object('status', 'completed', 'woken', v_woken);
+END
+$$;
+
 -- flush: apply one attempt's buffered writes and its outcome, fenced by its lease. Locks are
 -- taken in the documented order: own task row (fence), the caller's task row, object keys in
 -- the order given (sorted by the client), so that flushes never wait on each other in a cycle.
@@ -218,10 +295,17 @@ DECLARE
     v_item jsonb;
     v_resolved jsonb;
     v_woken jsonb := '[]'::jsonb;
+    v_promises jsonb := '{{}}'::jsonb;
 BEGIN
     IF p->'create' IS NOT NULL THEN  -- created by its first flush, leased to this attempt
         PERFORM {s}.submit_invocation(p->'create');
     END IF;
+    FOR v_text IN SELECT DISTINCT value->>'name' AS name
+                    FROM jsonb_array_elements(COALESCE(p->'promise_gets', '[]'::jsonb)
+                                              || COALESCE(p->'promise_completions', '[]'::jsonb))
+                   ORDER BY name LOOP
+        PERFORM {s}.lock_promise(p->'promise_key'->>0, p->'promise_key'->>1, v_text);
+    END LOOP;
     PERFORM {s}.fence(v_id, p->>'owner', (p->>'epoch')::integer);
 
     IF v_kind = 'complete' AND v_outcome->>'caller_id' IS NOT NULL THEN
@@ -271,7 +355,18 @@ BEGIN
             v_woken := v_woken || jsonb_build_array(jsonb_build_array(v_item->>'invocation_id', v_resolved->'owner'));
         END IF;
     END LOOP;
-    v_result := v_result || jsonb_build_object('woken', v_woken);
+    FOR v_item IN SELECT value FROM jsonb_array_elements(COALESCE(p->'promise_completions', '[]'::jsonb)) LOOP
+        v_resolved := {s}.complete_promise(p->'promise_key'->>0, p->'promise_key'->>1,
+                                           v_item || jsonb_build_object('invocation_id', v_id));
+        v_woken := v_woken || (v_resolved->'woken');
+        v_promises := v_promises || jsonb_build_object(v_item->>'command', v_resolved->>'status');
+    END LOOP;
+    FOR v_item IN SELECT value FROM jsonb_array_elements(COALESCE(p->'promise_gets', '[]'::jsonb)) LOOP
+        v_promises := v_promises || jsonb_build_object(v_item->>'command', {s}.get_promise(
+            p->'promise_key'->>0, p->'promise_key'->>1, v_item->>'name', v_id, (v_item->>'command')::integer,
+            COALESCE((v_item->>'peek')::boolean, false)));
+    END LOOP;
+    v_result := v_result || jsonb_build_object('woken', v_woken, 'promises', v_promises);
 
     IF p->'consumed' IS NOT NULL THEN  -- delete_notifications: mailbox rows now in the journal
         DELETE FROM {s}.notification
@@ -354,7 +449,10 @@ $$;
 
 def procedures_sql(schema: str) -> str:
     """DDL creating (or replacing) the write-path functions in `schema`."""
-    return _TEMPLATE.format(s=f'"{schema}"', namespace=OBJECT_LOCK_NAMESPACE, eager_state_limit=EAGER_STATE_LIMIT)
+    return _TEMPLATE.format(
+        s=f'"{schema}"', namespace=OBJECT_LOCK_NAMESPACE, promise_namespace=PROMISE_LOCK_NAMESPACE,
+        eager_state_limit=EAGER_STATE_LIMIT,
+    )
 
 
 def drop_procedures_sql(schema: str) -> str:

@@ -163,6 +163,25 @@ class Resolution:
     failure: typing.Optional[Failure] = None
 
 
+@dataclass(frozen=True)
+class PromiseGet:
+    """A GetPromise (or, with `peek`, PeekPromise) command of a workflow handler."""
+
+    name: str
+    command_index: int
+    peek: bool = False
+
+
+@dataclass(frozen=True)
+class PromiseCompletion:
+    """A CompletePromise command: resolve (value) or reject (failure) a workflow's promise."""
+
+    name: str
+    command_index: int
+    value: typing.Optional[bytes]
+    failure: typing.Optional[Failure] = None
+
+
 @dataclass
 class Batch:
     """The writes of one attempt transaction (a flush), applied atomically and in this order."""
@@ -174,12 +193,16 @@ class Batch:
     submissions: typing.List[Submission] = field(default_factory=list)
     consumed: typing.List[int] = field(default_factory=list)
     resolutions: typing.List[Resolution] = field(default_factory=list)
+    #: Promise commands, on the promises of workflow `promise_key` (service, workflow id).
+    promise_key: typing.Optional[typing.Tuple[str, str]] = None
+    promise_gets: typing.List[PromiseGet] = field(default_factory=list)
+    promise_completions: typing.List[PromiseCompletion] = field(default_factory=list)
     outcome: typing.Optional[Outcome] = None
 
     def empty(self) -> bool:
         return not (
             self.create or self.journal or self.state or self.submissions or self.consumed or self.resolutions
-            or self.outcome
+            or self.promise_gets or self.promise_completions or self.outcome
         )
 
 
@@ -194,3 +217,6 @@ class FlushResult:
     #: Invocations this flush delivered a result to, with the process running each (to wake it),
     #: or None when none runs it (it was suspended and is ready now: any worker may take it).
     woken: typing.List[typing.Tuple[str, typing.Optional[str]]] = field(default_factory=list)
+    #: Outcomes of promise commands, by command: a completion's "completed" or "already"; a get's
+    #: {"completed": bool, "value", "failure_code", ...}.
+    promises: typing.Dict[int, typing.Any] = field(default_factory=dict)

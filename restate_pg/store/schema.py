@@ -167,6 +167,34 @@ def build_metadata(schema: str = DEFAULT_SCHEMA) -> MetaData:
     )
 
     Table(
+        "promise",  # durable promises of workflows, by workflow (service, key) and name
+        md,
+        Column("service", Text, nullable=False),
+        Column("key", Text, nullable=False),
+        Column("name", Text, nullable=False),
+        Column("completed", Boolean, nullable=False, server_default=text("false")),
+        Column("value", LargeBinary),
+        Column("failure_code", Integer),
+        Column("failure_message", Text),
+        Column("failure_metadata", JSONB),
+        Column("completed_by", Text),  # the invocation and command that completed it
+        Column("completed_by_command", Integer),
+        _ts("completed_at"),
+        PrimaryKeyConstraint("service", "key", "name"),
+    )
+
+    Table(
+        "promise_waiter",  # GetPromise commands waiting for a promise to complete
+        md,
+        Column("service", Text, nullable=False),
+        Column("key", Text, nullable=False),
+        Column("name", Text, nullable=False),
+        Column("invocation_id", Text, nullable=False),
+        Column("command_index", Integer, nullable=False),
+        PrimaryKeyConstraint("service", "key", "name", "invocation_id", "command_index"),
+    )
+
+    Table(
         "worker",
         md,
         Column("id", Text, primary_key=True),
