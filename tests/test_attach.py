@@ -63,3 +63,25 @@ async def test_unknown_invocations_and_bad_requests(ingress):
     assert (await ingress.client.post(f"/restate/invocation/{missing}/output")).status_code == 405
     assert (await ingress.client.post("/restate/attach", content=b"{not json")).status_code == 400
     assert (await ingress.client.post("/restate/attach", json={"target": "workflow"})).status_code == 400
+
+
+async def test_a_handler_attaches_to_another_invocation(ingress):
+    key = uuid.uuid4().hex
+    target = (await ingress.client.post("/Waiter/wait/send", json=key)).json()["invocationId"]
+    attaching = [asyncio.ensure_future(ingress.client.post("/Attacher/attach", json=target)) for _ in range(2)]
+    awakeable_id = await held_id(ingress, key)
+    async with ingress.engine.store.pool.connection() as conn:
+        for _ in range(500):  # both attachments registered before the target completes
+            count = await (await conn.execute(
+                "SELECT count(*) FROM restate.invocation_waiter WHERE invocation_id = %s", (target,))).fetchone()
+            if count == (2,):
+                break
+            await asyncio.sleep(0.02)
+    assert count == (2,)
+    await ingress.client.post(f"/restate/awakeables/{awakeable_id}/resolve", json="shared")
+    answers = await asyncio.wait_for(asyncio.gather(*attaching), 30)
+    assert [a.json() for a in answers] == ["attached: got shared"] * 2
+    late = await ingress.client.post("/Attacher/attach", json=target)  # already completed: answered at once
+    assert late.json() == "attached: got shared"
+    missing = await ingress.client.post("/Attacher/attach", json="inv_1" + "0" * 33)
+    assert missing.json() == "failed: 404 invocation not found"

@@ -34,6 +34,7 @@ from restate_pg.store.procedures import FUNCTION_SIGNATURES, procedures_sql
 
 TABLES = {
     "invocation", "task", "journal", "notification", "state", "object_lock", "inbox", "worker", "promise", "promise_waiter",
+    "invocation_waiter",
 }
 
 

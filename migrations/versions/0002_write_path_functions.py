@@ -23,7 +23,7 @@ down_revision: str | Sequence[str] | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_SIGNATURES = ('lock_object_key(text, text)', 'submit_invocation(jsonb)', 'release_object_key(text, text, text, text)', 'eager_state(text, text)', 'deliver_notification(text, integer, bytea, integer, text, jsonb)', 'resolve_awakeable(jsonb)', 'lock_promise(text, text, text)', 'get_promise(text, text, text, text, integer, boolean)', 'complete_promise(text, text, jsonb)', 'started(jsonb, text)', 'flush(jsonb)', 'apply(jsonb)')
+_SIGNATURES = ('lock_object_key(text, text)', 'submit_invocation(jsonb)', 'release_object_key(text, text, text, text)', 'eager_state(text, text)', 'deliver_notification(text, integer, bytea, integer, text, jsonb)', 'resolve_awakeable(jsonb)', 'lock_promise(text, text, text)', 'get_promise(text, text, text, text, integer, boolean)', 'complete_promise(text, text, jsonb)', 'attach_invocation(text, text, integer)', 'started(jsonb, text)', 'flush(jsonb)', 'apply(jsonb)')
 
 _DDL = r"""
 -- lock_object_key: serialise every change of who holds an object key (until the transaction ends)
@@ -265,6 +265,32 @@ BEGIN
 END
 $$;
 
+-- attach_invocation: the result of invocation p_target for command p_command of p_invocation:
+-- {"completed": true, "value"|"failure_*"}; {"completed": false} after registering the command
+-- to be told at completion; {"missing": true} if there is no such invocation. The share lock
+-- on the target's row orders this before or after its completion, never across it.
+CREATE OR REPLACE FUNCTION {schema}.attach_invocation(p_target text, p_invocation text, p_command integer)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_target record;
+BEGIN
+    SELECT status, result, output, failure_code, failure_message, failure_metadata INTO v_target
+      FROM {schema}.invocation WHERE id = p_target FOR SHARE;
+    IF NOT FOUND THEN
+        RETURN jsonb_build_object('missing', true);
+    END IF;
+    IF v_target.status = 'completed' THEN
+        RETURN jsonb_build_object('completed', true, 'value', encode(v_target.output, 'base64'),
+                                  'failure_code', v_target.failure_code,
+                                  'failure_message', v_target.failure_message,
+                                  'failure_metadata', v_target.failure_metadata);
+    END IF;
+    INSERT INTO {schema}.invocation_waiter (invocation_id, waiter_id, command_index)
+    VALUES (p_target, p_invocation, p_command) ON CONFLICT DO NOTHING;
+    RETURN jsonb_build_object('completed', false);
+END
+$$;
+
 -- flush: apply one attempt's buffered writes and its outcome, fenced by its lease. Locks are
 -- taken in the documented order: own task row (fence), the caller's task row, object keys in
 -- the order given (sorted by the client), so that flushes never wait on each other in a cycle.
@@ -280,7 +306,7 @@ DECLARE
     v_item jsonb;
     v_resolved jsonb;
     v_woken jsonb := '[]'::jsonb;
-    v_promises jsonb := '{}'::jsonb;
+    v_answers jsonb := '{}'::jsonb;
 BEGIN
     IF p->'create' IS NOT NULL THEN  -- created by its first flush, leased to this attempt
         PERFORM {schema}.submit_invocation(p->'create');
@@ -344,14 +370,18 @@ BEGIN
         v_resolved := {schema}.complete_promise(p->'promise_key'->>0, p->'promise_key'->>1,
                                            v_item || jsonb_build_object('invocation_id', v_id));
         v_woken := v_woken || (v_resolved->'woken');
-        v_promises := v_promises || jsonb_build_object(v_item->>'command', v_resolved->>'status');
+        v_answers := v_answers || jsonb_build_object(v_item->>'command', v_resolved->>'status');
     END LOOP;
     FOR v_item IN SELECT value FROM jsonb_array_elements(COALESCE(p->'promise_gets', '[]'::jsonb)) LOOP
-        v_promises := v_promises || jsonb_build_object(v_item->>'command', {schema}.get_promise(
+        v_answers := v_answers || jsonb_build_object(v_item->>'command', {schema}.get_promise(
             p->'promise_key'->>0, p->'promise_key'->>1, v_item->>'name', v_id, (v_item->>'command')::integer,
             COALESCE((v_item->>'peek')::boolean, false)));
     END LOOP;
-    v_result := v_result || jsonb_build_object('woken', v_woken, 'promises', v_promises);
+    FOR v_item IN SELECT value FROM jsonb_array_elements(COALESCE(p->'attaches', '[]'::jsonb)) LOOP
+        v_answers := v_answers || jsonb_build_object(v_item->>'command', {schema}.attach_invocation(
+            v_item->>'target', v_id, (v_item->>'command')::integer));
+    END LOOP;
+    v_result := v_result || jsonb_build_object('woken', v_woken, 'answers', v_answers);
 
     IF p->'consumed' IS NOT NULL THEN  -- delete_notifications: mailbox rows now in the journal
         DELETE FROM {schema}.notification
@@ -386,6 +416,15 @@ BEGIN
          WHERE id = v_id
         RETURNING waiter INTO v_text;
         v_result := v_result || jsonb_build_object('waiter', v_text);
+        FOR v_item IN  -- the handlers attached to this invocation
+            SELECT jsonb_build_array(waiter_id, command_index) FROM {schema}.invocation_waiter WHERE invocation_id = v_id
+        LOOP
+            v_woken := v_woken || jsonb_build_array(jsonb_build_array(v_item->>0, {schema}.deliver_notification(
+                v_item->>0, (v_item->>1)::integer, decode(v_outcome->>'output', 'base64'),
+                (v_outcome->>'failure_code')::integer, v_outcome->>'failure_message', v_outcome->'failure_metadata')));
+        END LOOP;
+        DELETE FROM {schema}.invocation_waiter WHERE invocation_id = v_id;
+        v_result := v_result || jsonb_build_object('woken', v_woken);
         DELETE FROM {schema}.task WHERE invocation_id = v_id;  -- delete_task: leaves the live-work table
         IF jsonb_typeof(v_outcome->'release_key') = 'array' THEN
             v_text := {schema}.release_object_key(

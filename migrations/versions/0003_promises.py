@@ -1,4 +1,4 @@
-"""Durable promises of workflows, and the commands waiting for them.
+"""Durable promises of workflows, and the commands waiting for promises or for invocations.
 
 Revision ID: 0003
 Revises: 0002
@@ -49,9 +49,18 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("service", "key", "name", "invocation_id", "command_index", name="promise_waiter_pkey"),
         schema=schema,
     )
+    op.create_table(
+        "invocation_waiter",
+        sa.Column("invocation_id", sa.Text(), nullable=False),
+        sa.Column("waiter_id", sa.Text(), nullable=False),
+        sa.Column("command_index", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("invocation_id", "waiter_id", "command_index", name="invocation_waiter_pkey"),
+        schema=schema,
+    )
 
 
 def downgrade() -> None:
     schema = target_schema()
+    op.drop_table("invocation_waiter", schema=schema)
     op.drop_table("promise_waiter", schema=schema)
     op.drop_table("promise", schema=schema)

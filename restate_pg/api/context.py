@@ -228,6 +228,12 @@ class Context(abc.ABC):
     def resolve_awakeable(self, name: str, value: T, serde: Serde[T] = DefaultSerde()) -> None: ...
 
     @abc.abstractmethod
+    def attach_invocation(
+        self, invocation_id: str, serde: Serde[T] = DefaultSerde(), type_hint: typing.Optional[typing.Type[T]] = None
+    ) -> RestateDurableFuture[T]:
+        """Wait for another invocation's result (TerminalError 404 if there is no such invocation)."""
+
+    @abc.abstractmethod
     def reject_awakeable(self, name: str, failure_message: str, failure_code: int = 500) -> None: ...
 
 

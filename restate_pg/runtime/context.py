@@ -432,8 +432,8 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
             self._pending.promise_completions.append(PromiseCompletion(name, command, value, failure))
         return DurableFuture(self, command, lambda _: None)
 
-    def _promise_outcomes(self, outcomes: typing.Mapping[int, typing.Any], peeks: typing.Set[int]) -> None:
-        """Journal and deliver what a flush answered to this attempt's promise commands."""
+    def _answered(self, outcomes: typing.Mapping[int, typing.Any], peeks: typing.Set[int]) -> None:
+        """Journal and deliver what a flush answered to this attempt's promise and attach commands."""
         for command, outcome in sorted(outcomes.items()):
             if command in self._results:
                 continue
@@ -441,6 +441,8 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
                 result = Result(b"", None)
             elif outcome == "already":
                 result = Result(None, Failure(409, "promise was already completed"))
+            elif outcome.get("missing"):
+                result = Result(None, Failure(404, "invocation not found"))
             elif outcome.get("completed"):
                 code = outcome.get("failure_code")
                 if code is not None:
@@ -451,12 +453,24 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
             elif command in peeks:
                 result = Result(None, None)  # not completed yet: peek() answers None
             else:
-                continue  # complete_promise will put the result in the mailbox
+                continue  # the completion will put the result in the mailbox
             index = self._position()
             self._append(JournalRow(index=index, command_index=None, completes=command,
                                     entry_type=self._completion_types.get(command, "GetPromise"), completed=True,
                                     value=result.value, failure=result.failure))
             self._resolve(command, Result(result.value, result.failure, index))
+
+    def attach_invocation(self, invocation_id, serde=DefaultSerde(), type_hint=None):  # type: ignore[no-untyped-def]
+        if isinstance(serde, DefaultSerde):
+            serde = serde.with_maybe_type(type_hint)
+        command, recorded = self._issue("AttachInvocation", None, {"invocation_id": invocation_id})
+        if recorded is None:
+            self._append(JournalRow(index=self._position(), command_index=command, completes=None,
+                                    entry_type="AttachInvocation", params={"invocation_id": invocation_id}))
+        self._completion_types[command] = "AttachInvocation"
+        if command not in self._results:  # asked again on replay: the answer is idempotent
+            self._pending.attaches.append((invocation_id, command))
+        return DurableFuture(self, command, serde.deserialize)
 
     # -- calls -----------------------------------------------------------------------------
 
@@ -820,8 +834,8 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
                 raise
             self._host.clock.sync(result.db_now)
             self._host.after_flush(batch, result, self._lease)
-            if result.promises:
-                self._promise_outcomes(result.promises, {g.command_index for g in batch.promise_gets if g.peek})
+            if result.answers:
+                self._answered(result.answers, {g.command_index for g in batch.promise_gets if g.peek})
             return result
 
     def close(self) -> None:
@@ -850,4 +864,5 @@ def _merge(first: Batch, second: Batch) -> Batch:
         promise_key=first.promise_key or second.promise_key,
         promise_gets=first.promise_gets + second.promise_gets,
         promise_completions=first.promise_completions + second.promise_completions,
+        attaches=first.attaches + second.attaches,
     )

@@ -282,6 +282,8 @@ class Store:
                  **_failure_doc(c.failure)}
                 for c in batch.promise_completions
             ]
+        if batch.attaches:
+            request["attaches"] = [{"target": target, "command": command} for target, command in batch.attaches]
         if isinstance(outcome, Suspend):
             request["outcome"] = {"kind": "suspend", "wake_at": outcome.wake_at, "wakeups": outcome.wakeups}
         elif isinstance(outcome, Retry):
@@ -313,7 +315,7 @@ class Store:
         result.waiter = applied.get("waiter")
         result.caller_owner = applied.get("caller_owner")
         result.woken = [(target, owner) for target, owner in applied.get("woken", ())]
-        result.promises = {int(command): outcome for command, outcome in (applied.get("promises") or {}).items()}
+        result.answers = {int(command): answer for command, answer in (applied.get("answers") or {}).items()}
         holder = applied.get("next_holder")
         if holder is not None:
             result.next_holder = InvocationRecord(

@@ -197,12 +197,14 @@ class Batch:
     promise_key: typing.Optional[typing.Tuple[str, str]] = None
     promise_gets: typing.List[PromiseGet] = field(default_factory=list)
     promise_completions: typing.List[PromiseCompletion] = field(default_factory=list)
+    #: AttachInvocation commands: (invocation to wait for, command index).
+    attaches: typing.List[typing.Tuple[str, int]] = field(default_factory=list)
     outcome: typing.Optional[Outcome] = None
 
     def empty(self) -> bool:
         return not (
             self.create or self.journal or self.state or self.submissions or self.consumed or self.resolutions
-            or self.promise_gets or self.promise_completions or self.outcome
+            or self.promise_gets or self.promise_completions or self.attaches or self.outcome
         )
 
 
@@ -217,6 +219,6 @@ class FlushResult:
     #: Invocations this flush delivered a result to, with the process running each (to wake it),
     #: or None when none runs it (it was suspended and is ready now: any worker may take it).
     woken: typing.List[typing.Tuple[str, typing.Optional[str]]] = field(default_factory=list)
-    #: Outcomes of promise commands, by command: a completion's "completed" or "already"; a get's
+    #: Answers to promise and attach commands, by command: a completion's "completed" or "already"; a get's
     #: {"completed": bool, "value", "failure_code", ...}.
-    promises: typing.Dict[int, typing.Any] = field(default_factory=dict)
+    answers: typing.Dict[int, typing.Any] = field(default_factory=dict)

@@ -195,6 +195,15 @@ def build_metadata(schema: str = DEFAULT_SCHEMA) -> MetaData:
     )
 
     Table(
+        "invocation_waiter",  # AttachInvocation commands waiting for an invocation to complete
+        md,
+        Column("invocation_id", Text, nullable=False),
+        Column("waiter_id", Text, nullable=False),
+        Column("command_index", Integer, nullable=False),
+        PrimaryKeyConstraint("invocation_id", "waiter_id", "command_index"),
+    )
+
+    Table(
         "worker",
         md,
         Column("id", Text, primary_key=True),

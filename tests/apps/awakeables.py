@@ -64,4 +64,15 @@ async def wait_or_timeout(ctx: Context, key: str) -> str:
             return "sleep"
 
 
-app = restate.app([waiter, holder])
+attacher = restate.Service("Attacher")
+
+
+@attacher.handler()
+async def attach(ctx: Context, invocation_id: str) -> str:
+    try:
+        return f"attached: {await ctx.attach_invocation(invocation_id, type_hint=str)}"
+    except TerminalError as exc:
+        return f"failed: {exc.status_code} {exc.message}"
+
+
+app = restate.app([waiter, holder, attacher])
