@@ -23,7 +23,7 @@ down_revision: str | Sequence[str] | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_SIGNATURES = ('lock_object_key(text, text)', 'submit_invocation(jsonb)', 'release_object_key(text, text, text, text)', 'eager_state(text, text)', 'deliver_notification(text, integer, bytea, integer, text, jsonb)', 'resolve_awakeable(jsonb)', 'lock_promise(text, text, text)', 'get_promise(text, text, text, text, integer, boolean)', 'complete_promise(text, text, jsonb)', 'attach_invocation(text, text, integer)', 'started(jsonb, text)', 'flush(jsonb)', 'apply(jsonb)')
+_SIGNATURES = ('lock_object_key(text, text)', 'submit_invocation(jsonb)', 'release_object_key(text, text, text, text)', 'eager_state(text, text)', 'deliver_notification(text, integer, bytea, integer, text, jsonb)', 'resolve_awakeable(jsonb)', 'lock_promise(text, text, text)', 'get_promise(text, text, text, text, integer, boolean)', 'complete_promise(text, text, jsonb)', 'attach_invocation(text, text, integer)', 'finish_invocation(text, integer, text)', 'cancel_invocation(text)', 'started(jsonb, text)', 'flush(jsonb)', 'apply(jsonb)')
 
 _DDL = r"""
 -- lock_object_key: serialise every change of who holds an object key (until the transaction ends)
@@ -291,6 +291,60 @@ BEGIN
 END
 $$;
 
+-- finish_invocation: end an invocation that never ran (inboxed or scheduled) with a failure, and
+-- tell whoever waits for it: its caller, attached handlers; returns {"waiter", "woken"}.
+CREATE OR REPLACE FUNCTION {schema}.finish_invocation(p_id text, p_code integer, p_message text)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_row record;
+    v_waiter record;
+    v_woken jsonb := '[]'::jsonb;
+BEGIN
+    UPDATE {schema}.invocation
+       SET status = 'completed', completed_at = now(), modified_at = now(), result = 'failure',
+           failure_code = p_code, failure_message = p_message,
+           retain_until = now() + interval '1 day'
+     WHERE id = p_id
+    RETURNING waiter, caller_id, caller_command INTO v_row;
+    DELETE FROM {schema}.task WHERE invocation_id = p_id;
+    DELETE FROM {schema}.inbox WHERE invocation_id = p_id;
+    IF v_row.caller_id IS NOT NULL THEN
+        v_woken := v_woken || jsonb_build_array(jsonb_build_array(v_row.caller_id, {schema}.deliver_notification(
+            v_row.caller_id, v_row.caller_command, NULL, p_code, p_message, NULL)));
+    END IF;
+    FOR v_waiter IN DELETE FROM {schema}.invocation_waiter WHERE invocation_id = p_id RETURNING waiter_id, command_index LOOP
+        v_woken := v_woken || jsonb_build_array(jsonb_build_array(v_waiter.waiter_id, {schema}.deliver_notification(
+            v_waiter.waiter_id, v_waiter.command_index, NULL, p_code, p_message, NULL)));
+    END LOOP;
+    RETURN jsonb_build_object('waiter', v_row.waiter, 'woken', v_woken);
+END
+$$;
+
+-- cancel_invocation: ask an invocation to stop. One that never ran (inboxed, scheduled) ends at
+-- once with 409 "canceled"; a running, suspended, backing-off or paused one gets the cancel
+-- signal in its mailbox (raised by its handler at its next await) and is made runnable.
+-- Returns {"status": missing | completed | canceled | signalled, "owner", "waiter", "woken"}.
+CREATE OR REPLACE FUNCTION {schema}.cancel_invocation(p_id text)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_status text;
+    v_owner text;
+BEGIN
+    SELECT status INTO v_status FROM {schema}.invocation WHERE id = p_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN jsonb_build_object('status', 'missing');
+    ELSIF v_status = 'completed' THEN
+        RETURN jsonb_build_object('status', 'completed');
+    ELSIF v_status IN ('inboxed', 'scheduled') THEN
+        RETURN jsonb_build_object('status', 'canceled') || {schema}.finish_invocation(p_id, 409, 'canceled');
+    END IF;
+    UPDATE {schema}.task SET status = 'ready', run_at = now()
+     WHERE invocation_id = p_id AND status IN ('backing-off', 'paused');
+    v_owner := {schema}.deliver_notification(p_id, -1, NULL, NULL, NULL, NULL);
+    RETURN jsonb_build_object('status', 'signalled', 'woken', jsonb_build_array(jsonb_build_array(p_id, v_owner)));
+END
+$$;
+
 -- flush: apply one attempt's buffered writes and its outcome, fenced by its lease. Locks are
 -- taken in the documented order: own task row (fence), the caller's task row, object keys in
 -- the order given (sorted by the client), so that flushes never wait on each other in a cycle.
@@ -377,6 +431,10 @@ BEGIN
             p->'promise_key'->>0, p->'promise_key'->>1, v_item->>'name', v_id, (v_item->>'command')::integer,
             COALESCE((v_item->>'peek')::boolean, false)));
     END LOOP;
+    FOR v_text IN SELECT value FROM jsonb_array_elements_text(COALESCE(p->'cancels', '[]'::jsonb)) LOOP
+        v_resolved := {schema}.cancel_invocation(v_text);
+        v_woken := v_woken || COALESCE(v_resolved->'woken', '[]'::jsonb);
+    END LOOP;
     FOR v_item IN SELECT value FROM jsonb_array_elements(COALESCE(p->'attaches', '[]'::jsonb)) LOOP
         v_answers := v_answers || jsonb_build_object(v_item->>'command', {schema}.attach_invocation(
             v_item->>'target', v_id, (v_item->>'command')::integer));
@@ -455,6 +513,8 @@ BEGIN
     FOR v_request IN SELECT value FROM jsonb_array_elements(p_requests) LOOP
         IF v_request ? 'flush' THEN
             v_results := v_results || jsonb_build_array({schema}.flush(v_request->'flush'));
+        ELSIF v_request ? 'cancel' THEN
+            v_results := v_results || jsonb_build_array({schema}.cancel_invocation(v_request->>'cancel'));
         ELSIF v_request ? 'resolve' THEN
             v_results := v_results || jsonb_build_array({schema}.resolve_awakeable(v_request->'resolve'));
         ELSE  -- a submission, with the object key's lock when the handler is exclusive

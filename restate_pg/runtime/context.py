@@ -49,6 +49,7 @@ from restate_pg.runtime.futures import (
 from restate_pg.runtime.host import Host
 from restate_pg.runtime.ids import deterministic_invocation_id, new_awakeable_id, new_invocation_id, parse_awakeable_id
 from restate_pg.runtime.journal import NonDeterminismError, RecordedJournal, Result
+from restate_pg.store.procedures import CANCEL_SIGNAL
 from restate_pg.store.records import (
     Batch,
     Failure,
@@ -119,6 +120,9 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
         self._mailbox_after = 0
         self._wakeups = wakeups
         self._waiters: typing.Dict[int, asyncio.Future[None]] = {}
+        #: Invocations this one called (Call commands), to cancel with it.
+        self._calls: typing.Dict[int, str] = {}
+        self._children_cancelled = False
         #: Entry type of the journaled completion of commands completed from outside, if not a Call.
         self._completion_types: typing.Dict[int, str] = {}
         self._runs: typing.Dict[int, asyncio.Task[None]] = {}
@@ -460,6 +464,25 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
                                     value=result.value, failure=result.failure))
             self._resolve(command, Result(result.value, result.failure, index))
 
+    def cancel_invocation(self, invocation_id: str) -> None:
+        """Journal a cancellation of `invocation_id`; it is sent with the next flush."""
+        command, recorded = self._issue("CancelInvocation", None, {"invocation_id": invocation_id})
+        if recorded is None:
+            self._append(JournalRow(index=self._position(), command_index=command, completes=None,
+                                    entry_type="CancelInvocation", params={"invocation_id": invocation_id},
+                                    completed=True))
+            self._pending.cancels.append(invocation_id)
+
+    def _raise_if_cancelled(self) -> None:
+        """At an await that has to wait: a cancelled invocation stops here, with its children."""
+        if CANCEL_SIGNAL not in self._results:
+            return
+        if not self._children_cancelled:
+            self._children_cancelled = True  # sent with the next flush; repeated on replay, harmlessly
+            self._pending.cancels.extend(
+                callee for command, callee in sorted(self._calls.items()) if command not in self._results)
+        raise TerminalError("cancelled", 409)
+
     def attach_invocation(self, invocation_id, serde=DefaultSerde(), type_hint=None):  # type: ignore[no-untyped-def]
         if isinstance(serde, DefaultSerde):
             serde = serde.with_maybe_type(type_hint)
@@ -497,7 +520,10 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
         params = {"service": target.service_name, "handler": target.name, "key": key}
         command, recorded = self._issue(kind, None, params)
         if recorded is not None:
-            return command, (recorded.params or {})["invocation_id"]
+            callee = (recorded.params or {})["invocation_id"]
+            if kind == "Call":
+                self._calls[command] = callee
+            return command, callee
         if target.kind == "workflow":
             callee = deterministic_invocation_id("wf", target.service_name, key, key=key)
         elif idempotency_key is not None:
@@ -535,6 +561,8 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
         self._pending.submissions.append(submission)
         if kind == "OneWayCall":
             self._results[command] = Result(b"", None, self._next_index - 1)
+        else:
+            self._calls[command] = callee
         return command, callee
 
     def _call(self, tpe: typing.Any, key: typing.Optional[str], arg: typing.Any, idempotency_key: typing.Optional[str], headers: typing.Optional[typing.Dict[str, str]]) -> DurableCallFuture[typing.Any]:
@@ -547,7 +575,7 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
         target = handler_of(tpe)
         payload = target.input_serde.serialize(arg)
         _, callee = self._outgoing("OneWayCall", target, key, payload, idempotency_key, headers, send_delay)
-        return DurableSendHandle(callee)
+        return DurableSendHandle(self, callee)
 
     def service_call(self, tpe, arg, idempotency_key=None, headers=None):  # type: ignore[no-untyped-def]
         return self._call(tpe, None, arg, idempotency_key, headers)
@@ -575,7 +603,7 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
     def generic_send(self, service, handler, arg, key=None, send_delay=None, idempotency_key=None, headers=None, scope=None, limit_key=None):  # type: ignore[no-untyped-def]
         target = self._target(service, handler)
         _, callee = self._outgoing("OneWayCall", target, key, bytes(arg), idempotency_key, headers, send_delay)
-        return DurableSendHandle(callee)
+        return DurableSendHandle(self, callee)
 
     # -- state -----------------------------------------------------------------------------
 
@@ -704,9 +732,10 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
         while command not in self._results:
             self._check_open()
             run = self._runs.get(command)
-            if run is not None:
+            if run is not None:  # a ctx.run under way finishes even when cancelled
                 await asyncio.shield(run)
                 continue
+            self._raise_if_cancelled()
             await self.flush()  # nothing may wait in memory only
             if command not in self._results:  # it may have completed while we were flushing
                 await self._wait_live(command)
@@ -720,6 +749,7 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
                 future.start()
         while not any(c in self._results for c in commands):
             self._check_open()
+            self._raise_if_cancelled()
             await self.flush()  # nothing may wait in memory only
             if not any(c in self._results for c in commands):
                 await self._wait_live(commands)
@@ -749,6 +779,8 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
         try:
             while not any(c in self._results for c in commands):
                 self._check_open()
+                if CANCEL_SIGNAL in self._results and not any(c in self._runs for c in commands):
+                    return  # the caller raises the cancellation
                 running = any(c in self._runs and not self._runs[c].done() for c in commands)
                 remaining = deadline - loop.time()
                 if remaining <= 0 and not running:  # a ctx.run in progress keeps the attempt here
@@ -793,6 +825,15 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
             self._mailbox_after = item.seq
             self._pending.consumed.append(item.seq)
             if item.command_index is None or item.command_index in self._results:
+                continue
+            if item.command_index == CANCEL_SIGNAL:
+                index = self._position()
+                self._append(JournalRow(index=index, command_index=None, completes=CANCEL_SIGNAL,
+                                        entry_type="Cancel", completed=True))
+                self._results[CANCEL_SIGNAL] = Result(None, None, index)
+                for waiter in self._waiters.values():  # every wait ends, to raise the cancellation
+                    if not waiter.done():
+                        waiter.set_result(None)
                 continue
             index = self._position()
             recorded = self._recorded.commands.get(item.command_index)
@@ -865,4 +906,5 @@ def _merge(first: Batch, second: Batch) -> Batch:
         promise_gets=first.promise_gets + second.promise_gets,
         promise_completions=first.promise_completions + second.promise_completions,
         attaches=first.attaches + second.attaches,
+        cancels=first.cancels + second.cancels,
     )

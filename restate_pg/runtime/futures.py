@@ -70,18 +70,19 @@ class DurableCallFuture(DurableFuture[T], RestateDurableCallFuture[T]):
         return self._invocation_id
 
     async def cancel_invocation(self) -> None:
-        raise NotImplementedError("cancelling invocations arrives with the building-blocks issue")
+        self._ctx.cancel_invocation(self._invocation_id)
 
 
 class DurableSendHandle(SendHandle):
-    def __init__(self, invocation_id: str) -> None:
+    def __init__(self, ctx: "InvocationContext", invocation_id: str) -> None:
+        self._ctx = ctx
         self._invocation_id = invocation_id
 
     async def invocation_id(self) -> str:
         return self._invocation_id
 
     async def cancel_invocation(self) -> None:
-        raise NotImplementedError("cancelling invocations arrives with the building-blocks issue")
+        self._ctx.cancel_invocation(self._invocation_id)
 
 
 class RuntimePromise(DurablePromise[T]):

@@ -282,6 +282,8 @@ class Store:
                  **_failure_doc(c.failure)}
                 for c in batch.promise_completions
             ]
+        if batch.cancels:
+            request["cancels"] = batch.cancels
         if batch.attaches:
             request["attaches"] = [{"target": target, "command": command} for target, command in batch.attaches]
         if isinstance(outcome, Suspend):
@@ -331,6 +333,11 @@ class Store:
         became of it (resolved, unknown, completed, already) and the process to wake."""
         applied, _ = await self._apply({"resolve": _resolution_doc(resolution)})
         return applied["status"], applied.get("owner")
+
+    async def cancel(self, invocation_id: str) -> typing.Dict[str, typing.Any]:
+        """Ask an invocation to stop (`cancel_invocation()`): what became of it, whom to wake."""
+        applied, _ = await self._apply({"cancel": invocation_id})
+        return typing.cast(typing.Dict[str, typing.Any], applied)
 
     # -- workers -------------------------------------------------------------------------------
 

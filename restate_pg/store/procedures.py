@@ -21,6 +21,9 @@ OBJECT_LOCK_NAMESPACE = 0x72706701
 #: First half of the advisory lock key of durable promises ("rpg" + 2).
 PROMISE_LOCK_NAMESPACE = 0x72706702
 
+#: The mailbox "command" of the cancel signal (commands are numbered from 1).
+CANCEL_SIGNAL = -1
+
 #: Up to this many bytes of an object key's state are sent with an attempt that starts here.
 EAGER_STATE_LIMIT = 64 * 1024
 
@@ -36,6 +39,8 @@ FUNCTION_SIGNATURES = (
     "get_promise(text, text, text, text, integer, boolean)",
     "complete_promise(text, text, jsonb)",
     "attach_invocation(text, text, integer)",
+    "finish_invocation(text, integer, text)",
+    "cancel_invocation(text)",
     "started(jsonb, text)",
     "flush(jsonb)",
     "apply(jsonb)",
@@ -307,6 +312,60 @@ BEGIN
 END
 $$;
 
+-- finish_invocation: end an invocation that never ran (inboxed or scheduled) with a failure, and
+-- tell whoever waits for it: its caller, attached handlers; returns {{"waiter", "woken"}}.
+CREATE OR REPLACE FUNCTION {s}.finish_invocation(p_id text, p_code integer, p_message text)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_row record;
+    v_waiter record;
+    v_woken jsonb := '[]'::jsonb;
+BEGIN
+    UPDATE {s}.invocation
+       SET status = 'completed', completed_at = now(), modified_at = now(), result = 'failure',
+           failure_code = p_code, failure_message = p_message,
+           retain_until = now() + interval '1 day'
+     WHERE id = p_id
+    RETURNING waiter, caller_id, caller_command INTO v_row;
+    DELETE FROM {s}.task WHERE invocation_id = p_id;
+    DELETE FROM {s}.inbox WHERE invocation_id = p_id;
+    IF v_row.caller_id IS NOT NULL THEN
+        v_woken := v_woken || jsonb_build_array(jsonb_build_array(v_row.caller_id, {s}.deliver_notification(
+            v_row.caller_id, v_row.caller_command, NULL, p_code, p_message, NULL)));
+    END IF;
+    FOR v_waiter IN DELETE FROM {s}.invocation_waiter WHERE invocation_id = p_id RETURNING waiter_id, command_index LOOP
+        v_woken := v_woken || jsonb_build_array(jsonb_build_array(v_waiter.waiter_id, {s}.deliver_notification(
+            v_waiter.waiter_id, v_waiter.command_index, NULL, p_code, p_message, NULL)));
+    END LOOP;
+    RETURN jsonb_build_object('waiter', v_row.waiter, 'woken', v_woken);
+END
+$$;
+
+-- cancel_invocation: ask an invocation to stop. One that never ran (inboxed, scheduled) ends at
+-- once with 409 "canceled"; a running, suspended, backing-off or paused one gets the cancel
+-- signal in its mailbox (raised by its handler at its next await) and is made runnable.
+-- Returns {{"status": missing | completed | canceled | signalled, "owner", "waiter", "woken"}}.
+CREATE OR REPLACE FUNCTION {s}.cancel_invocation(p_id text)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_status text;
+    v_owner text;
+BEGIN
+    SELECT status INTO v_status FROM {s}.invocation WHERE id = p_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN jsonb_build_object('status', 'missing');
+    ELSIF v_status = 'completed' THEN
+        RETURN jsonb_build_object('status', 'completed');
+    ELSIF v_status IN ('inboxed', 'scheduled') THEN
+        RETURN jsonb_build_object('status', 'canceled') || {s}.finish_invocation(p_id, 409, 'canceled');
+    END IF;
+    UPDATE {s}.task SET status = 'ready', run_at = now()
+     WHERE invocation_id = p_id AND status IN ('backing-off', 'paused');
+    v_owner := {s}.deliver_notification(p_id, {cancel_signal}, NULL, NULL, NULL, NULL);
+    RETURN jsonb_build_object('status', 'signalled', 'woken', jsonb_build_array(jsonb_build_array(p_id, v_owner)));
+END
+$$;
+
 -- flush: apply one attempt's buffered writes and its outcome, fenced by its lease. Locks are
 -- taken in the documented order: own task row (fence), the caller's task row, object keys in
 -- the order given (sorted by the client), so that flushes never wait on each other in a cycle.
@@ -393,6 +452,10 @@ BEGIN
             p->'promise_key'->>0, p->'promise_key'->>1, v_item->>'name', v_id, (v_item->>'command')::integer,
             COALESCE((v_item->>'peek')::boolean, false)));
     END LOOP;
+    FOR v_text IN SELECT value FROM jsonb_array_elements_text(COALESCE(p->'cancels', '[]'::jsonb)) LOOP
+        v_resolved := {s}.cancel_invocation(v_text);
+        v_woken := v_woken || COALESCE(v_resolved->'woken', '[]'::jsonb);
+    END LOOP;
     FOR v_item IN SELECT value FROM jsonb_array_elements(COALESCE(p->'attaches', '[]'::jsonb)) LOOP
         v_answers := v_answers || jsonb_build_object(v_item->>'command', {s}.attach_invocation(
             v_item->>'target', v_id, (v_item->>'command')::integer));
@@ -471,6 +534,8 @@ BEGIN
     FOR v_request IN SELECT value FROM jsonb_array_elements(p_requests) LOOP
         IF v_request ? 'flush' THEN
             v_results := v_results || jsonb_build_array({s}.flush(v_request->'flush'));
+        ELSIF v_request ? 'cancel' THEN
+            v_results := v_results || jsonb_build_array({s}.cancel_invocation(v_request->>'cancel'));
         ELSIF v_request ? 'resolve' THEN
             v_results := v_results || jsonb_build_array({s}.resolve_awakeable(v_request->'resolve'));
         ELSE  -- a submission, with the object key's lock when the handler is exclusive
@@ -491,6 +556,7 @@ def procedures_sql(schema: str) -> str:
     """DDL creating (or replacing) the write-path functions in `schema`."""
     return _TEMPLATE.format(
         s=f'"{schema}"', namespace=OBJECT_LOCK_NAMESPACE, promise_namespace=PROMISE_LOCK_NAMESPACE,
+        cancel_signal=CANCEL_SIGNAL,
         eager_state_limit=EAGER_STATE_LIMIT,
     )
 

@@ -199,12 +199,14 @@ class Batch:
     promise_completions: typing.List[PromiseCompletion] = field(default_factory=list)
     #: AttachInvocation commands: (invocation to wait for, command index).
     attaches: typing.List[typing.Tuple[str, int]] = field(default_factory=list)
+    #: Invocations to cancel (ctx.cancel_invocation, and the children of a cancelled invocation).
+    cancels: typing.List[str] = field(default_factory=list)
     outcome: typing.Optional[Outcome] = None
 
     def empty(self) -> bool:
         return not (
             self.create or self.journal or self.state or self.submissions or self.consumed or self.resolutions
-            or self.promise_gets or self.promise_completions or self.attaches or self.outcome
+            or self.promise_gets or self.promise_completions or self.attaches or self.cancels or self.outcome
         )
 
 

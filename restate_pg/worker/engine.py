@@ -252,6 +252,16 @@ class Engine:
             self._wake(target, owner)
         return status
 
+    async def cancel_invocation(self, invocation_id: str) -> str:
+        """Ask an invocation to stop: "canceled" (it never ran and has ended), "signalled" (its
+        handler raises at its next await), "completed" or "missing"."""
+        applied = await self.store.cancel(invocation_id)
+        for target, owner in applied.get("woken", ()):
+            self._wake(target, owner)
+        if applied["status"] == "canceled":
+            self._tell_waiter(invocation_id, applied.get("waiter"), InvocationResult(None, Failure(409, "canceled")))
+        return str(applied["status"])
+
     # -- Host interface for attempts -----------------------------------------------------------
 
     def reserve_local(self, sub: Submission) -> bool:
@@ -297,19 +307,23 @@ class Engine:
         outcome = batch.outcome
         if isinstance(outcome, Complete) and lease is not None:
             invocation_id = lease.invocation_id
-            if result.waiter == self.worker_id:
-                self._notify_waiters(invocation_id, InvocationResult(outcome.output, outcome.failure))
-            elif result.waiter is not None:
-                channel = self.work_channel if result.waiter == "*" else f"rpg_{self.schema}_{result.waiter}".lower()
-                self._background(self.store.notify(channel, f"done:{invocation_id}"))
-                if result.waiter == "*":
-                    self._notify_waiters(invocation_id, None)
+            self._tell_waiter(invocation_id, result.waiter, InvocationResult(outcome.output, outcome.failure))
             if outcome.caller is not None:
                 self._wake(outcome.caller[0], result.caller_owner)
             if result.next_holder is not None:  # leased here with the key: start it, no reads needed
                 self._active += 1
                 finished = self._attempts.get(invocation_id)
                 self._start_fresh(result.next_holder, state=finished.ctx.known_state() if finished else None)
+
+    def _tell_waiter(self, invocation_id: str, waiter: typing.Optional[str], result: InvocationResult) -> None:
+        """An invocation completed: tell the process waiting for its result (`invocation.waiter`)."""
+        if waiter == self.worker_id:
+            self._notify_waiters(invocation_id, result)
+        elif waiter is not None:
+            channel = self.work_channel if waiter == "*" else f"rpg_{self.schema}_{waiter}".lower()
+            self._background(self.store.notify(channel, f"done:{invocation_id}"))
+            if waiter == "*":
+                self._notify_waiters(invocation_id, None)
 
     def _wake(self, invocation_id: str, owner: typing.Optional[str]) -> None:
         """Tell whoever runs `invocation_id` that its mailbox has news; with no owner, it was

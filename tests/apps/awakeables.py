@@ -75,4 +75,29 @@ async def attach(ctx: Context, invocation_id: str) -> str:
         return f"failed: {exc.status_code} {exc.message}"
 
 
-app = restate.app([waiter, holder, attacher])
+chain = restate.Service("Chain")
+
+
+@chain.handler()
+async def top(ctx: Context, key: str) -> str:
+    return await ctx.service_call(middle, arg=key)
+
+
+@chain.handler()
+async def middle(ctx: Context, key: str) -> str:
+    try:
+        return await ctx.service_call(wait, arg=key)
+    except TerminalError as exc:
+        await ctx.run("note", lambda: None)  # a cancelled handler can still use its context
+        raise TerminalError(f"middle saw {exc.status_code} {exc.message}", exc.status_code) from exc
+
+
+@chain.handler()
+async def send_and_cancel(ctx: Context, key: str) -> str:
+    handle = ctx.service_send(wait, arg=key)
+    await ctx.run("handed out", lambda: None)
+    await handle.cancel_invocation()
+    return await handle.invocation_id()
+
+
+app = restate.app([waiter, holder, attacher, chain])

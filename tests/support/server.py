@@ -12,6 +12,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from restate_pg.api.app import App
+from restate_pg.admin import create_admin_router
 from restate_pg.ingress import create_router
 from restate_pg.worker.engine import Engine
 
@@ -24,11 +25,14 @@ class Served:
 
 
 @contextlib.asynccontextmanager
-async def serve(app: App, database_url: str, **options: typing.Any) -> typing.AsyncIterator[Served]:
+async def serve(app: App, database_url: str, *, admin: bool = False, **options: typing.Any) -> typing.AsyncIterator[Served]:
+    """Ingress (and with `admin`, the admin API under /admin) on a real uvicorn server."""
     options.setdefault("poll_interval", 0.2)
     options.setdefault("lease_seconds", 3.0)
     router = create_router(app, database_url=database_url, **options)
     api = FastAPI()
+    if admin:
+        api.include_router(create_admin_router(router.engine), prefix="/admin")  # type: ignore[attr-defined]
     api.include_router(router)
     server = uvicorn.Server(
         uvicorn.Config(api, host="127.0.0.1", port=0, log_level="warning", lifespan="on", timeout_graceful_shutdown=2)

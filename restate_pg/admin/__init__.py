@@ -1,0 +1,6 @@
+"""The admin API: operators steer invocations over HTTP, on a router mounted apart from the
+ingress so that it can be protected (or not exposed) on its own."""
+
+from restate_pg.admin.router import create_admin_router
+
+__all__ = ["create_admin_router"]

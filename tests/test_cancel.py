@@ -1,0 +1,78 @@
+"""Cancellation: from the admin API and from handlers, reaching callees two levels deep."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from tests.apps import awakeables
+from tests.support.server import serve
+from tests.test_awakeables import held_id
+
+
+@pytest.fixture
+async def ingress(clean_db):
+    async with serve(awakeables.app, clean_db, admin=True, inactivity_timeout=0.3) as served:
+        yield served
+
+
+async def result_of(ingress, invocation_id: str):
+    result = await asyncio.wait_for(ingress.engine.result(invocation_id), 30)
+    assert result is not None
+    return result
+
+
+async def test_cancel_a_waiting_invocation_from_the_admin_api(ingress):
+    key = uuid.uuid4().hex
+    invocation_id = (await ingress.client.post("/Waiter/wait/send", json=key)).json()["invocationId"]
+    await held_id(ingress, key)
+    response = await ingress.client.patch(f"/admin/invocations/{invocation_id}/cancel")
+    assert response.status_code == 202
+    failure = (await result_of(ingress, invocation_id)).failure
+    assert (failure.code, failure.message) == (409, "cancelled")
+    again = await ingress.client.patch(f"/admin/invocations/{invocation_id}/cancel")
+    assert again.status_code == 409
+
+
+async def test_cancellation_reaches_a_callee_two_levels_deep(ingress):
+    key = uuid.uuid4().hex
+    top = (await ingress.client.post("/Chain/top/send", json=key)).json()["invocationId"]
+    await held_id(ingress, key)  # top -> middle -> wait, blocked on its awakeable
+    assert (await ingress.client.patch(f"/admin/invocations/{top}/cancel")).status_code == 202
+    failure = (await result_of(ingress, top)).failure
+    assert (failure.code, failure.message) == (409, "cancelled")
+    async with ingress.engine.store.pool.connection() as conn:
+        children = await (await conn.execute(
+            "SELECT id FROM restate.invocation WHERE service IN ('Chain', 'Waiter') AND id <> %s", (top,))).fetchall()
+    outcomes = {}
+    for (child,) in children:  # the children are cancelled after their parent gave up
+        failure = (await result_of(ingress, child)).failure
+        outcomes[child] = (failure.code, failure.message)
+    assert sorted(outcomes.values()) == [(409, "cancelled"), (409, "middle saw 409 cancelled")]
+
+
+async def test_an_invocation_that_never_ran_ends_at_once(ingress):
+    key = uuid.uuid4().hex
+    holder = await ingress.client.post(f"/Holder/{key}/hold/send", json="x", params={"delay": "1h"})
+    invocation_id = holder.json()["invocationId"]
+    assert (await ingress.client.patch(f"/admin/invocations/{invocation_id}/cancel")).status_code == 200
+    failure = (await result_of(ingress, invocation_id)).failure
+    assert (failure.code, failure.message) == (409, "canceled")
+    async with ingress.engine.store.pool.connection() as conn:
+        assert await (await conn.execute(
+            "SELECT count(*) FROM restate.task WHERE invocation_id = %s", (invocation_id,))).fetchone() == (0,)
+
+
+async def test_a_handler_cancels_what_it_sent(ingress):
+    key = uuid.uuid4().hex
+    sent_id = (await ingress.client.post("/Chain/send_and_cancel", json=key)).json()
+    failure = (await result_of(ingress, sent_id)).failure
+    assert failure.code == 409
+
+
+async def test_admin_errors(ingress):
+    assert (await ingress.client.patch("/admin/invocations/nonsense/cancel")).status_code == 400
+    missing = await ingress.client.patch("/admin/invocations/inv_1" + "0" * 33 + "/cancel")
+    assert (missing.status_code, missing.json()["message"]) == (404, "invocation not found")
