@@ -76,3 +76,41 @@ async def test_admin_errors(ingress):
     assert (await ingress.client.patch("/admin/invocations/nonsense/cancel")).status_code == 400
     missing = await ingress.client.patch("/admin/invocations/inv_1" + "0" * 33 + "/cancel")
     assert (missing.status_code, missing.json()["message"]) == (404, "invocation not found")
+
+
+async def test_kill_ends_the_call_tree_at_once_and_frees_the_object_key(ingress):
+    key = uuid.uuid4().hex
+    top = (await ingress.client.post("/Chain/top/send", json=key)).json()["invocationId"]
+    await held_id(ingress, key)
+    assert (await ingress.client.patch(f"/admin/invocations/{top}/kill")).status_code == 200
+    failure = (await result_of(ingress, top)).failure
+    assert (failure.code, failure.message) == (409, "killed")
+    async with ingress.engine.store.pool.connection() as conn:
+        rows = await (await conn.execute(
+            "SELECT handler, status, failure_message FROM restate.invocation WHERE service IN ('Chain', 'Waiter')"
+            " ORDER BY handler")).fetchall()
+        tasks = await (await conn.execute("SELECT count(*) FROM restate.task")).fetchone()
+    assert rows == [("middle", "completed", "killed"), ("top", "completed", "killed"), ("wait", "completed", "killed")]
+    assert tasks == (0,)
+    assert (await ingress.client.patch(f"/admin/invocations/{top}/kill")).status_code == 409
+
+
+async def test_killing_an_exclusive_holder_lets_the_next_call_run(ingress):
+    key = uuid.uuid4().hex
+    waiting = (await ingress.client.post("/Waiter/wait/send", json=key)).json()["invocationId"]
+    await held_id(ingress, key)
+    # Holder/key/block holds the key on an awakeable nobody resolves; a later hold() queues
+    blocker = (await ingress.client.post(f"/Holder/{key}/block/send", json=None)).json()["invocationId"]
+    queued = (await ingress.client.post(f"/Holder/{key}/hold/send", json="after")).json()["invocationId"]
+    async with ingress.engine.store.pool.connection() as conn:
+        for _ in range(500):
+            row = await (await conn.execute(
+                "SELECT status FROM restate.invocation WHERE id = %s", (queued,))).fetchone()
+            if row == ("inboxed",):
+                break
+            await asyncio.sleep(0.02)
+    assert row == ("inboxed",)
+    assert (await ingress.client.patch(f"/admin/invocations/{blocker}/kill")).status_code == 200
+    assert (await result_of(ingress, queued)).failure is None  # the key passed on
+    assert (await ingress.client.post(f"/Holder/{key}/held")).json() == "after"
+    await ingress.client.patch(f"/admin/invocations/{waiting}/kill")

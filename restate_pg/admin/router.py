@@ -38,4 +38,18 @@ def create_admin_router(engine: Engine) -> APIRouter:
         # ended at once (it never ran), or the cancel signal is in its mailbox
         return Response(status_code=200 if status == "canceled" else 202)
 
+    @router.patch("/invocations/{invocation_id}/kill", include_in_schema=False)
+    async def kill(invocation_id: str) -> Response:
+        if not is_invocation_id(invocation_id):
+            return _error(400, f"bad invocation id '{invocation_id}'")
+        try:
+            status = await engine.kill_invocation(invocation_id)
+        except psycopg.OperationalError:
+            return _error(503, "the database is unavailable, retry later")
+        if status == "missing":
+            return _error(404, "invocation not found")
+        if status == "completed":
+            return _error(409, "the invocation is already completed; purge it to remove it")
+        return Response(status_code=200)
+
     return router

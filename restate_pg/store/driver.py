@@ -339,6 +339,11 @@ class Store:
         applied, _ = await self._apply({"cancel": invocation_id})
         return typing.cast(typing.Dict[str, typing.Any], applied)
 
+    async def kill(self, invocation_id: str) -> typing.Dict[str, typing.Any]:
+        """End an invocation at once with its callees (`kill_invocation()`)."""
+        applied, _ = await self._apply({"kill": invocation_id})
+        return typing.cast(typing.Dict[str, typing.Any], applied)
+
     # -- workers -------------------------------------------------------------------------------
 
     async def register_worker(self, worker_id: str, hostname: str, pid: int, services: typing.Sequence[str]) -> datetime:

@@ -41,6 +41,7 @@ FUNCTION_SIGNATURES = (
     "attach_invocation(text, text, integer)",
     "finish_invocation(text, integer, text)",
     "cancel_invocation(text)",
+    "kill_invocation(text)",
     "started(jsonb, text)",
     "flush(jsonb)",
     "apply(jsonb)",
@@ -366,6 +367,45 @@ BEGIN
 END
 $$;
 
+-- kill_invocation: end an invocation now with 409 "killed", without running any more of it: its
+-- task row goes, so a running attempt's next write is refused by the fence; its object key
+-- passes to the next in line (ready for any worker); its caller and attached handlers are told;
+-- the invocations it called or sent to are killed too. Returns {{"status": missing | completed
+-- | killed, "waiter", "woken", "ready": whether work became ready}}.
+CREATE OR REPLACE FUNCTION {s}.kill_invocation(p_id text)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_inv record;
+    v_child text;
+    v_child_result jsonb;
+    v_result jsonb;
+    v_ready boolean := false;
+BEGIN
+    SELECT status, service, key, handler_ty INTO v_inv FROM {s}.invocation WHERE id = p_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN jsonb_build_object('status', 'missing');
+    ELSIF v_inv.status = 'completed' THEN
+        RETURN jsonb_build_object('status', 'completed');
+    END IF;
+    IF v_inv.handler_ty = 'exclusive' AND v_inv.status = 'invoked' THEN
+        PERFORM {s}.lock_object_key(v_inv.service, COALESCE(v_inv.key, ''));
+        v_ready := {s}.release_object_key(v_inv.service, COALESCE(v_inv.key, ''), p_id, NULL) IS NOT NULL;
+    END IF;
+    v_result := jsonb_build_object('status', 'killed') || {s}.finish_invocation(p_id, 409, 'killed');
+    FOR v_child IN
+        SELECT params->>'invocation_id' FROM {s}.journal
+         WHERE invocation_id = p_id AND entry_type IN ('Call', 'OneWayCall') AND command_index IS NOT NULL
+    LOOP
+        v_child_result := {s}.kill_invocation(v_child);
+        IF v_child_result->>'status' = 'killed' THEN
+            v_result := jsonb_set(v_result, '{{woken}}', (v_result->'woken') || (v_child_result->'woken'));
+            v_ready := v_ready OR (v_child_result->>'ready')::boolean;
+        END IF;
+    END LOOP;
+    RETURN v_result || jsonb_build_object('ready', v_ready);
+END
+$$;
+
 -- flush: apply one attempt's buffered writes and its outcome, fenced by its lease. Locks are
 -- taken in the documented order: own task row (fence), the caller's task row, object keys in
 -- the order given (sorted by the client), so that flushes never wait on each other in a cycle.
@@ -534,6 +574,8 @@ BEGIN
     FOR v_request IN SELECT value FROM jsonb_array_elements(p_requests) LOOP
         IF v_request ? 'flush' THEN
             v_results := v_results || jsonb_build_array({s}.flush(v_request->'flush'));
+        ELSIF v_request ? 'kill' THEN
+            v_results := v_results || jsonb_build_array({s}.kill_invocation(v_request->>'kill'));
         ELSIF v_request ? 'cancel' THEN
             v_results := v_results || jsonb_build_array({s}.cancel_invocation(v_request->>'cancel'));
         ELSIF v_request ? 'resolve' THEN

@@ -262,6 +262,22 @@ class Engine:
             self._tell_waiter(invocation_id, applied.get("waiter"), InvocationResult(None, Failure(409, "canceled")))
         return str(applied["status"])
 
+    async def kill_invocation(self, invocation_id: str) -> str:
+        """End an invocation now with 409 "killed", and the invocations it called or sent to:
+        "killed", "completed" or "missing"."""
+        applied = await self.store.kill(invocation_id)
+        if applied["status"] != "killed":
+            return str(applied["status"])
+        for target, owner in applied.get("woken", ()):
+            self._wake(target, owner)
+        if applied.get("ready"):
+            self._hint_work()  # an object key passed to the next invocation in line
+        self._tell_waiter(invocation_id, applied.get("waiter"), InvocationResult(None, Failure(409, "killed")))
+        attempt = self._attempts.get(invocation_id)
+        if attempt is not None:
+            attempt.ctx.close()  # its writes would be refused anyway: end it now
+        return "killed"
+
     # -- Host interface for attempts -----------------------------------------------------------
 
     def reserve_local(self, sub: Submission) -> bool:

@@ -22,6 +22,13 @@ async def held(ctx: ObjectSharedContext) -> str | None:
 
 
 @holder.handler()
+async def block(ctx: ObjectContext) -> None:
+    """Holds the object key until killed: waits on an awakeable nobody knows."""
+    _, never = ctx.awakeable()
+    await never
+
+
+@holder.handler()
 async def unlock(ctx: ObjectContext, payload: str) -> None:
     awakeable_id = await ctx.get("id")
     if awakeable_id is None:
