@@ -7,8 +7,10 @@ import os
 import re
 import secrets
 import signal
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -201,3 +203,42 @@ def test_tuning_defaults_quoted_in_help_are_the_engines() -> None:
         quoted = re.search(r"\(default: ([0-9.]+)\)", help_text)
         assert quoted is not None, flag
         assert float(quoted.group(1)) == parameters[keyword].default, flag
+
+
+def test_dev_serves_the_admin_api_on_its_own_port(tmp_path: Path, database_url: str, fresh_schema: str) -> None:
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "restate_pg", "dev", "tests.apps.awakeables:app", "--database-url", database_url,
+         "--schema", fresh_schema, "--port", str(port), "--admin-port", "0", "--log-level", "warning"],
+        cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert process.stdout is not None
+        admin_port = None
+        for line in process.stdout:
+            found = re.search(r"admin API on http://127\.0\.0\.1:(\d+)", line)
+            if found:
+                admin_port = int(found.group(1))
+                break
+        assert admin_port is not None
+        with httpx.Client(timeout=10) as client:
+            for _ in range(200):
+                try:
+                    client.get(f"http://127.0.0.1:{port}/restate/health")
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.05)
+            sent = client.post(f"http://127.0.0.1:{port}/Holder/k/hold/send?delay=1h", json="x")
+            invocation_id = sent.json()["invocationId"]
+            assert client.patch(f"http://127.0.0.1:{admin_port}/invocations/{invocation_id}/cancel").status_code == 200
+            assert client.patch(f"http://127.0.0.1:{admin_port}/invocations/nope/kill").status_code == 400
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr

@@ -6,6 +6,8 @@ and so the connection pool, of the ingress router it is built from.
 
 from __future__ import annotations
 
+import logging
+import typing
 
 import psycopg
 from fastapi import APIRouter
@@ -14,9 +16,29 @@ from fastapi.responses import JSONResponse, Response
 from restate_pg.runtime.ids import is_invocation_id
 from restate_pg.worker.engine import Engine
 
+logger = logging.getLogger("restate_pg.admin")
+
 
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"code": status, "message": message}, status_code=status)
+
+
+async def _steer(action: typing.Callable[[str], typing.Awaitable[str]], invocation_id: str) -> typing.Union[str, JSONResponse]:
+    """Run a cancel or kill, turning its failures into Restate's error answers."""
+    if not is_invocation_id(invocation_id):
+        return _error(400, f"bad invocation id '{invocation_id}'")
+    try:
+        status = await action(invocation_id)
+    except psycopg.OperationalError:
+        return _error(503, "the database is unavailable, retry later")
+    except Exception:
+        logger.exception("admin request on %s failed", invocation_id)
+        return _error(500, "internal error while handling the request")
+    if status == "missing":
+        return _error(404, "invocation not found")
+    if status == "completed":
+        return _error(409, "the invocation is already completed; purge it to remove it")
+    return status
 
 
 def create_admin_router(engine: Engine) -> APIRouter:
@@ -25,31 +47,15 @@ def create_admin_router(engine: Engine) -> APIRouter:
 
     @router.patch("/invocations/{invocation_id}/cancel", include_in_schema=False)
     async def cancel(invocation_id: str) -> Response:
-        if not is_invocation_id(invocation_id):
-            return _error(400, f"bad invocation id '{invocation_id}'")
-        try:
-            status = await engine.cancel_invocation(invocation_id)
-        except psycopg.OperationalError:
-            return _error(503, "the database is unavailable, retry later")
-        if status == "missing":
-            return _error(404, "invocation not found")
-        if status == "completed":
-            return _error(409, "the invocation is already completed; purge it to remove it")
-        # ended at once (it never ran), or the cancel signal is in its mailbox
+        status = await _steer(engine.cancel_invocation, invocation_id)
+        if isinstance(status, Response):
+            return status
+        # 200: it never ran and has ended; 202: the cancel signal is in its mailbox
         return Response(status_code=200 if status == "canceled" else 202)
 
     @router.patch("/invocations/{invocation_id}/kill", include_in_schema=False)
     async def kill(invocation_id: str) -> Response:
-        if not is_invocation_id(invocation_id):
-            return _error(400, f"bad invocation id '{invocation_id}'")
-        try:
-            status = await engine.kill_invocation(invocation_id)
-        except psycopg.OperationalError:
-            return _error(503, "the database is unavailable, retry later")
-        if status == "missing":
-            return _error(404, "invocation not found")
-        if status == "completed":
-            return _error(409, "the invocation is already completed; purge it to remove it")
-        return Response(status_code=200)
+        status = await _steer(engine.kill_invocation, invocation_id)
+        return status if isinstance(status, Response) else Response(status_code=200)
 
     return router

@@ -14,6 +14,7 @@ import importlib.util
 import logging
 import os
 import signal
+import socket
 import sys
 import traceback
 from collections.abc import Coroutine, Sequence
@@ -261,13 +262,35 @@ def _run_until_signalled(coro: Coroutine[Any, Any, Any]) -> int:
     return asyncio.run(runner())
 
 
-def _serve(router: Any, *, host: str, port: int, log_level: str) -> int:
+def _serve(router: Any, *, host: str, port: int, log_level: str, admin_port: int | None = None) -> int:
+    import contextlib
+
     import fastapi
     import uvicorn
 
     api = fastapi.FastAPI(title="restate-pg ingress")
     api.include_router(router)
     server = uvicorn.Server(uvicorn.Config(api, host=host, port=port, log_level=log_level))
+    admin: uvicorn.Server | None = None
+    admin_socket = _bind(host, admin_port) if admin_port is not None else None
+    if admin_socket is not None:
+        from restate_pg.admin import create_admin_router
+
+        admin_api = fastapi.FastAPI(title="restate-pg admin")
+        admin_api.include_router(create_admin_router(router.engine))
+        admin = uvicorn.Server(uvicorn.Config(admin_api, log_level=log_level, lifespan="off"))
+        admin.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]  # the ingress server's
+        _info(f"admin API on http://{host}:{admin_socket.getsockname()[1]}")
+
+    async def serve_both() -> None:
+        admin_task = asyncio.ensure_future(admin.serve(sockets=[admin_socket])) if admin is not None else None
+        try:
+            await server.serve()
+        finally:
+            if admin is not None and admin_task is not None:
+                admin.should_exit = True
+                await admin_task
+
     # uvicorn handles SIGINT and SIGTERM itself (stops accepting, drains, runs shutdown hooks),
     # then re-raises the signal to the handler it found. Ours only notes it, so a SIGTERM does
     # not kill the process before the caller's clean-up (say, of the embedded PostgreSQL), and a
@@ -278,7 +301,8 @@ def _serve(router: Any, *, host: str, port: int, log_level: str) -> int:
         for signum in _STOP_SIGNALS
     }
     try:
-        server.run()
+        with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:
+            runner.run(serve_both())
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
@@ -389,7 +413,8 @@ def _cmd_dev(args: argparse.Namespace) -> int:
             poll_only=False,
             **_engine_options(args),
         )
-        return _serve(router, host=args.host, port=args.port, log_level=args.log_level)
+        admin_port = None if args.no_admin else args.admin_port
+        return _serve(router, host=args.host, port=args.port, log_level=args.log_level, admin_port=admin_port)
     finally:
         if embedded is not None:
             embedded.stop()
@@ -423,6 +448,21 @@ def _positive_int(value: str) -> int:
     if number < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {value!r}")
     return number
+
+
+def _bind(host: str, port: int) -> socket.socket | None:
+    """A listening socket for the admin API, or None (with a warning) when the port is taken."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        _info(f"admin API not served: cannot listen on {host}:{port} ({exc.strerror})")
+        return None
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
 
 
 def _port(value: str) -> int:
@@ -574,6 +614,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_app(dev)
     add_http(dev)
+    dev.add_argument(
+        "--admin-port", type=_port, default=9070,
+        help="port of the admin API (cancel, kill, ...), as Restate's (default: 9070; 0: any free port)",
+    )
+    dev.add_argument("--no-admin", action="store_true", help="do not serve the admin API")
     dev.add_argument(
         "--data-dir",
         type=Path,
