@@ -85,3 +85,11 @@ async def test_a_handler_attaches_to_another_invocation(ingress):
     assert late.json() == "attached: got shared"
     missing = await ingress.client.post("/Attacher/attach", json="inv_1" + "0" * 33)
     assert missing.json() == "failed: 404 invocation not found"
+
+
+async def test_calls_with_one_idempotency_key_run_once_and_share_the_result(ingress):
+    assert (await ingress.client.post("/Chain/call_idempotently", json="hello")).json() == ["hello"] * 3
+    async with ingress.engine.store.pool.connection() as conn:
+        runs = await (await conn.execute(
+            "SELECT count(*) FROM restate.invocation WHERE service = 'Chain' AND handler = 'echo'")).fetchone()
+    assert runs == (1,)

@@ -120,3 +120,8 @@ async def test_a_suspended_run_is_woken_by_the_promise(ingress):
     await ingress.client.post(f"/PaymentWorkflow/{order}/approve", json="dave")
     attached = await asyncio.wait_for(ingress.client.get(f"/restate/workflow/PaymentWorkflow/{order}/attach"), 30)
     assert attached.json() == "charged 9, approved by dave"
+
+
+async def test_a_handler_calling_run_again_gets_409(ingress):
+    answer = await ingress.client.post("/Starter/start_twice", json=order_id())
+    assert answer.json() == ["charged 2, approved by eve", "409 the workflow method was already invoked"]

@@ -449,7 +449,18 @@ BEGIN
     END LOOP;
 
     FOR v_item IN SELECT value FROM jsonb_array_elements(COALESCE(p->'submissions', '[]'::jsonb)) LOOP
-        v_submitted := v_submitted || jsonb_build_array({schema}.started(v_item, {schema}.submit_invocation(v_item)));
+        v_text := {schema}.submit_invocation(v_item);
+        IF v_text IS NULL AND v_item->>'caller_id' IS NOT NULL THEN
+            IF v_item->>'handler_ty' = 'workflow' THEN  -- a workflow runs once per id
+                v_answers := v_answers || jsonb_build_object(v_item->>'caller_command', jsonb_build_object(
+                    'completed', true, 'failure_code', 409,
+                    'failure_message', 'the workflow method was already invoked'));
+            ELSE  -- same idempotency key: attach to the first, get its result now or at its end
+                v_answers := v_answers || jsonb_build_object(v_item->>'caller_command', {schema}.attach_invocation(
+                    v_item->>'id', v_id, (v_item->>'caller_command')::integer));
+            END IF;
+        END IF;
+        v_submitted := v_submitted || jsonb_build_array({schema}.started(v_item, v_text));
     END LOOP;
     v_result := v_result || jsonb_build_object('submitted', v_submitted);
 

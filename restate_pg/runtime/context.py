@@ -437,7 +437,8 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
         return DurableFuture(self, command, lambda _: None)
 
     def _answered(self, outcomes: typing.Mapping[int, typing.Any], peeks: typing.Set[int]) -> None:
-        """Journal and deliver what a flush answered to this attempt's promise and attach commands."""
+        """Journal and deliver what a flush answered to this attempt's promise and attach commands,
+        and to calls that attached to an existing invocation."""
         for command, outcome in sorted(outcomes.items()):
             if command in self._results:
                 continue
@@ -460,7 +461,7 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
                 continue  # the completion will put the result in the mailbox
             index = self._position()
             self._append(JournalRow(index=index, command_index=None, completes=command,
-                                    entry_type=self._completion_types.get(command, "GetPromise"), completed=True,
+                                    entry_type=self._completion_types.get(command, "Call"), completed=True,
                                     value=result.value, failure=result.failure))
             self._resolve(command, Result(result.value, result.failure, index))
 

@@ -107,4 +107,17 @@ async def send_and_cancel(ctx: Context, key: str) -> str:
     return await handle.invocation_id()
 
 
+@chain.handler()
+async def echo(ctx: Context, text: str) -> str:
+    return await ctx.run("echo", lambda: text)
+
+
+@chain.handler()
+async def call_idempotently(ctx: Context, text: str) -> list:
+    together = [ctx.service_call(echo, arg=text, idempotency_key="same") for _ in range(2)]
+    first, second = [await f for f in together]  # the second attaches to the first, in flight
+    later = await ctx.service_call(echo, arg="ignored", idempotency_key="same")  # completed: answered at once
+    return [first, second, later]
+
+
 app = restate.app([waiter, holder, attacher, chain])

@@ -44,4 +44,19 @@ async def peek_approval(ctx: WorkflowSharedContext) -> str:
     return "nobody yet" if value is None else value
 
 
-app = restate.app([payment])
+starter = restate.Service("Starter")
+
+
+@starter.handler()
+async def start_twice(ctx: restate.Context, order: str) -> list:
+    first = ctx.workflow_call(run, key=order, arg={"amount": 2})
+    ctx.workflow_send(approve, key=order, arg="eve")
+    outcomes = [await first]
+    try:
+        outcomes.append(await ctx.workflow_call(run, key=order, arg={"amount": 3}))
+    except TerminalError as exc:
+        outcomes.append(f"{exc.status_code} {exc.message}")
+    return outcomes
+
+
+app = restate.app([payment, starter])
