@@ -125,3 +125,27 @@ async def test_a_suspended_run_is_woken_by_the_promise(ingress):
 async def test_a_handler_calling_run_again_gets_409(ingress):
     answer = await ingress.client.post("/Starter/start_twice", json=order_id())
     assert answer.json() == ["charged 2, approved by eve", "409 the workflow method was already invoked"]
+
+
+async def test_after_its_retention_a_workflow_id_starts_afresh(clean_db):
+    async with serve(workflows.app, clean_db, retention_interval=0.1) as ingress:
+        workflow_id = order_id()
+        first = await ingress.client.post(f"/Brief/{workflow_id}/brief_run", json="hello")
+        assert first.json() == "hello (run 1 of this id)"
+        async with ingress.engine.store.pool.connection() as conn:
+            for _ in range(500):  # swept once its 200 ms retention passed
+                left = await (await conn.execute(
+                    "SELECT (SELECT count(*) FROM restate.invocation WHERE service = 'Brief')"
+                    " + (SELECT count(*) FROM restate.state WHERE service = 'Brief')"
+                    " + (SELECT count(*) FROM restate.promise WHERE service = 'Brief')"
+                    " + (SELECT count(*) FROM restate.journal j WHERE j.invocation_id = %s)",
+                    (first.headers["x-restate-id"],))).fetchone()
+                if left == (0,):
+                    break
+                await asyncio.sleep(0.02)
+        assert left == (0,)
+        assert (await ingress.client.get(f"/restate/workflow/Brief/{workflow_id}/output")).status_code == 404
+        again = await ingress.client.post(f"/Brief/{workflow_id}/brief_run/send", json="again")
+        assert again.json()["status"] == "Accepted"
+        attached = await ingress.client.get(f"/restate/workflow/Brief/{workflow_id}/attach")
+        assert attached.json() == "again (run 1 of this id)"

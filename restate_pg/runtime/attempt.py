@@ -116,12 +116,16 @@ class Attempt:
             return await handler.fn(*args)
 
     def _retention_ms(self) -> int:
+        """How long the completed invocation is kept: a workflow run for its workflow retention
+        (its id can be used again after it), an idempotent one for its idempotency retention,
+        others for their journal retention."""
         handler = self.handler
-        retention = handler.setting("journal_retention") or DEFAULT_RETENTION
-        if self.invocation.idempotency_key is not None:
-            retention = max(retention, handler.setting("idempotency_retention") or DEFAULT_RETENTION)
         if handler.kind == "workflow":
-            retention = max(retention, handler.service.workflow_retention or DEFAULT_RETENTION)
+            retention = handler.service.workflow_retention or DEFAULT_RETENTION
+        elif self.invocation.idempotency_key is not None:
+            retention = handler.setting("idempotency_retention") or DEFAULT_RETENTION
+        else:
+            retention = handler.setting("journal_retention") or DEFAULT_RETENTION
         return int(retention.total_seconds() * 1000)
 
     async def _complete(self, output: typing.Optional[bytes], failure: typing.Optional[Failure]) -> typing.Optional[FlushResult]:

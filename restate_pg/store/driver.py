@@ -344,6 +344,10 @@ class Store:
         applied, _ = await self._apply({"kill": invocation_id})
         return typing.cast(typing.Dict[str, typing.Any], applied)
 
+    async def purge_expired(self, limit: int = 1000) -> int:
+        """Forget up to `limit` completed invocations past their retention (`purge_expired`)."""
+        return int((await self._one(self.q.PURGE_EXPIRED, {"limit": limit}))[0][0])
+
     # -- workers -------------------------------------------------------------------------------
 
     async def register_worker(self, worker_id: str, hostname: str, pid: int, services: typing.Sequence[str]) -> datetime:

@@ -153,6 +153,33 @@ SELECT {s}.fence(%(id)s, %(owner)s, %(epoch)s), now() AS db_now
 
 
 
+# -- retention ---------------------------------------------------------------------------------
+
+PURGE_EXPIRED = """
+-- purge_expired: forget completed invocations past their retention (journal, and for a workflow
+-- run its state and promises too, so that its id can be used again); returns how many
+WITH expired AS (
+    SELECT id, service, key, handler_ty FROM {s}.invocation
+     WHERE retain_until < now() AND status = 'completed'
+     ORDER BY retain_until
+     LIMIT %(limit)s
+       FOR UPDATE SKIP LOCKED
+), journal AS (
+    DELETE FROM {s}.journal WHERE invocation_id IN (SELECT id FROM expired)
+), workflow_state AS (
+    DELETE FROM {s}.state s USING expired e
+     WHERE e.handler_ty = 'workflow' AND s.service = e.service AND s.key = e.key
+), promises AS (
+    DELETE FROM {s}.promise p USING expired e
+     WHERE e.handler_ty = 'workflow' AND p.service = e.service AND p.key = e.key
+), waiters AS (
+    DELETE FROM {s}.invocation_waiter WHERE invocation_id IN (SELECT id FROM expired)
+), gone AS (
+    DELETE FROM {s}.invocation WHERE id IN (SELECT id FROM expired) RETURNING id
+)
+SELECT count(*) FROM gone
+"""
+
 # -- workers -----------------------------------------------------------------------------------
 
 REGISTER_WORKER = """

@@ -68,6 +68,7 @@ class Engine:
         inactivity_timeout: float = 5.0,
         poll_only: bool = False,
         pool_size: int = 10,
+        retention_interval: float = 60.0,
     ) -> None:
         self.app = app
         self.schema = schema
@@ -78,6 +79,7 @@ class Engine:
         self.default_inactivity_timeout = inactivity_timeout
         self.poll_only = poll_only
         self.stop_grace = 2.0
+        self.retention_interval = retention_interval
         self.store = Store(database_url, schema, max_size=pool_size, prepare=not poll_only)
         self.clock = DbClock()
         self.worker_id = uuid.uuid4().hex[:16]
@@ -128,6 +130,7 @@ class Engine:
         if self.run_handlers:
             self._loops.append(asyncio.ensure_future(self._claim_loop()))
             self._loops.append(asyncio.ensure_future(self._heartbeat_loop()))
+            self._loops.append(asyncio.ensure_future(self._retention_loop()))
         self._started = True
 
     async def stop(self) -> None:
@@ -522,6 +525,19 @@ class Engine:
                     self._release_slot()
                     continue
             self._background(self._run_loaded(task.lease, task.wakeups, entry))
+
+    async def _retention_loop(self) -> None:
+        """Forget completed invocations past their retention; every worker sweeps, each takes
+        rows the others have not locked."""
+        while True:
+            await asyncio.sleep(self.retention_interval)
+            try:
+                while await self.store.purge_expired() == 1000:
+                    pass  # a backlog: keep going
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning("retention sweep failed, retrying later: %s", exc)
 
     async def _heartbeat_loop(self) -> None:
         interval = self.lease_seconds / 3

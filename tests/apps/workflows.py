@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import restate_pg as restate
 from restate_pg import TerminalError, WorkflowContext, WorkflowSharedContext
 
@@ -44,6 +46,17 @@ async def peek_approval(ctx: WorkflowSharedContext) -> str:
     return "nobody yet" if value is None else value
 
 
+brief = restate.Workflow("Brief")
+
+
+@brief.main(workflow_retention=timedelta(milliseconds=200))
+async def brief_run(ctx: WorkflowContext, note: str) -> str:
+    runs = (await ctx.get("runs") or 0) + 1
+    ctx.set("runs", runs)
+    await ctx.promise("seen").resolve(note)
+    return f"{note} (run {runs} of this id)"
+
+
 starter = restate.Service("Starter")
 
 
@@ -59,4 +72,4 @@ async def start_twice(ctx: restate.Context, order: str) -> list:
     return outcomes
 
 
-app = restate.app([payment, starter])
+app = restate.app([payment, brief, starter])
