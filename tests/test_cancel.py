@@ -114,3 +114,39 @@ async def test_killing_an_exclusive_holder_lets_the_next_call_run(ingress):
     assert (await result_of(ingress, queued)).failure is None  # the key passed on
     assert (await ingress.client.post(f"/Holder/{key}/held")).json() == "after"
     await ingress.client.patch(f"/admin/invocations/{waiting}/kill")
+
+
+async def test_purge_forgets_a_completed_invocation_only(ingress):
+    key = uuid.uuid4().hex
+    waiting = (await ingress.client.post("/Waiter/wait/send", json=key)).json()["invocationId"]
+    await held_id(ingress, key)
+    refused = await ingress.client.patch(f"/admin/invocations/{waiting}/purge")
+    assert refused.status_code == 409
+    done = await ingress.client.post(f"/Holder/{key}/hold", json="x")
+    invocation_id = done.headers["x-restate-id"]
+    assert (await ingress.client.patch(f"/admin/invocations/{invocation_id}/purge")).status_code == 200
+    assert (await ingress.client.get(f"/restate/invocation/{invocation_id}/output")).status_code == 404
+    assert (await ingress.client.patch(f"/admin/invocations/{invocation_id}/purge")).status_code == 404
+    async with ingress.engine.store.pool.connection() as conn:
+        assert await (await conn.execute(
+            "SELECT count(*) FROM restate.journal WHERE invocation_id = %s", (invocation_id,))).fetchone() == (0,)
+    await ingress.client.patch(f"/admin/invocations/{waiting}/kill")
+
+
+async def test_resume_runs_a_paused_invocation_again(ingress):
+    awakeables.repaired["done"] = False
+    invocation_id = (await ingress.client.post("/Fragile/until_repaired/send")).json()["invocationId"]
+    async with ingress.engine.store.pool.connection() as conn:
+        for _ in range(500):
+            row = await (await conn.execute(
+                "SELECT status FROM restate.task WHERE invocation_id = %s", (invocation_id,))).fetchone()
+            if row == ("paused",):
+                break
+            await asyncio.sleep(0.02)
+    assert row == ("paused",)
+    awakeables.repaired["done"] = True
+    assert (await ingress.client.patch(f"/admin/invocations/{invocation_id}/resume")).status_code == 200
+    assert (await result_of(ingress, invocation_id)).output == b'"repaired"'
+    assert (await ingress.client.patch(f"/admin/invocations/{invocation_id}/resume")).status_code == 409
+    delayed = (await ingress.client.post("/Fragile/until_repaired/send", params={"delay": "1h"})).json()["invocationId"]
+    assert (await ingress.client.patch(f"/admin/invocations/{delayed}/resume")).status_code == 425

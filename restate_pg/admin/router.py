@@ -37,7 +37,7 @@ async def _steer(action: typing.Callable[[str], typing.Awaitable[str]], invocati
     if status == "missing":
         return _error(404, "invocation not found")
     if status == "completed":
-        return _error(409, "the invocation is already completed; purge it to remove it")
+        return _error(409, "the invocation is already completed")
     return status
 
 
@@ -57,5 +57,23 @@ def create_admin_router(engine: Engine) -> APIRouter:
     async def kill(invocation_id: str) -> Response:
         status = await _steer(engine.kill_invocation, invocation_id)
         return status if isinstance(status, Response) else Response(status_code=200)
+
+    @router.patch("/invocations/{invocation_id}/purge", include_in_schema=False)
+    async def purge(invocation_id: str) -> Response:
+        status = await _steer(engine.purge_invocation, invocation_id)
+        if isinstance(status, Response):
+            return status
+        if status == "running":
+            return _error(409, "the invocation is not completed yet; cancel or kill it first")
+        return Response(status_code=200)
+
+    @router.patch("/invocations/{invocation_id}/resume", include_in_schema=False)
+    async def resume(invocation_id: str) -> Response:
+        status = await _steer(engine.resume_invocation, invocation_id)
+        if isinstance(status, Response):
+            return status
+        if status == "pending":
+            return _error(425, "the invocation has not started yet (inboxed or scheduled)")
+        return Response(status_code=200)
 
     return router

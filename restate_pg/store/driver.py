@@ -344,6 +344,16 @@ class Store:
         applied, _ = await self._apply({"kill": invocation_id})
         return typing.cast(typing.Dict[str, typing.Any], applied)
 
+    async def purge(self, invocation_id: str) -> typing.Tuple[typing.Optional[str], bool]:
+        """Forget a completed invocation (`purge_invocation`): its status before, and whether it went."""
+        status, purged = (await self._one(self.q.PURGE_INVOCATION, {"id": invocation_id}))[0]
+        return status, bool(purged)
+
+    async def resume(self, invocation_id: str) -> typing.Tuple[typing.Optional[str], typing.Optional[str], bool]:
+        """Run a paused, backing-off or suspended invocation now (`resume_invocation`)."""
+        status, task_status, resumed = (await self._one(self.q.RESUME_INVOCATION, {"id": invocation_id}))[0]
+        return status, task_status, bool(resumed)
+
     async def purge_expired(self, limit: int = 1000) -> int:
         """Forget up to `limit` completed invocations past their retention (`purge_expired`)."""
         return int((await self._one(self.q.PURGE_EXPIRED, {"limit": limit}))[0][0])

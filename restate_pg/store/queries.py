@@ -180,6 +180,44 @@ WITH expired AS (
 SELECT count(*) FROM gone
 """
 
+# -- operators -----------------------------------------------------------------------------------
+
+PURGE_INVOCATION = """
+-- purge_invocation: forget one completed invocation (and a workflow run's state and promises);
+-- returns its status before (NULL if unknown) and whether it was purged
+WITH target AS (
+    SELECT id, status, service, key, handler_ty FROM {s}.invocation WHERE id = %(id)s FOR UPDATE
+), done AS (
+    SELECT * FROM target WHERE status = 'completed'
+), journal AS (
+    DELETE FROM {s}.journal WHERE invocation_id IN (SELECT id FROM done)
+), workflow_state AS (
+    DELETE FROM {s}.state s USING done d
+     WHERE d.handler_ty = 'workflow' AND s.service = d.service AND s.key = d.key
+), promises AS (
+    DELETE FROM {s}.promise p USING done d
+     WHERE d.handler_ty = 'workflow' AND p.service = d.service AND p.key = d.key
+), gone AS (
+    DELETE FROM {s}.invocation WHERE id IN (SELECT id FROM done) RETURNING id
+)
+SELECT (SELECT status FROM target), (SELECT count(*) FROM gone) > 0
+"""
+
+RESUME_INVOCATION = """
+-- resume_invocation: make a paused, backing-off or suspended invocation run now; returns its
+-- status (NULL if unknown), its task's status, and whether it was resumed
+WITH target AS (
+    SELECT i.status, t.status AS task_status
+      FROM {s}.invocation i LEFT JOIN {s}.task t ON t.invocation_id = i.id
+     WHERE i.id = %(id)s
+), resumed AS (
+    UPDATE {s}.task SET status = 'ready', run_at = now()
+     WHERE invocation_id = %(id)s AND lease_owner IS NULL AND status IN ('paused', 'backing-off', 'suspended')
+    RETURNING invocation_id
+)
+SELECT (SELECT status FROM target), (SELECT task_status FROM target), (SELECT count(*) FROM resumed) > 0
+"""
+
 # -- workers -----------------------------------------------------------------------------------
 
 REGISTER_WORKER = """

@@ -281,6 +281,26 @@ class Engine:
             attempt.ctx.close()  # its writes would be refused anyway: end it now
         return "killed"
 
+    async def purge_invocation(self, invocation_id: str) -> str:
+        """Forget a completed invocation: "purged", "missing" or "running" (not completed)."""
+        status, purged = await self.store.purge(invocation_id)
+        return "purged" if purged else ("missing" if status is None else "running")
+
+    async def resume_invocation(self, invocation_id: str) -> str:
+        """Run a paused, backing-off or suspended invocation now: "resumed" (or "running": it
+        runs already), "missing", "completed", or "pending" (inboxed or scheduled)."""
+        status, task_status, resumed = await self.store.resume(invocation_id)
+        if status is None:
+            return "missing"
+        if status == "completed":
+            return "completed"
+        if status in ("inboxed", "scheduled"):
+            return "pending"
+        if resumed:
+            self._hint_work()
+            return "resumed"
+        return "running"
+
     # -- Host interface for attempts -----------------------------------------------------------
 
     def reserve_local(self, sub: Submission) -> bool:

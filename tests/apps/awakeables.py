@@ -120,4 +120,21 @@ async def call_idempotently(ctx: Context, text: str) -> list:
     return [first, second, later]
 
 
-app = restate.app([waiter, holder, attacher, chain])
+#: Flipped by the test once the "bug" is fixed.
+repaired = {"done": False}
+fragile = restate.Service(
+    "Fragile",
+    invocation_retry_policy=restate.InvocationRetryPolicy(
+        initial_interval=timedelta(milliseconds=10), max_attempts=2, on_max_attempts="pause"
+    ),
+)
+
+
+@fragile.handler()
+async def until_repaired(ctx: Context) -> str:
+    if not repaired["done"]:
+        raise RuntimeError("not repaired yet")
+    return "repaired"
+
+
+app = restate.app([waiter, holder, attacher, chain, fragile])
