@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from tests.apps import awakeables
+from tests.support.polling import eventually, row
 from tests.support.server import serve
 from tests.test_awakeables import held_id
 
@@ -70,14 +71,8 @@ async def test_a_handler_attaches_to_another_invocation(ingress):
     target = (await ingress.client.post("/Waiter/wait/send", json=key)).json()["invocationId"]
     attaching = [asyncio.ensure_future(ingress.client.post("/Attacher/attach", json=target)) for _ in range(2)]
     awakeable_id = await held_id(ingress, key)
-    async with ingress.engine.store.pool.connection() as conn:
-        for _ in range(500):  # both attachments registered before the target completes
-            count = await (await conn.execute(
-                "SELECT count(*) FROM restate.invocation_waiter WHERE invocation_id = %s", (target,))).fetchone()
-            if count == (2,):
-                break
-            await asyncio.sleep(0.02)
-    assert count == (2,)
+    attached = (lambda: row(ingress.engine, "SELECT count(*) FROM restate.invocation_waiter WHERE invocation_id = %s", target))
+    assert await eventually(attached, (2,)) == (2,)  # both registered before the target completes
     await ingress.client.post(f"/restate/awakeables/{awakeable_id}/resolve", json="shared")
     answers = await asyncio.wait_for(asyncio.gather(*attaching), 30)
     assert [a.json() for a in answers] == ["attached: got shared"] * 2

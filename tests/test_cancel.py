@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from tests.apps import awakeables
+from tests.support.polling import eventually, row
 from tests.support.server import serve
 from tests.test_awakeables import held_id
 
@@ -102,14 +103,8 @@ async def test_killing_an_exclusive_holder_lets_the_next_call_run(ingress):
     # Holder/key/block holds the key on an awakeable nobody resolves; a later hold() queues
     blocker = (await ingress.client.post(f"/Holder/{key}/block/send", json=None)).json()["invocationId"]
     queued = (await ingress.client.post(f"/Holder/{key}/hold/send", json="after")).json()["invocationId"]
-    async with ingress.engine.store.pool.connection() as conn:
-        for _ in range(500):
-            row = await (await conn.execute(
-                "SELECT status FROM restate.invocation WHERE id = %s", (queued,))).fetchone()
-            if row == ("inboxed",):
-                break
-            await asyncio.sleep(0.02)
-    assert row == ("inboxed",)
+    status = (lambda: row(ingress.engine, "SELECT status FROM restate.invocation WHERE id = %s", queued))
+    assert await eventually(status, ("inboxed",)) == ("inboxed",)
     assert (await ingress.client.patch(f"/admin/invocations/{blocker}/kill")).status_code == 200
     assert (await result_of(ingress, queued)).failure is None  # the key passed on
     assert (await ingress.client.post(f"/Holder/{key}/held")).json() == "after"
@@ -136,14 +131,8 @@ async def test_purge_forgets_a_completed_invocation_only(ingress):
 async def test_resume_runs_a_paused_invocation_again(ingress):
     awakeables.repaired["done"] = False
     invocation_id = (await ingress.client.post("/Fragile/until_repaired/send")).json()["invocationId"]
-    async with ingress.engine.store.pool.connection() as conn:
-        for _ in range(500):
-            row = await (await conn.execute(
-                "SELECT status FROM restate.task WHERE invocation_id = %s", (invocation_id,))).fetchone()
-            if row == ("paused",):
-                break
-            await asyncio.sleep(0.02)
-    assert row == ("paused",)
+    status = (lambda: row(ingress.engine, "SELECT status FROM restate.task WHERE invocation_id = %s", invocation_id))
+    assert await eventually(status, ("paused",)) == ("paused",)
     awakeables.repaired["done"] = True
     assert (await ingress.client.patch(f"/admin/invocations/{invocation_id}/resume")).status_code == 200
     assert (await result_of(ingress, invocation_id)).output == b'"repaired"'

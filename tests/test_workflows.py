@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from tests.apps import workflows
+from tests.support.polling import eventually, row
 from tests.support.server import serve
 
 
@@ -109,14 +110,8 @@ async def test_a_suspended_run_is_woken_by_the_promise(ingress):
     order = order_id()
     invocation_id = (await ingress.client.post(f"/PaymentWorkflow/{order}/run/send", json={"amount": 9})).json()[
         "invocationId"]
-    for _ in range(500):
-        async with ingress.engine.store.pool.connection() as conn:
-            row = await (await conn.execute(
-                "SELECT status FROM restate.task WHERE invocation_id = %s", (invocation_id,))).fetchone()
-        if row == ("suspended",):
-            break
-        await asyncio.sleep(0.02)
-    assert row == ("suspended",)
+    status = (lambda: row(ingress.engine, "SELECT status FROM restate.task WHERE invocation_id = %s", invocation_id))
+    assert await eventually(status, ("suspended",)) == ("suspended",)
     await ingress.client.post(f"/PaymentWorkflow/{order}/approve", json="dave")
     attached = await asyncio.wait_for(ingress.client.get(f"/restate/workflow/PaymentWorkflow/{order}/attach"), 30)
     assert attached.json() == "charged 9, approved by dave"
