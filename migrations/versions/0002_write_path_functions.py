@@ -330,6 +330,8 @@ DECLARE
     v_status text;
     v_owner text;
 BEGIN
+    -- lock order as in flush(): the task row, then the invocation row
+    PERFORM 1 FROM {schema}.task WHERE invocation_id = p_id FOR UPDATE;
     SELECT status INTO v_status FROM {schema}.invocation WHERE id = p_id FOR UPDATE;
     IF NOT FOUND THEN
         RETURN jsonb_build_object('status', 'missing');
@@ -359,6 +361,9 @@ DECLARE
     v_result jsonb;
     v_ready boolean := false;
 BEGIN
+    -- lock order as in flush(): the task row (which fences a running attempt), the invocation
+    -- row, then the object key
+    PERFORM 1 FROM {schema}.task WHERE invocation_id = p_id FOR UPDATE;
     SELECT status, service, key, handler_ty INTO v_inv FROM {schema}.invocation WHERE id = p_id FOR UPDATE;
     IF NOT FOUND THEN
         RETURN jsonb_build_object('status', 'missing');
@@ -404,12 +409,14 @@ BEGIN
     IF p->'create' IS NOT NULL THEN  -- created by its first flush, leased to this attempt
         PERFORM {schema}.submit_invocation(p->'create');
     END IF;
-    FOR v_text IN SELECT DISTINCT value->>'name' AS name
-                    FROM jsonb_array_elements(COALESCE(p->'promise_gets', '[]'::jsonb)
-                                              || COALESCE(p->'promise_completions', '[]'::jsonb))
-                   ORDER BY name LOOP
-        PERFORM {schema}.lock_promise(p->'promise_key'->>0, p->'promise_key'->>1, v_text);
-    END LOOP;
+    IF p ? 'promise_key' THEN  -- sections absent from the request cost nothing: this is the hot path
+        FOR v_text IN SELECT DISTINCT value->>'name' AS name
+                        FROM jsonb_array_elements(COALESCE(p->'promise_gets', '[]'::jsonb)
+                                                  || COALESCE(p->'promise_completions', '[]'::jsonb))
+                       ORDER BY name LOOP
+            PERFORM {schema}.lock_promise(p->'promise_key'->>0, p->'promise_key'->>1, v_text);
+        END LOOP;
+    END IF;
     PERFORM {schema}.fence(v_id, p->>'owner', (p->>'epoch')::integer);
 
     IF v_kind = 'complete' AND v_outcome->>'caller_id' IS NOT NULL THEN
@@ -420,75 +427,91 @@ BEGIN
         v_result := v_result || jsonb_build_object('caller_owner', v_text);
     END IF;
 
-    FOR v_item IN SELECT value FROM jsonb_array_elements(COALESCE(p->'locks', '[]'::jsonb)) LOOP
-        PERFORM {schema}.lock_object_key(v_item->>0, v_item->>1);
-    END LOOP;
+    IF p ? 'locks' THEN
+        FOR v_item IN SELECT value FROM jsonb_array_elements(p->'locks') LOOP
+            PERFORM {schema}.lock_object_key(v_item->>0, v_item->>1);
+        END LOOP;
+    END IF;
 
-    -- append_journal: record the journal entries
-    INSERT INTO {schema}.journal (invocation_id, index, command_index, completes, entry_type, name, params,
-                             completed, value, failure_code, failure_message, failure_metadata,
-                             sleep_wakeup_at)
-    SELECT v_id, (j->>'index')::integer, (j->>'command_index')::integer, (j->>'completes')::integer,
-           j->>'entry_type', j->>'name', j->'params', COALESCE((j->>'completed')::boolean, false),
-           decode(j->>'value', 'base64'), (j->>'failure_code')::integer, j->>'failure_message',
-           j->'failure_metadata', (j->>'sleep_wakeup_at')::timestamptz
-      FROM jsonb_array_elements(COALESCE(p->'journal', '[]'::jsonb)) AS j;
+    IF p ? 'journal' THEN  -- append_journal: record the journal entries
+        INSERT INTO {schema}.journal (invocation_id, index, command_index, completes, entry_type, name, params,
+                                 completed, value, failure_code, failure_message, failure_metadata,
+                                 sleep_wakeup_at)
+        SELECT v_id, (j->>'index')::integer, (j->>'command_index')::integer, (j->>'completes')::integer,
+               j->>'entry_type', j->>'name', j->'params', COALESCE((j->>'completed')::boolean, false),
+               decode(j->>'value', 'base64'), (j->>'failure_code')::integer, j->>'failure_message',
+               j->'failure_metadata', (j->>'sleep_wakeup_at')::timestamptz
+          FROM jsonb_array_elements(p->'journal') AS j;
+    END IF;
 
-    -- set_state / clear_state / clear_all_state, in the order the handler did them
-    FOR v_item IN SELECT value FROM jsonb_array_elements(COALESCE(p->'state', '[]'::jsonb)) LOOP
-        IF v_item->>'op' = 'set' THEN
-            INSERT INTO {schema}.state (service, key, name, value)
-            VALUES (v_item->>'service', v_item->>'key', v_item->>'name', decode(v_item->>'value', 'base64'))
-            ON CONFLICT (service, key, name) DO UPDATE SET value = EXCLUDED.value;
-        ELSIF v_item->>'op' = 'clear' THEN
-            DELETE FROM {schema}.state
-             WHERE service = v_item->>'service' AND key = v_item->>'key' AND name = v_item->>'name';
-        ELSE
-            DELETE FROM {schema}.state WHERE service = v_item->>'service' AND key = v_item->>'key';
-        END IF;
-    END LOOP;
-
-    FOR v_item IN SELECT value FROM jsonb_array_elements(COALESCE(p->'submissions', '[]'::jsonb)) LOOP
-        v_text := {schema}.submit_invocation(v_item);
-        IF v_text IS NULL AND v_item->>'caller_id' IS NOT NULL THEN
-            IF v_item->>'handler_ty' = 'workflow' THEN  -- a workflow runs once per id
-                v_answers := v_answers || jsonb_build_object(v_item->>'caller_command', jsonb_build_object(
-                    'completed', true, 'failure_code', 409,
-                    'failure_message', 'the workflow method was already invoked'));
-            ELSE  -- same idempotency key: attach to the first, get its result now or at its end
-                v_answers := v_answers || jsonb_build_object(v_item->>'caller_command', {schema}.attach_invocation(
-                    v_item->>'id', v_id, (v_item->>'caller_command')::integer));
+    IF p ? 'state' THEN  -- set_state / clear_state / clear_all_state, in the handler's order
+        FOR v_item IN SELECT value FROM jsonb_array_elements(p->'state') LOOP
+            IF v_item->>'op' = 'set' THEN
+                INSERT INTO {schema}.state (service, key, name, value)
+                VALUES (v_item->>'service', v_item->>'key', v_item->>'name', decode(v_item->>'value', 'base64'))
+                ON CONFLICT (service, key, name) DO UPDATE SET value = EXCLUDED.value;
+            ELSIF v_item->>'op' = 'clear' THEN
+                DELETE FROM {schema}.state
+                 WHERE service = v_item->>'service' AND key = v_item->>'key' AND name = v_item->>'name';
+            ELSE
+                DELETE FROM {schema}.state WHERE service = v_item->>'service' AND key = v_item->>'key';
             END IF;
-        END IF;
-        v_submitted := v_submitted || jsonb_build_array({schema}.started(v_item, v_text));
-    END LOOP;
+        END LOOP;
+    END IF;
+
+    IF p ? 'submissions' THEN
+        FOR v_item IN SELECT value FROM jsonb_array_elements(p->'submissions') LOOP
+            v_text := {schema}.submit_invocation(v_item);
+            IF v_text IS NULL AND v_item->>'caller_id' IS NOT NULL THEN
+                IF v_item->>'handler_ty' = 'workflow' THEN  -- a workflow runs once per id
+                    v_answers := v_answers || jsonb_build_object(v_item->>'caller_command', jsonb_build_object(
+                        'completed', true, 'failure_code', 409,
+                        'failure_message', 'the workflow method was already invoked'));
+                ELSE  -- same idempotency key: attach to the first, get its result now or at its end
+                    v_answers := v_answers || jsonb_build_object(v_item->>'caller_command', {schema}.attach_invocation(
+                        v_item->>'id', v_id, (v_item->>'caller_command')::integer));
+                END IF;
+            END IF;
+            v_submitted := v_submitted || jsonb_build_array({schema}.started(v_item, v_text));
+        END LOOP;
+    END IF;
     v_result := v_result || jsonb_build_object('submitted', v_submitted);
 
-    FOR v_item IN SELECT value FROM jsonb_array_elements(COALESCE(p->'resolutions', '[]'::jsonb)) LOOP
-        v_resolved := {schema}.resolve_awakeable(v_item);
-        IF v_resolved->>'status' = 'resolved' THEN
-            v_woken := v_woken || jsonb_build_array(jsonb_build_array(v_item->>'invocation_id', v_resolved->'owner'));
-        END IF;
-    END LOOP;
-    FOR v_item IN SELECT value FROM jsonb_array_elements(COALESCE(p->'promise_completions', '[]'::jsonb)) LOOP
-        v_resolved := {schema}.complete_promise(p->'promise_key'->>0, p->'promise_key'->>1,
-                                           v_item || jsonb_build_object('invocation_id', v_id));
-        v_woken := v_woken || (v_resolved->'woken');
-        v_answers := v_answers || jsonb_build_object(v_item->>'command', v_resolved->>'status');
-    END LOOP;
-    FOR v_item IN SELECT value FROM jsonb_array_elements(COALESCE(p->'promise_gets', '[]'::jsonb)) LOOP
-        v_answers := v_answers || jsonb_build_object(v_item->>'command', {schema}.get_promise(
-            p->'promise_key'->>0, p->'promise_key'->>1, v_item->>'name', v_id, (v_item->>'command')::integer,
-            COALESCE((v_item->>'peek')::boolean, false)));
-    END LOOP;
-    FOR v_text IN SELECT value FROM jsonb_array_elements_text(COALESCE(p->'cancels', '[]'::jsonb)) LOOP
-        v_resolved := {schema}.cancel_invocation(v_text);
-        v_woken := v_woken || COALESCE(v_resolved->'woken', '[]'::jsonb);
-    END LOOP;
-    FOR v_item IN SELECT value FROM jsonb_array_elements(COALESCE(p->'attaches', '[]'::jsonb)) LOOP
-        v_answers := v_answers || jsonb_build_object(v_item->>'command', {schema}.attach_invocation(
-            v_item->>'target', v_id, (v_item->>'command')::integer));
-    END LOOP;
+    IF p ? 'resolutions' THEN
+        FOR v_item IN SELECT value FROM jsonb_array_elements(p->'resolutions') LOOP
+            v_resolved := {schema}.resolve_awakeable(v_item);
+            IF v_resolved->>'status' = 'resolved' THEN
+                v_woken := v_woken || jsonb_build_array(jsonb_build_array(v_item->>'invocation_id', v_resolved->'owner'));
+            END IF;
+        END LOOP;
+    END IF;
+    IF p ? 'promise_completions' THEN
+        FOR v_item IN SELECT value FROM jsonb_array_elements(p->'promise_completions') LOOP
+            v_resolved := {schema}.complete_promise(p->'promise_key'->>0, p->'promise_key'->>1,
+                                               v_item || jsonb_build_object('invocation_id', v_id));
+            v_woken := v_woken || (v_resolved->'woken');
+            v_answers := v_answers || jsonb_build_object(v_item->>'command', v_resolved->>'status');
+        END LOOP;
+    END IF;
+    IF p ? 'promise_gets' THEN
+        FOR v_item IN SELECT value FROM jsonb_array_elements(p->'promise_gets') LOOP
+            v_answers := v_answers || jsonb_build_object(v_item->>'command', {schema}.get_promise(
+                p->'promise_key'->>0, p->'promise_key'->>1, v_item->>'name', v_id, (v_item->>'command')::integer,
+                COALESCE((v_item->>'peek')::boolean, false)));
+        END LOOP;
+    END IF;
+    IF p ? 'cancels' THEN
+        FOR v_text IN SELECT value FROM jsonb_array_elements_text(p->'cancels') LOOP
+            v_resolved := {schema}.cancel_invocation(v_text);
+            v_woken := v_woken || COALESCE(v_resolved->'woken', '[]'::jsonb);
+        END LOOP;
+    END IF;
+    IF p ? 'attaches' THEN
+        FOR v_item IN SELECT value FROM jsonb_array_elements(p->'attaches') LOOP
+            v_answers := v_answers || jsonb_build_object(v_item->>'command', {schema}.attach_invocation(
+                v_item->>'target', v_id, (v_item->>'command')::integer));
+        END LOOP;
+    END IF;
     v_result := v_result || jsonb_build_object('woken', v_woken, 'answers', v_answers);
 
     IF p->'consumed' IS NOT NULL THEN  -- delete_notifications: mailbox rows now in the journal

@@ -155,41 +155,9 @@ SELECT {s}.fence(%(id)s, %(owner)s, %(epoch)s), now() AS db_now
 
 # -- retention ---------------------------------------------------------------------------------
 
-PURGE_EXPIRED = """
--- purge_expired: forget completed invocations past their retention (journal, and for a workflow
--- run its state and promises too, so that its id can be used again); returns how many
-WITH expired AS (
-    SELECT id, service, key, handler_ty FROM {s}.invocation
-     WHERE retain_until < now() AND status = 'completed'
-     ORDER BY retain_until
-     LIMIT %(limit)s
-       FOR UPDATE SKIP LOCKED
-), journal AS (
-    DELETE FROM {s}.journal WHERE invocation_id IN (SELECT id FROM expired)
-), workflow_state AS (
-    DELETE FROM {s}.state s USING expired e
-     WHERE e.handler_ty = 'workflow' AND s.service = e.service AND s.key = e.key
-), promises AS (
-    DELETE FROM {s}.promise p USING expired e
-     WHERE e.handler_ty = 'workflow' AND p.service = e.service AND p.key = e.key
-), waiters AS (
-    DELETE FROM {s}.invocation_waiter WHERE invocation_id IN (SELECT id FROM expired)
-), gone AS (
-    DELETE FROM {s}.invocation WHERE id IN (SELECT id FROM expired) RETURNING id
-)
-SELECT count(*) FROM gone
-"""
-
-# -- operators -----------------------------------------------------------------------------------
-
-PURGE_INVOCATION = """
--- purge_invocation: forget one completed invocation (and a workflow run's state and promises);
--- returns its status before (NULL if unknown) and whether it was purged
-WITH target AS (
-    SELECT id, status, service, key, handler_ty FROM {s}.invocation WHERE id = %(id)s FOR UPDATE
-), done AS (
-    SELECT * FROM target WHERE status = 'completed'
-), journal AS (
+# The CTEs that forget the completed invocations of a preceding CTE `done`: their journal, and
+# for workflow runs their state and promises (the workflow id can then start afresh).
+_FORGET_DONE = """journal AS (
     DELETE FROM {s}.journal WHERE invocation_id IN (SELECT id FROM done)
 ), workflow_state AS (
     DELETE FROM {s}.state s USING done d
@@ -199,7 +167,30 @@ WITH target AS (
      WHERE d.handler_ty = 'workflow' AND p.service = d.service AND p.key = d.key
 ), gone AS (
     DELETE FROM {s}.invocation WHERE id IN (SELECT id FROM done) RETURNING id
-)
+)"""
+
+PURGE_EXPIRED = """
+-- purge_expired: forget completed invocations past their retention; returns how many
+WITH done AS (
+    SELECT id, service, key, handler_ty FROM {s}.invocation
+     WHERE retain_until < now() AND status = 'completed'
+     ORDER BY retain_until
+     LIMIT %(limit)s
+       FOR UPDATE SKIP LOCKED
+), {forget_done}
+SELECT count(*) FROM gone
+"""
+
+# -- operators -----------------------------------------------------------------------------------
+
+PURGE_INVOCATION = """
+-- purge_invocation: forget one completed invocation; returns its status before (NULL if
+-- unknown) and whether it was purged
+WITH target AS (
+    SELECT id, status, service, key, handler_ty FROM {s}.invocation WHERE id = %(id)s FOR UPDATE
+), done AS (
+    SELECT * FROM target WHERE status = 'completed'
+), {forget_done}
 SELECT (SELECT status FROM target), (SELECT count(*) FROM gone) > 0
 """
 
@@ -266,6 +257,10 @@ class Queries:
         template = globals().get(name)
         if not isinstance(template, str) or not name.isupper():
             raise AttributeError(name)
-        text = template.replace("{take_key_or_queue}", _TAKE_KEY_OR_QUEUE).replace("{s}", quote_schema(self.schema))
+        text = (
+            template.replace("{take_key_or_queue}", _TAKE_KEY_OR_QUEUE)
+            .replace("{forget_done}", _FORGET_DONE)
+            .replace("{s}", quote_schema(self.schema))
+        )
         object.__setattr__(self, name, text)  # cache on the instance
         return text
