@@ -16,6 +16,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    Interval,
     LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
@@ -71,6 +72,8 @@ def build_metadata(schema: str = DEFAULT_SCHEMA) -> MetaData:
         Column("failure_message", Text),
         Column("failure_metadata", JSONB),
         _ts("retain_until"),
+        Column("deployment_id", Text),  # the deployment it is pinned to, from its first attempt
+        Column("restarted_from", Text),  # the invocation it re-runs (restart-as-new)
         Index("invocation_service_status", "service", "status"),
         Index(
             "invocation_retain_until",
@@ -93,6 +96,7 @@ def build_metadata(schema: str = DEFAULT_SCHEMA) -> MetaData:
         _ts("last_start_at"),
         Column("last_failure", Text),
         Column("last_failure_code", Integer),
+        Column("deployment_id", Text),  # mirrors invocation.deployment_id for the claim
         Index("task_due", "run_at", postgresql_where=text("lease_owner IS NULL")),
         Index("task_owner", "lease_owner", postgresql_where=text("lease_owner IS NOT NULL")),
         postgresql_with={
@@ -212,6 +216,58 @@ def build_metadata(schema: str = DEFAULT_SCHEMA) -> MetaData:
         Column("services", ARRAY(Text), nullable=False),
         _ts("started_at", nullable=False, default_now=True),
         _ts("heartbeat_at", nullable=False, default_now=True),
+        Column("deployment_id", Text),
+    )
+
+    Table(
+        "deployment",  # an application version that ran workers
+        md,
+        Column("id", Text, primary_key=True),
+        Column("services", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+        # deployments whose pinned invocations this one may resume (marked by an operator)
+        Column("compatible_with", ARRAY(Text), nullable=False, server_default=text("'{}'::text[]")),
+        _ts("created_at", nullable=False, default_now=True),
+        _ts("last_seen_at", nullable=False, default_now=True),
+    )
+
+    Table(
+        "service",  # the registry of services, with the settings an operator may change
+        md,
+        Column("name", Text, primary_key=True),
+        Column("ty", Text, nullable=False),
+        Column("deployment_id", Text, nullable=False),  # the latest deployment that registered it
+        Column("handlers", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+        Column("public", Boolean, nullable=False, server_default=text("true")),
+        Column("idempotency_retention", Interval),
+        Column("workflow_retention", Interval),
+        Column("journal_retention", Interval),
+        Column("inactivity_timeout", Interval),
+        Column("abort_timeout", Interval),
+        Column("revision", Integer, nullable=False, server_default=text("1")),
+        _ts("created_at", nullable=False, default_now=True),
+        _ts("modified_at", nullable=False, default_now=True),
+    )
+
+    Table(
+        "cron_job",  # a schedule that starts one invocation per tick of a cron expression
+        md,
+        Column("name", Text, primary_key=True),
+        Column("service", Text, nullable=False),
+        Column("handler", Text, nullable=False),
+        Column("key", Text),
+        Column("schedule", Text, nullable=False),
+        Column("timezone", Text, nullable=False, server_default=text("'UTC'")),
+        Column("input", LargeBinary),
+        Column("headers", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+        Column("catch_up", Text, nullable=False, server_default=text("'latest'")),  # latest | all | skip
+        Column("source", Text, nullable=False, server_default=text("'api'")),  # code | api
+        Column("enabled", Boolean, nullable=False, server_default=text("true")),
+        _ts("next_at", nullable=False),
+        _ts("last_tick_at"),
+        Column("last_invocation_id", Text),
+        _ts("created_at", nullable=False, default_now=True),
+        _ts("modified_at", nullable=False, default_now=True),
+        Index("cron_job_due", "next_at", postgresql_where=text("enabled")),
     )
 
     return md
