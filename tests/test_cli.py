@@ -61,7 +61,7 @@ def fresh_schema(database_url: str) -> Iterator[str]:
 def test_help_lists_the_commands(tmp_path: Path) -> None:
     done = run_cli("--help", cwd=tmp_path)
     assert done.returncode == 0
-    for command in ("migrate", "worker", "serve", "dev"):
+    for command in ("migrate", "worker", "serve", "dev", "invocations"):
         assert command in done.stdout
 
 

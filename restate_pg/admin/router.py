@@ -6,74 +6,47 @@ and so the connection pool, of the ingress router it is built from.
 
 from __future__ import annotations
 
-import logging
-import typing
-
-import psycopg
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 
-from restate_pg.runtime.ids import is_invocation_id
+from restate_pg.admin.operations import OPERATIONS, Answer, perform
 from restate_pg.worker.engine import Engine
 
-logger = logging.getLogger("restate_pg.admin")
 
-
-def _error(status: int, message: str) -> JSONResponse:
+def error_response(status: int, message: str) -> JSONResponse:
+    """An admin error, shaped as Restate's: `{"code", "message"}`."""
     return JSONResponse({"code": status, "message": message}, status_code=status)
 
 
-async def _steer(action: typing.Callable[[str], typing.Awaitable[str]], invocation_id: str) -> typing.Union[str, JSONResponse]:
-    """Run a cancel or kill, turning its failures into Restate's error answers."""
-    if not is_invocation_id(invocation_id):
-        return _error(400, f"bad invocation id '{invocation_id}'")
-    try:
-        status = await action(invocation_id)
-    except psycopg.OperationalError:
-        return _error(503, "the database is unavailable, retry later")
-    except Exception:
-        logger.exception("admin request on %s failed", invocation_id)
-        return _error(500, "internal error while handling the request")
-    if status == "missing":
-        return _error(404, "invocation not found")
-    if status == "completed":
-        return _error(409, "the invocation is already completed")
-    return status
+def _respond(answer: Answer) -> Response:
+    if not answer.ok:
+        return error_response(answer.status, answer.message)
+    if answer.new_invocation_id is not None:
+        return JSONResponse({"new_invocation_id": answer.new_invocation_id}, status_code=answer.status)
+    return Response(status_code=answer.status)  # Restate answers these with an empty body
 
 
 def create_admin_router(engine: Engine) -> APIRouter:
     """The admin router for `engine` (for example `create_router(...).engine`)."""
     router = APIRouter()
 
-    @router.patch("/invocations/{invocation_id}/cancel", include_in_schema=False)
-    async def cancel(invocation_id: str) -> Response:
-        status = await _steer(engine.cancel_invocation, invocation_id)
-        if isinstance(status, Response):
-            return status
-        # 200: it never ran and has ended; 202: the cancel signal is in its mailbox
-        return Response(status_code=200 if status == "canceled" else 202)
+    def add_operation(name: str) -> None:
+        async def operate(invocation_id: str) -> Response:
+            return _respond(await perform(engine, name, invocation_id))
 
-    @router.patch("/invocations/{invocation_id}/kill", include_in_schema=False)
-    async def kill(invocation_id: str) -> Response:
-        status = await _steer(engine.kill_invocation, invocation_id)
-        return status if isinstance(status, Response) else Response(status_code=200)
+        router.add_api_route(
+            f"/invocations/{{invocation_id}}/{name}", operate, methods=["PATCH"], include_in_schema=False,
+            name=name, description=OPERATIONS[name].summary,
+        )
 
-    @router.patch("/invocations/{invocation_id}/purge", include_in_schema=False)
-    async def purge(invocation_id: str) -> Response:
-        status = await _steer(engine.purge_invocation, invocation_id)
-        if isinstance(status, Response):
-            return status
-        if status == "running":
-            return _error(409, "the invocation is not completed yet; cancel or kill it first")
-        return Response(status_code=200)
+    for name in OPERATIONS:
+        if name != "restart-as-new":
+            add_operation(name)
 
-    @router.patch("/invocations/{invocation_id}/resume", include_in_schema=False)
-    async def resume(invocation_id: str) -> Response:
-        status = await _steer(engine.resume_invocation, invocation_id)
-        if isinstance(status, Response):
-            return status
-        if status == "pending":
-            return _error(425, "the invocation has not started yet (inboxed or scheduled)")
-        return Response(status_code=200)
+    @router.patch("/invocations/{invocation_id}/restart-as-new", include_in_schema=False)
+    async def restart_as_new(invocation_id: str, from_: str = Query("0", alias="from")) -> Response:
+        if not from_.isdigit():
+            return error_response(400, f"'from' must be a journal index (0 or more), got '{from_}'")
+        return _respond(await perform(engine, "restart-as-new", invocation_id, prefix=int(from_)))
 
     return router

@@ -383,6 +383,16 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return _serve(router, host=args.host, port=args.port, log_level=args.log_level)
 
 
+def _cmd_invocations(args: argparse.Namespace) -> int:
+    from restate_pg.cli import invocations
+
+    url = _database_url(args)
+    _check_database(url, args.schema, migrated=True)
+    if getattr(args, "prefix", 0) < 0:
+        raise CLIError(f"--from must be a journal index (0 or more), got {args.prefix}")
+    return invocations.run(url, args.schema, args)
+
+
 def _cmd_dev(args: argparse.Namespace) -> int:
     app = load_app(args.app)  # before starting any database: a typo should fail fast
     create_router = _import_runtime("restate_pg.ingress", "create_router")
@@ -519,6 +529,7 @@ def build_parser() -> argparse.ArgumentParser:
             "  restate-pg migrate                         # once per deployment\n"
             "  restate-pg worker myproject.services:app   # run handlers (any number of processes)\n"
             "  restate-pg serve myproject.services:app    # HTTP ingress\n"
+            "  restate-pg invocations cancel inv_1...     # steer an invocation (see --help)\n"
             "\n"
             f"Run '{PROG} COMMAND --help' for a command's options. "
             f"Set {DEBUG_ENV}=1 to see tracebacks of unexpected errors."
@@ -629,6 +640,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_engine_options(dev, *(flag for flag, _, _ in _ENGINE_OPTIONS))
     add_log_level(dev)
     dev.set_defaults(handler=_cmd_dev)
+
+    from restate_pg.cli import invocations
+
+    steer = commands.add_parser(
+        "invocations",
+        help="cancel, kill, pause, resume, purge or restart invocations",
+        description="Steer invocations by id, as Restate's admin API does (same status codes and "
+        "messages), straight through the database. Exits 1 if the operation failed for any id.",
+    )
+    invocations.add_arguments(steer, [common], _Parser)
+    steer.set_defaults(handler=_cmd_invocations)
 
     return parser
 

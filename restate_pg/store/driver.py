@@ -354,6 +354,41 @@ class Store:
         status, task_status, resumed = (await self._one(self.q.RESUME_INVOCATION, {"id": invocation_id}))[0]
         return status, task_status, bool(resumed)
 
+    async def pause(self, invocation_id: str) -> typing.Tuple[typing.Optional[str], typing.Optional[str], bool, typing.Optional[str]]:
+        """Stop an invocation until it is resumed (`pause_invocation`): its status, its task's
+        status before, whether it was paused now, and the process whose attempt was stopped."""
+        status, task_status, paused, owner = (await self._one(self.q.PAUSE_INVOCATION, {"id": invocation_id}))[0]
+        return status, task_status, bool(paused), owner
+
+    async def purge_journal(self, invocation_id: str) -> typing.Optional[str]:
+        """Forget a completed invocation's journal (`purge_journal`); returns its status."""
+        rows = await self._one(self.q.PURGE_JOURNAL, {"id": invocation_id})
+        return rows[0][0] if rows else None
+
+    async def restart_source(self, invocation_id: str, prefix: int) -> typing.Optional[typing.Dict[str, typing.Any]]:
+        """What restarting `invocation_id` with its journal up to `prefix` needs to check."""
+        async with self.pool.connection() as conn:
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(self.q.RESTART_SOURCE, {"id": invocation_id, "prefix": prefix})
+            return await cur.fetchone()
+
+    async def restart(
+        self, invocation_id: str, new_id: str, prefix: int, lock: typing.Optional[typing.Tuple[str, str]]
+    ) -> typing.Optional[str]:
+        """Create `new_id` re-running completed `invocation_id` with its journal up to `prefix`,
+        in one transaction; returns the new invocation's status, None if the old one is gone."""
+        params = {"id": invocation_id, "new_id": new_id, "prefix": prefix}
+        statements: typing.List[Statement] = []
+        if lock is not None:
+            statements.append((self.q.LOCK_OBJECT_KEY, _lock_params(*lock)))
+        statements += [
+            (self.q.RESTART_INVOCATION, params),
+            (self.q.MARK_RESTARTED, params),
+            (self.q.COPY_JOURNAL_PREFIX, params),
+        ]
+        created = (await self._transaction(statements))[len(statements) - 3]
+        return created[0][0] if created else None
+
     async def purge_expired(self, limit: int = 1000) -> int:
         """Forget up to `limit` completed invocations past their retention (`purge_expired`)."""
         return int((await self._one(self.q.PURGE_EXPIRED, {"limit": limit}))[0][0])

@@ -209,6 +209,73 @@ WITH target AS (
 SELECT (SELECT status FROM target), (SELECT task_status FROM target), (SELECT count(*) FROM resumed) > 0
 """
 
+PAUSE_INVOCATION = """
+-- pause_invocation: take an invocation's lease away (fencing its running attempt) and keep it
+-- from running until resumed; returns its status (NULL if unknown), its task's status before,
+-- whether it was paused now, and the process whose attempt was stopped
+WITH task_before AS (
+    SELECT invocation_id, status, lease_owner FROM {s}.task WHERE invocation_id = %(id)s FOR UPDATE
+), paused AS (
+    UPDATE {s}.task t SET status = 'paused', lease_owner = NULL, run_at = 'infinity'
+      FROM task_before b
+     WHERE t.invocation_id = b.invocation_id AND b.status IN ('ready', 'running', 'suspended', 'backing-off')
+    RETURNING b.lease_owner
+)
+SELECT (SELECT status FROM {s}.invocation WHERE id = %(id)s), (SELECT status FROM task_before),
+       (SELECT count(*) FROM paused) > 0, (SELECT lease_owner FROM paused)
+"""
+
+PURGE_JOURNAL = """
+-- purge_journal: forget the journal of a completed invocation, keeping its status and result;
+-- returns its status (NULL if unknown)
+WITH target AS (
+    SELECT id, status FROM {s}.invocation WHERE id = %(id)s FOR UPDATE
+), gone AS (
+    DELETE FROM {s}.journal WHERE invocation_id IN (SELECT id FROM target WHERE status = 'completed')
+)
+SELECT status FROM target
+"""
+
+RESTART_SOURCE = """
+-- restart_source: what restarting a completed invocation as a new one needs to check: its
+-- status, target kind and journal (every row up to the prefix end, and whether any row remains)
+SELECT i.status, i.service, i.key, i.handler_ty,
+       (SELECT max(index) FROM {s}.journal WHERE invocation_id = i.id) AS last_index,
+       (SELECT count(*) FROM {s}.journal j
+         WHERE j.invocation_id = i.id AND j.index <= %(prefix)s AND j.command_index IS NOT NULL
+           AND NOT j.completed
+           AND NOT EXISTS (SELECT 1 FROM {s}.journal n
+                            WHERE n.invocation_id = i.id AND n.completes = j.command_index
+                              AND n.index <= %(prefix)s)) AS uncompleted
+  FROM {s}.invocation i WHERE i.id = %(id)s
+"""
+
+RESTART_INVOCATION = """
+-- restart_invocation: create a new invocation with the input and headers of a completed one
+-- (`submit_invocation`); returns the new invocation's status, none if the old one is gone
+SELECT {s}.submit_invocation(jsonb_build_object(
+           'id', %(new_id)s, 'service', service, 'handler', handler, 'key', key,
+           'service_ty', service_ty, 'handler_ty', handler_ty, 'input', encode(input, 'base64'),
+           'headers', headers, 'invoked_by', 'restart_as_new'))
+  FROM {s}.invocation WHERE id = %(id)s AND status = 'completed'
+"""
+
+MARK_RESTARTED = """
+-- mark_restarted: record which invocation a restarted one re-runs
+UPDATE {s}.invocation SET restarted_from = %(id)s WHERE id = %(new_id)s
+"""
+
+COPY_JOURNAL_PREFIX = """
+-- copy_journal_prefix: give a restarted invocation the journal of the old one up to a position,
+-- so that its replay returns the recorded results (a recorded cancellation is not carried over)
+INSERT INTO {s}.journal (invocation_id, index, command_index, completes, entry_type, name, params, completed,
+                         value, failure_code, failure_message, failure_metadata, sleep_wakeup_at)
+SELECT %(new_id)s, index, command_index, completes, entry_type, name, params, completed,
+       value, failure_code, failure_message, failure_metadata, sleep_wakeup_at
+  FROM {s}.journal
+ WHERE invocation_id = %(id)s AND index <= %(prefix)s AND entry_type <> 'Cancel'
+"""
+
 # -- workers -----------------------------------------------------------------------------------
 
 REGISTER_WORKER = """

@@ -58,7 +58,7 @@ def build_metadata(schema: str = DEFAULT_SCHEMA) -> MetaData:
         Column("input", LargeBinary, nullable=False),
         Column("headers", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
         Column("idempotency_key", Text),
-        Column("invoked_by", Text, nullable=False),  # ingress | service
+        Column("invoked_by", Text, nullable=False),  # ingress | service | restart_as_new
         Column("caller_id", Text),
         Column("caller_command", Integer),  # the caller's Call command this result completes
         Column("waiter", Text),  # process to tell on completion: a process id, or '*'

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from restate_pg.api.app import App
 from restate_pg.runtime.attempt import Attempt
 from restate_pg.runtime.clock import DbClock
-from restate_pg.runtime.ids import parse_awakeable_id
+from restate_pg.runtime.ids import new_invocation_id, parse_awakeable_id
 from restate_pg.store.driver import Fenced, Store
 from restate_pg.store.records import (
     Batch,
@@ -52,6 +52,15 @@ class InvocationResult:
             return cls(None, Failure(row["failure_code"], row["failure_message"] or "", row["failure_metadata"]))
         output = row["output"]
         return cls(None if output is None else bytes(output), None)
+
+
+class RestartRefused(Exception):
+    """A restart-as-new that cannot be done, with the HTTP status Restate's admin API answers."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
 
 
 class Engine:
@@ -276,9 +285,7 @@ class Engine:
         if applied.get("ready"):
             self._hint_work()  # an object key passed to the next invocation in line
         self._tell_waiter(invocation_id, applied.get("waiter"), InvocationResult(None, Failure(409, "killed")))
-        attempt = self._attempts.get(invocation_id)
-        if attempt is not None:
-            attempt.ctx.close()  # its writes would be refused anyway: end it now
+        self._stop_attempt(invocation_id, self.worker_id)
         return "killed"
 
     async def purge_invocation(self, invocation_id: str) -> str:
@@ -300,6 +307,65 @@ class Engine:
             self._hint_work()
             return "resumed"
         return "running"
+
+    async def pause_invocation(self, invocation_id: str) -> str:
+        """Stop an invocation until it is resumed: "paused" (now), "already" (paused before),
+        "missing", "completed", or "pending" (inboxed or scheduled: it has not started)."""
+        status, task_status, paused, owner = await self.store.pause(invocation_id)
+        if status is None:
+            return "missing"
+        if status == "completed":
+            return "completed"
+        if paused:
+            if owner is not None:
+                self._stop_attempt(invocation_id, owner)
+            return "paused"
+        return "already" if task_status == "paused" else "pending"
+
+    async def purge_journal(self, invocation_id: str) -> str:
+        """Forget a completed invocation's journal, keeping its result: "purged", "missing" or
+        "running" (not completed)."""
+        status = await self.store.purge_journal(invocation_id)
+        return "missing" if status is None else ("purged" if status == "completed" else "running")
+
+    async def restart_invocation(self, invocation_id: str, prefix: int = 0) -> str:
+        """Run a completed invocation again as a new one with the same input and headers,
+        replaying its journal up to position `prefix` (0: from scratch). Returns the new id, or
+        raises `RestartRefused` saying why not."""
+        source = await self.store.restart_source(invocation_id, prefix)
+        if source is None:
+            raise RestartRefused(404, "invocation not found")
+        if source["status"] in ("inboxed", "scheduled"):
+            raise RestartRefused(425, "the invocation has not started yet (inboxed or scheduled)")
+        if source["status"] != "completed":
+            raise RestartRefused(409, "the invocation is still running; cancel or kill it first")
+        if source["handler_ty"] == "workflow":
+            raise RestartRefused(422, "restart-as-new is not supported for workflow runs")
+        if prefix > 0:
+            if source["last_index"] is None:
+                raise RestartRefused(410, "the journal of the invocation was purged; restart it from 0")
+            if prefix > source["last_index"]:
+                raise RestartRefused(400, f"from={prefix} is past the end of the journal (last entry {source['last_index']})")
+            if source["uncompleted"]:
+                raise RestartRefused(400, f"the journal up to entry {prefix} holds commands whose results come later; choose another 'from'")
+        lock = (source["service"], source["key"] or "") if source["handler_ty"] == "exclusive" else None
+        new_id = new_invocation_id(source["key"])
+        status = await self.store.restart(invocation_id, new_id, prefix, lock)
+        if status is None:
+            raise RestartRefused(404, "invocation not found")
+        if status == "invoked":
+            self._hint_work()
+        return new_id
+
+    def _stop_attempt(self, invocation_id: str, owner: str) -> None:
+        """End the attempt `owner` runs of an invocation whose lease was taken away."""
+        if owner == self.worker_id:
+            attempt = self._attempts.get(invocation_id)
+            if attempt is not None:
+                logger.info("attempt %d of %s stopped: its lease was taken away", attempt.lease.epoch, invocation_id)
+                attempt.ctx.close()  # its writes would be refused anyway: end it now
+        else:
+            self._background(self.store.notify(f"rpg_{self.schema}_{owner}".lower(), f"stop:{invocation_id}"))
 
     # -- Host interface for attempts -----------------------------------------------------------
 
@@ -408,6 +474,8 @@ class Engine:
             attempt = self._attempts.get(invocation_id)
             if attempt is not None:
                 attempt.ctx.wake()
+        elif kind == "stop":
+            self._stop_attempt(invocation_id, self.worker_id)
         elif kind == "done":
             self._notify_waiters(invocation_id, None)
 

@@ -1,0 +1,71 @@
+"""A saga with compensations, and handlers for the operator's restart and retention paths.
+
+A worker started with SAGA_HOLD_AFTER=<step> stops after the compensation of that step is
+journaled and records that it is holding, so that a test can SIGKILL it in mid-compensation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import typing
+from datetime import timedelta
+
+import restate_pg as restate
+from restate_pg import Context, TerminalError
+from tests.support import ledger
+
+trip = restate.Service("Trip")
+
+STEPS = ("flight", "hotel", "car")
+
+
+def _book(tag: str, step: str) -> str:
+    ledger.record(tag, f"book {step}")
+    if step == "car":
+        raise TerminalError("no cars left", 422)
+    return f"{step} booked"
+
+
+async def _hold_if_asked(tag: str, step: str) -> None:
+    if os.environ.get("SAGA_HOLD_AFTER") == step:
+        ledger.record(f"hold:{tag}", f"holding after cancel {step} in {os.getpid()}")
+        await asyncio.Event().wait()  # until SIGKILL
+
+
+@trip.handler()
+async def book(ctx: Context, tag: str) -> typing.List[str]:
+    """Books three things; the third fails terminally, and what was booked is undone in reverse."""
+    compensations: typing.List[str] = []
+    booked = []
+    try:
+        for step in STEPS:
+            booked.append(await ctx.run(f"book {step}", lambda step=step: _book(tag, step)))
+            compensations.append(step)
+    except TerminalError:
+        for step in reversed(compensations):
+            await ctx.run(f"cancel {step}", lambda step=step: ledger.record(tag, f"cancel {step}"))
+            await _hold_if_asked(tag, step)
+        raise
+    return booked
+
+
+redo = restate.Service("Redo")
+
+
+@redo.handler()
+async def steps(ctx: Context, tag: str) -> typing.List[str]:
+    """Two side effects with a durable sleep between them, for restart-as-new from a prefix."""
+    first = await ctx.run("first", lambda: (ledger.record(tag, "first"), "one")[1])
+    await ctx.sleep(timedelta(milliseconds=10))
+    second = await ctx.run("second", lambda: (ledger.record(tag, "second"), "two")[1])
+    return [first, second]
+
+
+@redo.handler(idempotency_retention=timedelta(milliseconds=200))
+async def once(ctx: Context, tag: str) -> int:
+    """Counts its executions: with an idempotency key, once per key until the key expires."""
+    return await ctx.run("count", lambda: (ledger.record(tag, "once"), ledger.count(tag, "once"))[1])
+
+
+app = restate.app([trip, redo])
