@@ -17,14 +17,16 @@ from tests.support import ledger
 
 trip = restate.Service("Trip")
 
-STEPS = ("flight", "hotel", "car")
 
-
-def _book(tag: str, step: str) -> str:
+def reserve(tag: str, step: str) -> str:
     ledger.record(tag, f"book {step}")
     if step == "car":
         raise TerminalError("no cars left", 422)
     return f"{step} booked"
+
+
+def release(tag: str, step: str) -> None:
+    ledger.record(tag, f"cancel {step}")
 
 
 async def _hold_if_asked(tag: str, step: str) -> None:
@@ -34,18 +36,17 @@ async def _hold_if_asked(tag: str, step: str) -> None:
 
 
 @trip.handler()
-async def book(ctx: Context, tag: str) -> typing.List[str]:
+async def book(ctx: restate.Context, tag: str) -> list[str]:
     """Books three things; the third fails terminally, and what was booked is undone in reverse."""
-    compensations: typing.List[str] = []
-    booked = []
+    compensations, booked = [], []
     try:
-        for step in STEPS:
-            booked.append(await ctx.run(f"book {step}", lambda step=step: _book(tag, step)))
+        for step in ("flight", "hotel", "car"):
+            booked.append(await ctx.run(f"book {step}", lambda step=step: reserve(tag, step)))
             compensations.append(step)
-    except TerminalError:
+    except restate.TerminalError:
         for step in reversed(compensations):
-            await ctx.run(f"cancel {step}", lambda step=step: ledger.record(tag, f"cancel {step}"))
-            await _hold_if_asked(tag, step)
+            await ctx.run(f"cancel {step}", lambda step=step: release(tag, step))
+            await _hold_if_asked(tag, step)  # for the crash test
         raise
     return booked
 
