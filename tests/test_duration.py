@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from restate_pg.ingress.duration import InvalidDuration, parse_duration
+from restate_pg.api.durations import InvalidDuration, parse_duration
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Restate's admin paths for invocations, served from the engine of an ingress router.
+"""Restate's admin API, served from the engine of an ingress router.
 
 Mount it on its own app or port (Restate serves its admin API on 9070); it shares the engine,
 and so the connection pool, of the ingress router it is built from.
@@ -9,13 +9,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 
+from restate_pg.admin.errors import AdminRoute, error_response
 from restate_pg.admin.operations import OPERATIONS, Answer, perform
+from restate_pg.admin.services import add_service_routes
 from restate_pg.worker.engine import Engine
-
-
-def error_response(status: int, message: str) -> JSONResponse:
-    """An admin error, shaped as Restate's: `{"code", "message"}`."""
-    return JSONResponse({"code": status, "message": message}, status_code=status)
 
 
 def _respond(answer: Answer) -> Response:
@@ -28,7 +25,7 @@ def _respond(answer: Answer) -> Response:
 
 def create_admin_router(engine: Engine) -> APIRouter:
     """The admin router for `engine` (for example `create_router(...).engine`)."""
-    router = APIRouter()
+    router = APIRouter(route_class=AdminRoute)
 
     def add_operation(name: str) -> None:
         async def operate(invocation_id: str) -> Response:
@@ -49,4 +46,5 @@ def create_admin_router(engine: Engine) -> APIRouter:
             return error_response(400, f"'from' must be a journal index (0 or more), got '{from_}'")
         return _respond(await perform(engine, "restart-as-new", invocation_id, prefix=int(from_)))
 
+    add_service_routes(router, engine)
     return router

@@ -14,10 +14,21 @@ from restate_pg.api.definitions import Handler, ServiceDefinition
 class App:
     """The services of one application, by name."""
 
-    def __init__(self, services: typing.Iterable[ServiceDefinition] = ()) -> None:
+    def __init__(self, services: typing.Iterable[ServiceDefinition] = (), deployment: typing.Optional[str] = None) -> None:
         self.services: typing.Dict[str, ServiceDefinition] = {}
+        self._deployment = deployment
         for service in services:
             self.bind(service)
+
+    @property
+    def deployment_id(self) -> str:
+        """The application version its workers run: the `deployment` given to `app()`, else one
+        derived from the services, handlers and handler source (see `api.metadata`)."""
+        if self._deployment is not None:
+            return self._deployment
+        from restate_pg.api.metadata import derive_deployment_id
+
+        return derive_deployment_id(self.services.values())
 
     def bind(self, *services: ServiceDefinition) -> "App":
         for service in services:
@@ -44,12 +55,19 @@ def app(
     protocol: typing.Optional[str] = None,
     identity_keys: typing.Optional[typing.List[str]] = None,
     journal_value_codec: typing.Any = None,
+    *,
+    deployment: typing.Optional[str] = None,
 ) -> App:
     """Build the application object from services, as `restate.app(...)` does.
 
     `protocol` and `identity_keys` concern how Restate's server reaches an SDK endpoint; there is
     no such hop here, so they are accepted and ignored. Journal value codecs are not supported yet.
+    `deployment` (restate-pg only) names the application version, a release tag or a commit say:
+    an invocation is resumed only by workers of the version that started it (see the README on
+    upgrades). Without it, the version is derived from the handlers' code.
     """
     if journal_value_codec is not None:
         raise NotImplementedError("journal_value_codec is not supported by restate-pg yet")
-    return App(services)
+    if deployment is not None and (not isinstance(deployment, str) or not deployment.strip()):
+        raise ValueError("deployment must be a non-empty string, such as a release tag or a commit")
+    return App(services, deployment=deployment)

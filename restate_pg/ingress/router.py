@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse, Response
 from restate_pg.api.app import App
 from restate_pg.api.definitions import Handler
 from restate_pg.api.serde import BytesSerde
-from restate_pg.ingress.duration import InvalidDuration, parse_duration
+from restate_pg.api.durations import InvalidDuration, parse_duration
 from restate_pg.runtime.ids import deterministic_invocation_id, new_invocation_id
 from restate_pg.store.records import Failure, Submission
 from restate_pg.worker.engine import Engine, InvocationResult
@@ -167,7 +167,7 @@ class Ingress:
         # The checks run in Restate's order, so that a request with several faults gets the same answer.
         target = self.resolve(segments, explicit_send)
         handler = target.handler
-        if handler.is_private:
+        if not self.engine.is_public(handler):
             raise IngressError(400, "the invoked service is not public")
         idempotency_key = _header_text(request, "idempotency-key")
         if idempotency_key is not None and handler.kind == "workflow":

@@ -121,11 +121,12 @@ class Attempt:
         others for their journal retention."""
         handler = self.handler
         if handler.kind == "workflow":
-            retention = handler.service.workflow_retention or DEFAULT_RETENTION
+            name = "workflow_retention"
         elif self.invocation.idempotency_key is not None:
-            retention = handler.setting("idempotency_retention") or DEFAULT_RETENTION
+            name = "idempotency_retention"
         else:
-            retention = handler.setting("journal_retention") or DEFAULT_RETENTION
+            name = "journal_retention"
+        retention = self.host.setting(handler, name) or DEFAULT_RETENTION
         return int(retention.total_seconds() * 1000)
 
     async def _complete(self, output: typing.Optional[bytes], failure: typing.Optional[Failure]) -> typing.Optional[FlushResult]:

@@ -802,7 +802,7 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
         return any(c not in self._results for c in self._waiters)
 
     def _inactivity_timeout(self) -> float:
-        configured = self._handler.setting("inactivity_timeout")
+        configured = self._host.setting(self._handler, "inactivity_timeout")
         return configured.total_seconds() if configured is not None else self._host.default_inactivity_timeout
 
     def wake(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typing
 
 from restate_pg.api.app import App
+from restate_pg.api.definitions import Handler
 from restate_pg.runtime.clock import DbClock
 from restate_pg.store.driver import Store
 from restate_pg.store.records import Batch, FlushResult, Lease, Submission
@@ -17,6 +18,10 @@ class Host(typing.Protocol):
     worker_id: str
     poll_interval: float
     default_inactivity_timeout: float
+
+    def setting(self, handler: Handler, name: str) -> typing.Any:
+        """A timeout or retention of `handler`: an operator's override of its service's setting
+        (admin `PATCH /services/{name}`), else the handler's own, else its service's."""
 
     def reserve_local(self, sub: Submission) -> bool:
         """Claim a slot to run `sub` in this process right after it is committed."""

@@ -11,12 +11,14 @@ nothing, locks held to its end), and concurrent ones share that message and its 
 from __future__ import annotations
 
 import base64
+import hashlib
 import typing
 from datetime import datetime
 
 import psycopg
 from psycopg import AsyncClientCursor
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from restate_pg.api.errors import SdkInternalException
@@ -40,6 +42,19 @@ from restate_pg.store.records import (
     Suspend,
 )
 from restate_pg.store.schema import FENCED_SQLSTATE
+
+#: The settings of a registered service that an operator may change (`modify_service`).
+SERVICE_SETTINGS = ("public", "idempotency_retention", "workflow_retention", "journal_retention",
+                    "inactivity_timeout", "abort_timeout")
+
+
+def state_version(state: typing.Mapping[str, bytes]) -> str:
+    """A version of an object key's whole state: it changes whenever any entry does."""
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        digest.update(name.encode() + b"\0" + str(len(state[name])).encode() + b"\0" + state[name])
+    return digest.hexdigest()[:32]
+
 
 class Fenced(SdkInternalException):
     """The attempt lost its lease: another worker owns the invocation now."""
@@ -395,11 +410,69 @@ class Store:
 
     # -- workers -------------------------------------------------------------------------------
 
-    async def register_worker(self, worker_id: str, hostname: str, pid: int, services: typing.Sequence[str]) -> datetime:
+    async def register_worker(
+        self, worker_id: str, hostname: str, pid: int, services: typing.Sequence[str], deployment: typing.Optional[str] = None
+    ) -> datetime:
         rows = await self._one(
-            self.q.REGISTER_WORKER, {"id": worker_id, "hostname": hostname, "pid": pid, "services": list(services)}
+            self.q.REGISTER_WORKER,
+            {"id": worker_id, "hostname": hostname, "pid": pid, "services": list(services), "deployment": deployment},
         )
         return rows[0][0]
+
+    async def register_deployment(self, deployment: str, services: typing.Sequence[typing.Dict[str, typing.Any]]) -> None:
+        """Record a deployment and make it the latest of its services, unless a newer one is
+        (`register_deployment`, `register_services`, one transaction)."""
+        params = {"deployment": deployment, "services": Jsonb(list(services))}
+        await self._transaction([(self.q.REGISTER_DEPLOYMENT, params), (self.q.REGISTER_SERVICES, params)])
+
+    # -- services, deployments and state, for operators -------------------------------------------
+
+    async def list_services(self, name: typing.Optional[str] = None) -> typing.List[typing.Dict[str, typing.Any]]:
+        return await self._dicts(self.q.LIST_SERVICES, {"name": name})
+
+    async def modify_service(self, name: str, settings: typing.Mapping[str, typing.Any]) -> bool:
+        """Change a service's settings (`modify_service`): public, and retentions and timeouts in
+        seconds; a setting left out stays as it is. False if the service is not registered."""
+        params = {key: settings.get(key) for key in SERVICE_SETTINGS}
+        return bool(await self._one(self.q.MODIFY_SERVICE, {"name": name, **params}))
+
+    async def list_deployments(self, deployment: typing.Optional[str] = None) -> typing.List[typing.Dict[str, typing.Any]]:
+        return await self._dicts(self.q.LIST_DEPLOYMENTS, {"id": deployment})
+
+    async def state_of_key(self, service: str, key: str) -> typing.Dict[str, bytes]:
+        rows = await self._one(self.q.STATE_OF_KEY, {"service": service, "key": key})
+        return {name: bytes(value) for name, value in rows}
+
+    async def change_state(
+        self,
+        service: str,
+        key: str,
+        changes: typing.Mapping[str, typing.Optional[bytes]],
+        *,
+        replace: bool = False,
+        expected_version: typing.Optional[str] = None,
+    ) -> bool:
+        """Write state entries of an object key (None clears one), or with `replace` make them the
+        key's whole state; all or nothing. With `expected_version`, only if the state still has
+        that version (`state_version`); returns False when it did not."""
+        async with self.pool.connection() as conn, conn.transaction():
+            await conn.execute(self.q.LOCK_OBJECT_KEY, _lock_params(service, key))
+            if expected_version is not None:
+                rows = await (await conn.execute(self.q.STATE_OF_KEY, {"service": service, "key": key})).fetchall()
+                if state_version({name: bytes(value) for name, value in rows}) != expected_version:
+                    return False
+            if replace:
+                await conn.execute(self.q.CLEAR_STATE_OF_KEY, {"service": service, "key": key, "name": None})
+            for name, value in changes.items():
+                params = {"service": service, "key": key, "name": name, "value": value}
+                await conn.execute(self.q.CLEAR_STATE_OF_KEY if value is None else self.q.SET_STATE_ENTRY, params)
+        return True
+
+    async def _dicts(self, sql: str, params: typing.Mapping[str, typing.Any]) -> typing.List[typing.Dict[str, typing.Any]]:
+        async with self.pool.connection() as conn:
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(sql, params)
+            return await cur.fetchall()
 
     async def heartbeat(self, worker_id: str) -> typing.Optional[datetime]:
         rows = await self._one(self.q.HEARTBEAT, {"id": worker_id})

@@ -279,9 +279,89 @@ SELECT %(new_id)s, index, command_index, completes, entry_type, name, params, co
 # -- workers -----------------------------------------------------------------------------------
 
 REGISTER_WORKER = """
--- register_worker: announce a worker process and its services
-INSERT INTO {s}.worker (id, hostname, pid, services) VALUES (%(id)s, %(hostname)s, %(pid)s, %(services)s)
+-- register_worker: announce a worker process, its services and the deployment it runs
+INSERT INTO {s}.worker (id, hostname, pid, services, deployment_id)
+VALUES (%(id)s, %(hostname)s, %(pid)s, %(services)s, %(deployment)s)
 RETURNING now() AS db_now
+"""
+
+REGISTER_DEPLOYMENT = """
+-- register_deployment: record an application version and the services it hosts
+INSERT INTO {s}.deployment (id, services) VALUES (%(deployment)s, %(services)s)
+ON CONFLICT (id) DO UPDATE SET services = EXCLUDED.services, last_seen_at = now()
+"""
+
+REGISTER_SERVICES = """
+-- register_services: make a deployment the latest of its services unless a newer one is; a
+-- service that moves to another deployment gets a new revision, and the operator's overrides go
+INSERT INTO {s}.service AS svc (name, ty, deployment_id, handlers)
+SELECT s->>'name', s->>'ty', %(deployment)s, s->'handlers' FROM jsonb_array_elements(%(services)s) AS s
+ON CONFLICT (name) DO UPDATE
+   SET ty = EXCLUDED.ty, handlers = EXCLUDED.handlers, deployment_id = EXCLUDED.deployment_id,
+       revision = svc.revision + 1, public = true, idempotency_retention = NULL, workflow_retention = NULL,
+       journal_retention = NULL, inactivity_timeout = NULL, abort_timeout = NULL, modified_at = now()
+ WHERE svc.deployment_id <> EXCLUDED.deployment_id
+   AND COALESCE((SELECT created_at FROM {s}.deployment WHERE id = svc.deployment_id), '-infinity')
+       < (SELECT created_at FROM {s}.deployment WHERE id = EXCLUDED.deployment_id)
+"""
+
+# -- services and deployments ------------------------------------------------------------------
+
+LIST_SERVICES = """
+-- list_services: the registered services (all, or one): what their latest deployment says of
+-- them, and the settings operators changed
+SELECT svc.name, svc.ty, svc.deployment_id, svc.handlers, svc.public, svc.revision,
+       (SELECT doc FROM jsonb_array_elements(d.services) AS doc WHERE doc->>'name' = svc.name) AS registered,
+       EXTRACT(EPOCH FROM svc.idempotency_retention)::float8 AS idempotency_retention,
+       EXTRACT(EPOCH FROM svc.workflow_retention)::float8 AS workflow_retention,
+       EXTRACT(EPOCH FROM svc.journal_retention)::float8 AS journal_retention,
+       EXTRACT(EPOCH FROM svc.inactivity_timeout)::float8 AS inactivity_timeout,
+       EXTRACT(EPOCH FROM svc.abort_timeout)::float8 AS abort_timeout
+  FROM {s}.service svc LEFT JOIN {s}.deployment d ON d.id = svc.deployment_id
+ WHERE %(name)s::text IS NULL OR svc.name = %(name)s
+ ORDER BY svc.name
+"""
+
+MODIFY_SERVICE = """
+-- modify_service: change a registered service's settings (NULL leaves one as it is); returns
+-- whether the service exists
+UPDATE {s}.service
+   SET public = COALESCE(%(public)s, public),
+       idempotency_retention = COALESCE(%(idempotency_retention)s * interval '1 second', idempotency_retention),
+       workflow_retention = COALESCE(%(workflow_retention)s * interval '1 second', workflow_retention),
+       journal_retention = COALESCE(%(journal_retention)s * interval '1 second', journal_retention),
+       inactivity_timeout = COALESCE(%(inactivity_timeout)s * interval '1 second', inactivity_timeout),
+       abort_timeout = COALESCE(%(abort_timeout)s * interval '1 second', abort_timeout),
+       modified_at = now()
+ WHERE name = %(name)s
+RETURNING name
+"""
+
+LIST_DEPLOYMENTS = """
+-- list_deployments: application versions, with their live workers and in-flight invocations
+SELECT d.id, d.services, d.compatible_with, d.created_at, d.last_seen_at,
+       (SELECT count(*) FROM {s}.worker w WHERE w.deployment_id = d.id) AS workers,
+       (SELECT count(*) FROM {s}.task t WHERE t.deployment_id = d.id) AS in_flight
+  FROM {s}.deployment d
+ WHERE %(id)s::text IS NULL OR d.id = %(id)s
+ ORDER BY d.created_at
+"""
+
+STATE_OF_KEY = """
+-- state_of_key: every state entry of one object key, in name order
+SELECT name, value FROM {s}.state WHERE service = %(service)s AND key = %(key)s ORDER BY name
+"""
+
+CLEAR_STATE_OF_KEY = """
+-- clear_state_of_key: remove an object key's state (one entry, or all of them when name is NULL)
+DELETE FROM {s}.state
+ WHERE service = %(service)s AND key = %(key)s AND (%(name)s::text IS NULL OR name = %(name)s)
+"""
+
+SET_STATE_ENTRY = """
+-- set_state_entry: write one state entry of an object key
+INSERT INTO {s}.state (service, key, name, value) VALUES (%(service)s, %(key)s, %(name)s, %(value)s)
+ON CONFLICT (service, key, name) DO UPDATE SET value = EXCLUDED.value
 """
 
 HEARTBEAT = """

@@ -16,12 +16,15 @@ import socket
 import typing
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 from restate_pg.api.app import App
+from restate_pg.api.definitions import Handler
+from restate_pg.api.metadata import service_metadata
 from restate_pg.runtime.attempt import Attempt
 from restate_pg.runtime.clock import DbClock
 from restate_pg.runtime.ids import new_invocation_id, parse_awakeable_id
-from restate_pg.store.driver import Fenced, Store
+from restate_pg.store.driver import SERVICE_SETTINGS, Fenced, Store
 from restate_pg.store.records import (
     Batch,
     Complete,
@@ -93,6 +96,10 @@ class Engine:
         self.clock = DbClock()
         self.worker_id = uuid.uuid4().hex[:16]
         self.services = sorted(app.services)
+        self.deployment_id = app.deployment_id
+        #: Settings operators changed (admin `PATCH /services/{name}`), by service; refreshed on
+        #: a "services" hint and with each retention sweep.
+        self._overrides: typing.Dict[str, typing.Dict[str, typing.Any]] = {}
         #: Attempts running (counted against `concurrency`) and attempts waiting in memory for a
         #: timer or a result (counted against `max_waiting` only: they use no CPU, and holding a
         #: slot for them would let a burst of sleepers delay all other work by their sleep).
@@ -123,9 +130,12 @@ class Engine:
     async def start(self) -> None:
         await self.store.open()
         if self.run_handlers:
-            db_now = await self.store.register_worker(self.worker_id, socket.gethostname(), os.getpid(), self.services)
+            await self.store.register_deployment(
+                self.deployment_id, [service_metadata(service) for service in self.app.services.values()])
+            db_now = await self._register_worker()
         else:
             db_now = await self.store.db_now()
+        await self.load_overrides()
         self.clock.sync(db_now)
         if not self.poll_only:
             from restate_pg.worker.listener import Listener
@@ -139,8 +149,34 @@ class Engine:
         if self.run_handlers:
             self._loops.append(asyncio.ensure_future(self._claim_loop()))
             self._loops.append(asyncio.ensure_future(self._heartbeat_loop()))
-            self._loops.append(asyncio.ensure_future(self._retention_loop()))
+        self._loops.append(asyncio.ensure_future(self._housekeeping_loop()))
         self._started = True
+
+    async def _register_worker(self) -> typing.Any:
+        return await self.store.register_worker(
+            self.worker_id, socket.gethostname(), os.getpid(), self.services, self.deployment_id)
+
+    async def load_overrides(self) -> None:
+        """Read the settings operators changed for this application's services."""
+        overrides: typing.Dict[str, typing.Dict[str, typing.Any]] = {}
+        for row in await self.store.list_services():
+            if row["name"] in self.app.services:
+                overrides[row["name"]] = {
+                    name: row[name] if name == "public" else (None if row[name] is None else timedelta(seconds=row[name]))
+                    for name in SERVICE_SETTINGS
+                }
+        self._overrides = overrides
+
+    def setting(self, handler: Handler, name: str) -> typing.Any:
+        override = self._overrides.get(handler.service_name, {}).get(name)
+        if override is not None:
+            return override
+        return handler.setting(name)
+
+    def is_public(self, handler: Handler) -> bool:
+        """Whether the ingress may call `handler`: not private in code, nor made private by an
+        operator (`PATCH /services/{name}` with `public: false`)."""
+        return not handler.is_private and self._overrides.get(handler.service_name, {}).get("public") is not False
 
     async def stop(self) -> None:
         """Stop claiming, abandon running attempts and hand their invocations back at once."""
@@ -464,7 +500,9 @@ class Engine:
 
     def _on_notify(self, channel: str, payload: str) -> None:
         if channel == self.work_channel:
-            if payload.startswith("done:"):
+            if payload == "services":
+                self._background(self.load_overrides())
+            elif payload.startswith("done:"):
                 self._notify_waiters(payload[5:], None)
             else:
                 self._work.set()
@@ -614,18 +652,21 @@ class Engine:
                     continue
             self._background(self._run_loaded(task.lease, task.wakeups, entry))
 
-    async def _retention_loop(self) -> None:
-        """Forget completed invocations past their retention; every worker sweeps, each takes
-        rows the others have not locked."""
+    async def _housekeeping_loop(self) -> None:
+        """Re-read operators' settings (in case a "services" hint was missed) and, in a worker,
+        forget completed invocations past their retention: every worker sweeps, each takes rows
+        the others have not locked."""
         while True:
             await asyncio.sleep(self.retention_interval)
             try:
-                while await self.store.purge_expired() == 1000:
-                    pass  # a backlog: keep going
+                await self.load_overrides()
+                if self.run_handlers:
+                    while await self.store.purge_expired() == 1000:
+                        pass  # a backlog: keep going
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                logger.warning("retention sweep failed, retrying later: %s", exc)
+                logger.warning("housekeeping failed, retrying later: %s", exc)
 
     async def _heartbeat_loop(self) -> None:
         interval = self.lease_seconds / 3
@@ -638,7 +679,7 @@ class Engine:
                     logger.error("worker %s was declared dead (heartbeat too late); abandoning its attempts", self.worker_id)
                     for attempt in list(self._attempts.values()):
                         attempt.ctx.close()
-                    await self.store.register_worker(self.worker_id, socket.gethostname(), os.getpid(), self.services)
+                    await self._register_worker()
                 reaped = await self.store.reap(lease_ms)
                 if reaped:
                     logger.warning("recovered %d invocation(s) of dead workers", len(reaped))

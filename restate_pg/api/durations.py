@@ -1,4 +1,5 @@
-"""Parsing of the `delay` query parameter, in the forms Restate's ingress accepts.
+"""Durations as Restate writes them: parsing the `delay` query parameter and admin settings, and
+formatting durations as its admin API does.
 
 `10s`, `500ms`, `1m30s`, `60 sec`, `2 hours`, ISO-8601 (`PT10S`, `P1DT2H`) and a bare number of
 milliseconds (what restate-sdk's client sends).
@@ -67,3 +68,19 @@ def _parse(value: str, text: str) -> timedelta:
     if position != len(value) or position == 0:
         raise InvalidDuration(f"not a duration: {text!r}")
     return timedelta(seconds=total)
+
+
+_FORMAT_UNITS = (("day", 86400_000), ("h", 3600_000), ("m", 60_000), ("s", 1000), ("ms", 1))
+
+
+def format_duration(value: timedelta) -> str:
+    """A duration as Restate's admin API writes one (humantime: `1day`, `2days 3h`, `500ms`)."""
+    millis = round(value.total_seconds() * 1000)
+    if millis <= 0:
+        return "0s"
+    parts = []
+    for unit, size in _FORMAT_UNITS:
+        count, millis = divmod(millis, size)
+        if count:
+            parts.append(f"{count}{unit}s" if unit == "day" and count > 1 else f"{count}{unit}")
+    return " ".join(parts)

@@ -1,0 +1,206 @@
+"""Restate's admin paths for services, deployments and the server itself.
+
+Services are read from the registry workers write when they start (`service`, `deployment`
+tables), so an admin process that hosts no handlers still lists every service in use.
+"""
+
+from __future__ import annotations
+
+import base64
+import typing
+from datetime import timedelta
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from restate_pg.admin.errors import AdminError
+from restate_pg.admin.openapi import service_openapi
+from restate_pg.api.durations import InvalidDuration, format_duration, parse_duration
+from restate_pg.api.metadata import DEFAULT_RETENTION
+from restate_pg.store.driver import state_version
+from restate_pg.worker.engine import Engine
+
+#: Admin API versions this router answers as (Restate's /version reports a range).
+ADMIN_API_VERSION = 1
+
+#: `PATCH /services/{name}` fields: Restate's name, and the registry column.
+_MODIFIABLE = {
+    "idempotency_retention": "idempotency_retention",
+    "workflow_completion_retention": "workflow_retention",
+    "journal_retention": "journal_retention",
+    "inactivity_timeout": "inactivity_timeout",
+    "abort_timeout": "abort_timeout",
+}
+
+
+def render_service(row: typing.Mapping[str, typing.Any], engine: Engine) -> typing.Dict[str, typing.Any]:
+    """A registry row as Restate's `ServiceMetadata`: what the code said, overridden by what
+    operators changed."""
+    registered = dict(row["registered"] or {})
+    described: typing.Dict[str, typing.Any] = {
+        **registered,
+        "name": row["name"],
+        "ty": row["ty"],
+        "handlers": row["handlers"],
+        "deployment_id": row["deployment_id"],
+        "revision": row["revision"],
+        "public": row["public"],
+    }
+    described.setdefault("idempotency_retention", format_duration(DEFAULT_RETENTION))
+    described.setdefault("journal_retention", format_duration(DEFAULT_RETENTION))
+    described.setdefault("inactivity_timeout", format_duration(timedelta(seconds=engine.default_inactivity_timeout)))
+    for restate_name, column in _MODIFIABLE.items():
+        if row[column] is not None:
+            described[restate_name] = format_duration(timedelta(seconds=row[column]))
+    return {k: v for k, v in described.items() if v is not None}
+
+
+def add_service_routes(router: APIRouter, engine: Engine) -> None:
+    """Mount the service, deployment, health and version paths on `router`."""
+    store = engine.store
+
+    async def one_service(name: str) -> typing.Dict[str, typing.Any]:
+        rows = await store.list_services(name)
+        if not rows:
+            raise AdminError(404, f"service '{name}' not found")
+        return render_service(rows[0], engine)
+
+    @router.get("/health", include_in_schema=False)
+    async def health() -> Response:
+        await store.db_now()  # healthy means the database answers
+        return JSONResponse({})
+
+    @router.get("/version", include_in_schema=False)
+    async def version() -> Response:
+        from importlib.metadata import PackageNotFoundError
+        from importlib.metadata import version as package_version
+
+        try:
+            ours = package_version("restate-pg")
+        except PackageNotFoundError:
+            ours = "unknown"
+        return JSONResponse({"version": ours, "min_admin_api_version": ADMIN_API_VERSION,
+                             "max_admin_api_version": ADMIN_API_VERSION})
+
+    @router.get("/services", include_in_schema=False)
+    async def list_services() -> Response:
+        return JSONResponse({"services": [render_service(row, engine) for row in await store.list_services()]})
+
+    @router.get("/services/{name}", include_in_schema=False)
+    async def get_service(name: str) -> Response:
+        return JSONResponse(await one_service(name))
+
+    @router.get("/services/{name}/handlers", include_in_schema=False)
+    async def list_handlers(name: str) -> Response:
+        return JSONResponse({"handlers": (await one_service(name))["handlers"]})
+
+    @router.get("/services/{name}/handlers/{handler}", include_in_schema=False)
+    async def get_handler(name: str, handler: str) -> Response:
+        for described in (await one_service(name))["handlers"]:
+            if described["name"] == handler:
+                return JSONResponse(described)
+        raise AdminError(404, f"handler '{name}/{handler}' not found")
+
+    @router.get("/services/{name}/openapi", include_in_schema=False)
+    async def openapi(name: str) -> Response:
+        return JSONResponse(service_openapi(await one_service(name)))
+
+    @router.patch("/services/{name}", include_in_schema=False)
+    async def modify_service(name: str, request: Request) -> Response:
+        body = await _json_object(request)
+        settings: typing.Dict[str, typing.Any] = {}
+        for field, value in body.items():
+            if field == "public":
+                if not isinstance(value, bool):
+                    raise AdminError(400, "'public' must be true or false")
+                settings["public"] = value
+            elif field in _MODIFIABLE:
+                settings[_MODIFIABLE[field]] = _seconds(field, value)
+            else:
+                raise AdminError(400, f"unknown field '{field}' (expected 'public' or one of {', '.join(_MODIFIABLE)})")
+        if not await store.modify_service(name, settings):
+            raise AdminError(404, f"service '{name}' not found")
+        await engine.load_overrides()
+        await store.notify(engine.work_channel, "services")  # other processes re-read their settings
+        return JSONResponse(await one_service(name))
+
+    @router.post("/services/{name}/state", include_in_schema=False)
+    async def replace_state(name: str, request: Request) -> Response:
+        body = await _json_object(request)
+        service = await one_service(name)
+        if service["ty"] not in ("VirtualObject", "Workflow"):
+            raise AdminError(400, f"service '{name}' has no state: it is not a virtual object or a workflow")
+        key, new_state, version = body.get("object_key"), body.get("new_state"), body.get("version")
+        if not isinstance(key, str):
+            raise AdminError(400, "'object_key' must be a string")
+        if not isinstance(new_state, dict):
+            raise AdminError(400, "'new_state' must be an object of state names to byte arrays")
+        if version is not None and not isinstance(version, str):
+            raise AdminError(400, "'version' must be a string")
+        entries = {entry: _bytes(entry, value) for entry, value in new_state.items()}
+        if not await store.change_state(name, key, entries, replace=True, expected_version=version):
+            raise AdminError(409, f"the state of {name}/{key} changed: it is no longer at version '{version}'")
+        return Response(status_code=202)
+
+    @router.get("/services/{name}/state/{key}", include_in_schema=False)
+    async def read_state(name: str, key: str) -> Response:
+        """restate-pg's own: an object key's state with its version, for `POST .../state`."""
+        await one_service(name)
+        state = await store.state_of_key(name, key)
+        return JSONResponse({"object_key": key, "version": state_version(state),
+                             "state": {entry: list(value) for entry, value in state.items()}})
+
+    @router.get("/deployments", include_in_schema=False)
+    async def list_deployments() -> Response:
+        return JSONResponse({"deployments": [_render_deployment(row) for row in await store.list_deployments()]})
+
+    @router.get("/deployments/{deployment_id}", include_in_schema=False)
+    async def get_deployment(deployment_id: str) -> Response:
+        rows = await store.list_deployments(deployment_id)
+        if not rows:
+            raise AdminError(404, f"deployment '{deployment_id}' not found")
+        return JSONResponse(_render_deployment(rows[0]))
+
+
+def _render_deployment(row: typing.Mapping[str, typing.Any]) -> typing.Dict[str, typing.Any]:
+    return {
+        "id": row["id"],
+        "services": row["services"],
+        "compatible_with": row["compatible_with"],
+        "created_at": row["created_at"].isoformat(),
+        "last_seen_at": row["last_seen_at"].isoformat(),
+        "workers": row["workers"],
+        "in_flight_invocations": row["in_flight"],
+    }
+
+
+async def _json_object(request: Request) -> typing.Dict[str, typing.Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise AdminError(400, "the request body must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise AdminError(400, "the request body must be a JSON object")
+    return body
+
+
+def _seconds(field: str, value: typing.Any) -> float:
+    if not isinstance(value, str):
+        raise AdminError(400, f"'{field}' must be a duration such as \"1 day\", \"5h\" or \"PT30M\"")
+    try:
+        return parse_duration(value).total_seconds()
+    except InvalidDuration as exc:
+        raise AdminError(400, f"'{field}': {exc}") from None
+
+
+def _bytes(entry: str, value: typing.Any) -> bytes:
+    """A state value as Restate's admin API sends one: an array of byte values (or, for
+    convenience, a base64 string)."""
+    if isinstance(value, list) and all(isinstance(b, int) and 0 <= b <= 255 for b in value):
+        return bytes(value)
+    if isinstance(value, str):
+        try:
+            return base64.b64decode(value, validate=True)
+        except ValueError:
+            pass
+    raise AdminError(400, f"state '{entry}' must be an array of byte values (0-255)")
