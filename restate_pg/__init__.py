@@ -26,18 +26,31 @@ from restate_pg.api.errors import (
     is_internal_exception,
 )
 from restate_pg.api.retry import InvocationRetryPolicy, RunOptions
+from restate_pg.client import (
+    ClientError,
+    RestateClient,
+    RestateClientSendHandle,
+    SyncRestateClient,
+    create_client,
+    create_sync_client,
+    enqueue,
+    enqueue_async,
+)
 from restate_pg.runtime.combinators import as_completed, gather, select, wait_completed
 
 __version__ = "0.1.0"
 
 __all__ = [
     "App",
+    "ClientError",
     "Context",
     "DurablePromise",
     "InvocationRetryPolicy",
     "ObjectContext",
     "ObjectSharedContext",
     "Request",
+    "RestateClient",
+    "RestateClientSendHandle",
     "RestateDurableCallFuture",
     "RestateDurableFuture",
     "RestateDurableSleepFuture",
@@ -46,6 +59,7 @@ __all__ = [
     "SdkInternalBaseException",
     "SendHandle",
     "Service",
+    "SyncRestateClient",
     "TerminalError",
     "VirtualObject",
     "Workflow",
@@ -53,6 +67,10 @@ __all__ = [
     "WorkflowSharedContext",
     "app",
     "as_completed",
+    "create_client",
+    "create_sync_client",
+    "enqueue",
+    "enqueue_async",
     "exceptions",
     "gather",
     "is_internal_exception",
