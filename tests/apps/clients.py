@@ -15,4 +15,7 @@ async def confirm(ctx: Context, order_id: int) -> str:
     return await ctx.run("confirm", lambda: f"order {order_id} confirmed")
 
 
+# what the README's examples import from "myapp.services"
+hold = awakeables.hold
+run = workflows.run
 app = restate.app([orders, awakeables.waiter, awakeables.holder, awakeables.chain, workflows.payment])
