@@ -161,3 +161,19 @@ async def test_create_client_as_restate_sdk_uses_it(ingress):
         assert (handle.status_code, await client.attach_invocation(handle.invocation_id)) == (202, "order 14 confirmed")
     finally:
         await client.close()
+
+
+def test_create_client_refuses_what_it_cannot_reach():
+    from restate_pg.store.database import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="unsupported database URL scheme"):
+        restate_pg.create_client("mysql://localhost/app")
+    with pytest.raises(NotImplementedError, match="journal_value_codec"):
+        restate_pg.create_client("http://localhost:8080", None, object())
+
+    async def bad_name() -> None:
+        async with restate_pg.create_client("http://127.0.0.1:9") as client:
+            await client.service_call("Orders", 1)
+
+    with pytest.raises(ValueError, match="expected 'Service/handler'"):
+        asyncio.run(bad_name())

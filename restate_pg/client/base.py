@@ -12,14 +12,13 @@ import abc
 import typing
 from datetime import timedelta
 
-from restate_pg.api.errors import TerminalError
 from restate_pg.api.app import App
+from restate_pg.api.errors import TerminalError
 from restate_pg.api.serde import DefaultSerde, Serde, serde_for_type
 from restate_pg.client.handle import RestateClientSendHandle
 from restate_pg.client.target import Target, TargetLike, named, resolve
 from restate_pg.store.records import Failure
 
-I = typing.TypeVar("I")
 O = typing.TypeVar("O")
 Headers = typing.Optional[typing.Dict[str, str]]
 

@@ -20,6 +20,7 @@ from restate_pg.store.database import to_psycopg_conninfo
 def create_client(
     url: str,
     headers: typing.Optional[typing.Dict[str, str]] = None,
+    journal_value_codec: typing.Any = None,
     *,
     app: typing.Optional[App] = None,
     admin_url: typing.Optional[str] = None,
@@ -28,6 +29,8 @@ def create_client(
     """A client of the ingress at an `http(s)://` URL, or of the database at a `postgresql://` URL
     or libpq string (then `app` gives names their kinds). `headers` go with every invocation.
     A URL of another scheme raises `ConfigurationError`."""
+    if journal_value_codec is not None:
+        raise NotImplementedError("journal_value_codec is not supported by restate-pg yet")
     if url.startswith(("http://", "https://")):
         return HttpClient(url, headers=headers, admin_url=admin_url, app=app)
     return SqlClient(to_psycopg_conninfo(url), schema=schema, app=app, headers=headers)

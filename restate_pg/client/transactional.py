@@ -59,8 +59,9 @@ def enqueue(
     `conn` is a SQLAlchemy `Session` or `Connection`, a psycopg `Connection`, or a DB-API
     connection (Django's: see `restate_pg.contrib.django`). Options, as for `prepare`: `key` (of
     the object or workflow; a workflow's `run` handler starts the workflow), `delay`,
-    `idempotency_key`, `headers`, and `app` (to name the target by a string). Returns the invocation id, with status
-    "PreviouslyAccepted" when the same idempotency key or workflow id was submitted before.
+    `idempotency_key`, `headers`, and `app` (to name the target by a string). Returns the
+    invocation id, with status "PreviouslyAccepted" when the same idempotency key or workflow id
+    was submitted before.
     """
     sub = prepare(target, arg, **options)
     sql, params = _statement(sub, schema)
