@@ -11,6 +11,7 @@ import pytest
 import restate_pg
 from restate_pg import ClientError, TerminalError
 from tests.apps import awakeables, clients, workflows
+from tests.support.polling import eventually
 from tests.support.server import serve
 
 
@@ -31,16 +32,13 @@ async def client(request, ingress):
 
 
 async def awakeable_of(client, key: str) -> str:
-    async def held():
-        return await client.object_call(awakeables.held, key, None)
+    """The awakeable id `Waiter/wait` handed to the holder `key`, once it has."""
 
-    seen = None
-    for _ in range(500):
-        seen = await held()
-        if seen is not None:
-            return seen
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"the awakeable id never reached the holder (last seen {seen!r})")
+    async def handed_out() -> bool:
+        return await client.object_call(awakeables.held, key, None) is not None
+
+    assert await eventually(handed_out, True), "the awakeable id never reached the holder"
+    return await client.object_call(awakeables.held, key, None)
 
 
 async def test_call_and_send_then_attach_and_output(client):
@@ -120,6 +118,9 @@ async def test_errors(client):
     with pytest.raises(ClientError) as unknown:
         await client.attach_invocation("inv_1" + "0" * 33)
     assert unknown.value.status_code == 404
+    with pytest.raises(ClientError) as bad_id:
+        await client.resolve_awakeable("sign_1nonsense", "x")
+    assert bad_id.value.status_code == 400
     with pytest.raises(ValueError, match="is keyed"):
         await client.object_call(awakeables.held, None, None)  # type: ignore[arg-type]
 
