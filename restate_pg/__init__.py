@@ -3,6 +3,9 @@
 Service code written for restate-sdk runs unchanged after ``import restate_pg as restate``.
 """
 
+import importlib
+import typing
+
 from restate_pg import exceptions, serde
 from restate_pg.api.app import App, app
 from restate_pg.api.context import (
@@ -28,16 +31,53 @@ from restate_pg.api.errors import (
 from restate_pg.api.retry import InvocationRetryPolicy, RunOptions
 from restate_pg.runtime.combinators import as_completed, gather, select, wait_completed
 
+if typing.TYPE_CHECKING:
+    from restate_pg.client import (
+        ClientError,
+        RestateClient,
+        RestateClientSendHandle,
+        SyncRestateClient,
+        create_client,
+        create_sync_client,
+        enqueue,
+        enqueue_async,
+    )
+
 __version__ = "0.1.0"
+
+#: Imported on first use: the client brings database and HTTP drivers that handler modules,
+#: which import this package first thing, do not need.
+_LAZY = {
+    "ClientError": "restate_pg.client.handle",
+    "RestateClientSendHandle": "restate_pg.client.handle",
+    "RestateClient": "restate_pg.client.base",
+    "SyncRestateClient": "restate_pg.client.blocking",
+    "create_client": "restate_pg.client.factory",
+    "create_sync_client": "restate_pg.client.factory",
+    "enqueue": "restate_pg.client.transactional",
+    "enqueue_async": "restate_pg.client.transactional",
+}
+
+
+def __getattr__(name: str) -> typing.Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'restate_pg' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 __all__ = [
     "App",
+    "ClientError",
     "Context",
     "DurablePromise",
     "InvocationRetryPolicy",
     "ObjectContext",
     "ObjectSharedContext",
     "Request",
+    "RestateClient",
+    "RestateClientSendHandle",
     "RestateDurableCallFuture",
     "RestateDurableFuture",
     "RestateDurableSleepFuture",
@@ -46,6 +86,7 @@ __all__ = [
     "SdkInternalBaseException",
     "SendHandle",
     "Service",
+    "SyncRestateClient",
     "TerminalError",
     "VirtualObject",
     "Workflow",
@@ -53,6 +94,10 @@ __all__ = [
     "WorkflowSharedContext",
     "app",
     "as_completed",
+    "create_client",
+    "create_sync_client",
+    "enqueue",
+    "enqueue_async",
     "exceptions",
     "gather",
     "is_internal_exception",

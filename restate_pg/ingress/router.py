@@ -22,8 +22,8 @@ from restate_pg.api.app import App
 from restate_pg.api.definitions import Handler
 from restate_pg.api.serde import BytesSerde
 from restate_pg.api.durations import InvalidDuration, parse_duration
-from restate_pg.runtime.ids import deterministic_invocation_id, new_invocation_id
-from restate_pg.store.records import Failure, Submission
+from restate_pg.runtime.submission import idempotent_invocation_id, new_submission, workflow_invocation_id
+from restate_pg.store.records import Failure
 from restate_pg.worker.engine import Engine, InvocationResult
 
 logger = logging.getLogger("restate_pg.ingress")
@@ -194,30 +194,16 @@ class Ingress:
                 )
         headers = _forwarded_headers(request)
 
-        service = handler.service
-        if handler.kind == "workflow":
-            invocation_id = deterministic_invocation_id("wf", service.name, target.key, key=target.key)
-        elif idempotency_key is not None:
-            invocation_id = deterministic_invocation_id(service.name, target.key, handler.name, idempotency_key, key=target.key)
-        else:
-            invocation_id = new_invocation_id(target.key)
-
         delay_ms = None if delay is None else delay // timedelta(milliseconds=1)
-        submission = Submission(
-            id=invocation_id,
-            service=service.name,
-            handler=handler.name,
-            key=target.key,
-            service_ty=service.service_type,
-            handler_ty=handler.kind,
-            input=body,
-            headers=headers,
-            idempotency_key=idempotency_key,
-            invoked_by="ingress",
-            delay_ms=delay_ms,
+        submission = new_submission(
+            handler, target.key, body, idempotency_key=idempotency_key, headers=headers, delay_ms=delay_ms
         )
+        invocation_id = submission.id
         try:
-            submitted, waiter = await self.engine.submit(submission, wait=not target.send)
+            if target.send:
+                submitted, _ = await self.engine.submit(submission)
+            else:
+                submitted, result = await self.engine.call(submission)
         except psycopg.DataError:
             if delay_ms is None:
                 raise
@@ -230,17 +216,11 @@ class Ingress:
                 # the same instant the submit statement stored as the start time: now() + delay
                 payload["executionTime"] = _rfc3339(submitted.db_now + timedelta(milliseconds=delay_ms), zulu=True)
             return JSONResponse(payload, status_code=202, headers={"x-restate-id": invocation_id})
-        if submitted.status is None:
-            if waiter is not None:
-                self.engine._remove_waiter(invocation_id, waiter)
-            if handler.kind == "workflow":
-                # Restate answers this as a failure of the (existing) invocation, not of the ingress
-                failure = Failure(409, "the workflow method was already invoked")
-                return result_response(handler, invocation_id, InvocationResult(None, failure))
-            waiter = None  # an idempotent duplicate: attach to the first submission
-        result = await self.engine.result(invocation_id, waiter)
         if result is None:
             raise IngressError(404, "invocation not found", invocation_id)
+        if submitted.status is None and handler.kind == "workflow":
+            # Restate answers this as a failure of the (existing) invocation, not of the ingress
+            return result_response(handler, invocation_id, result)
         response = result_response(handler, invocation_id, result)
         if idempotency_key is not None or handler.kind == "workflow":
             expires = await self.retained_until(invocation_id)
@@ -284,12 +264,12 @@ class Ingress:
                 invocation_id = str(target["invocationId"])
             elif kind == "workflow":
                 name, key = str(target["workflowName"]), str(target["workflowKey"])
-                invocation_id = deterministic_invocation_id("wf", name, key, key=key)
+                invocation_id = workflow_invocation_id(name, key)
             elif kind == "idempotentInvocation":
                 key = target.get("key")
-                invocation_id = deterministic_invocation_id(
+                invocation_id = idempotent_invocation_id(
                     str(target["service"]), None if key is None else str(key), str(target["handler"]),
-                    str(target["idempotencyKey"]), key=None if key is None else str(key))
+                    str(target["idempotencyKey"]))
             else:
                 raise KeyError("target")
         except KeyError as exc:
@@ -516,10 +496,10 @@ def create_router(
                 invocation_id = parts[0]
             elif len(parts) == 4:
                 service, handler_name, idempotency_key = parts[0], parts[1], parts[2]
-                invocation_id = deterministic_invocation_id(service, None, handler_name, idempotency_key)
+                invocation_id = idempotent_invocation_id(service, None, handler_name, idempotency_key)
             elif len(parts) == 5:
                 service, key, handler_name, idempotency_key = parts[0], parts[1], parts[2], parts[3]
-                invocation_id = deterministic_invocation_id(service, key, handler_name, idempotency_key, key=key)
+                invocation_id = idempotent_invocation_id(service, key, handler_name, idempotency_key)
             else:
                 raise IngressError(404, f"unknown ingress path /restate/invocation/{rest}")
             return await ingress.attach_or_output(request, invocation_id, parts[-1])
@@ -528,7 +508,7 @@ def create_router(
 
     @router.api_route("/restate/workflow/{name}/{workflow_id}/{action}", methods=_ALL_METHODS, include_in_schema=False)
     async def workflow_attach_output(request: Request, name: str, workflow_id: str, action: str) -> Response:
-        invocation_id = deterministic_invocation_id("wf", name, workflow_id, key=workflow_id)
+        invocation_id = workflow_invocation_id(name, workflow_id)
         return await guarded(lambda: ingress.attach_or_output(request, invocation_id, action))
 
     @router.api_route("/restate/{action}/{invocation_id}", methods=_ALL_METHODS, include_in_schema=False)

@@ -47,7 +47,8 @@ from restate_pg.runtime.futures import (
     RuntimePromise,
 )
 from restate_pg.runtime.host import Host
-from restate_pg.runtime.ids import deterministic_invocation_id, new_awakeable_id, new_invocation_id, parse_awakeable_id
+from restate_pg.runtime.ids import new_awakeable_id, parse_awakeable_id
+from restate_pg.runtime.submission import invocation_id_for, new_submission
 from restate_pg.runtime.journal import NonDeterminismError, RecordedJournal, Result
 from restate_pg.store.procedures import CANCEL_SIGNAL
 from restate_pg.store.records import (
@@ -525,12 +526,7 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
             if kind == "Call":
                 self._calls[command] = callee
             return command, callee
-        if target.kind == "workflow":
-            callee = deterministic_invocation_id("wf", target.service_name, key, key=key)
-        elif idempotency_key is not None:
-            callee = deterministic_invocation_id(target.service_name, key, target.name, idempotency_key, key=key)
-        else:
-            callee = new_invocation_id(key)
+        callee = invocation_id_for(target, key, idempotency_key)
         self._append(
             JournalRow(
                 index=self._position(),
@@ -542,20 +538,11 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
                 value=b"" if kind == "OneWayCall" else None,
             )
         )
-        submission = Submission(
-            id=callee,
-            service=target.service_name,
-            handler=target.name,
-            key=key,
-            service_ty=target.service.service_type,
-            handler_ty=target.kind,
-            input=payload,
-            headers=dict(headers or {}),
-            idempotency_key=idempotency_key,
-            invoked_by="service",
+        submission = new_submission(
+            target, key, payload, idempotency_key=idempotency_key, headers=headers,
+            delay_ms=int(delay.total_seconds() * 1000) if delay else None, invoked_by="service",
             caller_id=self.invocation_id if kind == "Call" else None,
-            caller_command=command if kind == "Call" else None,
-            delay_ms=int(delay.total_seconds() * 1000) if delay else None,
+            caller_command=command if kind == "Call" else None, invocation_id=callee,
         )
         if submission.delay_ms is None and self._host.reserve_local(submission):
             submission.owner = self._host.worker_id

@@ -66,7 +66,7 @@ def _failure(code: typing.Optional[int], message: typing.Optional[str], metadata
     return Failure(code, message or "", metadata)
 
 
-def _submission_doc(sub: Submission) -> typing.Dict[str, typing.Any]:
+def submission_doc(sub: Submission) -> typing.Dict[str, typing.Any]:
     """A submission as `submit_invocation()` reads it."""
     return {
         "id": sub.id,
@@ -171,7 +171,7 @@ class Store:
 
     async def submit(self, sub: Submission) -> Submitted:
         """Create one invocation (`submit_invocation`), taking the object key's lock if needed."""
-        started, db_now = await self._apply({"submit": _submission_doc(sub)})
+        started, db_now = await self._apply({"submit": submission_doc(sub)})
         return _submitted(sub, started, db_now)
 
     async def get_invocation(self, invocation_id: str) -> typing.Optional[typing.Dict[str, typing.Any]]:
@@ -268,7 +268,7 @@ class Store:
         outcome = batch.outcome
         request: typing.Dict[str, typing.Any] = {"id": lease.invocation_id, "owner": lease.owner, "epoch": lease.epoch}
         if batch.create is not None:  # created here, leased to this attempt: the fence then holds
-            request["create"] = _submission_doc(batch.create)
+            request["create"] = submission_doc(batch.create)
         keys: typing.Set[typing.Tuple[str, str]] = {
             (s.service, s.key or "") for s in batch.submissions if s.exclusive and s.delay_ms is None
         }
@@ -284,7 +284,7 @@ class Store:
                 for service, key, op in batch.state
             ]
         if batch.submissions:
-            request["submissions"] = [_submission_doc(sub) for sub in batch.submissions]
+            request["submissions"] = [submission_doc(sub) for sub in batch.submissions]
         if batch.consumed:
             request["consumed"] = batch.consumed
         if batch.resolutions:

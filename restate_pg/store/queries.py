@@ -137,6 +137,12 @@ APPLY = """
 SELECT {s}.apply(%s::jsonb)::text, now() AS db_now
 """
 
+ENQUEUE = """
+-- enqueue: create invocations in the application's own transaction, and hint the workers (a
+-- NOTIFY is delivered at commit, and dropped with a rollback)
+SELECT {s}.apply(CAST(%(requests)s AS jsonb))::text AS started, pg_notify(%(channel)s, '') AS hinted
+"""
+
 FENCE = """
 -- fence: fail the transaction unless this attempt still holds the invocation's lease
 SELECT {s}.fence(%(id)s, %(owner)s, %(epoch)s), now() AS db_now

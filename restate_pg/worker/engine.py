@@ -24,6 +24,7 @@ from restate_pg.api.metadata import service_metadata
 from restate_pg.runtime.attempt import Attempt
 from restate_pg.runtime.clock import DbClock
 from restate_pg.runtime.ids import new_invocation_id, parse_awakeable_id
+from restate_pg.store.channels import process_channel, work_channel
 from restate_pg.store.driver import SERVICE_SETTINGS, Fenced, Store
 from restate_pg.store.records import (
     Batch,
@@ -121,11 +122,11 @@ class Engine:
 
     @property
     def work_channel(self) -> str:
-        return f"rpg_{self.schema}_work".lower()
+        return work_channel(self.schema)
 
     @property
     def own_channel(self) -> str:
-        return f"rpg_{self.schema}_{self.worker_id}".lower()
+        return process_channel(self.schema, self.worker_id)
 
     async def start(self) -> None:
         await self.store.open()
@@ -232,6 +233,19 @@ class Engine:
             self.clock.sync(submitted.db_now)
         self._after_submit(sub, submitted)
         return submitted, waiter
+
+    async def call(self, sub: Submission) -> typing.Tuple[Submitted, typing.Optional[InvocationResult]]:
+        """Submit an invocation and wait for its result (None: it vanished, e.g. purged). A
+        duplicate idempotency key attaches to the first submission; a workflow's run already
+        started answers 409, as Restate's ingress does."""
+        submitted, waiter = await self.submit(sub, wait=True)
+        if submitted.status is None:
+            if waiter is not None:
+                self._remove_waiter(sub.id, waiter)
+            if sub.handler_ty == "workflow":
+                return submitted, InvocationResult(None, Failure(409, "the workflow method was already invoked"))
+            waiter = None
+        return submitted, await self.result(sub.id, waiter)
 
     @staticmethod
     def _deferrable(sub: Submission) -> bool:
@@ -401,7 +415,7 @@ class Engine:
                 logger.info("attempt %d of %s stopped: its lease was taken away", attempt.lease.epoch, invocation_id)
                 attempt.ctx.close()  # its writes would be refused anyway: end it now
         else:
-            self._background(self.store.notify(f"rpg_{self.schema}_{owner}".lower(), f"stop:{invocation_id}"))
+            self._background(self.store.notify(process_channel(self.schema, owner), f"stop:{invocation_id}"))
 
     # -- Host interface for attempts -----------------------------------------------------------
 
@@ -461,7 +475,7 @@ class Engine:
         if waiter == self.worker_id:
             self._notify_waiters(invocation_id, result)
         elif waiter is not None:
-            channel = self.work_channel if waiter == "*" else f"rpg_{self.schema}_{waiter}".lower()
+            channel = self.work_channel if waiter == "*" else process_channel(self.schema, waiter)
             self._background(self.store.notify(channel, f"done:{invocation_id}"))
             if waiter == "*":
                 self._notify_waiters(invocation_id, None)
@@ -476,7 +490,7 @@ class Engine:
             if attempt is not None:
                 attempt.ctx.wake()
         else:
-            self._background(self.store.notify(f"rpg_{self.schema}_{owner}".lower(), f"wake:{invocation_id}"))
+            self._background(self.store.notify(process_channel(self.schema, owner), f"wake:{invocation_id}"))
 
     def _hint_work(self) -> None:
         """Tell workers there is new work: at most one NOTIFY in flight per process."""

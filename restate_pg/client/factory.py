@@ -1,0 +1,41 @@
+"""`create_client(url)`: a client for an ingress URL or a database URL.
+
+`create_client("http://...")` speaks HTTP to an ingress, with restate-sdk's `create_client`
+surface (it may be used with or without `async with`); `create_client("postgresql://...")`
+goes straight to the database. `create_sync_client` returns the blocking equivalent.
+"""
+
+from __future__ import annotations
+
+import typing
+
+from restate_pg.api.app import App
+from restate_pg.client.base import RestateClient
+from restate_pg.client.blocking import SyncRestateClient
+from restate_pg.client.http import HttpClient
+from restate_pg.client.sql import SqlClient
+from restate_pg.store.database import to_psycopg_conninfo
+
+
+def create_client(
+    url: str,
+    headers: typing.Optional[typing.Dict[str, str]] = None,
+    journal_value_codec: typing.Any = None,
+    *,
+    app: typing.Optional[App] = None,
+    admin_url: typing.Optional[str] = None,
+    schema: str = "restate",
+) -> RestateClient:
+    """A client of the ingress at an `http(s)://` URL, or of the database at a `postgresql://` URL
+    or libpq string (then `app` gives names their kinds). `headers` go with every invocation.
+    A URL of another scheme raises `ConfigurationError`."""
+    if journal_value_codec is not None:
+        raise NotImplementedError("journal_value_codec is not supported by restate-pg yet")
+    if url.startswith(("http://", "https://")):
+        return HttpClient(url, headers=headers, admin_url=admin_url, app=app)
+    return SqlClient(to_psycopg_conninfo(url), schema=schema, app=app, headers=headers)
+
+
+def create_sync_client(url: str, headers: typing.Optional[typing.Dict[str, str]] = None, **options: typing.Any) -> SyncRestateClient:
+    """The blocking version of `create_client` (the same options)."""
+    return SyncRestateClient(create_client(url, headers, **options))

@@ -1,0 +1,103 @@
+"""The client over SQL: no HTTP hop, straight to the database the workers use.
+
+It is an `Engine` that runs no handlers (as an ingress started with `run_handlers=False`):
+submissions go through the same `apply()` as the ingress's, and results arrive as they do for
+the ingress: the completing worker NOTIFYs this process (`invocation.waiter`), and a poll every
+`poll_interval` covers a lost notification.
+"""
+
+from __future__ import annotations
+
+import typing
+from datetime import timedelta
+
+from restate_pg.api.app import App
+from restate_pg.client.base import Headers, RestateClient, raise_failure
+from restate_pg.client.handle import ClientError, RestateClientSendHandle
+from restate_pg.client.target import Target
+from restate_pg.runtime.ids import is_invocation_id
+from restate_pg.worker.engine import Engine, InvocationResult
+
+_CANCEL_ERRORS = {"missing": (404, "invocation not found"), "completed": (409, "the invocation has completed already")}
+
+
+class SqlClient(RestateClient):
+    """A client over the database itself. Targets named by strings need `app` (their kinds)."""
+
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        schema: str = "restate",
+        app: typing.Optional[App] = None,
+        headers: Headers = None,
+        poll_interval: float = 1.0,
+        pool_size: int = 4,
+    ) -> None:
+        self.app = app
+        self.headers = dict(headers or {})
+        self.engine = Engine(app or App(), database_url, schema=schema, run_handlers=False,
+                             poll_interval=poll_interval, pool_size=pool_size)
+        self._opened = False
+
+    async def open(self) -> None:
+        if not self._opened:
+            await self.engine.start()
+            self._opened = True
+
+    async def close(self) -> None:
+        if self._opened:
+            self._opened = False
+            await self.engine.stop()
+
+    async def _call(self, target: Target, key: typing.Optional[str], payload: bytes, idempotency_key: typing.Optional[str], headers: Headers) -> bytes:
+        await self.open()
+        sub = target.submission(key, payload, idempotency_key=idempotency_key, headers={**self.headers, **(headers or {})})
+        _, result = await self.engine.call(sub)
+        return _output_of(sub.id, result)
+
+    async def _send(self, target: Target, key: typing.Optional[str], payload: bytes, delay: typing.Optional[timedelta], idempotency_key: typing.Optional[str], headers: Headers) -> RestateClientSendHandle:
+        await self.open()
+        sub = target.submission(key, payload, delay=delay, idempotency_key=idempotency_key, headers={**self.headers, **(headers or {})})
+        submitted, _ = await self.engine.submit(sub)
+        execution_time = None
+        if submitted.status == "scheduled" and submitted.db_now is not None and sub.delay_ms is not None:
+            execution_time = submitted.db_now + timedelta(milliseconds=sub.delay_ms)
+        status = "Accepted" if submitted.status is not None else "PreviouslyAccepted"
+        return RestateClientSendHandle(sub.id, 202, status, execution_time)
+
+    async def _attach(self, invocation_id: str) -> bytes:
+        await self.open()
+        return _output_of(invocation_id, await self.engine.result(invocation_id))
+
+    async def _output(self, invocation_id: str) -> bytes:
+        await self.open()
+        row = await self.engine.store.get_invocation(invocation_id)
+        if row is None:
+            raise ClientError(404, "invocation not found")
+        if row["status"] != "completed":
+            raise ClientError(470, "the invocation exists but has not completed yet")
+        return _output_of(invocation_id, InvocationResult.from_row(row))
+
+    async def _complete_awakeable(self, awakeable_id: str, value: typing.Optional[bytes], failure: typing.Any) -> None:
+        await self.open()
+        try:
+            await self.engine.resolve_awakeable(awakeable_id, value, failure)
+        except ValueError:
+            raise ClientError(400, f"bad awakeable id '{awakeable_id}'") from None
+
+    async def _cancel(self, invocation_id: str) -> None:
+        await self.open()
+        if not is_invocation_id(invocation_id):
+            raise ClientError(400, f"bad invocation id '{invocation_id}'")
+        status = await self.engine.cancel_invocation(invocation_id)
+        if status in _CANCEL_ERRORS:
+            raise ClientError(*_CANCEL_ERRORS[status])
+
+
+def _output_of(invocation_id: str, result: typing.Optional[InvocationResult]) -> bytes:
+    if result is None:
+        raise ClientError(404, f"invocation {invocation_id} not found")
+    if result.failure is not None:
+        raise_failure(result.failure)
+    return result.output or b""

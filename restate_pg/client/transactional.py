@@ -1,0 +1,78 @@
+"""Starting invocations in the application's own database transaction.
+
+`enqueue(conn, target, arg)` writes the invocation with the same server-side function the
+ingress and the workers use (`apply()` in procedures.py: the object key's lock for an exclusive
+handler, then `submit_invocation()`), and a NOTIFY that hints the workers, on the connection the
+application is already using. Both belong to its transaction: commit, and the invocation exists
+and a worker picks it up at once (PostgreSQL delivers the NOTIFY at commit); roll back, and it
+never existed. This is the transactional outbox, with restate-pg's own tables as the outbox.
+"""
+
+from __future__ import annotations
+
+import typing
+from datetime import timedelta
+
+import orjson
+
+from restate_pg.api.app import App
+from restate_pg.client.connections import execute, execute_async
+from restate_pg.client.handle import RestateClientSendHandle
+from restate_pg.client.target import TargetLike, resolve
+from restate_pg.store.channels import work_channel
+from restate_pg.store.driver import submission_doc
+from restate_pg.store.queries import Queries
+from restate_pg.store.records import Submission
+
+
+def prepare(
+    target: TargetLike,
+    arg: typing.Any = None,
+    *,
+    key: typing.Optional[str] = None,
+    delay: typing.Optional[timedelta] = None,
+    idempotency_key: typing.Optional[str] = None,
+    headers: typing.Optional[typing.Dict[str, str]] = None,
+    app: typing.Optional[App] = None,
+) -> Submission:
+    """The submission of a request to `target` with input `arg`."""
+    resolved = resolve(target, app)
+    payload = resolved.input_serde.serialize(arg) if resolved.require_definition().takes_input else b""
+    return resolved.submission(key, payload, delay=delay, idempotency_key=idempotency_key, headers=headers)
+
+
+def _statement(sub: Submission, schema: str) -> typing.Tuple[str, typing.Dict[str, typing.Any]]:
+    requests = orjson.dumps([{"submit": submission_doc(sub)}]).decode()
+    return Queries(schema).ENQUEUE, {"requests": requests, "channel": work_channel(schema)}
+
+
+def _handle(sub: Submission, row: typing.Sequence[typing.Any]) -> RestateClientSendHandle:
+    started = orjson.loads(row[0])[0]
+    return RestateClientSendHandle(sub.id, 202, "Accepted" if started["status"] is not None else "PreviouslyAccepted")
+
+
+def enqueue(
+    conn: typing.Any, target: TargetLike, arg: typing.Any = None, *, schema: str = "restate", **options: typing.Any
+) -> RestateClientSendHandle:
+    """Start an invocation of `target` (a send: nothing waits for it) in `conn`'s transaction.
+
+    `conn` is a SQLAlchemy `Session` or `Connection`, a psycopg `Connection`, or a DB-API
+    connection (Django's: see `restate_pg.contrib.django`). Options, as for `prepare`: `key` (of
+    the object or workflow; a workflow's `run` handler starts the workflow), `delay`,
+    `idempotency_key`, `headers`, and `app` (to name the target by a string). Returns the
+    invocation id, with status "PreviouslyAccepted" when the same idempotency key or workflow id
+    was submitted before.
+    """
+    sub = prepare(target, arg, **options)
+    sql, params = _statement(sub, schema)
+    return _handle(sub, execute(conn, sql, params))
+
+
+async def enqueue_async(
+    conn: typing.Any, target: TargetLike, arg: typing.Any = None, *, schema: str = "restate", **options: typing.Any
+) -> RestateClientSendHandle:
+    """`enqueue` on a SQLAlchemy `AsyncSession` or `AsyncConnection`, or a psycopg `AsyncConnection`;
+    the same options (`key`, `delay`, `idempotency_key`, `headers`, `app`)."""
+    sub = prepare(target, arg, **options)
+    sql, params = _statement(sub, schema)
+    return _handle(sub, await execute_async(conn, sql, params))

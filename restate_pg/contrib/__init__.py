@@ -1,0 +1,1 @@
+"""Glue for web frameworks; each module imports its framework only when used."""
