@@ -126,7 +126,7 @@ SELECT t.wakeups, n.seq, n.command_index, n.value, n.failure_code, n.failure_mes
 
 LOAD_STATE = """
 -- load_state: every state value of one object key
-SELECT name, value FROM {s}.state WHERE service = %(service)s AND key = %(key)s
+SELECT name, value FROM {s}.state_entry WHERE service = %(service)s AND key = %(key)s
 """
 
 # -- an attempt's transaction -------------------------------------------------------------------
@@ -160,7 +160,7 @@ SELECT {s}.fence(%(id)s, %(owner)s, %(epoch)s), now() AS db_now
 _FORGET_DONE = """journal AS (
     DELETE FROM {s}.journal WHERE invocation_id IN (SELECT id FROM done)
 ), workflow_state AS (
-    DELETE FROM {s}.state s USING done d
+    DELETE FROM {s}.state_entry s USING done d
      WHERE d.handler_ty = 'workflow' AND s.service = d.service AND s.key = d.key
 ), promises AS (
     DELETE FROM {s}.promise p USING done d
