@@ -13,6 +13,7 @@ import psycopg
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
+from restate_pg.admin.query import create_query_router
 from restate_pg.runtime.ids import is_invocation_id
 from restate_pg.worker.engine import Engine
 
@@ -76,4 +77,5 @@ def create_admin_router(engine: Engine) -> APIRouter:
             return _error(425, "the invocation has not started yet (inboxed or scheduled)")
         return Response(status_code=200)
 
+    router.include_router(create_query_router(engine))  # POST /query: SQL introspection
     return router

@@ -630,6 +630,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_log_level(dev)
     dev.set_defaults(handler=_cmd_dev)
 
+    from restate_pg.cli.sql import add_sql_command
+
+    add_sql_command(add_command)
     return parser
 
 

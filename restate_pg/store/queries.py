@@ -241,6 +241,13 @@ UPDATE {s}.task SET lease_owner = NULL, status = 'ready', run_at = now()
   FROM gone WHERE task.lease_owner = gone.id
 """
 
+SCOPE_OPERATOR_QUERY = """
+-- scope_operator_query: in an operator's read-only transaction, find restate-pg's views first
+-- (the application's tables still resolve) and cancel the query after a timeout
+SELECT set_config('search_path', '{s}, ' || current_setting('search_path'), true),
+       set_config('statement_timeout', %(timeout_ms)s, true)
+"""
+
 NOTIFY = """
 -- notify: a wake-up hint, sent outside data transactions
 SELECT pg_notify(%(channel)s, %(payload)s)
