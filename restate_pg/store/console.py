@@ -29,6 +29,7 @@ DEFAULT_TIMEOUT_S = 30.0
 _UNAVAILABLE_CLASSES = ("08", "53", "57P")
 _READ_ONLY_SQLSTATE = "25006"
 _CANCELED_SQLSTATE = "57014"
+_SYNTAX_SQLSTATE = "42601"
 
 
 class QueryError(RestatePgError):
@@ -77,6 +78,8 @@ def _classify(exc: psycopg.Error, timeout_s: float) -> RestatePgError:
         return QueryError(f"queries are read-only: {message}")
     if state == _CANCELED_SQLSTATE:
         return QueryError(f"the query ran longer than {timeout_s:g}s and was cancelled")
+    if state == _SYNTAX_SQLSTATE and "multiple commands" in message:
+        return QueryError("send one statement at a time: a query is a single SELECT (or WITH, VALUES, ...)")
     if not state or state.startswith(_UNAVAILABLE_CLASSES):
         return DatabaseUnavailable(f"the database went away during the query: {message}")
     return QueryError(message)
