@@ -212,21 +212,26 @@ def readme_queries() -> typing.List[str]:
     """The SQL examples of the README's "Inspecting with SQL" section."""
     text = README.read_text()
     section = text.split("## Inspecting with SQL", 1)[1].split("\n## ", 1)[0]
-    return [block.strip() for block in re.findall(r"```sql\n(.*?)```", section, re.DOTALL)]
+    blocks = [block.strip() for block in re.findall(r"```sql\n(.*?)```", section, re.DOTALL)]
+    return blocks + re.findall(r'restate-pg sql (?:--json )?"([^"]+)"', section)
 
 
 async def test_readme_queries_run(shop: Served, database_url: str) -> None:
     queries = readme_queries()
-    assert len(queries) >= 5
+    assert len(queries) >= 8
     with psycopg.connect(database_url, autocommit=True) as conn:  # the application's own table
         conn.execute("CREATE TABLE IF NOT EXISTS public.product (sku text PRIMARY KEY, title text NOT NULL)")
         conn.execute("INSERT INTO public.product VALUES ('book', 'A book') ON CONFLICT DO NOTHING")
     try:
         done = await shop.client.post("/Shop/order", json="book")
         assert done.status_code == 200
-        await send(shop, "/Shop/broken/send", None)
+        broken = await send(shop, "/Shop/broken/send", None)
+        assert await eventually(lambda: status_of(shop, broken), "paused") == "paused"
+        held = await send(shop, "/Inventory/pen/hold/send", 3_600_000)
+        assert await eventually(lambda: status_of(shop, held), "running") == "running"
+        await send(shop, "/Inventory/pen/reserve/send", 1)
         await send(shop, "/Signup/bob/run/send", "bob@example.com")
-        await shop.client.post("/Signup/bob/confirm", json="42")
+        assert (await shop.client.post("/Signup/bob/confirm", json="42")).status_code == 200
         for sql in queries:
             sql = sql.replace("inv_1fvS0lzJxzX5QUG1oOlu7Sk1vBw9ExRoS", done.headers["x-restate-id"])
             rows = await query(shop, sql)

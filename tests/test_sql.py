@@ -185,3 +185,10 @@ def test_sql_reads_the_given_schema(database_url: str, tmp_path: Path) -> None:
     finally:
         with psycopg.connect(database_url, autocommit=True) as conn:
             conn.execute(pgsql.SQL("DROP SCHEMA {} CASCADE").format(pgsql.Identifier(schema)))
+
+
+def test_sql_has_help(tmp_path: Path) -> None:
+    done = run_cli("sql", "--help", cwd=tmp_path)
+    assert done.returncode == 0
+    for option in ("--database-url", "--schema", "--json", "--timeout", "sys_invocation"):
+        assert option in done.stdout
