@@ -11,6 +11,7 @@ than one statement in the string, so `COMMIT; DELETE ...` cannot step out of the
 from __future__ import annotations
 
 import base64
+import contextlib
 import typing
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -66,7 +67,7 @@ def run_query(url: str, schema: str, query: str, *, timeout_s: float = DEFAULT_T
         except psycopg.Error as exc:
             raise _classify(exc, timeout_s) from exc
         finally:
-            if not conn.closed:
+            with contextlib.suppress(psycopg.Error):  # nothing it did is kept; a lost connection has nothing to undo
                 conn.rollback()
     return QueryResult(columns, rows)
 
