@@ -254,7 +254,7 @@ class RestatePg(Processes):
 
     def counter_values(self, conn: Conn, keys: list[str]) -> dict[str, int]:
         rows = conn.execute(
-            "SELECT key, value FROM restate.state WHERE service = 'BenchCounter' AND name = 'value' AND key = ANY(%s)",
+            "SELECT key, value FROM restate.state_entry WHERE service = 'BenchCounter' AND name = 'value' AND key = ANY(%s)",
             (keys,),
         ).fetchall()
         return {key: int(json.loads(bytes(value))) for key, value in rows}

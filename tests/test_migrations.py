@@ -30,10 +30,11 @@ from restate_pg.store.migrate import (
     head_revision,
     upgrade,
 )
+from restate_pg.store.introspection import VIEW_NAMES, introspection_sql
 from restate_pg.store.procedures import FUNCTION_SIGNATURES, procedures_sql
 
 TABLES = {
-    "invocation", "task", "journal", "notification", "state", "object_lock", "inbox", "worker", "promise", "promise_waiter",
+    "invocation", "task", "journal", "notification", "state_entry", "object_lock", "inbox", "worker", "promise", "promise_waiter",
     "invocation_waiter", "deployment", "service", "cron_job",
 }
 
@@ -70,7 +71,7 @@ def _fence_source(url: str, schema: str) -> str | None:
 def test_upgrade_creates_every_table_and_the_fence_function(database_url: str) -> None:
     assert _tables(database_url, "restate") == TABLES | {"alembic_version"}
     assert _fence_source(database_url, "restate") is not None
-    assert current_revision(database_url, "restate") == head_revision() == "0004"
+    assert current_revision(database_url, "restate") == head_revision() == "0005"
 
 
 def test_task_has_its_storage_parameters(database_url: str) -> None:
@@ -127,7 +128,7 @@ def test_downgrade_to_base_then_upgrade_again(database_url: str, fresh_schema: s
     upgrade(database_url, fresh_schema)
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(
-            sql.SQL("INSERT INTO {}.state VALUES ('Counter', 'a', 'count', '1')").format(
+            sql.SQL("INSERT INTO {}.state_entry VALUES ('Counter', 'a', 'count', '1')").format(
                 sql.Identifier(fresh_schema)
             )
         )
@@ -141,7 +142,7 @@ def test_downgrade_to_base_then_upgrade_again(database_url: str, fresh_schema: s
     assert _tables(database_url, fresh_schema) == TABLES | {"alembic_version"}
     with psycopg.connect(database_url) as conn:
         count = conn.execute(
-            sql.SQL("SELECT count(*) FROM {}.state").format(sql.Identifier(fresh_schema))
+            sql.SQL("SELECT count(*) FROM {}.state_entry").format(sql.Identifier(fresh_schema))
         ).fetchone()
     assert count == (0,)
 
@@ -247,6 +248,49 @@ def test_downgrade_drops_the_write_path_functions(database_url: str, fresh_schem
     downgrade(database_url, fresh_schema, revision="0001")
     assert all(_function_source(database_url, fresh_schema, sig.split("(")[0]) is None for sig in FUNCTION_SIGNATURES)
     assert _fence_source(database_url, fresh_schema) is not None
+
+
+def _views(url: str, schema: str) -> dict[str, str]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT viewname, definition FROM pg_views WHERE schemaname = %s", [schema]
+        ).fetchall()
+    return dict(rows)
+
+
+def test_introspection_views_agree_with_introspection_module(database_url: str, fresh_schema: str) -> None:
+    """A change to introspection.py without a revision that re-creates the views fails here."""
+    upgrade(database_url, fresh_schema)
+    migrated = _views(database_url, fresh_schema)
+    assert sorted(migrated) == sorted(VIEW_NAMES)
+    helper = _function_source(database_url, fresh_schema, "bytes_as_utf8")
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(introspection_sql(fresh_schema).encode())
+    assert _views(database_url, fresh_schema) == migrated
+    assert _function_source(database_url, fresh_schema, "bytes_as_utf8") == helper
+
+
+def test_downgrade_from_introspection_restores_the_state_table(database_url: str, fresh_schema: str) -> None:
+    upgrade(database_url, fresh_schema)
+    downgrade(database_url, fresh_schema, revision="0004")
+    assert _views(database_url, fresh_schema) == {}
+    assert "state" in _tables(database_url, fresh_schema)
+    with psycopg.connect(database_url, autocommit=True) as conn:  # the functions use the old name again
+        conn.execute(
+            sql.SQL("INSERT INTO {}.state VALUES ('Counter', 'a', 'count', '1')").format(sql.Identifier(fresh_schema))
+        )
+        state = conn.execute(
+            sql.SQL("SELECT {}.eager_state('Counter', 'a')").format(sql.Identifier(fresh_schema))
+        ).fetchone()
+    assert state == ({"count": "MQ=="},)
+    upgrade(database_url, fresh_schema)
+    with psycopg.connect(database_url) as conn:
+        values = conn.execute(
+            sql.SQL("SELECT service_name, service_key, key, value_utf8 FROM {}.state").format(
+                sql.Identifier(fresh_schema)
+            )
+        ).fetchall()
+    assert values == [("Counter", "a", "count", "1")]
 
 
 def _alembic_ini() -> Path:

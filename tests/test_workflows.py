@@ -131,7 +131,7 @@ async def test_after_its_retention_a_workflow_id_starts_afresh(clean_db):
             for _ in range(500):  # swept once its 200 ms retention passed
                 left = await (await conn.execute(
                     "SELECT (SELECT count(*) FROM restate.invocation WHERE service = 'Brief')"
-                    " + (SELECT count(*) FROM restate.state WHERE service = 'Brief')"
+                    " + (SELECT count(*) FROM restate.state_entry WHERE service = 'Brief')"
                     " + (SELECT count(*) FROM restate.promise WHERE service = 'Brief')"
                     " + (SELECT count(*) FROM restate.journal j WHERE j.invocation_id = %s)",
                     (first.headers["x-restate-id"],))).fetchone()

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 
 from restate_pg.admin.errors import AdminRoute, error_response
 from restate_pg.admin.operations import OPERATIONS, Answer, perform
+from restate_pg.admin.query import create_query_router
 from restate_pg.admin.services import add_service_routes
 from restate_pg.worker.engine import Engine
 
@@ -47,4 +48,5 @@ def create_admin_router(engine: Engine) -> APIRouter:
         return _respond(await perform(engine, "restart-as-new", invocation_id, prefix=int(from_)))
 
     add_service_routes(router, engine)
+    router.include_router(create_query_router(engine))  # POST /query: SQL introspection
     return router

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from restate_pg.admin.errors import AdminError
 from restate_pg.admin.openapi import service_openapi
 from restate_pg.api.durations import InvalidDuration, format_duration, parse_duration
-from restate_pg.api.metadata import DEFAULT_RETENTION
+from restate_pg.api.metadata import DEFAULT_RETENTION, SERVICE_TYPES
 from restate_pg.store.driver import state_version
 from restate_pg.worker.engine import Engine
 
@@ -40,7 +40,7 @@ def render_service(row: typing.Mapping[str, typing.Any], engine: Engine) -> typi
     described: typing.Dict[str, typing.Any] = {
         **registered,
         "name": row["name"],
-        "ty": row["ty"],
+        "ty": SERVICE_TYPES[row["ty"]],
         "handlers": row["handlers"],
         "deployment_id": row["deployment_id"],
         "revision": row["revision"],
@@ -146,7 +146,7 @@ def add_service_routes(router: APIRouter, engine: Engine) -> None:
     async def read_state(name: str, key: str) -> Response:
         """restate-pg's own: an object key's state with its version, for `POST .../state`."""
         await one_service(name)
-        state = await store.state_of_key(name, key)
+        state = await store.load_state(name, key)
         return JSONResponse({"object_key": key, "version": state_version(state),
                              "state": {entry: list(value) for entry, value in state.items()}})
 

@@ -652,6 +652,9 @@ def build_parser() -> argparse.ArgumentParser:
     invocations.add_arguments(steer, [common], _Parser)
     steer.set_defaults(handler=_cmd_invocations)
 
+    from restate_pg.cli.sql import add_sql_command
+
+    add_sql_command(add_command)
     return parser
 
 

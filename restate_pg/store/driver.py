@@ -439,10 +439,6 @@ class Store:
     async def list_deployments(self, deployment: typing.Optional[str] = None) -> typing.List[typing.Dict[str, typing.Any]]:
         return await self._dicts(self.q.LIST_DEPLOYMENTS, {"id": deployment})
 
-    async def state_of_key(self, service: str, key: str) -> typing.Dict[str, bytes]:
-        rows = await self._one(self.q.STATE_OF_KEY, {"service": service, "key": key})
-        return {name: bytes(value) for name, value in rows}
-
     async def change_state(
         self,
         service: str,
@@ -458,7 +454,7 @@ class Store:
         async with self.pool.connection() as conn, conn.transaction():
             await conn.execute(self.q.LOCK_OBJECT_KEY, _lock_params(service, key))
             if expected_version is not None:
-                rows = await (await conn.execute(self.q.STATE_OF_KEY, {"service": service, "key": key})).fetchall()
+                rows = await (await conn.execute(self.q.LOAD_STATE, {"service": service, "key": key})).fetchall()
                 if state_version({name: bytes(value) for name, value in rows}) != expected_version:
                     return False
             if replace:

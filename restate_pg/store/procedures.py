@@ -147,7 +147,7 @@ BEGIN
                 WHEN sum(octet_length(value)) <= {eager_state_limit}
                 THEN jsonb_object_agg(name, encode(value, 'base64')) END
       INTO v_state
-      FROM {s}.state WHERE service = p_service AND key = p_key;
+      FROM {s}.state_entry WHERE service = p_service AND key = p_key;
     RETURN v_state;
 END
 $$;
@@ -469,14 +469,14 @@ BEGIN
     IF p ? 'state' THEN  -- set_state / clear_state / clear_all_state, in the handler's order
         FOR v_item IN SELECT value FROM jsonb_array_elements(p->'state') LOOP
             IF v_item->>'op' = 'set' THEN
-                INSERT INTO {s}.state (service, key, name, value)
+                INSERT INTO {s}.state_entry (service, key, name, value)
                 VALUES (v_item->>'service', v_item->>'key', v_item->>'name', decode(v_item->>'value', 'base64'))
                 ON CONFLICT (service, key, name) DO UPDATE SET value = EXCLUDED.value;
             ELSIF v_item->>'op' = 'clear' THEN
-                DELETE FROM {s}.state
+                DELETE FROM {s}.state_entry
                  WHERE service = v_item->>'service' AND key = v_item->>'key' AND name = v_item->>'name';
             ELSE
-                DELETE FROM {s}.state WHERE service = v_item->>'service' AND key = v_item->>'key';
+                DELETE FROM {s}.state_entry WHERE service = v_item->>'service' AND key = v_item->>'key';
             END IF;
         END LOOP;
     END IF;

@@ -126,7 +126,7 @@ SELECT t.wakeups, n.seq, n.command_index, n.value, n.failure_code, n.failure_mes
 
 LOAD_STATE = """
 -- load_state: every state value of one object key
-SELECT name, value FROM {s}.state WHERE service = %(service)s AND key = %(key)s
+SELECT name, value FROM {s}.state_entry WHERE service = %(service)s AND key = %(key)s
 """
 
 # -- an attempt's transaction -------------------------------------------------------------------
@@ -166,7 +166,7 @@ SELECT {s}.fence(%(id)s, %(owner)s, %(epoch)s), now() AS db_now
 _FORGET_DONE = """journal AS (
     DELETE FROM {s}.journal WHERE invocation_id IN (SELECT id FROM done)
 ), workflow_state AS (
-    DELETE FROM {s}.state s USING done d
+    DELETE FROM {s}.state_entry s USING done d
      WHERE d.handler_ty = 'workflow' AND s.service = d.service AND s.key = d.key
 ), promises AS (
     DELETE FROM {s}.promise p USING done d
@@ -300,8 +300,12 @@ ON CONFLICT (id) DO UPDATE SET services = EXCLUDED.services, last_seen_at = now(
 REGISTER_SERVICES = """
 -- register_services: make a deployment the latest of its services unless a newer one is; a
 -- service that moves to another deployment gets a new revision, and the operator's overrides go
+-- (`ty` as in invocation.service_ty; the documents carry Restate's admin names)
 INSERT INTO {s}.service AS svc (name, ty, deployment_id, handlers)
-SELECT s->>'name', s->>'ty', %(deployment)s, s->'handlers' FROM jsonb_array_elements(%(services)s) AS s
+SELECT s->>'name',
+       CASE s->>'ty' WHEN 'VirtualObject' THEN 'virtual_object' WHEN 'Workflow' THEN 'workflow' ELSE 'service' END,
+       %(deployment)s, s->'handlers'
+  FROM jsonb_array_elements(%(services)s) AS s
 ON CONFLICT (name) DO UPDATE
    SET ty = EXCLUDED.ty, handlers = EXCLUDED.handlers, deployment_id = EXCLUDED.deployment_id,
        revision = svc.revision + 1, public = true, idempotency_retention = NULL, workflow_retention = NULL,
@@ -353,20 +357,15 @@ SELECT d.id, d.services, d.compatible_with, d.created_at, d.last_seen_at,
  ORDER BY d.created_at
 """
 
-STATE_OF_KEY = """
--- state_of_key: every state entry of one object key, in name order
-SELECT name, value FROM {s}.state WHERE service = %(service)s AND key = %(key)s ORDER BY name
-"""
-
 CLEAR_STATE_OF_KEY = """
 -- clear_state_of_key: remove an object key's state (one entry, or all of them when name is NULL)
-DELETE FROM {s}.state
+DELETE FROM {s}.state_entry
  WHERE service = %(service)s AND key = %(key)s AND (%(name)s::text IS NULL OR name = %(name)s)
 """
 
 SET_STATE_ENTRY = """
 -- set_state_entry: write one state entry of an object key
-INSERT INTO {s}.state (service, key, name, value) VALUES (%(service)s, %(key)s, %(name)s, %(value)s)
+INSERT INTO {s}.state_entry (service, key, name, value) VALUES (%(service)s, %(key)s, %(name)s, %(value)s)
 ON CONFLICT (service, key, name) DO UPDATE SET value = EXCLUDED.value
 """
 
@@ -392,6 +391,13 @@ UNREGISTER_WORKER = """
 WITH gone AS (DELETE FROM {s}.worker WHERE id = %(id)s RETURNING id)
 UPDATE {s}.task SET lease_owner = NULL, status = 'ready', run_at = now()
   FROM gone WHERE task.lease_owner = gone.id
+"""
+
+SCOPE_OPERATOR_QUERY = """
+-- scope_operator_query: in an operator's read-only transaction, find restate-pg's views first
+-- (the application's tables still resolve) and cancel the query after a timeout
+SELECT set_config('search_path', '{s}, ' || current_setting('search_path'), true),
+       set_config('statement_timeout', %(timeout_ms)s, true)
 """
 
 NOTIFY = """

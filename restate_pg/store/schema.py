@@ -141,7 +141,7 @@ def build_metadata(schema: str = DEFAULT_SCHEMA) -> MetaData:
     )
 
     Table(
-        "state",
+        "state_entry",  # K/V state of objects and workflows; the view `state` shows it as Restate does
         md,
         Column("service", Text, nullable=False),
         Column("key", Text, nullable=False),

@@ -34,6 +34,14 @@ async def serve(app: App, database_url: str, *, admin: bool = False, **options: 
     if admin:
         api.include_router(create_admin_router(router.engine), prefix="/admin")  # type: ignore[attr-defined]
     api.include_router(router)
+    async with serve_api(api) as base_url:
+        async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
+            yield Served(client, router.engine, base_url)  # type: ignore[attr-defined]
+
+
+@contextlib.asynccontextmanager
+async def serve_api(api: FastAPI) -> typing.AsyncIterator[str]:
+    """Serve `api` on a free port of 127.0.0.1 with uvicorn; yield its base URL."""
     server = uvicorn.Server(
         uvicorn.Config(api, host="127.0.0.1", port=0, log_level="warning", lifespan="on", timeout_graceful_shutdown=2)
     )
@@ -44,10 +52,8 @@ async def serve(app: App, database_url: str, *, admin: bool = False, **options: 
             task.result()
         await asyncio.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
-    base_url = f"http://127.0.0.1:{port}"
     try:
-        async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
-            yield Served(client, router.engine, base_url)  # type: ignore[attr-defined]
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         await task

@@ -1,0 +1,55 @@
+"""`POST /query`: SQL introspection over HTTP, as Restate's admin API serves it.
+
+The body is `{"query": "SELECT ..."}`; the answer is `{"rows": [{column: value, ...}, ...]}` with
+bytes in base64 and timestamps in ISO 8601 (Restate answers JSON when asked with
+`Accept: application/json`; restate-pg always does). The query runs read-only, see
+`restate_pg.store.console`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from restate_pg.errors import DatabaseUnavailable
+from restate_pg.store.console import DEFAULT_TIMEOUT_S, QueryError, run_query
+from restate_pg.worker.engine import Engine
+
+logger = logging.getLogger("restate_pg.admin")
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"code": status, "message": message}, status_code=status)
+
+
+def create_query_router(engine: Engine, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> APIRouter:
+    """The `/query` route, reading through `engine`'s database and schema."""
+    router = APIRouter()
+
+    @router.post("/query", include_in_schema=False)
+    async def query(request: Request) -> Response:
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            return _error(400, 'the body must be JSON: {"query": "SELECT ..."}')
+        if not isinstance(body, dict) or not isinstance(body.get("query"), str):
+            return _error(400, 'the body must be a JSON object with a string "query"')
+        try:
+            # psycopg's blocking connection, in a thread: each query has a connection of its own
+            result = await asyncio.to_thread(
+                run_query, engine.store.conninfo, engine.store.schema, body["query"], timeout_s=timeout_s
+            )
+        except QueryError as exc:
+            return _error(400, str(exc))
+        except DatabaseUnavailable as exc:
+            return _error(503, str(exc))
+        except Exception:
+            logger.exception("query failed")
+            return _error(500, "internal error while running the query")
+        return Response(orjson.dumps({"rows": result.records()}), media_type="application/json")
+
+    return router

@@ -1,0 +1,77 @@
+"""`restate-pg sql "SELECT ..."`: the introspection views from a terminal, as `restate sql` does.
+
+A table for people by default, `--json` (the same `{"rows": [...]}` as the admin API's `/query`)
+for scripts. The query runs read-only, see `restate_pg.store.console`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import typing
+
+import orjson
+
+from restate_pg.errors import DatabaseUnavailable
+from restate_pg.store.console import DEFAULT_TIMEOUT_S, QueryError, QueryResult, json_safe, run_query
+
+AddCommand = typing.Callable[[str, str, str], argparse.ArgumentParser]
+
+
+def add_sql_command(add_command: AddCommand) -> None:
+    """Register `sql` with `build_parser`'s `add_command`."""
+    from restate_pg.cli.main import _positive_float
+
+    command = add_command(
+        "sql",
+        "run a read-only SQL query over the introspection views",
+        "Run one SQL query, read-only, with restate-pg's schema first on the search path: "
+        "sys_invocation, sys_journal, state, sys_inbox, sys_keyed_service_status, sys_idempotency, "
+        "sys_promise, sys_service and sys_deployment answer as Restate's tables do, and the "
+        "application's own tables can be joined.",
+    )
+    command.add_argument("query", metavar="QUERY", help='the query, e.g. "SELECT id, status FROM sys_invocation"')
+    command.add_argument("--json", action="store_true", help='print {"rows": [{column: value}, ...]} instead of a table')
+    command.add_argument(
+        "--timeout", type=_positive_float, default=DEFAULT_TIMEOUT_S, metavar="S",
+        help=f"cancel the query after S seconds (default: {DEFAULT_TIMEOUT_S:g})",
+    )
+    command.set_defaults(handler=_cmd_sql)
+
+
+def _cmd_sql(args: argparse.Namespace) -> int:
+    from restate_pg.cli.main import CLIError, _database_url
+
+    url = _database_url(args)
+    try:
+        result = run_query(url, args.schema, args.query, timeout_s=args.timeout)
+    except (QueryError, DatabaseUnavailable) as exc:
+        raise CLIError(str(exc)) from exc
+    if args.json:
+        sys.stdout.buffer.write(orjson.dumps({"rows": result.records()}) + b"\n")
+    else:
+        sys.stdout.write(render_table(result))
+    sys.stdout.flush()
+    return 0
+
+
+def _cell(value: typing.Any) -> str:
+    value = json_safe(value)
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else orjson.dumps(value).decode()
+    return text.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t")
+
+
+def render_table(result: QueryResult) -> str:
+    """The rows as an aligned text table with a row count, as psql prints them."""
+    cells = [[_cell(value) for value in row] for row in result.rows]
+    widths = [max([len(name)] + [len(row[i]) for row in cells]) for i, name in enumerate(result.columns)]
+    lines = [
+        " | ".join(name.ljust(width) for name, width in zip(result.columns, widths)).rstrip(),
+        "-+-".join("-" * width for width in widths),
+    ]
+    lines += [" | ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in cells]
+    count = len(result.rows)
+    lines.append(f"({count} row{'' if count == 1 else 's'})")
+    return "\n".join(lines) + "\n"
