@@ -51,8 +51,8 @@ async def test_json_output_and_unknown_ids(ingress, clean_db, tmp_path):
     assert restarted.output == b'"hi"'
 
     bad = await cli(tmp_path, clean_db, "kill", "not-an-id")
-    assert bad.returncode == 1
-    assert_one_line_error(bad, "bad invocation id 'not-an-id'")
+    assert bad.returncode == 2
+    assert_one_line_error(bad, "'not-an-id' is neither an invocation id (inv_1...) nor a target of a registered service")
     usage = await cli(tmp_path, clean_db, "restart-as-new", done_id, "--from", "-1")
     assert usage.returncode == 2
-    assert_one_line_error(usage, "--from")
+    assert usage.stderr.splitlines()[-1] == "restate-pg: error: argument --from: expected a journal index (0 or more), got '-1'"

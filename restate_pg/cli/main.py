@@ -38,24 +38,13 @@ __all__ = ["CLIError", "load_app", "main"]
 
 PROG = "restate-pg"
 DEBUG_ENV = "RESTATE_PG_DEBUG"
+DEPLOYMENT_ENV = "RESTATE_PG_DEPLOYMENT"
 
-#: Exit status for problems found before starting (usage, configuration, database, schema).
-EXIT_USAGE = 2
-#: Exit status for failures while running.
-EXIT_FAILURE = 1
-EXIT_INTERRUPTED = 130
+from restate_pg.cli.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, CLIError
 
 _LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 #: Signals that stop a long-running command gracefully.
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-class CLIError(Exception):
-    """A failure to report as one line, `restate-pg: error: <message>`, exiting with `exit_code`."""
-
-    def __init__(self, message: str, exit_code: int = EXIT_USAGE) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 # --- MODULE:APP ------------------------------------------------------------------------------
@@ -361,6 +350,8 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     }
     if args.concurrency is not None:
         options["concurrency"] = args.concurrency
+    if args.deployment:
+        options["deployment"] = args.deployment
     services = ", ".join(sorted(app.services)) or "no services"
     _info(f"worker for {services} on {describe_target(url)}, schema {args.schema!r}")
     return _run_until_signalled(run_worker(app, **options))
@@ -383,14 +374,17 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return _serve(router, host=args.host, port=args.port, log_level=args.log_level)
 
 
-def _cmd_invocations(args: argparse.Namespace) -> int:
-    from restate_pg.cli import invocations
+def _cmd_operate(args: argparse.Namespace) -> int:
+    """An operator command (invocations, services, deployments, kv) on a migrated database."""
+    from restate_pg.errors import DatabaseUnavailable
+    from restate_pg.store.console import QueryError
 
     url = _database_url(args)
     _check_database(url, args.schema, migrated=True)
-    if getattr(args, "prefix", 0) < 0:
-        raise CLIError(f"--from must be a journal index (0 or more), got {args.prefix}")
-    return invocations.run(url, args.schema, args)
+    try:
+        return int(args.run(url, args.schema, args))
+    except (QueryError, DatabaseUnavailable) as exc:
+        raise CLIError(str(exc), EXIT_FAILURE) from exc
 
 
 def _cmd_dev(args: argparse.Namespace) -> int:
@@ -421,6 +415,7 @@ def _cmd_dev(args: argparse.Namespace) -> int:
             schema=args.schema,
             run_handlers=True,
             poll_only=False,
+            **({"deployment": args.deployment} if args.deployment else {}),
             **_engine_options(args),
         )
         admin_port = None if args.no_admin else args.admin_port
@@ -566,6 +561,14 @@ def build_parser() -> argparse.ArgumentParser:
                 else:
                     tuning.add_argument(flag, dest=keyword, type=_positive_float, metavar="S", help=help_text)
 
+    def add_deployment(command: argparse.ArgumentParser) -> None:
+        command.add_argument(
+            "--deployment", metavar="NAME", default=os.environ.get(DEPLOYMENT_ENV) or None,
+            help="the application version this process runs, e.g. a release tag or commit: invocations "
+            f"it starts are resumed only by workers of the same deployment (default: ${DEPLOYMENT_ENV}, "
+            "else the app's own, else one derived from the handlers' code)",
+        )
+
     def add_http(command: argparse.ArgumentParser) -> None:
         http = command.add_argument_group("http")
         http.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
@@ -599,6 +602,7 @@ def build_parser() -> argparse.ArgumentParser:
         "timer or a result (default: the worker's own default)",
     )
     worker.add_argument("--poll-only", action="store_true", help=poll_only_help)
+    add_deployment(worker)
     add_engine_options(worker, *(flag for flag, _, _ in _ENGINE_OPTIONS))
     add_log_level(worker)
     worker.set_defaults(handler=_cmd_worker)
@@ -630,6 +634,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="port of the admin API (cancel, kill, ...), as Restate's (default: 9070; 0: any free port)",
     )
     dev.add_argument("--no-admin", action="store_true", help="do not serve the admin API")
+    add_deployment(dev)
     dev.add_argument(
         "--data-dir",
         type=Path,
@@ -641,16 +646,23 @@ def build_parser() -> argparse.ArgumentParser:
     add_log_level(dev)
     dev.set_defaults(handler=_cmd_dev)
 
-    from restate_pg.cli import invocations
+    from restate_pg.cli import invocations, kv, registry
 
-    steer = commands.add_parser(
-        "invocations",
-        help="cancel, kill, pause, resume, purge or restart invocations",
-        description="Steer invocations by id, as Restate's admin API does (same status codes and "
-        "messages), straight through the database. Exits 1 if the operation failed for any id.",
-    )
-    invocations.add_arguments(steer, [common], _Parser)
-    steer.set_defaults(handler=_cmd_invocations)
+    for name, summary, description, add_arguments in (
+        ("invocations", "list, describe, cancel, kill, pause, resume, purge or restart invocations",
+         "List and describe invocations, and steer them as Restate's admin API does (same status codes "
+         "and messages), straight through the database.", invocations.add_arguments),
+        ("services", "list the registered services", "The services workers registered.",
+         registry.add_services_arguments),
+        ("deployments", "list deployments, and mark them compatible for upgrades",
+         "Deployments (application versions), their in-flight invocations, and which may resume whose.",
+         registry.add_deployments_arguments),
+        ("kv", "read and change the state of an object key", "The K/V state of virtual objects and workflows.",
+         kv.add_arguments),
+    ):
+        operator = commands.add_parser(name, help=summary, description=description)
+        add_arguments(operator, [common], _Parser)
+        operator.set_defaults(handler=_cmd_operate)
 
     from restate_pg.cli.sql import add_sql_command
 

@@ -10,10 +10,10 @@ import argparse
 import sys
 import typing
 
-import orjson
 
 from restate_pg.errors import DatabaseUnavailable
-from restate_pg.store.console import DEFAULT_TIMEOUT_S, QueryError, QueryResult, json_safe, run_query
+from restate_pg.cli.output import print_json, render_table
+from restate_pg.store.console import DEFAULT_TIMEOUT_S, QueryError, run_query
 
 AddCommand = typing.Callable[[str, str, str], argparse.ArgumentParser]
 
@@ -48,30 +48,8 @@ def _cmd_sql(args: argparse.Namespace) -> int:
     except (QueryError, DatabaseUnavailable) as exc:
         raise CLIError(str(exc)) from exc
     if args.json:
-        sys.stdout.buffer.write(orjson.dumps({"rows": result.records()}) + b"\n")
+        print_json({"rows": result.records()})
     else:
         sys.stdout.write(render_table(result))
     sys.stdout.flush()
     return 0
-
-
-def _cell(value: typing.Any) -> str:
-    value = json_safe(value)
-    if value is None:
-        return ""
-    text = value if isinstance(value, str) else orjson.dumps(value).decode()
-    return text.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t")
-
-
-def render_table(result: QueryResult) -> str:
-    """The rows as an aligned text table with a row count, as psql prints them."""
-    cells = [[_cell(value) for value in row] for row in result.rows]
-    widths = [max([len(name)] + [len(row[i]) for row in cells]) for i, name in enumerate(result.columns)]
-    lines = [
-        " | ".join(name.ljust(width) for name, width in zip(result.columns, widths)).rstrip(),
-        "-+-".join("-" * width for width in widths),
-    ]
-    lines += [" | ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in cells]
-    count = len(result.rows)
-    lines.append(f"({count} row{'' if count == 1 else 's'})")
-    return "\n".join(lines) + "\n"

@@ -47,8 +47,16 @@ class QueryResult:
         return [{name: json_safe(value) for name, value in zip(self.columns, row)} for row in self.rows]
 
 
-def run_query(url: str, schema: str, query: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> QueryResult:
-    """Run `query` read-only against `url`, with `schema`'s views first on the search_path.
+def run_query(
+    url: str,
+    schema: str,
+    query: str,
+    params: typing.Optional[typing.Mapping[str, typing.Any]] = None,
+    *,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> QueryResult:
+    """Run `query` (with `params` for its `%(name)s` placeholders, if any) read-only against
+    `url`, with `schema`'s views first on the search_path.
 
     Raises `QueryError` for a query the operator has to fix, `DatabaseUnavailable` when
     PostgreSQL cannot be reached or goes away.
@@ -61,7 +69,7 @@ def run_query(url: str, schema: str, query: str, *, timeout_s: float = DEFAULT_T
             conn.execute(
                 Queries(schema).SCOPE_OPERATOR_QUERY, {"timeout_ms": str(max(1, int(timeout_s * 1000)))}
             )
-            cursor = conn.execute(query, prepare=True)
+            cursor = conn.execute(query, params, prepare=True)
             columns = [column.name for column in cursor.description or []]
             rows = cursor.fetchall() if cursor.description else []
         except psycopg.Error as exc:

@@ -189,16 +189,29 @@ class Store:
 
     # -- claiming ------------------------------------------------------------------------------
 
-    async def claim(self, owner: str, services: typing.Sequence[str], limit: int) -> typing.List[ClaimedTask]:
-        rows = await self._one(self.q.CLAIM_TASKS, {"owner": owner, "services": list(services), "limit": limit})
+    async def claim(
+        self, owner: str, services: typing.Sequence[str], limit: int, deployments: typing.Sequence[str] = ()
+    ) -> typing.List[ClaimedTask]:
+        """Lease due tasks (`claim_tasks`): unpinned ones, pinned to `deployments[0]` (the
+        worker's own) as they start, and those pinned to any of `deployments`."""
+        rows = await self._one(self.q.CLAIM_TASKS, {
+            "owner": owner, "services": list(services), "limit": limit,
+            "deployments": list(deployments), "deployment": deployments[0] if deployments else None})
         return [
             ClaimedTask(Lease(r[0], owner, r[1], r[2]), wakeups=r[3], previous_status=r[4], db_now=r[5])
             for r in rows
         ]
 
-    async def next_due(self, services: typing.Sequence[str]) -> typing.Optional[float]:
-        rows = await self._one(self.q.NEXT_DUE, {"services": list(services)})
+    async def next_due(self, services: typing.Sequence[str], deployments: typing.Sequence[str] = ()) -> typing.Optional[float]:
+        rows = await self._one(self.q.NEXT_DUE, {"services": list(services), "deployments": list(deployments)})
         return rows[0][0] if rows else None
+
+    async def compatible_deployments(self, deployment: str) -> typing.List[str]:
+        rows = await self._one(self.q.COMPATIBLE_DEPLOYMENTS, {"deployment": deployment})
+        return list(rows[0][0]) if rows else []
+
+    async def mark_compatible(self, deployment: str, compatible: typing.Sequence[str]) -> bool:
+        return bool(await self._one(self.q.MARK_COMPATIBLE, {"deployment": deployment, "compatible": list(compatible)}))
 
     async def start_scheduled(self, lease: Lease, service: str, key: typing.Optional[str], exclusive: bool) -> str:
         """A due delayed invocation becomes invoked, or inboxed behind its key (`start_scheduled`)."""

@@ -9,7 +9,8 @@ many concurrent attempts (`group_commit`).
 
 Each function is one named step of `docs/invocation-lifecycle.md`, with its purpose in one line.
 Binary values travel in the JSON as base64. Migrations copy this DDL at their revision
-(`migrations/versions/0002_write_path_functions.py`); a test checks that they agree.
+(`migrations/versions/0002_write_path_functions.py`, and later revisions the functions they
+re-create); a test checks that the database agrees with this module.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ DECLARE
     v_exclusive boolean := p->>'handler_ty' = 'exclusive';
     v_status text := 'invoked';
     v_start_at timestamptz;
+    v_deployment text;
 BEGIN
     IF v_delay_ms IS NOT NULL THEN
         v_status := 'scheduled';
@@ -79,13 +81,16 @@ BEGIN
     ) THEN
         v_status := 'inboxed';
     END IF;
+    IF v_owner IS NOT NULL AND v_status = 'invoked' THEN  -- starts at once: pinned to the owner's deployment
+        SELECT deployment_id INTO v_deployment FROM {s}.worker WHERE id = v_owner;
+    END IF;
     INSERT INTO {s}.invocation (
         id, service, handler, key, service_ty, handler_ty, status, input, headers,
-        idempotency_key, invoked_by, caller_id, caller_command, waiter, scheduled_start_at)
+        idempotency_key, invoked_by, caller_id, caller_command, waiter, scheduled_start_at, deployment_id)
     VALUES (v_id, v_service, p->>'handler', v_key, p->>'service_ty', p->>'handler_ty', v_status,
             decode(p->>'input', 'base64'), COALESCE(p->'headers', '{{}}'::jsonb),
             p->>'idempotency_key', p->>'invoked_by', p->>'caller_id', (p->>'caller_command')::integer,
-            p->>'waiter', v_start_at)
+            p->>'waiter', v_start_at, v_deployment)
     ON CONFLICT (id) DO NOTHING;
     IF NOT FOUND THEN
         RETURN NULL;
@@ -98,8 +103,9 @@ BEGIN
         INSERT INTO {s}.object_lock (service, key, invocation_id) VALUES (v_service, v_key, v_id);
     END IF;
     IF v_status = 'invoked' AND v_owner IS NOT NULL THEN  -- leased at once to the submitting worker
-        INSERT INTO {s}.task (invocation_id, service, status, run_at, lease_owner, epoch, attempt, last_start_at)
-        VALUES (v_id, v_service, 'running', now(), v_owner, 1, 1, now());
+        INSERT INTO {s}.task (invocation_id, service, status, run_at, lease_owner, epoch, attempt, last_start_at,
+                              deployment_id)
+        VALUES (v_id, v_service, 'running', now(), v_owner, 1, 1, now(), v_deployment);
     ELSE
         INSERT INTO {s}.task (invocation_id, service, status, run_at)
         VALUES (v_id, v_service, CASE WHEN v_status = 'scheduled' THEN 'scheduled' ELSE 'ready' END,
@@ -110,11 +116,13 @@ END
 $$;
 
 -- release_object_key: hand an object key to the head of its inbox, or free it; returns the
--- invocation that got the key, leased to p_owner when given (to run it at once), else ready.
+-- invocation that got the key, leased to p_owner when given (to run it at once, pinned to that
+-- worker's deployment), else ready.
 CREATE OR REPLACE FUNCTION {s}.release_object_key(p_service text, p_key text, p_holder text, p_owner text)
 RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     v_next text;
+    v_deployment text;
 BEGIN
     DELETE FROM {s}.inbox
      WHERE seq = (SELECT seq FROM {s}.inbox WHERE service = p_service AND key = p_key ORDER BY seq LIMIT 1)
@@ -125,12 +133,16 @@ BEGIN
     END IF;
     UPDATE {s}.object_lock SET invocation_id = v_next, acquired_at = now()
      WHERE service = p_service AND key = p_key;
-    UPDATE {s}.invocation SET status = 'invoked', modified_at = now() WHERE id = v_next;
+    IF p_owner IS NOT NULL THEN
+        SELECT deployment_id INTO v_deployment FROM {s}.worker WHERE id = p_owner;
+    END IF;
+    UPDATE {s}.invocation SET status = 'invoked', modified_at = now(), deployment_id = v_deployment WHERE id = v_next;
     IF p_owner IS NULL THEN
         INSERT INTO {s}.task (invocation_id, service, status, run_at) VALUES (v_next, p_service, 'ready', now());
     ELSE
-        INSERT INTO {s}.task (invocation_id, service, status, run_at, lease_owner, epoch, attempt, last_start_at)
-        VALUES (v_next, p_service, 'running', now(), p_owner, 1, 1, now());
+        INSERT INTO {s}.task (invocation_id, service, status, run_at, lease_owner, epoch, attempt, last_start_at,
+                              deployment_id)
+        VALUES (v_next, p_service, 'running', now(), p_owner, 1, 1, now(), v_deployment);
     END IF;
     RETURN v_next;
 END

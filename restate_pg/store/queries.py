@@ -54,27 +54,47 @@ RETURNING status, result, output, failure_code, failure_message, failure_metadat
 # -- claiming ----------------------------------------------------------------------------------
 
 CLAIM_TASKS = """
--- claim_tasks: lease due, unleased tasks of the given services to a worker
+-- claim_tasks: lease due, unleased tasks of the given services to a worker: those not started
+-- yet, which it pins to its deployment, and those pinned to a deployment it may resume
 WITH due AS (
-    SELECT invocation_id, status FROM {s}.task
+    SELECT invocation_id, status, deployment_id FROM {s}.task
      WHERE lease_owner IS NULL AND run_at <= now() AND service = ANY(%(services)s)
+       AND (deployment_id IS NULL OR deployment_id = ANY(%(deployments)s))
      ORDER BY run_at
      LIMIT %(limit)s
        FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE {s}.task t
+       SET lease_owner = %(owner)s, epoch = t.epoch + 1, attempt = t.attempt + 1,
+           status = 'running', last_start_at = now(), deployment_id = COALESCE(t.deployment_id, %(deployment)s)
+      FROM due
+     WHERE t.invocation_id = due.invocation_id
+    RETURNING t.invocation_id, t.epoch, t.attempt, t.wakeups, due.status AS previous_status,
+              due.deployment_id IS NULL AS pinned_now
+), pinned AS (
+    UPDATE {s}.invocation SET deployment_id = %(deployment)s
+     WHERE id IN (SELECT invocation_id FROM claimed WHERE pinned_now)
 )
-UPDATE {s}.task t
-   SET lease_owner = %(owner)s, epoch = t.epoch + 1, attempt = t.attempt + 1,
-       status = 'running', last_start_at = now()
-  FROM due
- WHERE t.invocation_id = due.invocation_id
-RETURNING t.invocation_id, t.epoch, t.attempt, t.wakeups, due.status AS previous_status, now() AS db_now
+SELECT invocation_id, epoch, attempt, wakeups, previous_status, now() AS db_now FROM claimed
 """
 
 NEXT_DUE = """
--- next_due: seconds until the earliest unleased task of the given services is due
+-- next_due: seconds until the earliest unleased task this worker may claim is due
 SELECT EXTRACT(EPOCH FROM (min(run_at) - now()))::float8 AS seconds
   FROM {s}.task
  WHERE lease_owner IS NULL AND run_at < 'infinity' AND service = ANY(%(services)s)
+   AND (deployment_id IS NULL OR deployment_id = ANY(%(deployments)s))
+"""
+
+COMPATIBLE_DEPLOYMENTS = """
+-- compatible_deployments: the deployments whose pinned invocations a deployment may resume
+SELECT compatible_with FROM {s}.deployment WHERE id = %(deployment)s
+"""
+
+MARK_COMPATIBLE = """
+-- mark_compatible: let a deployment's workers resume invocations pinned to others (or, with an
+-- empty list, only their own); returns whether the deployment exists
+UPDATE {s}.deployment SET compatible_with = %(compatible)s WHERE id = %(deployment)s RETURNING id
 """
 
 START_SCHEDULED = """
@@ -280,6 +300,71 @@ SELECT %(new_id)s, index, command_index, completes, entry_type, name, params, co
        value, failure_code, failure_message, failure_metadata, sleep_wakeup_at
   FROM {s}.journal
  WHERE invocation_id = %(id)s AND index <= %(prefix)s AND entry_type <> 'Cancel'
+"""
+
+# -- the operator's command line (run read-only over the introspection views) --------------------
+
+OPERATOR_LIST_INVOCATIONS = """
+-- operator_list_invocations: invocations matching the given filters (each may be NULL), newest first
+SELECT id, target, status, retry_count AS attempts, created_at, modified_at,
+       COALESCE(completion_failure, last_failure) AS failure, pinned_deployment_id AS deployment
+  FROM {s}.sys_invocation
+ WHERE (%(service)s::text IS NULL OR target_service_name = %(service)s)
+   AND (%(handler)s::text IS NULL OR target_handler_name = %(handler)s)
+   AND (%(key)s::text IS NULL OR target_service_key = %(key)s)
+   AND (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s))
+   AND (%(older_than_s)s::float8 IS NULL OR created_at < now() - %(older_than_s)s * interval '1 second')
+   AND (%(newer_than_s)s::float8 IS NULL OR created_at >= now() - %(newer_than_s)s * interval '1 second')
+ ORDER BY created_at DESC
+ LIMIT %(limit)s
+"""
+
+OPERATOR_DESCRIBE_INVOCATION = """
+-- operator_describe_invocation: everything sys_invocation knows of one invocation
+SELECT * FROM {s}.sys_invocation WHERE id = %(id)s
+"""
+
+OPERATOR_JOURNAL = """
+-- operator_journal: one invocation's journal as a timeline
+SELECT index, entry_type, name, completed, invoked_id, invoked_target, sleep_wakeup_at, promise_name,
+       entry_lite_json, appended_at
+  FROM {s}.sys_journal WHERE id = %(id)s ORDER BY index
+"""
+
+OPERATOR_TARGET_INVOCATIONS = """
+-- operator_target_invocations: ids of the completed (or else the unfinished) invocations of a
+-- service, a handler, or an object key's handler
+SELECT id FROM {s}.sys_invocation
+ WHERE target_service_name = %(service)s
+   AND (%(handler)s::text IS NULL OR target_handler_name = %(handler)s)
+   AND (%(key)s::text IS NULL OR target_service_key = %(key)s)
+   AND (status = 'completed') = %(completed)s
+ ORDER BY created_at
+"""
+
+OPERATOR_SERVICES = """
+-- operator_services: the registered services, their handlers and latest deployment
+SELECT name, ty AS type, revision, public, deployment_id AS deployment,
+       (SELECT string_agg(h->>'name', ', ' ORDER BY h->>'name') FROM jsonb_array_elements(handlers) h) AS handlers
+  FROM {s}.service ORDER BY name
+"""
+
+OPERATOR_DEPLOYMENTS = """
+-- operator_deployments: the deployments, oldest first, with their live workers and in-flight
+-- invocations (to drain before switching one off)
+SELECT d.id, d.created_at,
+       (SELECT count(*) FROM {s}.worker w WHERE w.deployment_id = d.id) AS workers,
+       (SELECT count(*) FROM {s}.task t WHERE t.deployment_id = d.id) AS in_flight,
+       array_to_string(d.compatible_with, ', ') AS resumes_also,
+       (SELECT string_agg(e->>'name', ', ') FROM jsonb_array_elements(d.services) e) AS services
+  FROM {s}.deployment d ORDER BY d.created_at
+"""
+
+OPERATOR_STATE = """
+-- operator_state: the state entries of one object key, raw and as text
+SELECT key, value_utf8, value FROM {s}.state
+ WHERE service_name = %(service)s AND service_key = %(key)s AND (%(name)s::text IS NULL OR key = %(name)s)
+ ORDER BY key
 """
 
 # -- workers -----------------------------------------------------------------------------------

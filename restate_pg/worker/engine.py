@@ -82,6 +82,7 @@ class Engine:
         poll_only: bool = False,
         pool_size: int = 10,
         retention_interval: float = 60.0,
+        deployment: typing.Optional[str] = None,
     ) -> None:
         self.app = app
         self.schema = schema
@@ -97,7 +98,10 @@ class Engine:
         self.clock = DbClock()
         self.worker_id = uuid.uuid4().hex[:16]
         self.services = sorted(app.services)
-        self.deployment_id = app.deployment_id
+        self.deployment_id = deployment or app.deployment_id
+        #: The deployments whose pinned invocations this worker resumes: its own first, then those
+        #: an operator marked compatible with it.
+        self.deployments: typing.List[str] = [self.deployment_id]
         #: Settings operators changed (admin `PATCH /services/{name}`), by service; refreshed on
         #: a "services" hint and with each retention sweep.
         self._overrides: typing.Dict[str, typing.Dict[str, typing.Any]] = {}
@@ -158,7 +162,11 @@ class Engine:
             self.worker_id, socket.gethostname(), os.getpid(), self.services, self.deployment_id)
 
     async def load_overrides(self) -> None:
-        """Read the settings operators changed for this application's services."""
+        """Read the settings operators changed: of this application's services, and which other
+        deployments' invocations this worker may resume."""
+        if self.run_handlers:
+            compatible = await self.store.compatible_deployments(self.deployment_id)
+            self.deployments = [self.deployment_id, *(d for d in compatible if d != self.deployment_id)]
         overrides: typing.Dict[str, typing.Dict[str, typing.Any]] = {}
         for row in await self.store.list_services():
             if row["name"] in self.app.services:
@@ -623,14 +631,14 @@ class Engine:
                 self._work.clear()
                 free = self.concurrency - self._active
                 if free > 0:
-                    claimed = await self.store.claim(self.worker_id, self.services, min(free, batch_limit))
+                    claimed = await self.store.claim(self.worker_id, self.services, min(free, batch_limit), self.deployments)
                     if claimed:
                         self.clock.sync(claimed[0].db_now)
                         self._active += len(claimed)
                         await self._start_claimed(claimed)
                         if len(claimed) == min(free, batch_limit):
                             continue
-                due = await self.store.next_due(self.services) if free > 0 else None
+                due = await self.store.next_due(self.services, self.deployments) if free > 0 else None
                 timeout = self.poll_interval if due is None else max(0.0, min(due, self.poll_interval))
                 if timeout > 0:
                     try:
