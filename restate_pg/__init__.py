@@ -26,6 +26,7 @@ from restate_pg.api.errors import (
     is_internal_exception,
 )
 from restate_pg.api.retry import InvocationRetryPolicy, RunOptions
+from restate_pg.observability.logs import RestateLoggingFilter, getLogger
 from restate_pg.runtime.combinators import as_completed, gather, select, wait_completed
 
 __version__ = "0.1.0"
@@ -41,6 +42,7 @@ __all__ = [
     "RestateDurableCallFuture",
     "RestateDurableFuture",
     "RestateDurableSleepFuture",
+    "RestateLoggingFilter",
     "RetryableError",
     "RunOptions",
     "SdkInternalBaseException",
@@ -55,6 +57,7 @@ __all__ = [
     "as_completed",
     "exceptions",
     "gather",
+    "getLogger",
     "is_internal_exception",
     "select",
     "serde",

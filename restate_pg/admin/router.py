@@ -13,6 +13,7 @@ import psycopg
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
+from restate_pg.admin.metrics import create_metrics_router
 from restate_pg.runtime.ids import is_invocation_id
 from restate_pg.worker.engine import Engine
 
@@ -44,6 +45,7 @@ async def _steer(action: typing.Callable[[str], typing.Awaitable[str]], invocati
 def create_admin_router(engine: Engine) -> APIRouter:
     """The admin router for `engine` (for example `create_router(...).engine`)."""
     router = APIRouter()
+    router.include_router(create_metrics_router(engine))  # GET /metrics
 
     @router.patch("/invocations/{invocation_id}/cancel", include_in_schema=False)
     async def cancel(invocation_id: str) -> Response:

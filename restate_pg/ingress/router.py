@@ -22,6 +22,7 @@ from restate_pg.api.app import App
 from restate_pg.api.definitions import Handler
 from restate_pg.api.serde import BytesSerde
 from restate_pg.ingress.duration import InvalidDuration, parse_duration
+from restate_pg.observability import tracing
 from restate_pg.runtime.ids import deterministic_invocation_id, new_invocation_id
 from restate_pg.store.records import Failure, Submission
 from restate_pg.worker.engine import Engine, InvocationResult
@@ -164,6 +165,10 @@ class Ingress:
             raise IngressError(400, f"input validation error: cannot decode the request body: {_describe(exc)}") from None
 
     async def invoke(self, request: Request, segments: typing.List[str], explicit_send: typing.Optional[bool]) -> Response:
+        with tracing.ingress_span(request.headers):
+            return await self._invoke(request, segments, explicit_send)
+
+    async def _invoke(self, request: Request, segments: typing.List[str], explicit_send: typing.Optional[bool]) -> Response:
         # The checks run in Restate's order, so that a request with several faults gets the same answer.
         target = self.resolve(segments, explicit_send)
         handler = target.handler
@@ -202,6 +207,7 @@ class Ingress:
         else:
             invocation_id = new_invocation_id(target.key)
 
+        tracing.submitted(headers, invocation_id, service.name, handler.name, target.key)
         delay_ms = None if delay is None else delay // timedelta(milliseconds=1)
         submission = Submission(
             id=invocation_id,

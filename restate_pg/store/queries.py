@@ -56,7 +56,7 @@ RETURNING status, result, output, failure_code, failure_message, failure_metadat
 CLAIM_TASKS = """
 -- claim_tasks: lease due, unleased tasks of the given services to a worker
 WITH due AS (
-    SELECT invocation_id, status FROM {s}.task
+    SELECT invocation_id, status, run_at FROM {s}.task
      WHERE lease_owner IS NULL AND run_at <= now() AND service = ANY(%(services)s)
      ORDER BY run_at
      LIMIT %(limit)s
@@ -67,7 +67,8 @@ UPDATE {s}.task t
        status = 'running', last_start_at = now()
   FROM due
  WHERE t.invocation_id = due.invocation_id
-RETURNING t.invocation_id, t.epoch, t.attempt, t.wakeups, due.status AS previous_status, now() AS db_now
+RETURNING t.invocation_id, t.epoch, t.attempt, t.wakeups, due.status AS previous_status, now() AS db_now,
+          EXTRACT(EPOCH FROM now() - due.run_at)::float8 AS lag
 """
 
 NEXT_DUE = """
@@ -75,6 +76,14 @@ NEXT_DUE = """
 SELECT EXTRACT(EPOCH FROM (min(run_at) - now()))::float8 AS seconds
   FROM {s}.task
  WHERE lease_owner IS NULL AND run_at < 'infinity' AND service = ANY(%(services)s)
+"""
+
+TASK_GAUGES = """
+-- task_gauges: invocations not completed per service and status (ready: due and unleased), for metrics
+SELECT service, CASE WHEN run_at <= now() THEN 'ready' ELSE status END, count(*)::int
+  FROM {s}.task WHERE lease_owner IS NULL GROUP BY 1, 2
+UNION ALL
+SELECT service, 'running', count(*)::int FROM {s}.task WHERE lease_owner IS NOT NULL GROUP BY 1
 """
 
 START_SCHEDULED = """
