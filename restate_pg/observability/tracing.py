@@ -10,14 +10,15 @@ process, continues the trace of the request or the handler that submitted it.
 from __future__ import annotations
 
 import contextlib
+import time
 import typing
 
 if typing.TYPE_CHECKING:
     from restate_pg.store.records import InvocationRecord, Lease
 
 _api: typing.Any = None  # the opentelemetry modules once imported; False when not installed
-_provider: typing.Any = None
-_tracer: typing.Any = None
+_tracer: typing.Any = None  # set once the application has set a tracer provider (it can only once)
+_off_until = 0.0  # no provider was set when last asked: do not ask again before this time
 
 _NO_SPAN: typing.ContextManager[None] = contextlib.nullcontext()
 
@@ -34,18 +35,26 @@ def _load() -> typing.Any:
 
 
 def tracer() -> typing.Any:
-    """restate-pg's tracer, or None when tracing is off (no OpenTelemetry, or no provider set)."""
-    global _provider, _tracer
+    """restate-pg's tracer, or None when tracing is off (no OpenTelemetry, or no provider set).
+
+    Without a provider the answer is kept for a second: asking OpenTelemetry costs more than
+    the rest of the per-invocation bookkeeping, and a provider set later is seen soon enough."""
+    global _tracer, _off_until
+    if _tracer is not None or _api is False:
+        return _tracer
+    now = time.monotonic()
+    if now < _off_until:
+        return None
     api = _api if _api is not None else _load()
     if api is False:
         return None
     provider = api[0].get_tracer_provider()
-    if provider is not _provider:
-        if isinstance(provider, (api[0].ProxyTracerProvider, api[0].NoOpTracerProvider)):
-            return None  # the application has not set one (yet)
-        from restate_pg import __version__
+    if isinstance(provider, (api[0].ProxyTracerProvider, api[0].NoOpTracerProvider)):
+        _off_until = now + 1.0
+        return None
+    from restate_pg import __version__
 
-        _provider, _tracer = provider, provider.get_tracer("restate_pg", __version__)
+    _tracer = provider.get_tracer("restate_pg", __version__)
     return _tracer
 
 
