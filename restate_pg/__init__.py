@@ -29,6 +29,7 @@ from restate_pg.api.errors import (
     is_internal_exception,
 )
 from restate_pg.api.retry import InvocationRetryPolicy, RunOptions
+from restate_pg.observability.logs import RestateLoggingFilter, getLogger
 from restate_pg.runtime.combinators import as_completed, gather, select, wait_completed
 
 if typing.TYPE_CHECKING:
@@ -81,6 +82,7 @@ __all__ = [
     "RestateDurableCallFuture",
     "RestateDurableFuture",
     "RestateDurableSleepFuture",
+    "RestateLoggingFilter",
     "RetryableError",
     "RunOptions",
     "SdkInternalBaseException",
@@ -100,6 +102,7 @@ __all__ = [
     "enqueue_async",
     "exceptions",
     "gather",
+    "getLogger",
     "is_internal_exception",
     "select",
     "serde",

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 
 from restate_pg.admin.errors import AdminRoute, error_response
+from restate_pg.admin.metrics import create_metrics_router
 from restate_pg.admin.operations import OPERATIONS, Answer, perform
 from restate_pg.admin.query import create_query_router
 from restate_pg.admin.services import add_service_routes
@@ -27,6 +28,7 @@ def _respond(answer: Answer) -> Response:
 def create_admin_router(engine: Engine) -> APIRouter:
     """The admin router for `engine` (for example `create_router(...).engine`)."""
     router = APIRouter(route_class=AdminRoute)
+    router.include_router(create_metrics_router(engine))  # GET /metrics
 
     def add_operation(name: str) -> None:
         async def operate(invocation_id: str) -> Response:

@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import importlib
 import importlib.util
-import logging
 import os
 import signal
 import socket
@@ -194,12 +193,10 @@ def _info(message: str) -> None:
     print(f"{PROG}: {message}", flush=True)
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+def _configure_logging(level: str, log_format: str = "text") -> None:
+    from restate_pg.observability import logs
+
+    logs.configure(level, log_format)
 
 
 def _import_runtime(module: str, name: str) -> Any:
@@ -251,7 +248,9 @@ def _run_until_signalled(coro: Coroutine[Any, Any, Any]) -> int:
     return asyncio.run(runner())
 
 
-def _serve(router: Any, *, host: str, port: int, log_level: str, admin_port: int | None = None) -> int:
+def _serve(
+    router: Any, *, host: str, port: int, log_level: str, admin_port: int | None = None, log_format: str = "text"
+) -> int:
     import contextlib
 
     import fastapi
@@ -259,7 +258,9 @@ def _serve(router: Any, *, host: str, port: int, log_level: str, admin_port: int
 
     api = fastapi.FastAPI(title="restate-pg ingress")
     api.include_router(router)
-    server = uvicorn.Server(uvicorn.Config(api, host=host, port=port, log_level=log_level))
+    # JSON logs: uvicorn's records go through the root logger's handler rather than its own
+    log_config = None if log_format == "json" else uvicorn.config.LOGGING_CONFIG
+    server = uvicorn.Server(uvicorn.Config(api, host=host, port=port, log_level=log_level, log_config=log_config))
     admin: uvicorn.Server | None = None
     admin_socket = _bind(host, admin_port) if admin_port is not None else None
     if admin_socket is not None:
@@ -267,7 +268,7 @@ def _serve(router: Any, *, host: str, port: int, log_level: str, admin_port: int
 
         admin_api = fastapi.FastAPI(title="restate-pg admin")
         admin_api.include_router(create_admin_router(router.engine))
-        admin = uvicorn.Server(uvicorn.Config(admin_api, log_level=log_level, lifespan="off"))
+        admin = uvicorn.Server(uvicorn.Config(admin_api, log_level=log_level, lifespan="off", log_config=log_config))
         admin.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]  # the ingress server's
         _info(f"admin API on http://{host}:{admin_socket.getsockname()[1]}")
 
@@ -341,7 +342,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     _check_database(url, args.schema, migrated=True)
     app = load_app(args.app)
     run_worker = _import_runtime("restate_pg.worker", "run_worker")
-    _configure_logging(args.log_level)
+    _configure_logging(args.log_level, args.log_format)
     options: dict[str, Any] = {
         "database_url": url,
         "schema": args.schema,
@@ -352,6 +353,8 @@ def _cmd_worker(args: argparse.Namespace) -> int:
         options["concurrency"] = args.concurrency
     if args.deployment:
         options["deployment"] = args.deployment
+    if args.metrics_port is not None:
+        options.update(metrics_port=args.metrics_port, metrics_host=args.metrics_host)
     services = ", ".join(sorted(app.services)) or "no services"
     _info(f"worker for {services} on {describe_target(url)}, schema {args.schema!r}")
     return _run_until_signalled(run_worker(app, **options))
@@ -362,7 +365,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     _check_database(url, args.schema, migrated=True)
     app = load_app(args.app)
     create_router = _import_runtime("restate_pg.ingress", "create_router")
-    _configure_logging(args.log_level)
+    _configure_logging(args.log_level, args.log_format)
     router = create_router(
         app,
         database_url=url,
@@ -371,7 +374,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         poll_only=args.poll_only,
         **_engine_options(args),
     )
-    return _serve(router, host=args.host, port=args.port, log_level=args.log_level)
+    return _serve(router, host=args.host, port=args.port, log_level=args.log_level, log_format=args.log_format)
 
 
 def _cmd_operate(args: argparse.Namespace) -> int:
@@ -408,7 +411,7 @@ def _cmd_dev(args: argparse.Namespace) -> int:
     try:
         _check_database(url, args.schema, migrated=False)
         _migrate(url, args.schema)
-        _configure_logging(args.log_level)
+        _configure_logging(args.log_level, args.log_format)
         router = create_router(
             app,
             database_url=url,
@@ -419,7 +422,10 @@ def _cmd_dev(args: argparse.Namespace) -> int:
             **_engine_options(args),
         )
         admin_port = None if args.no_admin else args.admin_port
-        return _serve(router, host=args.host, port=args.port, log_level=args.log_level, admin_port=admin_port)
+        return _serve(
+            router, host=args.host, port=args.port, log_level=args.log_level, admin_port=admin_port,
+            log_format=args.log_format,
+        )
     finally:
         if embedded is not None:
             embedded.stop()
@@ -457,17 +463,13 @@ def _positive_int(value: str) -> int:
 
 def _bind(host: str, port: int) -> socket.socket | None:
     """A listening socket for the admin API, or None (with a warning) when the port is taken."""
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    from restate_pg.admin.sockets import listening_socket
+
     try:
-        sock.bind((host, port))
+        return listening_socket(host, port)
     except OSError as exc:
-        sock.close()
         _info(f"admin API not served: cannot listen on {host}:{port} ({exc.strerror})")
         return None
-    sock.listen(128)
-    sock.setblocking(False)
-    return sock
 
 
 def _port(value: str) -> int:
@@ -551,6 +553,11 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument(
             "--log-level", choices=_LOG_LEVELS, default="info", help="logging verbosity (default: info)"
         )
+        command.add_argument(
+            "--log-format", choices=("text", "json"), default="text",
+            help="text lines, or one JSON object per line with the invocation's id, service, handler, "
+            "key and attempt (default: text)",
+        )
 
     def add_engine_options(command: argparse.ArgumentParser, *flags: str) -> None:
         tuning = command.add_argument_group("tuning")
@@ -603,6 +610,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     worker.add_argument("--poll-only", action="store_true", help=poll_only_help)
     add_deployment(worker)
+    worker.add_argument(
+        "--metrics-port", type=_port, metavar="PORT",
+        help="serve Prometheus metrics at GET /metrics on this port (needs restate-pg[metrics])",
+    )
+    worker.add_argument(
+        "--metrics-host", default="127.0.0.1", metavar="HOST",
+        help="address of the metrics port (default: 127.0.0.1)",
+    )
     add_engine_options(worker, *(flag for flag, _, _ in _ENGINE_OPTIONS))
     add_log_level(worker)
     worker.set_defaults(handler=_cmd_worker)

@@ -22,6 +22,7 @@ from restate_pg.api.app import App
 from restate_pg.api.definitions import Handler
 from restate_pg.api.serde import BytesSerde
 from restate_pg.api.durations import InvalidDuration, parse_duration
+from restate_pg.observability import tracing
 from restate_pg.runtime.submission import idempotent_invocation_id, new_submission, workflow_invocation_id
 from restate_pg.store.records import Failure
 from restate_pg.worker.engine import Engine, InvocationResult
@@ -164,6 +165,10 @@ class Ingress:
             raise IngressError(400, f"input validation error: cannot decode the request body: {_describe(exc)}") from None
 
     async def invoke(self, request: Request, segments: typing.List[str], explicit_send: typing.Optional[bool]) -> Response:
+        with tracing.ingress_span(request.headers):
+            return await self._invoke(request, segments, explicit_send)
+
+    async def _invoke(self, request: Request, segments: typing.List[str], explicit_send: typing.Optional[bool]) -> Response:
         # The checks run in Restate's order, so that a request with several faults gets the same answer.
         target = self.resolve(segments, explicit_send)
         handler = target.handler
@@ -199,6 +204,7 @@ class Ingress:
             handler, target.key, body, idempotency_key=idempotency_key, headers=headers, delay_ms=delay_ms
         )
         invocation_id = submission.id
+        tracing.submitted(submission.headers, invocation_id, handler.service_name, handler.name, target.key)
         try:
             if target.send:
                 submitted, _ = await self.engine.submit(submission)

@@ -8,12 +8,13 @@ attempt lost its lease (another worker owns the invocation now and will finish i
 from __future__ import annotations
 
 import contextlib
-import logging
 import typing
 from datetime import timedelta
 
 from restate_pg.api.definitions import Handler
 from restate_pg.api.errors import RetryableError, SdkInternalBaseException, SuspendedException, TerminalError
+from restate_pg.observability import logs, tracing
+from restate_pg.observability.metrics import METRICS
 from restate_pg.runtime.context import InvocationContext
 from restate_pg.runtime.host import Host
 from restate_pg.runtime.journal import NonDeterminismError
@@ -30,7 +31,7 @@ from restate_pg.store.records import (
     Submission,
 )
 
-logger = logging.getLogger("restate_pg.attempt")
+logger = logs.internal_logger("restate_pg.attempt")
 
 DEFAULT_RETENTION = timedelta(days=1)
 
@@ -64,6 +65,8 @@ class Attempt:
         self.invocation = invocation
         self.handler = handler
         self.ctx = InvocationContext(host, lease, invocation, handler, journal, mailbox, wakeups, create, state)
+        #: What the attempt committed: completed, failed, retry, paused, suspended; "" if nothing.
+        self.outcome = ""
 
     @property
     def invocation_id(self) -> str:
@@ -71,19 +74,32 @@ class Attempt:
 
     async def run(self) -> typing.Optional[FlushResult]:
         """Run to an outcome; returns the completing flush when the invocation completed."""
+        invocation, lease = self.invocation, self.lease
+        labels = self.ctx.labels
+        if lease.attempt == 1:
+            METRICS.count(METRICS.started, labels)
+        token = logs.enter(invocation.id, invocation.service, invocation.handler, invocation.key, lease.attempt,
+                           self.ctx.is_replaying)
         try:
-            return await self._run()
-        except Fenced:
-            logger.warning("attempt %d of %s lost its lease; another worker owns it now", self.lease.epoch, self.invocation_id)
-            return None
+            with tracing.attempt_span(invocation, lease) as span:
+                try:
+                    return await self._run()
+                except Fenced:
+                    logger.warning("attempt %d of %s lost its lease; another worker owns it now", lease.epoch, self.invocation_id)
+                    return None
+                finally:
+                    self.ctx.close()
+                    METRICS.attempt_ended(labels, self.outcome)
+                    tracing.end_attempt(span, self.outcome or "abandoned")
         finally:
-            self.ctx.close()
+            logs.leave(token)
 
     async def _run(self) -> typing.Optional[FlushResult]:
         handler = self.handler
         try:
             output = await self._invoke()
         except SuspendedException:
+            self.outcome = "suspended"
             return None
         except Fenced:
             raise
@@ -137,7 +153,7 @@ class Attempt:
         release = (invocation.service, invocation.key or "") if self.handler.is_exclusive else None
         if failure is not None:
             logger.info("invocation %s (%s/%s) failed terminally: [%d] %s", invocation.id, invocation.service, invocation.handler, failure.code, failure.message)
-        return await self.ctx.flush(
+        result = await self.ctx.flush(
             Complete(
                 output=output if failure is None else None,
                 failure=failure,
@@ -147,6 +163,8 @@ class Attempt:
                 take_next=release is not None,
             )
         )
+        self.outcome = "completed" if failure is None else "failed"
+        return result
 
     async def _retry(self, exc: BaseException) -> typing.Optional[FlushResult]:
         schedule = self.handler.retry_schedule()
@@ -161,6 +179,7 @@ class Attempt:
                 return await self._complete(None, Failure(code, message))
             logger.warning("invocation %s failed %d times, pausing it: %s", self.invocation_id, self.lease.attempt, description)
             await self.ctx.flush(Retry("paused", 0, description, code))
+            self.outcome = "paused"
             return None
         delay = schedule.delay(self.lease.attempt)
         if isinstance(exc, RetryableError) and exc.retry_after is not None:
@@ -169,4 +188,5 @@ class Attempt:
         log("attempt %d of %s (%s/%s) failed, retrying in %.3fs: %s", self.lease.attempt, self.invocation_id,
             self.invocation.service, self.invocation.handler, delay, description)
         await self.ctx.flush(Retry("backing-off", int(delay * 1000), description, code))
+        self.outcome = "retry"
         return None

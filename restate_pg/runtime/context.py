@@ -15,7 +15,6 @@ import contextvars
 import functools
 import hashlib
 import inspect
-import logging
 import time
 import typing
 from datetime import datetime, timedelta
@@ -39,6 +38,8 @@ from restate_pg.api.errors import (
 )
 from restate_pg.api.retry import RunOptions
 from restate_pg.api.serde import BytesSerde, DefaultSerde, JsonSerde, Serde
+from restate_pg.observability import logs, tracing
+from restate_pg.observability.metrics import METRICS
 from restate_pg.runtime.futures import (
     DurableCallFuture,
     DurableFuture,
@@ -67,7 +68,7 @@ from restate_pg.store.records import (
     Suspend,
 )
 
-logger = logging.getLogger("restate_pg.runtime")
+logger = logs.internal_logger("restate_pg.runtime")
 
 T = typing.TypeVar("T")
 
@@ -137,6 +138,8 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
         self._closed = False
         #: Why the attempt failed, when the handler could not be told with a normal exception.
         self.fatal: typing.Optional[BaseException] = None
+        #: The metrics' labels of this invocation.
+        self.labels = (invocation.service, invocation.handler)
         self._ingest(mailbox)
 
     # -- the invocation ----------------------------------------------------------------------
@@ -144,6 +147,11 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
     @property
     def invocation_id(self) -> str:
         return self._invocation.id
+
+    def is_replaying(self) -> bool:
+        """Whether the handler has yet to issue some recorded command: the code it runs now ran in
+        an earlier attempt (whose log lines `restate.getLogger` loggers do not repeat)."""
+        return self._next_command <= self._recorded.last_command
 
     def request(self) -> Request:
         headers = dict(self._invocation.headers)
@@ -245,11 +253,12 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
         future: DurableFuture[T] = DurableFuture(self, command, serde.deserialize)
         if command not in self._results:
             execute = functools.partial(self._execute_run, command, name, action, options, serde, args, kwargs)
-            future._start = functools.partial(self._start_run, command, execute)
+            future._start = functools.partial(self._start_run, command, name, execute)
         return future
 
-    def _start_run(self, command: int, execute: typing.Callable[[], typing.Awaitable[None]]) -> None:
-        self._runs[command] = asyncio.ensure_future(execute())
+    def _start_run(self, command: int, name: str, execute: typing.Callable[[], typing.Awaitable[None]]) -> None:
+        body = execute()
+        self._runs[command] = asyncio.ensure_future(body if tracing.tracer() is None else tracing.traced_run(name, body))
 
     async def _execute_run(
         self,
@@ -313,6 +322,7 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
             )
         )
         await self.flush()  # the result must be durable before the handler sees it
+        METRICS.observe(METRICS.run_duration, self.labels, time.monotonic() - started)
         self._resolve(command, Result(result.value, result.failure, index))
 
     @staticmethod
@@ -348,15 +358,16 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
     def _arm_timer(self, command: int, wake_at: datetime) -> None:
         delay = self._host.clock.seconds_until(wake_at)
         if delay <= 0:
-            self._fire_timer(command)
+            self._fire_timer(command, wake_at)
             return
-        handle = asyncio.get_running_loop().call_later(delay, self._fire_timer, command)
+        handle = asyncio.get_running_loop().call_later(delay, self._fire_timer, command, wake_at)
         self._timers[command] = (wake_at, handle)
 
-    def _fire_timer(self, command: int) -> None:
+    def _fire_timer(self, command: int, wake_at: datetime) -> None:
         self._timers.pop(command, None)
         if self._closed or command in self._results:
             return
+        METRICS.observe(METRICS.timer_lateness, self.labels, max(0.0, -self._host.clock.seconds_until(wake_at)))
         index = self._position()
         self._append(
             JournalRow(index=index, command_index=None, completes=command, entry_type="Sleep", completed=True, value=b"")
@@ -544,6 +555,7 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
             caller_id=self.invocation_id if kind == "Call" else None,
             caller_command=command if kind == "Call" else None, invocation_id=callee,
         )
+        tracing.outgoing(submission.headers, kind, callee, target.service_name, target.name, key)
         if submission.delay_ms is None and self._host.reserve_local(submission):
             submission.owner = self._host.worker_id
         self._pending.submissions.append(submission)

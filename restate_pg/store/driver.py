@@ -198,9 +198,13 @@ class Store:
             "owner": owner, "services": list(services), "limit": limit,
             "deployments": list(deployments), "deployment": deployments[0] if deployments else None})
         return [
-            ClaimedTask(Lease(r[0], owner, r[1], r[2]), wakeups=r[3], previous_status=r[4], db_now=r[5])
+            ClaimedTask(Lease(r[0], owner, r[1], r[2]), wakeups=r[3], previous_status=r[4], db_now=r[5], lag=r[6])
             for r in rows
         ]
+
+    async def task_gauges(self) -> typing.List[typing.Tuple[str, str, int]]:
+        """(service, status, count) of invocations not completed (`task_gauges`)."""
+        return [(r[0], r[1], r[2]) for r in await self._one(self.q.TASK_GAUGES, {})]
 
     async def next_due(self, services: typing.Sequence[str], deployments: typing.Sequence[str] = ()) -> typing.Optional[float]:
         rows = await self._one(self.q.NEXT_DUE, {"services": list(services), "deployments": list(deployments)})

@@ -57,7 +57,7 @@ CLAIM_TASKS = """
 -- claim_tasks: lease due, unleased tasks of the given services to a worker: those not started
 -- yet, which it pins to its deployment, and those pinned to a deployment it may resume
 WITH due AS (
-    SELECT invocation_id, status, deployment_id FROM {s}.task
+    SELECT invocation_id, status, deployment_id, run_at FROM {s}.task
      WHERE lease_owner IS NULL AND run_at <= now() AND service = ANY(%(services)s)
        AND (deployment_id IS NULL OR deployment_id = ANY(%(deployments)s))
      ORDER BY run_at
@@ -70,12 +70,12 @@ WITH due AS (
       FROM due
      WHERE t.invocation_id = due.invocation_id
     RETURNING t.invocation_id, t.epoch, t.attempt, t.wakeups, due.status AS previous_status,
-              due.deployment_id IS NULL AS pinned_now
+              due.deployment_id IS NULL AS pinned_now, EXTRACT(EPOCH FROM now() - due.run_at)::float8 AS lag
 ), pinned AS (
     UPDATE {s}.invocation SET deployment_id = %(deployment)s
      WHERE id IN (SELECT invocation_id FROM claimed WHERE pinned_now)
 )
-SELECT invocation_id, epoch, attempt, wakeups, previous_status, now() AS db_now FROM claimed
+SELECT invocation_id, epoch, attempt, wakeups, previous_status, now() AS db_now, lag FROM claimed
 """
 
 NEXT_DUE = """
@@ -95,6 +95,14 @@ MARK_COMPATIBLE = """
 -- mark_compatible: let a deployment's workers resume invocations pinned to others (or, with an
 -- empty list, only their own); returns whether the deployment exists
 UPDATE {s}.deployment SET compatible_with = %(compatible)s WHERE id = %(deployment)s RETURNING id
+"""
+
+TASK_GAUGES = """
+-- task_gauges: invocations not completed per service and status (ready: due and unleased), for metrics
+SELECT service, CASE WHEN run_at <= now() THEN 'ready' ELSE status END, count(*)::int
+  FROM {s}.task WHERE lease_owner IS NULL GROUP BY 1, 2
+UNION ALL
+SELECT service, 'running', count(*)::int FROM {s}.task WHERE lease_owner IS NOT NULL GROUP BY 1
 """
 
 START_SCHEDULED = """

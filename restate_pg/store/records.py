@@ -107,6 +107,7 @@ class ClaimedTask:
     wakeups: int
     previous_status: str
     db_now: datetime
+    lag: float = 0.0  # seconds from when it was due (run_at) to the claim
 
 
 @dataclass

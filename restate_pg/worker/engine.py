@@ -10,7 +10,6 @@ recover it through the lease if this process dies. A process that only serves th
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import socket
 import typing
@@ -21,6 +20,8 @@ from datetime import timedelta
 from restate_pg.api.app import App
 from restate_pg.api.definitions import Handler
 from restate_pg.api.metadata import service_metadata
+from restate_pg.observability import logs
+from restate_pg.observability.metrics import METRICS
 from restate_pg.runtime.attempt import Attempt
 from restate_pg.runtime.clock import DbClock
 from restate_pg.runtime.ids import new_invocation_id, parse_awakeable_id
@@ -40,7 +41,7 @@ from restate_pg.store.records import (
     Submitted,
 )
 
-logger = logging.getLogger("restate_pg.worker")
+logger = logs.internal_logger("restate_pg.worker")
 
 
 @dataclass(frozen=True)
@@ -665,6 +666,7 @@ class Engine:
             if entry is None:
                 self._release_slot()
                 continue
+            METRICS.observe(METRICS.claim_lag, (entry.invocation.service, entry.invocation.handler), task.lag)
             if task.previous_status == "scheduled":
                 handler = self.app.handler(entry.invocation.service, entry.invocation.handler)
                 exclusive = handler is not None and handler.is_exclusive
@@ -719,12 +721,21 @@ async def run_worker(
     *,
     concurrency: int = 100,
     poll_only: bool = False,
+    metrics_port: typing.Optional[int] = None,
+    metrics_host: str = "127.0.0.1",
     **options: typing.Any,
 ) -> None:
-    """Run a worker until cancelled: claim and execute the application's invocations."""
+    """Run a worker until cancelled: claim and execute the application's invocations; with
+    `metrics_port`, also serve `GET /metrics` there."""
     engine = Engine(app, database_url, schema=schema, concurrency=concurrency, poll_only=poll_only, **options)
     await engine.start()
     try:
-        await engine.run_forever()
+        if metrics_port is None:
+            await engine.run_forever()
+        else:
+            from restate_pg.admin.metrics import serve_metrics
+
+            async with serve_metrics(engine, metrics_host, metrics_port):
+                await engine.run_forever()
     finally:
         await engine.stop()
