@@ -29,6 +29,7 @@ from restate_pg.api.errors import (
     is_internal_exception,
 )
 from restate_pg.api.retry import InvocationRetryPolicy, RunOptions
+from restate_pg.api.transaction import TransactionOptions
 from restate_pg.observability.logs import RestateLoggingFilter, getLogger
 from restate_pg.runtime.combinators import as_completed, gather, select, wait_completed
 
@@ -90,6 +91,7 @@ __all__ = [
     "Service",
     "SyncRestateClient",
     "TerminalError",
+    "TransactionOptions",
     "VirtualObject",
     "Workflow",
     "WorkflowContext",

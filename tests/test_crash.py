@@ -16,6 +16,7 @@ import pytest
 
 from tests.apps import crash
 from tests.support import ledger
+from tests.support.crashing import killed_and_rescued, wait_until
 from tests.support.processes import WorkerProcess
 from tests.support.server import serve
 
@@ -26,19 +27,6 @@ APP = "tests.apps.crash:app"
 async def ingress(clean_db, side_effects):
     async with serve(crash.app, clean_db, run_handlers=False, poll_interval=0.1) as served:
         yield served
-
-
-async def wait_until(predicate, what: str, attempts: int = 600, interval: float = 0.05):
-    for _ in range(attempts):
-        value = predicate()
-        if value:
-            return value
-        await asyncio.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def holding(key: str) -> bool:
-    return ledger.count(f"hold:{key}") > 0
 
 
 async def test_crash_free_reference_run(ingress, clean_db):
@@ -52,23 +40,9 @@ async def test_crash_free_reference_run(ingress, clean_db):
 @pytest.mark.parametrize("position", range(crash.STEPS))
 async def test_sigkill_at_every_journal_position(ingress, clean_db, position):
     key = f"crash-at-{position}"
-    victim = WorkerProcess(APP, clean_db, env={"CRASH_HOLD_AT": str(position)}).start()
-    try:
-        call = asyncio.ensure_future(ingress.client.post(f"/Journey/{key}/walk", json=crash.STEPS))
-        await wait_until(lambda: holding(key), f"the worker to reach position {position}")
-        victim.kill()
-        assert not call.done()
-        with WorkerProcess(APP, clean_db) as rescuer:
-            try:
-                response = await asyncio.wait_for(call, 60)
-            except BaseException:
-                print("victim log:\n" + victim.log() + "\nrescuer log:\n" + rescuer.log())
-                raise
-            state = (await ingress.client.get(f"/Journey/{key}/state")).json()
-    finally:
-        call.cancel()
-        if victim.process.poll() is None:
-            victim.kill()
+    call = ingress.client.post(f"/Journey/{key}/walk", json=crash.STEPS)
+    async with killed_and_rescued(call, APP, clean_db, key, {"CRASH_HOLD_AT": str(position)}) as (_, _, response):
+        state = (await ingress.client.get(f"/Journey/{key}/state")).json()
     assert response.status_code == 200
     assert response.json() == [f"{key}:{i}" for i in range(crash.STEPS)]
     # every journaled step ran exactly once, across both workers

@@ -16,6 +16,7 @@ from uuid import UUID
 
 from restate_pg.api.retry import RunOptions
 from restate_pg.api.serde import DefaultSerde, Serde
+from restate_pg.api.transaction import TransactionOptions
 
 T = typing.TypeVar("T")
 I = typing.TypeVar("I")  # noqa: E741
@@ -125,6 +126,21 @@ class Context(abc.ABC):
         **kwargs: typing.Any,
     ) -> RestateDurableFuture[T]:
         """Run a side effect once: its result is journaled before the handler goes on."""
+
+    @abc.abstractmethod
+    def run_in_transaction(
+        self,
+        name: str,
+        action: typing.Callable[..., typing.Any],
+        options: TransactionOptions[T] = TransactionOptions(),
+        /,
+        *args: typing.Any,
+        **kwargs: typing.Any,
+    ) -> RestateDurableFuture[T]:
+        """Run `action(conn, *args, **kwargs)` in the PostgreSQL transaction that journals its
+        result: its writes and the journal entry commit together, so they happen exactly once.
+        A TerminalError rolls its writes back and is journaled as the step's failure; any other
+        exception rolls back and fails the attempt. restate-pg's own (not in restate-sdk)."""
 
     @abc.abstractmethod
     def sleep(self, delta: timedelta, name: typing.Optional[str] = None) -> RestateDurableSleepFuture: ...

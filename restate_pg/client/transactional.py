@@ -16,7 +16,7 @@ from datetime import timedelta
 import orjson
 
 from restate_pg.api.app import App
-from restate_pg.client.connections import execute, execute_async
+from restate_pg.store.connections import execute, execute_async
 from restate_pg.client.handle import RestateClientSendHandle
 from restate_pg.client.target import TargetLike, resolve
 from restate_pg.store.channels import work_channel

@@ -17,9 +17,11 @@ import hashlib
 import inspect
 import time
 import typing
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from random import Random
 from uuid import UUID
+
+import orjson
 
 from restate_pg.api.context import (
     AttemptFinishedEvent,
@@ -37,6 +39,7 @@ from restate_pg.api.errors import (
     TerminalError,
 )
 from restate_pg.api.retry import RunOptions
+from restate_pg.api.transaction import TransactionOptions
 from restate_pg.api.serde import BytesSerde, DefaultSerde, JsonSerde, Serde
 from restate_pg.observability import logs, tracing
 from restate_pg.observability.metrics import METRICS
@@ -51,10 +54,13 @@ from restate_pg.runtime.host import Host
 from restate_pg.runtime.ids import new_awakeable_id, parse_awakeable_id
 from restate_pg.runtime.submission import invocation_id_for, new_submission
 from restate_pg.runtime.journal import NonDeterminismError, RecordedJournal, Result
+from restate_pg.runtime.transaction import Step, StepBinding, binding_for, is_fenced
+from restate_pg.store.driver import Fenced, flush_request, flush_result
 from restate_pg.store.procedures import CANCEL_SIGNAL
 from restate_pg.store.records import (
     Batch,
     Failure,
+    FlushResult,
     InvocationRecord,
     JournalRow,
     Lease,
@@ -75,6 +81,9 @@ T = typing.TypeVar("T")
 _RUN_INITIAL_INTERVAL = 0.05
 _RUN_FACTOR = 2.0
 _RUN_MAX_INTERVAL = 10.0
+
+#: The params of a database step's journal entry (a Run), which tell it apart from a ctx.run.
+_IN_TRANSACTION = {"transaction": True}
 
 
 class _FinishedEvent(AttemptFinishedEvent):
@@ -324,6 +333,77 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
         await self.flush()  # the result must be durable before the handler sees it
         METRICS.observe(METRICS.run_duration, self.labels, time.monotonic() - started)
         self._resolve(command, Result(result.value, result.failure, index))
+
+    # -- database steps --------------------------------------------------------------------
+
+    def run_in_transaction(
+        self,
+        name: str,
+        action: typing.Callable[..., typing.Any],
+        options: TransactionOptions[T] = TransactionOptions(),
+        /,
+        *args: typing.Any,
+        **kwargs: typing.Any,
+    ) -> RestateDurableFuture[T]:
+        """`run_typed` for database writes: `action(conn, *args, **kwargs)` runs in the
+        transaction that journals its result, so it takes effect exactly once (see
+        `runtime/transaction.py`); on replay the recorded result is returned without running it."""
+        serde = options.serde
+        if isinstance(serde, DefaultSerde):
+            serde = serde.with_maybe_type(options.type_hint)
+        binding = binding_for(options.session, action, self._host.store.conninfo)
+        command, _ = self._issue("Run", name, _IN_TRANSACTION)
+        future: DurableFuture[T] = DurableFuture(self, command, serde.deserialize)
+        if command not in self._results:
+            execute = functools.partial(self._execute_in_transaction, command, name, binding, action, serde, args, kwargs)
+            future._start = functools.partial(self._start_run, command, name, execute)
+        return future
+
+    async def _execute_in_transaction(
+        self,
+        command: int,
+        name: str,
+        binding: StepBinding,
+        action: typing.Callable[..., typing.Any],
+        serde: Serde[typing.Any],
+        args: typing.Tuple[typing.Any, ...],
+        kwargs: typing.Dict[str, typing.Any],
+    ) -> None:
+        started = time.monotonic()
+        if self._pending.create is not None:
+            await self.flush()  # the invocation's rows must exist before the step's fence can see them
+        lease, queries = self._lease, self._host.store.q
+        sealed: typing.List[typing.Tuple[Batch, JournalRow]] = []
+
+        def seal(value: typing.Any, error: typing.Optional[TerminalError]) -> typing.Tuple[str, typing.Dict[str, typing.Any]]:
+            self._check_open()
+            raw = serde.serialize(value) if error is None else None
+            failure = None if error is None else Failure(error.status_code, error.message, error.metadata)
+            row = JournalRow(index=self._position(), command_index=command, completes=None, entry_type="Run",
+                             name=name, params=_IN_TRANSACTION, completed=True, value=raw, failure=failure)
+            self._append(row)
+            batch, self._pending = self._pending, Batch()
+            sealed.append((batch, row))
+            return queries.FLUSH_IN_TRANSACTION, {"requests": orjson.dumps([{"flush": flush_request(lease, batch)}]).decode()}
+
+        fence = {"id": lease.invocation_id, "owner": lease.owner, "epoch": lease.epoch}
+        try:
+            applied, db_epoch = await binding.transact(Step((queries.FENCE, fence), seal), action, args, kwargs)
+        except BaseException as exc:
+            for batch, row in sealed:  # not committed: the buffered writes wait for the next flush
+                batch.journal.remove(row)
+                self._pending = _merge(batch, self._pending)
+            if isinstance(exc, (SdkInternalBaseException, asyncio.CancelledError)) or not isinstance(exc, Exception):
+                raise
+            if is_fenced(exc):
+                raise Fenced(f"database step {name!r}: this attempt lost its lease") from None
+            self._fail_attempt(exc)
+            raise AttemptFailed(f"database step {name!r} failed: {exc!r}") from exc
+        batch, row = sealed[0]
+        db_now = datetime.fromtimestamp(float(db_epoch), timezone.utc)
+        self._committed(batch, flush_result(batch, orjson.loads(applied)[0], db_now))
+        METRICS.observe(METRICS.run_duration, self.labels, time.monotonic() - started)
+        self._resolve(command, Result(row.value, row.failure, row.index))
 
     @staticmethod
     def _run_retry_delay(options: RunOptions[typing.Any], tries: int) -> float:
@@ -873,11 +953,15 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
                 batch.outcome = None
                 self._pending = _merge(batch, self._pending)
                 raise
-            self._host.clock.sync(result.db_now)
-            self._host.after_flush(batch, result, self._lease)
-            if result.answers:
-                self._answered(result.answers, {g.command_index for g in batch.promise_gets if g.peek})
+            self._committed(batch, result)
             return result
+
+    def _committed(self, batch: Batch, result: FlushResult) -> None:
+        """Act on a committed flush of `batch`."""
+        self._host.clock.sync(result.db_now)
+        self._host.after_flush(batch, result, self._lease)
+        if result.answers:
+            self._answered(result.answers, {g.command_index for g in batch.promise_gets if g.peek})
 
     def close(self) -> None:
         """The attempt is over: stop timers, refuse further use."""

@@ -282,83 +282,8 @@ class Store:
     async def flush(self, lease: Lease, batch: Batch) -> FlushResult:
         """Apply an attempt's buffered writes and its outcome atomically, fenced by its lease
         (`flush()` in procedures.py)."""
-        outcome = batch.outcome
-        request: typing.Dict[str, typing.Any] = {"id": lease.invocation_id, "owner": lease.owner, "epoch": lease.epoch}
-        if batch.create is not None:  # created here, leased to this attempt: the fence then holds
-            request["create"] = submission_doc(batch.create)
-        keys: typing.Set[typing.Tuple[str, str]] = {
-            (s.service, s.key or "") for s in batch.submissions if s.exclusive and s.delay_ms is None
-        }
-        if isinstance(outcome, Complete) and outcome.release_key is not None:
-            keys.add(outcome.release_key)
-        if keys:
-            request["locks"] = sorted(keys)
-        if batch.journal:
-            request["journal"] = [_journal_doc(row) for row in batch.journal]
-        if batch.state:
-            request["state"] = [
-                {"op": op.kind, "service": service, "key": key, "name": op.name, "value": _b64(op.value)}
-                for service, key, op in batch.state
-            ]
-        if batch.submissions:
-            request["submissions"] = [submission_doc(sub) for sub in batch.submissions]
-        if batch.consumed:
-            request["consumed"] = batch.consumed
-        if batch.resolutions:
-            request["resolutions"] = [_resolution_doc(r) for r in batch.resolutions]
-        if batch.promise_gets or batch.promise_completions:
-            request["promise_key"] = batch.promise_key
-            request["promise_gets"] = [{"name": g.name, "command": g.command_index, "peek": g.peek} for g in batch.promise_gets]
-            request["promise_completions"] = [
-                {"name": c.name, "command": c.command_index, "value": _b64(c.value) if c.failure is None else None,
-                 **_failure_doc(c.failure)}
-                for c in batch.promise_completions
-            ]
-        if batch.cancels:
-            request["cancels"] = batch.cancels
-        if batch.attaches:
-            request["attaches"] = [{"target": target, "command": command} for target, command in batch.attaches]
-        if isinstance(outcome, Suspend):
-            request["outcome"] = {"kind": "suspend", "wake_at": outcome.wake_at, "wakeups": outcome.wakeups}
-        elif isinstance(outcome, Retry):
-            request["outcome"] = {
-                "kind": "retry",
-                "status": outcome.status,
-                "delay_ms": outcome.delay_ms,
-                "failure": outcome.failure,
-                "failure_code": outcome.failure_code,
-            }
-        elif isinstance(outcome, Complete):
-            failure = outcome.failure
-            request["outcome"] = {
-                "kind": "complete",
-                "output": _b64(outcome.output),
-                **_failure_doc(failure),
-                "retention_ms": outcome.retention_ms,
-                "caller_id": outcome.caller[0] if outcome.caller else None,
-                "caller_command": outcome.caller[1] if outcome.caller else None,
-                "release_key": outcome.release_key,
-                "take_next_owner": lease.owner if outcome.take_next else None,
-            }
-
-        applied, db_now = await self._apply({"flush": request})
-        result = FlushResult(db_now=db_now)
-        for sub, started in zip(batch.submissions, applied["submitted"], strict=True):
-            result.submitted.append(_submitted(sub, started, db_now))
-        result.suspended = bool(applied.get("suspended"))
-        result.waiter = applied.get("waiter")
-        result.caller_owner = applied.get("caller_owner")
-        result.woken = [(target, owner) for target, owner in applied.get("woken", ())]
-        result.answers = {int(command): answer for command, answer in (applied.get("answers") or {}).items()}
-        holder = applied.get("next_holder")
-        if holder is not None:
-            result.next_holder = InvocationRecord(
-                id=holder["id"], service=holder["service"], handler=holder["handler"], key=holder["key"],
-                input=base64.b64decode(holder["input"]), headers=holder["headers"] or {},
-                idempotency_key=holder["idempotency_key"], caller_id=holder["caller_id"],
-                caller_command=holder["caller_command"], status="invoked",
-            )
-        return result
+        applied, db_now = await self._apply({"flush": flush_request(lease, batch)})
+        return flush_result(batch, applied, db_now)
 
     async def resolve_awakeable(self, resolution: Resolution) -> typing.Tuple[str, typing.Optional[str]]:
         """Complete an awakeable from outside any handler (`resolve_awakeable()`); returns what
@@ -530,6 +455,90 @@ def _resolution_doc(resolution: Resolution) -> typing.Dict[str, typing.Any]:
         "value": _b64(resolution.value) if failure is None else None,
         **_failure_doc(failure),
     }
+
+
+def flush_request(lease: Lease, batch: Batch) -> typing.Dict[str, typing.Any]:
+    """The request of `flush()` in procedures.py for an attempt's buffered writes and outcome."""
+    outcome = batch.outcome
+    request: typing.Dict[str, typing.Any] = {"id": lease.invocation_id, "owner": lease.owner, "epoch": lease.epoch}
+    if batch.create is not None:  # created here, leased to this attempt: the fence then holds
+        request["create"] = submission_doc(batch.create)
+    keys: typing.Set[typing.Tuple[str, str]] = {
+        (s.service, s.key or "") for s in batch.submissions if s.exclusive and s.delay_ms is None
+    }
+    if isinstance(outcome, Complete) and outcome.release_key is not None:
+        keys.add(outcome.release_key)
+    if keys:
+        request["locks"] = sorted(keys)
+    if batch.journal:
+        request["journal"] = [_journal_doc(row) for row in batch.journal]
+    if batch.state:
+        request["state"] = [
+            {"op": op.kind, "service": service, "key": key, "name": op.name, "value": _b64(op.value)}
+            for service, key, op in batch.state
+        ]
+    if batch.submissions:
+        request["submissions"] = [submission_doc(sub) for sub in batch.submissions]
+    if batch.consumed:
+        request["consumed"] = batch.consumed
+    if batch.resolutions:
+        request["resolutions"] = [_resolution_doc(r) for r in batch.resolutions]
+    if batch.promise_gets or batch.promise_completions:
+        request["promise_key"] = batch.promise_key
+        request["promise_gets"] = [{"name": g.name, "command": g.command_index, "peek": g.peek} for g in batch.promise_gets]
+        request["promise_completions"] = [
+            {"name": c.name, "command": c.command_index, "value": _b64(c.value) if c.failure is None else None,
+             **_failure_doc(c.failure)}
+            for c in batch.promise_completions
+        ]
+    if batch.cancels:
+        request["cancels"] = batch.cancels
+    if batch.attaches:
+        request["attaches"] = [{"target": target, "command": command} for target, command in batch.attaches]
+    if isinstance(outcome, Suspend):
+        request["outcome"] = {"kind": "suspend", "wake_at": outcome.wake_at, "wakeups": outcome.wakeups}
+    elif isinstance(outcome, Retry):
+        request["outcome"] = {
+            "kind": "retry",
+            "status": outcome.status,
+            "delay_ms": outcome.delay_ms,
+            "failure": outcome.failure,
+            "failure_code": outcome.failure_code,
+        }
+    elif isinstance(outcome, Complete):
+        failure = outcome.failure
+        request["outcome"] = {
+            "kind": "complete",
+            "output": _b64(outcome.output),
+            **_failure_doc(failure),
+            "retention_ms": outcome.retention_ms,
+            "caller_id": outcome.caller[0] if outcome.caller else None,
+            "caller_command": outcome.caller[1] if outcome.caller else None,
+            "release_key": outcome.release_key,
+            "take_next_owner": lease.owner if outcome.take_next else None,
+        }
+    return request
+
+
+def flush_result(batch: Batch, applied: typing.Dict[str, typing.Any], db_now: datetime) -> FlushResult:
+    """What a committed `flush()` of `batch` answered."""
+    result = FlushResult(db_now=db_now)
+    for sub, started in zip(batch.submissions, applied["submitted"], strict=True):
+        result.submitted.append(_submitted(sub, started, db_now))
+    result.suspended = bool(applied.get("suspended"))
+    result.waiter = applied.get("waiter")
+    result.caller_owner = applied.get("caller_owner")
+    result.woken = [(target, owner) for target, owner in applied.get("woken", ())]
+    result.answers = {int(command): answer for command, answer in (applied.get("answers") or {}).items()}
+    holder = applied.get("next_holder")
+    if holder is not None:
+        result.next_holder = InvocationRecord(
+            id=holder["id"], service=holder["service"], handler=holder["handler"], key=holder["key"],
+            input=base64.b64decode(holder["input"]), headers=holder["headers"] or {},
+            idempotency_key=holder["idempotency_key"], caller_id=holder["caller_id"],
+            caller_command=holder["caller_command"], status="invoked",
+        )
+    return result
 
 
 def _journal_doc(row: JournalRow) -> typing.Dict[str, typing.Any]:

@@ -171,6 +171,13 @@ ENQUEUE = """
 SELECT {s}.apply(CAST(%(requests)s AS jsonb))::text AS started, pg_notify(%(channel)s, '') AS hinted
 """
 
+FLUSH_IN_TRANSACTION = """
+-- flush_in_transaction: an attempt's flush on the application's connection, in the transaction
+-- of a database step (ctx.run_in_transaction), committed by it with the step's own writes
+SELECT {s}.apply(CAST(%(requests)s AS jsonb))::text AS applied,
+       extract(epoch FROM now())::float8 AS db_epoch  -- a number: every driver reads it alike
+"""
+
 FENCE = """
 -- fence: fail the transaction unless this attempt still holds the invocation's lease
 SELECT {s}.fence(%(id)s, %(owner)s, %(epoch)s), now() AS db_now

@@ -24,11 +24,11 @@ def _sqlalchemy_module(conn: typing.Any) -> typing.Optional[str]:
     return next((c.__module__ for c in type(conn).__mro__ if c.__module__.startswith("sqlalchemy.")), None)
 
 
-def _is_sqlalchemy(conn: typing.Any) -> bool:
+def is_sqlalchemy(conn: typing.Any) -> bool:
     return _sqlalchemy_module(conn) is not None
 
 
-def _is_sqlalchemy_async(conn: typing.Any) -> bool:
+def is_sqlalchemy_async(conn: typing.Any) -> bool:
     return ".asyncio" in (_sqlalchemy_module(conn) or "")
 
 
@@ -41,9 +41,9 @@ def _sqlalchemy_text(sql: str) -> typing.Any:
 
 def execute(conn: typing.Any, sql: str, params: Params) -> Row:
     """The one row `sql` returns, run on a synchronous connection."""
-    if isinstance(conn, psycopg.AsyncConnection) or _is_sqlalchemy_async(conn):
+    if isinstance(conn, psycopg.AsyncConnection) or is_sqlalchemy_async(conn):
         raise TypeError(f"{type(conn).__name__} is asynchronous: use the async variant (enqueue_async)")
-    if _is_sqlalchemy(conn):
+    if is_sqlalchemy(conn):
         return tuple(conn.execute(_sqlalchemy_text(sql), dict(params)).one())
     if isinstance(conn, psycopg.Connection):
         row = conn.execute(sql, params).fetchone()
@@ -63,7 +63,7 @@ def execute(conn: typing.Any, sql: str, params: Params) -> Row:
 
 async def execute_async(conn: typing.Any, sql: str, params: Params) -> Row:
     """The one row `sql` returns, run on an asynchronous connection."""
-    if _is_sqlalchemy_async(conn):
+    if is_sqlalchemy_async(conn):
         return tuple((await conn.execute(_sqlalchemy_text(sql), dict(params))).one())
     if isinstance(conn, psycopg.AsyncConnection):
         row = await (await conn.execute(sql, params)).fetchone()

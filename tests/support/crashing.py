@@ -1,0 +1,49 @@
+"""Killing a worker process at a point it holds at, and letting another one finish its work."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import typing
+
+from tests.support import ledger
+from tests.support.processes import WorkerProcess
+
+
+async def wait_until(predicate: typing.Callable[[], typing.Any], what: str, attempts: int = 600, interval: float = 0.05) -> typing.Any:
+    for _ in range(attempts):
+        value = predicate()
+        if value:
+            return value
+        await asyncio.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def holding(key: str) -> bool:
+    """Whether a worker recorded that it holds (`hold:<key>` in the ledger), waiting for SIGKILL."""
+    return ledger.count(f"hold:{key}") > 0
+
+
+@contextlib.asynccontextmanager
+async def killed_and_rescued(
+    call: typing.Awaitable[typing.Any], app_ref: str, database_url: str, key: str, env: typing.Dict[str, str]
+) -> typing.AsyncIterator[typing.Tuple[WorkerProcess, WorkerProcess, typing.Any]]:
+    """Start a worker with `env`, send `call`, SIGKILL the worker once it holds for `key`, and
+    start another; yields both and `call`'s response while the rescuer still runs."""
+    victim = WorkerProcess(app_ref, database_url, env=env).start()
+    pending = asyncio.ensure_future(call)
+    try:
+        await wait_until(lambda: holding(key), f"the worker to hold for {key}")
+        victim.kill()
+        assert not pending.done()
+        with WorkerProcess(app_ref, database_url) as rescuer:
+            try:
+                response = await asyncio.wait_for(pending, 60)
+            except BaseException:
+                print("victim log:\n" + victim.log() + "\nrescuer log:\n" + rescuer.log())
+                raise
+            yield victim, rescuer, response
+    finally:
+        pending.cancel()
+        if victim.process is not None and victim.process.poll() is None:
+            victim.kill()
