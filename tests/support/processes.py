@@ -13,32 +13,19 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 
-class WorkerProcess:
-    """`restate-pg worker MODULE:APP` in a subprocess, with a short lease so that tests recover fast."""
+class ChildProcess:
+    """A command in a subprocess, its output in a log file; stopped with SIGTERM at the end."""
 
-    def __init__(
-        self,
-        app_ref: str,
-        database_url: str,
-        *,
-        env: typing.Optional[typing.Dict[str, str]] = None,
-        lease_seconds: float = 1.0,
-        poll_interval: float = 0.1,
-        extra: typing.Sequence[str] = (),
-    ) -> None:
-        self.args = [
-            sys.executable, "-m", "restate_pg", "worker", app_ref,
-            "--database-url", database_url,
-            "--lease-seconds", str(lease_seconds),
-            "--poll-interval", str(poll_interval),
-            *extra,
-        ]
+    def __init__(self, args: typing.Sequence[str], *, cwd: Path = REPO,
+                 env: typing.Optional[typing.Dict[str, str]] = None) -> None:
+        self.args = list(args)
+        self.cwd = cwd
         self.env = {**os.environ, **(env or {})}
         self.process: typing.Optional[subprocess.Popen[bytes]] = None
-        self._log = tempfile.NamedTemporaryFile(prefix="restate-pg-worker-", suffix=".log", delete=False)
+        self._log = tempfile.NamedTemporaryFile(prefix="restate-pg-process-", suffix=".log", delete=False)
 
-    def start(self) -> "WorkerProcess":
-        self.process = subprocess.Popen(self.args, cwd=REPO, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
+    def start(self) -> "typing.Self":
+        self.process = subprocess.Popen(self.args, cwd=self.cwd, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
         return self
 
     def log(self) -> str:
@@ -71,10 +58,32 @@ class WorkerProcess:
         assert self.process is not None
         return self.process.wait(timeout=timeout)
 
-    def __enter__(self) -> "WorkerProcess":
+    def __enter__(self) -> "typing.Self":
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         if self.process is not None and self.process.poll() is None:
             self.signal(signal.SIGCONT)
         self.stop()
+
+
+class WorkerProcess(ChildProcess):
+    """`restate-pg worker MODULE:APP` in a subprocess, with a short lease so that tests recover fast."""
+
+    def __init__(
+        self,
+        app_ref: str,
+        database_url: str,
+        *,
+        env: typing.Optional[typing.Dict[str, str]] = None,
+        lease_seconds: float = 1.0,
+        poll_interval: float = 0.1,
+        extra: typing.Sequence[str] = (),
+    ) -> None:
+        super().__init__([
+            sys.executable, "-m", "restate_pg", "worker", app_ref,
+            "--database-url", database_url,
+            "--lease-seconds", str(lease_seconds),
+            "--poll-interval", str(poll_interval),
+            *extra,
+        ], env=env)
