@@ -7,14 +7,16 @@ journals it; the tests count the rows after crashes, failures and replays.
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 
 import psycopg
 import pytest
 
+import restate_pg as restate
 from tests.apps import dbstep
 from tests.support import ledger
-from tests.support.processes import WorkerProcess
+from tests.support.processes import REPO, WorkerProcess
 from tests.support.server import serve
 from tests.support.crashing import killed_and_rescued, wait_until
 
@@ -133,3 +135,23 @@ async def test_an_attempt_that_lost_its_lease_writes_nothing(ingress, clean_db, 
     assert pid == rescuer.pid
     assert response.json() == {"id": row_id, "pid": rescuer.pid}
     assert ledger.count(key, f"{variant} step by {zombie.pid}") == 0
+
+
+async def test_the_readme_example(clean_db):
+    """The README's database-step example, run as written, by an in-process worker."""
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## Exactly-once database steps\n", 1)[1].split("\n## ", 1)[0]
+    [source] = re.findall(r"```python\n(.*?)```", section, re.S)
+    namespace: dict = {}
+    exec(compile(source, "README.md", "exec"), namespace)
+    with psycopg.connect(clean_db, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS public.payment")
+        conn.execute("CREATE TABLE public.payment (id serial PRIMARY KEY, order_id int NOT NULL, amount int NOT NULL)")
+    async with serve(restate.app([namespace["payments"]]), clean_db) as served:
+        headers = {"idempotency-key": "order-7"}
+        first = await served.client.post("/Payments/pay", json={"id": 7, "amount": 100}, headers=headers)
+        again = await served.client.post("/Payments/pay", json={"id": 7, "amount": 100}, headers=headers)
+    assert first.status_code == again.status_code == 200, first.text
+    with psycopg.connect(clean_db) as conn:
+        rows = conn.execute("SELECT id, order_id, amount FROM public.payment").fetchall()
+    assert rows == [(first.json(), 7, 100)] and again.json() == first.json()
