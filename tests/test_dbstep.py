@@ -21,7 +21,7 @@ from tests.support.server import serve
 from tests.support.crashing import killed_and_rescued, wait_until
 
 APP = "tests.apps.dbstep:app"
-VARIANTS = ["async", "sync", "session", "async_session"]
+VARIANTS = ["async", "sync", "session", "async_session", "django"]
 
 
 @pytest.fixture
@@ -70,7 +70,7 @@ async def test_a_terminal_error_rolls_the_step_back_and_is_journaled(ingress, cl
     assert step_entries(clean_db, key) == [(None, 422, "out of stock")]
 
 
-@pytest.mark.parametrize("variant", ["async", "session"])
+@pytest.mark.parametrize("variant", ["async", "session", "django"])
 async def test_another_exception_rolls_back_and_the_retry_applies_the_step_once(ingress, clean_db, variant):
     key = f"retry-{variant}"
     with WorkerProcess(APP, clean_db) as worker:
@@ -92,7 +92,7 @@ async def test_a_retried_attempt_replays_the_recorded_result(ingress, clean_db):
     assert response.json() == {"id": row_id, "pid": worker.pid}
 
 
-@pytest.mark.parametrize("variant", ["async", "sync"])
+@pytest.mark.parametrize("variant", ["async", "sync", "django"])
 @pytest.mark.parametrize("hold", ["after", "inside"])
 async def test_sigkill_around_the_commit_leaves_exactly_one_copy(ingress, clean_db, variant, hold):
     """Killed right after the step committed (before the next journal entry), the victim's row
@@ -109,7 +109,7 @@ async def test_sigkill_around_the_commit_leaves_exactly_one_copy(ingress, clean_
     assert ledger.count(key, f"after by {rescuer.pid}") == 1
 
 
-@pytest.mark.parametrize("variant", ["async", "sync"])
+@pytest.mark.parametrize("variant", ["async", "sync", "django"])
 async def test_an_attempt_that_lost_its_lease_writes_nothing(ingress, clean_db, variant):
     """SIGSTOP a worker just before its step; another takes over and finishes; on SIGCONT the
     stopped one goes on into its step, whose fence refuses it: no row of its own.

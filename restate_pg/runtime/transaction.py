@@ -29,6 +29,8 @@ from restate_pg.store.connections import Params, Row, execute, execute_async, is
 from restate_pg.store.schema import FENCED_SQLSTATE
 
 Statement = typing.Tuple[str, Params]
+#: Seconds a thread's transaction waits for the event loop to journal its outcome.
+_SEAL_TIMEOUT = 30.0
 #: The action's result, or the TerminalError it raised (its writes are rolled back).
 Sealer = typing.Callable[[typing.Any, typing.Optional[TerminalError]], Statement]
 
@@ -104,7 +106,8 @@ class ThreadStepBinding(StepBinding):
                         value = self.call(action, handle, args, kwargs)
                 except TerminalError as exc:
                     error = exc
-                statement = asyncio.run_coroutine_threadsafe(seal(value, error), loop).result()
+                # bounded: a loop that stopped meanwhile must not keep this thread (and the exit) waiting
+                statement = asyncio.run_coroutine_threadsafe(seal(value, error), loop).result(timeout=_SEAL_TIMEOUT)
                 return execute(handle, *statement)
 
         return await loop.run_in_executor(None, contextvars.copy_context().run, body)

@@ -1,7 +1,8 @@
 """Handlers whose database steps (ctx.run_in_transaction) write to an application table.
 
 `Shop/<key>/book` books one row in `public.booking` through the step, on the connection kind the
-request names: psycopg async, psycopg sync, a SQLAlchemy Session or AsyncSession. Environment
+request names: psycopg async, psycopg sync, a SQLAlchemy Session or AsyncSession, or Django's
+connection (restate_pg.contrib.django; Django is configured on first use, in the worker). Environment
 switches freeze a worker where a test wants to SIGKILL or SIGSTOP it:
 
 - DBSTEP_HOLD=inside: inside the step, after its INSERT, before its commit;
@@ -86,6 +87,36 @@ async def book_async_session(session: typing.Any, key: str, fail: typing.Optiona
     return _booked(key, "async_session", row_id)
 
 
+def book_django(key: str, fail: typing.Optional[str]) -> typing.Dict[str, typing.Any]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(INSERT, (key, "django", os.getpid()))
+        row_id = cursor.fetchone()[0]
+    _before_commit(key, fail)
+    if os.environ.get("DBSTEP_HOLD") == "inside":
+        threading.Event().wait()  # until SIGKILL
+    return _booked(key, "django", row_id)
+
+
+@functools.lru_cache(maxsize=None)
+def _django() -> typing.Any:
+    import django
+    from django.conf import settings
+    from psycopg.conninfo import conninfo_to_dict
+
+    from restate_pg.contrib.django import DjangoStepBinding
+
+    params = conninfo_to_dict(ledger.dsn())
+    settings.configure(DATABASES={"default": {
+        "ENGINE": "django.db.backends.postgresql", "NAME": params.pop("dbname"), "USER": params.pop("user", ""),
+        "PASSWORD": params.pop("password", ""), "HOST": params.pop("host", ""), "PORT": params.pop("port", ""),
+        "OPTIONS": params,
+    }})
+    django.setup()
+    return DjangoStepBinding("default")
+
+
 def _sqlalchemy_url() -> str:
     return "postgresql+psycopg://" + ledger.dsn().split("://", 1)[1]
 
@@ -107,6 +138,7 @@ ACTIONS = {
     "sync": (book_sync, None),
     "session": (book_session, lambda: _sessions(False)),
     "async_session": (book_async_session, lambda: _sessions(True)),
+    "django": (book_django, _django),
 }
 
 
