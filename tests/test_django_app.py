@@ -132,3 +132,11 @@ def test_the_readme_quotes_the_examples_code():
     for block in blocks:
         quoted = "\n".join(line.strip() for line in block.strip().splitlines())
         assert any(quoted in source for source in sources), block
+
+
+async def test_restate_worker_reports_a_bad_app_in_one_line(shop, shop_database):
+    result = subprocess.run([sys.executable, "manage.py", "restate_worker", "orders.nowhere:app"], cwd=EXAMPLE,
+                            capture_output=True, text=True, timeout=60, env={**os.environ, "DATABASE_URL": shop_database})
+    assert result.returncode != 0
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("restate-pg: error:") and "orders.nowhere" in line
