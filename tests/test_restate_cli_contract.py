@@ -131,3 +131,25 @@ async def test_invocation_ids_decode_in_restates_alphabet(admin):
     assert_restate_id(kept.json()["invocationId"], "inv_1", (11, 64), (22, 128))
     killed = await admin.client.patch(f"/admin/v4/invocations/{kept.json()['invocationId']}/kill")
     assert killed.status_code in (200, 409)  # the versioned path the CLI calls; 409 if it already completed
+
+
+async def test_the_cli_finds_invocations_to_operate_on_in_sys_invocation_status(admin):
+    """`restate invocations cancel|kill ID` select the target with this query, then PATCH
+    /v4/invocations/{id}/cancel|kill; `purge` selects the completed ones."""
+    later = (await admin.client.post("/Counter/later/add/send?delay=60s", json=1)).json()["invocationId"]
+    done = (await admin.client.post("/Counter/now/add", json=1)).headers["x-restate-id"]
+
+    async def found(sql: str) -> list[dict]:
+        answer = await admin.client.post("/admin/v4/query", json={"query": sql}, headers={**_CLI, "accept": "application/json"})
+        assert answer.status_code == 200, answer.text
+        return answer.json()["rows"]
+
+    running = "SELECT id, target FROM sys_invocation_status WHERE id = '{}' AND status != 'completed' LIMIT 500"
+    assert await found(running.format(later)) == [{"id": later, "target": "Counter/later/add"}]
+    assert await found(running.format(done)) == []
+    statuses = await found(f"SELECT id, status FROM sys_invocation_status WHERE id IN ('{later}', '{done}') ORDER BY status")
+    assert statuses == [{"id": done, "status": "completed"}, {"id": later, "status": "scheduled"}]
+    cancelled = await admin.client.patch(f"/admin/v4/invocations/{later}/cancel")
+    assert cancelled.status_code == 200
+    purged = await admin.client.patch(f"/admin/v4/invocations/{done}/purge")
+    assert purged.status_code == 200 and await found(running.format(done).replace(" AND status != 'completed'", "")) == []
