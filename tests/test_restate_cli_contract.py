@@ -5,6 +5,8 @@ names the commands it serves, and README "Using Restate's CLI" lists what was tr
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import uuid
 
 import pyarrow as pa
@@ -153,3 +155,49 @@ async def test_the_cli_finds_invocations_to_operate_on_in_sys_invocation_status(
     assert cancelled.status_code == 200
     purged = await admin.client.patch(f"/admin/v4/invocations/{done}/purge")
     assert purged.status_code == 200 and await found(running.format(done).replace(" AND status != 'completed'", "")) == []
+
+
+def restate_state_version(state: dict[bytes, bytes]) -> str:
+    """How Restate's CLI versions the state it read: SHA-256 over the entries sorted by key, each
+    as (index: 8 bytes big-endian, 0x01, key, 0x02, value, 0x03), URL-safe base64 without padding."""
+    digest = hashlib.sha256()
+    for index, (key, value) in enumerate(sorted(state.items())):
+        digest.update(index.to_bytes(8, "big") + b"\x01" + key + b"\x02" + value + b"\x03")
+    return base64.urlsafe_b64encode(digest.digest()).decode().rstrip("=")
+
+
+async def test_state_read_in_hex_and_replaced_at_the_version_the_cli_computes(admin):
+    """`restate kv get` / `state get` read `state` as JSON from /v4/query with values in hex;
+    `state patch|edit|clear` then POST /v4/services/{name}/state with the version they computed
+    from what they read, and a 409 if it no longer matches."""
+    key = uuid.uuid4().hex
+    await admin.client.post(f"/Counter/{key}/add", json=7)
+    sql = f"select key, value from state where service_name = 'Counter' and service_key = '{key}' ;"
+    read = await admin.client.post("/admin/v4/query", json={"query": sql}, headers={**_CLI, "accept": "application/json"})
+    assert read.json()["rows"] == [{"key": "count", "value": b"7".hex()}]
+    unversioned = await admin.client.post("/admin/query", json={"query": sql})
+    assert unversioned.json()["rows"] == [{"key": "count", "value": base64.b64encode(b"7").decode()}]  # as before
+    version = restate_state_version({b"count": b"7"})
+    assert (await admin.client.get(f"/admin/v4/services/Counter/state/{key}")).json()["version"] == version
+    patched = await admin.client.post("/admin/v4/services/Counter/state", json={
+        "version": version, "object_key": key, "new_state": {"count": list(b"41")}, "scope": None})
+    assert patched.status_code == 202
+    assert (await admin.client.post(f"/Counter/{key}/add", json=1)).json() == 42
+    stale = await admin.client.post("/admin/v4/services/Counter/state", json={
+        "version": version, "object_key": key, "new_state": {}})
+    assert stale.status_code == 409
+    padded = restate_state_version({b"count": b"42"}) + "="  # Restate's decoder takes either
+    cleared = await admin.client.post("/admin/v4/services/Counter/state", json={
+        "version": padded, "object_key": key, "new_state": {}})
+    assert cleared.status_code == 202
+    assert (await admin.client.post(f"/Counter/{key}/get")).json() == 0
+
+
+async def test_service_config_patch_with_the_fields_left_null(admin):
+    """`restate services config patch Counter --journal-retention 2h` sends every field of
+    `ModifyServiceRequest`, null for those it leaves unchanged."""
+    changed = await admin.client.patch("/admin/v4/services/Counter", json={
+        "public": None, "idempotency_retention": None, "workflow_completion_retention": None,
+        "journal_retention": "2h", "inactivity_timeout": None, "abort_timeout": None})
+    assert changed.status_code == 200
+    assert (changed.json()["journal_retention"], changed.json()["public"]) == ("2h", True)

@@ -1,7 +1,7 @@
 """`POST /query`: SQL introspection over HTTP, as Restate's admin API serves it.
 
 The body is `{"query": "SELECT ..."}`; the answer is `{"rows": [{column: value, ...}, ...]}` with
-bytes in base64 and timestamps in ISO 8601; or an Arrow IPC stream (see `restate_pg.admin.arrow`)
+bytes in base64 (in hex under /v2-/v4, as Restate writes them) and timestamps in ISO 8601; or an Arrow IPC stream (see `restate_pg.admin.arrow`)
 for a client that asks for one and for Restate's CLI. The query runs read-only, see
 `restate_pg.store.console`.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import typing
 
 import orjson
 from fastapi import APIRouter, Request
@@ -17,7 +18,7 @@ from fastapi.responses import JSONResponse, Response
 
 from restate_pg.admin import arrow
 from restate_pg.errors import DatabaseUnavailable
-from restate_pg.store.console import DEFAULT_TIMEOUT_S, QueryError, run_query
+from restate_pg.store.console import DEFAULT_TIMEOUT_S, QueryError, QueryResult, json_safe, run_query
 from restate_pg.worker.engine import Engine
 
 logger = logging.getLogger("restate_pg.admin")
@@ -36,8 +37,15 @@ def _wants_arrow(request: Request) -> bool:
     return "application/json" not in accept and request.headers.get("user-agent", "").startswith("restate-cli/")
 
 
-def create_query_router(engine: Engine, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> APIRouter:
-    """The `/query` route, reading through `engine`'s database and schema."""
+def _hex_records(result: QueryResult) -> typing.List[typing.Dict[str, typing.Any]]:
+    return [{name: bytes(value).hex() if isinstance(value, (bytes, bytearray, memoryview)) else json_safe(value)
+             for name, value in zip(result.columns, row)} for row in result.rows]
+
+
+def create_query_router(engine: Engine, *, timeout_s: float = DEFAULT_TIMEOUT_S, hex_bytes: bool = False) -> APIRouter:
+    """The `/query` route, reading through `engine`'s database and schema. With `hex_bytes`, JSON
+    answers write bytes in hex, as Restate's versioned admin API does (`restate kv get` decodes
+    them so); restate-pg's unversioned path keeps base64."""
     router = APIRouter()
 
     @router.post("/query", include_in_schema=False)
@@ -64,6 +72,7 @@ def create_query_router(engine: Engine, *, timeout_s: float = DEFAULT_TIMEOUT_S)
             if not arrow.available():
                 return _error(406, arrow.MISSING)
             return Response(await asyncio.to_thread(arrow.arrow_stream, result), media_type=arrow.ARROW_STREAM)
-        return Response(orjson.dumps({"rows": result.records()}), media_type="application/json")
+        rows = _hex_records(result) if hex_bytes else result.records()
+        return Response(orjson.dumps({"rows": rows}), media_type="application/json")
 
     return router

@@ -128,6 +128,8 @@ def add_service_routes(router: APIRouter, engine: Engine) -> None:
         body = await _json_object(request)
         settings: typing.Dict[str, typing.Any] = {}
         for field, value in body.items():
+            if value is None and (field == "public" or field in _MODIFIABLE):
+                continue  # unchanged: Restate's CLI sends every field, null for those it leaves
             if field == "public":
                 if not isinstance(value, bool):
                     raise AdminError(400, "'public' must be true or false")
