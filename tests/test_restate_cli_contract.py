@@ -201,3 +201,13 @@ async def test_service_config_patch_with_the_fields_left_null(admin):
         "journal_retention": "2h", "inactivity_timeout": None, "abort_timeout": None})
     assert changed.status_code == 200
     assert (changed.json()["journal_retention"], changed.json()["public"]) == ("2h", True)
+
+
+async def test_what_restate_pg_does_not_do_is_answered_in_restates_error_shape(admin):
+    """`restate deployments register URI` and `deployments remove --force ID` get a message the
+    CLI prints (workers register their deployment themselves); `subscriptions list` shows none."""
+    registered = await admin.client.post("/admin/v4/deployments", json={"uri": "http://localhost:9080"})
+    assert registered.status_code == 501 and "workers register" in registered.json()["message"]
+    removed = await admin.client.delete(f"/admin/v4/deployments/{admin.engine.deployment_id}?force=true")
+    assert removed.status_code == 501 and "stop its workers" in removed.json()["message"]
+    assert (await admin.client.get("/admin/v4/subscriptions")).json() == {"subscriptions": []}

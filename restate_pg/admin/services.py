@@ -170,6 +170,18 @@ def add_service_routes(router: APIRouter, engine: Engine) -> None:
         return JSONResponse({"object_key": key, "version": state_version(state),
                              "state": {entry: list(value) for entry, value in state.items()}})
 
+    @router.post("/deployments", include_in_schema=False)
+    async def register_deployment() -> Response:
+        raise AdminError(501, "restate-pg discovers no deployment: its workers register theirs when they start")
+
+    @router.delete("/deployments/{deployment_id}", include_in_schema=False)
+    async def remove_deployment(deployment_id: str) -> Response:
+        raise AdminError(501, "restate-pg removes no deployment: stop its workers once its in-flight invocations are 0")
+
+    @router.get("/subscriptions", include_in_schema=False)
+    async def list_subscriptions() -> Response:
+        return JSONResponse({"subscriptions": []})  # restate-pg reads no Kafka topics
+
     @router.get("/deployments", include_in_schema=False)
     async def list_deployments() -> Response:
         latest = {row["name"]: row for row in await store.list_services()}
