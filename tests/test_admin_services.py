@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 import restate_pg as restate
+from restate_pg.admin.services import restate_deployment_id
 from restate_pg.worker.engine import Engine
 from tests.apps import kitchen
 from tests.support.polling import row
@@ -44,7 +45,7 @@ async def test_openapi_health_version_and_deployments(admin):
     assert document["paths"]["/Counter/{key}/add"]["post"]["requestBody"]["content"]["application/json"]["schema"] == {"type": "integer"}
     assert (await admin.client.get("/admin/health")).status_code == 200
     version = (await admin.client.get("/admin/version")).json()
-    assert set(version) == {"version", "min_admin_api_version", "max_admin_api_version"}
+    assert set(version) == {"version", "min_admin_api_version", "max_admin_api_version", "features"}
     (deployment,) = (await admin.client.get("/admin/deployments")).json()["deployments"]
     assert (deployment["id"], deployment["workers"]) == (admin.engine.deployment_id, 1)
     assert sorted(s["name"] for s in deployment["services"]) == sorted(kitchen.app.services)
@@ -103,10 +104,12 @@ async def test_a_newer_deployment_takes_over_its_services_and_an_older_one_does_
     await newer.start()
     await newer.stop()
     counter = (await admin.client.get("/admin/services/Counter")).json()
-    assert (counter["deployment_id"], counter["revision"], counter["public"]) == ("v2", 2, True)  # overrides reset
+    # a named deployment is shown with a Restate-shaped id, the only kind Restate's CLI reads
+    assert (counter["deployment_id"], counter["revision"], counter["public"]) == (restate_deployment_id("v2"), 2, True)  # overrides reset
+    assert counter["deployment_name"] == "v2"
     older = Engine(kitchen.app, clean_db)  # the first deployment restarts
     await older.start()
     await older.stop()
     counter = (await admin.client.get("/admin/services/Counter")).json()
-    assert (counter["deployment_id"], counter["revision"]) == ("v2", 2)
+    assert (counter["deployment_name"], counter["revision"]) == ("v2", 2)
     assert (await admin.client.get("/admin/services/Steps")).json()["deployment_id"] == admin.engine.deployment_id

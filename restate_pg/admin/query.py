@@ -1,8 +1,8 @@
 """`POST /query`: SQL introspection over HTTP, as Restate's admin API serves it.
 
 The body is `{"query": "SELECT ..."}`; the answer is `{"rows": [{column: value, ...}, ...]}` with
-bytes in base64 and timestamps in ISO 8601 (Restate answers JSON when asked with
-`Accept: application/json`; restate-pg always does). The query runs read-only, see
+bytes in base64 (in hex under /v2-/v4, as Restate writes them) and timestamps in ISO 8601; or an Arrow IPC stream (see `restate_pg.admin.arrow`)
+for a client that asks for one and for Restate's CLI. The query runs read-only, see
 `restate_pg.store.console`.
 """
 
@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import typing
 
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from restate_pg.admin import arrow
 from restate_pg.errors import DatabaseUnavailable
-from restate_pg.store.console import DEFAULT_TIMEOUT_S, QueryError, run_query
+from restate_pg.store.console import DEFAULT_TIMEOUT_S, QueryError, QueryResult, json_safe, run_query
 from restate_pg.worker.engine import Engine
 
 logger = logging.getLogger("restate_pg.admin")
@@ -26,8 +28,24 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"code": status, "message": message}, status_code=status)
 
 
-def create_query_router(engine: Engine, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> APIRouter:
-    """The `/query` route, reading through `engine`'s database and schema."""
+def _wants_arrow(request: Request) -> bool:
+    """Arrow for a client that names it, and for Restate's CLI when it sends `Accept: */*` (it then
+    reads only Arrow); JSON for everyone else (Restate itself answers Arrow unless asked for JSON)."""
+    accept = request.headers.get("accept", "")
+    if arrow.ARROW_STREAM in accept:
+        return True
+    return "application/json" not in accept and request.headers.get("user-agent", "").startswith("restate-cli/")
+
+
+def _hex_records(result: QueryResult) -> typing.List[typing.Dict[str, typing.Any]]:
+    return [{name: bytes(value).hex() if isinstance(value, (bytes, bytearray, memoryview)) else json_safe(value)
+             for name, value in zip(result.columns, row)} for row in result.rows]
+
+
+def create_query_router(engine: Engine, *, timeout_s: float = DEFAULT_TIMEOUT_S, hex_bytes: bool = False) -> APIRouter:
+    """The `/query` route, reading through `engine`'s database and schema. With `hex_bytes`, JSON
+    answers write bytes in hex, as Restate's versioned admin API does (`restate kv get` decodes
+    them so); restate-pg's unversioned path keeps base64."""
     router = APIRouter()
 
     @router.post("/query", include_in_schema=False)
@@ -50,6 +68,11 @@ def create_query_router(engine: Engine, *, timeout_s: float = DEFAULT_TIMEOUT_S)
         except Exception:
             logger.exception("query failed")
             return _error(500, "internal error while running the query")
-        return Response(orjson.dumps({"rows": result.records()}), media_type="application/json")
+        if _wants_arrow(request):
+            if not arrow.available():
+                return _error(406, arrow.MISSING)
+            return Response(await asyncio.to_thread(arrow.arrow_stream, result), media_type=arrow.ARROW_STREAM)
+        rows = _hex_records(result) if hex_bytes else result.records()
+        return Response(orjson.dumps({"rows": rows}), media_type="application/json")
 
     return router

@@ -13,7 +13,7 @@ from restate_pg.admin.errors import AdminRoute, error_response
 from restate_pg.admin.metrics import create_metrics_router
 from restate_pg.admin.operations import OPERATIONS, Answer, perform
 from restate_pg.admin.query import create_query_router
-from restate_pg.admin.services import add_service_routes
+from restate_pg.admin.services import VERSION_PREFIXES, add_service_routes
 from restate_pg.worker.engine import Engine
 
 
@@ -50,5 +50,10 @@ def create_admin_router(engine: Engine) -> APIRouter:
         return _respond(await perform(engine, "restart-as-new", invocation_id, prefix=int(from_)))
 
     add_service_routes(router, engine)
-    router.include_router(create_query_router(engine))  # POST /query: SQL introspection
-    return router
+    versioned = APIRouter(route_class=AdminRoute)
+    versioned.include_router(router)
+    versioned.include_router(create_query_router(engine))  # POST /query: SQL introspection
+    for prefix in VERSION_PREFIXES:  # Restate's CLI calls /v4/services once /version offers 4
+        versioned.include_router(router, prefix=prefix)
+        versioned.include_router(create_query_router(engine, hex_bytes=True), prefix=prefix)
+    return versioned

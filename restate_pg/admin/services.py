@@ -7,8 +7,10 @@ tables), so an admin process that hosts no handlers still lists every service in
 from __future__ import annotations
 
 import base64
+import hashlib
 import typing
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
@@ -17,11 +19,19 @@ from restate_pg.admin.errors import AdminError
 from restate_pg.admin.openapi import service_openapi
 from restate_pg.api.durations import InvalidDuration, format_duration, parse_duration
 from restate_pg.api.metadata import DEFAULT_RETENTION, SERVICE_TYPES
+from restate_pg.runtime.ids import deployment_id_from_digest, is_deployment_id
 from restate_pg.store.driver import state_version
 from restate_pg.worker.engine import Engine
 
-#: Admin API versions this router answers as (Restate's /version reports a range).
-ADMIN_API_VERSION = 1
+#: Admin API versions this router answers as (Restate's /version reports a range): 1 is the
+#: unversioned paths, 2 to 4 the same routes under /v2, /v3 and /v4, which Restate's CLI 1.7 calls.
+MIN_ADMIN_API_VERSION = 1
+MAX_ADMIN_API_VERSION = 4
+#: The Restate server version whose admin API this one follows. Restate's CLI reads `version` as a
+#: Restate version and picks features by it (JSON `/query` for `invocations describe`, `kv get`);
+#: restate-pg's own version rides along as semver build metadata, which comparisons ignore.
+RESTATE_VERSION = "1.7.0"
+VERSION_PREFIXES = tuple(f"/v{n}" for n in range(2, MAX_ADMIN_API_VERSION + 1))
 
 #: `PATCH /services/{name}` fields: Restate's name, and the registry column.
 _MODIFIABLE = {
@@ -41,8 +51,9 @@ def render_service(row: typing.Mapping[str, typing.Any], engine: Engine) -> typi
         **registered,
         "name": row["name"],
         "ty": SERVICE_TYPES[row["ty"]],
-        "handlers": row["handlers"],
-        "deployment_id": row["deployment_id"],
+        "handlers": [_without_nulls(handler) for handler in row["handlers"]],
+        "deployment_id": restate_deployment_id(row["deployment_id"]),
+        "deployment_name": row["deployment_id"],  # restate-pg's own: as workers name it
         "revision": row["revision"],
         "public": row["public"],
     }
@@ -52,6 +63,11 @@ def render_service(row: typing.Mapping[str, typing.Any], engine: Engine) -> typi
     for restate_name, column in _MODIFIABLE.items():
         if row[column] is not None:
             described[restate_name] = format_duration(timedelta(seconds=row[column]))
+    return _without_nulls(described)
+
+
+def _without_nulls(described: typing.Mapping[str, typing.Any]) -> typing.Dict[str, typing.Any]:
+    """Restate omits unset fields; its CLI refuses `null` where it expects a map (`metadata`)."""
     return {k: v for k, v in described.items() if v is not None}
 
 
@@ -79,8 +95,10 @@ def add_service_routes(router: APIRouter, engine: Engine) -> None:
             ours = package_version("restate-pg")
         except PackageNotFoundError:
             ours = "unknown"
-        return JSONResponse({"version": ours, "min_admin_api_version": ADMIN_API_VERSION,
-                             "max_admin_api_version": ADMIN_API_VERSION})
+        ours = f"{RESTATE_VERSION}+restate-pg.{ours}"
+        # `features` (experimental features, none here) is required by Restate's CLI to accept the answer
+        return JSONResponse({"version": ours, "min_admin_api_version": MIN_ADMIN_API_VERSION,
+                             "max_admin_api_version": MAX_ADMIN_API_VERSION, "features": {}})
 
     @router.get("/services", include_in_schema=False)
     async def list_services() -> Response:
@@ -110,6 +128,8 @@ def add_service_routes(router: APIRouter, engine: Engine) -> None:
         body = await _json_object(request)
         settings: typing.Dict[str, typing.Any] = {}
         for field, value in body.items():
+            if value is None and (field == "public" or field in _MODIFIABLE):
+                continue  # unchanged: Restate's CLI sends every field, null for those it leaves
             if field == "public":
                 if not isinstance(value, bool):
                     raise AdminError(400, "'public' must be true or false")
@@ -150,28 +170,78 @@ def add_service_routes(router: APIRouter, engine: Engine) -> None:
         return JSONResponse({"object_key": key, "version": state_version(state),
                              "state": {entry: list(value) for entry, value in state.items()}})
 
+    @router.post("/deployments", include_in_schema=False)
+    async def register_deployment() -> Response:
+        raise AdminError(501, "restate-pg discovers no deployment: its workers register theirs when they start")
+
+    @router.delete("/deployments/{deployment_id}", include_in_schema=False)
+    async def remove_deployment(deployment_id: str) -> Response:
+        raise AdminError(501, "restate-pg removes no deployment: stop its workers once its in-flight invocations are 0")
+
+    @router.get("/subscriptions", include_in_schema=False)
+    async def list_subscriptions() -> Response:
+        return JSONResponse({"subscriptions": []})  # restate-pg reads no Kafka topics
+
     @router.get("/deployments", include_in_schema=False)
     async def list_deployments() -> Response:
-        return JSONResponse({"deployments": [_render_deployment(row) for row in await store.list_deployments()]})
+        latest = {row["name"]: row for row in await store.list_services()}
+        return JSONResponse({"deployments": [_render_deployment(row, latest) for row in await store.list_deployments()]})
 
     @router.get("/deployments/{deployment_id}", include_in_schema=False)
     async def get_deployment(deployment_id: str) -> Response:
-        rows = await store.list_deployments(deployment_id)
+        """By its name, or by the Restate-shaped id the admin API shows for it; with the full
+        metadata of its services (Restate's `DetailedDeploymentResponse`)."""
+        rows = await store.list_deployments(deployment_id) or [
+            row for row in await store.list_deployments() if restate_deployment_id(row["id"]) == deployment_id]
         if not rows:
             raise AdminError(404, f"deployment '{deployment_id}' not found")
-        return JSONResponse(_render_deployment(rows[0]))
+        latest = {row["name"]: row for row in await store.list_services()}
+        described = _render_deployment(rows[0], latest)
+        revisions = {entry["name"]: entry["revision"] for entry in described["services"]}
+        described["services"] = [
+            render_service(latest[doc["name"]], engine) if latest.get(doc["name"], {}).get("deployment_id") == rows[0]["id"]
+            else _without_nulls({**doc, "handlers": [_without_nulls(h) for h in doc.get("handlers", [])],
+                                 "deployment_id": described["id"], "revision": revisions[doc["name"]], "public": True})
+            for doc in rows[0]["services"] if isinstance(doc, dict)]
+        return JSONResponse(described)
 
 
-def _render_deployment(row: typing.Mapping[str, typing.Any]) -> typing.Dict[str, typing.Any]:
+def restate_deployment_id(name: str) -> str:
+    """The id the admin API shows for a deployment: its own when it has Restate's shape (derived
+    ones do), else one derived from its name (`2026-11-29.1`), since Restate's CLI reads no other."""
+    if is_deployment_id(name):
+        return name
+    return deployment_id_from_digest(hashlib.sha256(name.encode()).digest())
+
+
+def _render_deployment(row: typing.Mapping[str, typing.Any],
+                       latest: typing.Mapping[str, typing.Mapping[str, typing.Any]]) -> typing.Dict[str, typing.Any]:
+    """A deployment as Restate's `DeploymentResponse`, plus restate-pg's own fields (its name,
+    compatibility, live workers, in-flight invocations)."""
+    names = [entry["name"] if isinstance(entry, dict) else entry for entry in row["services"]]
     return {
-        "id": row["id"],
-        "services": row["services"],
+        "id": restate_deployment_id(row["id"]),
+        "name": row["id"],
+        # workers pull from the database: no endpoint is called, so the URI only names the deployment
+        "uri": "restate-pg://deployment/" + quote(row["id"], safe=""),
+        "protocol_type": "RequestResponse",
+        "http_version": "HTTP/1.1",
+        "min_protocol_version": 0,  # restate-pg's workers speak no service protocol
+        "max_protocol_version": 0,
+        "created_at": _utc(row["created_at"]),
+        # a service's revision is recorded only for the deployment that registered it last
+        "services": [{"name": name, "revision": latest[name]["revision"]
+                      if name in latest and latest[name]["deployment_id"] == row["id"] else 0} for name in names],
         "compatible_with": row["compatible_with"],
-        "created_at": row["created_at"].isoformat(),
-        "last_seen_at": row["last_seen_at"].isoformat(),
+        "last_seen_at": _utc(row["last_seen_at"]),
         "workers": row["workers"],
         "in_flight_invocations": row["in_flight"],
     }
+
+
+def _utc(moment: datetime) -> str:
+    """RFC 3339 in UTC with a `Z`, the one form Restate's CLI parses."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 async def _json_object(request: Request) -> typing.Dict[str, typing.Any]:

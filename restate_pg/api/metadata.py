@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from restate_pg.api.definitions import Handler, ServiceDefinition
 from restate_pg.api.durations import format_duration
+from restate_pg.runtime.ids import deployment_id_from_digest
 
 #: Restate's names of the service types.
 SERVICE_TYPES = {"service": "Service", "virtual_object": "VirtualObject", "workflow": "Workflow"}
@@ -32,7 +33,7 @@ def derive_deployment_id(services: typing.Iterable[ServiceDefinition]) -> str:
         digest.update(f"{service.name}\0{service.service_type}\0".encode())
         for name, handler in sorted(service.handlers.items()):
             digest.update(f"{name}\0{handler.kind}\0{_source(handler)}\0".encode())
-    return "dp_" + digest.hexdigest()[:26]
+    return deployment_id_from_digest(digest.digest())
 
 
 def _source(handler: Handler) -> str:

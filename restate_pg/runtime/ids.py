@@ -13,7 +13,9 @@ import os
 import time
 import typing
 
-_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+#: Restate's base62 alphabet (digits, lower case, upper case): its tools decode ids with it, and
+#: refuse one whose value overflows its integer, as most do when read with another alphabet.
+_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 def _base62(n: int, width: int) -> str:
@@ -45,6 +47,16 @@ def deterministic_invocation_id(*parts: typing.Optional[str], key: typing.Option
 
 def is_invocation_id(value: str) -> bool:
     return len(value) == 38 and value.startswith("inv_1") and all(c in _ALPHABET for c in value[5:])
+
+
+def deployment_id_from_digest(digest: bytes) -> str:
+    """A deployment id in Restate's format, `dp_1` + base62(u128, 22), from a hash: Restate's CLI
+    refuses to read a deployment id of any other shape."""
+    return "dp_1" + _base62(int.from_bytes(digest[:16], "big"), 22)
+
+
+def is_deployment_id(value: str) -> bool:
+    return len(value) == 26 and value.startswith("dp_1") and all(c in _ALPHABET for c in value[4:])
 
 
 _AWAKEABLE_PREFIX = "sign_1"

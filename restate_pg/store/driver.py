@@ -49,11 +49,13 @@ SERVICE_SETTINGS = ("public", "idempotency_retention", "workflow_retention", "jo
 
 
 def state_version(state: typing.Mapping[str, bytes]) -> str:
-    """A version of an object key's whole state: it changes whenever any entry does."""
+    """A version of an object key's whole state: it changes whenever any entry does. Computed as
+    Restate computes it, so that Restate's CLI (`restate state patch|clear|edit`), which derives the
+    version from the state it read, sends one that matches."""
     digest = hashlib.sha256()
-    for name in sorted(state):
-        digest.update(name.encode() + b"\0" + str(len(state[name])).encode() + b"\0" + state[name])
-    return digest.hexdigest()[:32]
+    for index, name in enumerate(sorted(state, key=str.encode)):
+        digest.update(index.to_bytes(8, "big") + b"\x01" + name.encode() + b"\x02" + bytes(state[name]) + b"\x03")
+    return base64.urlsafe_b64encode(digest.digest()).decode("ascii").rstrip("=")  # as the CLI sends it
 
 
 class Fenced(SdkInternalException):
@@ -397,7 +399,7 @@ class Store:
             await conn.execute(self.q.LOCK_OBJECT_KEY, _lock_params(service, key))
             if expected_version is not None:
                 rows = await (await conn.execute(self.q.LOAD_STATE, {"service": service, "key": key})).fetchall()
-                if state_version({name: bytes(value) for name, value in rows}) != expected_version:
+                if state_version({name: bytes(value) for name, value in rows}) != expected_version.rstrip("="):
                     return False
             if replace:
                 await conn.execute(self.q.CLEAR_STATE_OF_KEY, {"service": service, "key": key, "name": None})

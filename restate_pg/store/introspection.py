@@ -17,6 +17,7 @@ from __future__ import annotations
 VIEW_NAMES = (
     "state",
     "sys_invocation",
+    "sys_invocation_status",
     "sys_journal",
     "sys_inbox",
     "sys_keyed_service_status",
@@ -161,6 +162,21 @@ SELECT NULL::text AS scope, service AS service_name, key AS service_key, name AS
 -- sys_invocation: every known invocation with its target, status, retries and result
 CREATE OR REPLACE VIEW {s}.sys_invocation AS
 {sys_invocation};
+
+-- sys_invocation_status: each invocation's status as Restate stores it (inboxed, scheduled,
+-- invoked, suspended, paused, completed), without the attempt columns; Restate's CLI finds the
+-- invocations to cancel, kill or purge here
+CREATE OR REPLACE VIEW {s}.sys_invocation_status AS
+SELECT id, target, target_service_name, target_service_key, target_handler_name, target_service_ty,
+       CASE status WHEN 'pending' THEN 'inboxed' WHEN 'ready' THEN 'invoked' WHEN 'running' THEN 'invoked'
+                   WHEN 'backing-off' THEN 'invoked' ELSE status END AS status,
+       vqueue_id, scope, limit_key, idempotency_key, invoked_by, invoked_by_service_name, invoked_by_id,
+       invoked_by_subscription_id, invoked_by_target, restarted_from, pinned_deployment_id,
+       pinned_service_protocol_version, trace_id, journal_size, journal_commands_size, created_at,
+       created_using_restate_version, modified_at, inboxed_at, scheduled_at, scheduled_start_at, running_at,
+       completed_at, completion_retention, journal_retention, suspended_waiting_for_completions,
+       suspended_waiting_for_signals, suspended_waiting_future_json, completion_result, completion_failure
+  FROM {s}.sys_invocation;
 
 -- sys_journal: the journal of each invocation, with its input (index 0) and, once completed, its
 -- output (after the last entry), which restate-pg keeps on the invocation row
