@@ -35,8 +35,8 @@ def run_shop(env: dict[str, str], cwd: Path, log_path: Path) -> None:
         assert process.wait(timeout=30) == 0, log_path.read_text()
 
 
-def test_the_readme_with_a_database(shop_database_url: str, tmp_path: Path) -> None:
-    server = make_conninfo(shop_database_url, dbname="postgres")
+def test_the_readme_with_a_database(restate_database_url: str, tmp_path: Path) -> None:
+    server = make_conninfo(restate_database_url, dbname="postgres")
     with temporary_database(server, prefix="shop_readme") as url:
         run_shop({**os.environ, "DATABASE_URL": url}, REPO, tmp_path / "shop.log")
 
@@ -49,8 +49,8 @@ def test_the_readme_with_nothing_but_python(tmp_path: Path) -> None:
     assert (tmp_path / ".restate-pg" / "pgdata").is_dir()
 
 
-def test_one_alembic_upgrade_migrates_the_shop_and_restate_pg(shop_database_url: str) -> None:
-    server = make_conninfo(shop_database_url, dbname="postgres")
+def test_one_alembic_upgrade_migrates_the_shop_and_restate_pg(restate_database_url: str) -> None:
+    server = make_conninfo(restate_database_url, dbname="postgres")
     with temporary_database(server, prefix="shop_alembic") as url:
         command = [sys.executable, "-m", "alembic", "-c", "examples/fastapi_app/alembic.ini", "upgrade", "head"]
         result = subprocess.run(command, cwd=REPO, env={**os.environ, "DATABASE_URL": url}, capture_output=True, text=True)

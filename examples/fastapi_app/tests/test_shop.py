@@ -21,9 +21,9 @@ class Rollback(Exception):
 
 
 @pytest.fixture
-async def shop(restate_harness: HarnessEnvironment, shop_db: Engine, shop_database_url: str) -> typing.AsyncIterator[httpx.AsyncClient]:
+async def shop(restate_harness: HarnessEnvironment, shop_db: Engine, restate_database_url: str) -> typing.AsyncIterator[httpx.AsyncClient]:
     """The shop's web app on a real port; it runs no handlers itself: the harness's worker does."""
-    api = create_api(shop_database_url, run_handlers=False)
+    api = create_api(restate_database_url, run_handlers=False)
     async with serve_api(api) as base_url, httpx.AsyncClient(base_url=base_url, timeout=30) as client:
         yield client
 
