@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import textwrap
 import typing
 from datetime import datetime, timedelta, timezone
@@ -161,3 +162,26 @@ def test_the_plugin_says_when_the_app_is_missing(pytester: pytest.Pytester, data
     result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
     result.stdout.fnmatch_lines(["*define a fixture `restate_app`*"])
     assert result.ret != 0
+
+
+async def test_fire_timers_reaches_a_sleeper_in_another_worker_process(clean_db: str) -> None:
+    """The sleeper waits in memory in a `restate-pg worker` subprocess; the timer is fired from
+    this process, which runs no handlers (the SQL client's engine)."""
+    import restate_pg
+    from tests.support.processes import WorkerProcess
+
+    with WorkerProcess("tests.apps.sleepy:app", clean_db):
+        async with restate_pg.create_client(clean_db, app=sleepy.app) as client:
+            handle = await client.service_send(sleepy.nap, "Leslie")
+            engine = client.engine  # type: ignore[attr-defined]
+
+            async def task_status() -> typing.Optional[str]:
+                async with engine.store.pool.connection() as conn:
+                    row = await (await conn.execute(
+                        "SELECT t.status FROM restate.task t JOIN restate.journal j ON j.invocation_id = t.invocation_id"
+                        " WHERE t.invocation_id = %s AND j.entry_type = 'Sleep'", [handle.invocation_id])).fetchone()
+                return None if row is None else row[0]
+
+            assert await eventually(task_status, "running") == "running"  # asleep in the worker's memory
+            assert await engine.fire_timers(handle.invocation_id) == 1
+            assert await asyncio.wait_for(client.attach_invocation(handle.invocation_id), 20) == "Leslie woke up"
