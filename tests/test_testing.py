@@ -7,6 +7,7 @@ import textwrap
 import typing
 from datetime import datetime, timedelta, timezone
 
+import httpx
 import pytest
 
 from restate_pg import ClientError, TerminalError
@@ -185,3 +186,14 @@ async def test_fire_timers_reaches_a_sleeper_in_another_worker_process(clean_db:
             assert await eventually(task_status, "running") == "running"  # asleep in the worker's memory
             assert await engine.fire_timers(handle.invocation_id) == 1
             assert await asyncio.wait_for(client.attach_invocation(handle.invocation_id), 20) == "Leslie woke up"
+
+
+async def test_create_test_harness_finds_its_database_in_database_url(clean_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", clean_db)
+    async with create_test_harness(sleepy.app) as env:
+        assert env.database_url == clean_db
+        assert env.admin_api_url == env.ingress_url + "/admin"
+        assert await env.client.object_call(sleepy.add, "h", 4) == 4
+        async with httpx.AsyncClient() as http:
+            health = await http.get(env.admin_api_url + "/health")
+        assert health.status_code == 200
