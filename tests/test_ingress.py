@@ -88,6 +88,22 @@ async def test_object_calls_with_percent_encoded_keys(ingress):
     assert_error(response, 400, "cannot decode key")
 
 
+async def test_the_router_mounted_under_a_prefix(clean_db):
+    """As the README mounts it: the prefix is not part of the service's path."""
+    from fastapi import FastAPI
+
+    from restate_pg.ingress import create_router
+    from restate_pg.testing import serve_api
+
+    api = FastAPI()
+    api.include_router(create_router(ingress_app.app, database_url=clean_db, poll_interval=0.2), prefix="/restate-ingress")
+    async with serve_api(api) as base_url, httpx.AsyncClient(base_url=base_url + "/restate-ingress") as client:
+        assert (await client.post("/Counter/a%2Fb/whose")).json() == "a/b"
+        assert (await client.post("/restate/call/Counter/x%2Fy/whose")).json() == "x/y"
+        assert (await client.post("/Counter/a%2Fb/add", json=2)).json() == 2
+        assert_error(await client.post("/Nope/handler"), 404, "service 'Nope' not found")
+
+
 async def test_get_is_accepted_for_calls(ingress):
     await ingress.client.post("/Counter/g/add", json=4)
     response = await ingress.client.get("/Counter/g/get")

@@ -19,9 +19,9 @@ README = REPO / "README.md"
 APP = "examples.fastapi_app.services:app"
 
 
-def console_examples() -> typing.List[typing.Tuple[str, str]]:
-    """(command, expected output) pairs from the README's `console` blocks."""
-    text = README.read_text()
+def console_examples(readme: Path = README) -> typing.List[typing.Tuple[str, str]]:
+    """(command, expected output) pairs from a README's `console` blocks."""
+    text = readme.read_text()
     examples = []
     for block in re.findall(r"```console\n(.*?)```", text, re.S):
         command, output = None, []
@@ -59,11 +59,11 @@ def matches(expected: str, actual: str) -> bool:
     return re.fullmatch(pattern, actual.strip(), re.S) is not None
 
 
-def run_examples(port: int) -> None:
-    examples = console_examples()
+def run_examples(port: int, readme: Path = README) -> None:
+    examples = console_examples(readme)
     assert len(examples) >= 4
     for command, expected in examples:
-        argv = [a.replace("localhost:8080", f"127.0.0.1:{port}") for a in shlex.split(command)]
+        argv = [re.sub(r"localhost:\d+", f"127.0.0.1:{port}", a) for a in shlex.split(command)]
         assert argv[0] == "curl"
         result = subprocess.run(argv + ["-sS", "--max-time", "30"], capture_output=True, text=True)
         assert result.returncode == 0, result.stderr

@@ -54,7 +54,7 @@ class SqlClient(RestateClient):
         await self.open()
         sub = target.submission(key, payload, idempotency_key=idempotency_key, headers={**self.headers, **(headers or {})})
         _, result = await self.engine.call(sub)
-        return _output_of(sub.id, result)
+        return output_of(sub.id, result)
 
     async def _send(self, target: Target, key: typing.Optional[str], payload: bytes, delay: typing.Optional[timedelta], idempotency_key: typing.Optional[str], headers: Headers) -> RestateClientSendHandle:
         await self.open()
@@ -68,7 +68,7 @@ class SqlClient(RestateClient):
 
     async def _attach(self, invocation_id: str) -> bytes:
         await self.open()
-        return _output_of(invocation_id, await self.engine.result(invocation_id))
+        return output_of(invocation_id, await self.engine.result(invocation_id))
 
     async def _output(self, invocation_id: str) -> bytes:
         await self.open()
@@ -77,7 +77,7 @@ class SqlClient(RestateClient):
             raise ClientError(404, "invocation not found")
         if row["status"] != "completed":
             raise ClientError(470, "the invocation exists but has not completed yet")
-        return _output_of(invocation_id, InvocationResult.from_row(row))
+        return output_of(invocation_id, InvocationResult.from_row(row))
 
     async def _complete_awakeable(self, awakeable_id: str, value: typing.Optional[bytes], failure: typing.Any) -> None:
         await self.open()
@@ -95,7 +95,8 @@ class SqlClient(RestateClient):
             raise ClientError(*_CANCEL_ERRORS[status])
 
 
-def _output_of(invocation_id: str, result: typing.Optional[InvocationResult]) -> bytes:
+def output_of(invocation_id: str, result: typing.Optional[InvocationResult]) -> bytes:
+    """A result as clients answer it (also the test harness): the output, else the failure raised."""
     if result is None:
         raise ClientError(404, f"invocation {invocation_id} not found")
     if result.failure is not None:

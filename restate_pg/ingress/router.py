@@ -412,6 +412,13 @@ def _raw_segments(request: Request, rest_param: str) -> typing.List[str]:
     if raw_path is None:  # a server that does not report the raw path: re-encode the decoded one
         return [quote(part, safe="") for part in request.path_params.get(rest_param, "").split("/")]
     raw = raw_path.decode("latin-1")
+    # What the routing consumed (mount prefixes and the route's literal part) is the decoded path
+    # minus the decoded parameter; it holds no escapes, so it prefixes the raw path as written.
+    # (Recent FastAPI puts the included router's own route in the scope, without the mount prefix.)
+    decoded, rest = request.scope.get("path", ""), request.path_params.get(rest_param, "")
+    consumed = decoded[: len(decoded) - len(rest)] if decoded.endswith(rest) else None
+    if consumed and raw.startswith(consumed):
+        return raw[len(consumed):].split("/")
     root = request.scope.get("root_path", "")
     if root and raw.startswith(root):
         raw = raw[len(root):]

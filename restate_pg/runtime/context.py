@@ -917,8 +917,11 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
                 continue
             index = self._position()
             recorded = self._recorded.commands.get(item.command_index)
+            timer = self._timers.pop(item.command_index, None)
+            if timer is not None:  # a sleep fired from outside (Engine.fire_timers)
+                timer[1].cancel()
             entry_type = self._completion_types.get(item.command_index) or (
-                recorded.entry_type if recorded is not None else "Call")
+                recorded.entry_type if recorded is not None else "Sleep" if timer is not None else "Call")
             self._append(
                 JournalRow(index=index, command_index=None, completes=item.command_index, entry_type=entry_type,
                            completed=True, value=item.value, failure=item.failure)

@@ -313,6 +313,12 @@ class Store:
         status, task_status, resumed = (await self._one(self.q.RESUME_INVOCATION, {"id": invocation_id}))[0]
         return status, task_status, bool(resumed)
 
+    async def fire_timers(self, invocation_id: typing.Optional[str]) -> typing.List[typing.Tuple[str, typing.Optional[str], bool]]:
+        """Make pending sleeps and delayed starts due now (`fire_timers`, for tests): per invocation
+        touched, its id, the process running it, and whether a sleep of it fired."""
+        rows = await self._one(self.q.FIRE_TIMERS, {"id": invocation_id})
+        return [(target, owner, bool(slept)) for target, owner, slept in rows]
+
     async def pause(self, invocation_id: str) -> typing.Tuple[typing.Optional[str], typing.Optional[str], bool, typing.Optional[str]]:
         """Stop an invocation until it is resumed (`pause_invocation`): its status, its task's
         status before, whether it was paused now, and the process whose attempt was stopped."""

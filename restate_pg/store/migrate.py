@@ -7,6 +7,7 @@ restate-pg schema itself, apart from any alembic history of the application.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib.resources
@@ -21,6 +22,8 @@ from restate_pg.store.database import connect, validate_schema_name
 from restate_pg.store.schema import DEFAULT_SCHEMA
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from alembic.config import Config
     from alembic.script import ScriptDirectory
     from sqlalchemy.engine import Connection, Engine
@@ -54,6 +57,8 @@ def upgrade(database_url: str, schema: str = DEFAULT_SCHEMA, revision: str = "he
 
     All pending revisions apply in one transaction under an advisory lock: concurrent calls (say,
     every replica migrating at start-up) take turns, and the later ones find nothing to do.
+    It may be called from an application's own alembic env.py or revision, to migrate both
+    histories with one `alembic upgrade head` (see examples/fastapi_app/migrations/env.py).
     """
     _run("upgrade", database_url, schema, revision)
 
@@ -135,7 +140,7 @@ def _run(command_name: str, database_url: str, schema: str, revision: str) -> No
     validate_schema_name(schema)
     engine = _engine(database_url)
     try:
-        with engine.begin() as connection:
+        with engine.begin() as connection, _alembic_run_restored():
             acquire_migration_lock(connection, schema)
             getattr(command, command_name)(_config(schema, connection), revision)
     except CommandError as exc:
@@ -147,6 +152,21 @@ def _run(command_name: str, database_url: str, schema: str, revision: str) -> No
         ) from exc
     finally:
         engine.dispose()
+
+
+@contextlib.contextmanager
+def _alembic_run_restored() -> Iterator[None]:
+    """Put back the alembic run that called us, if any (an application's env.py or revision
+    upgrading restate-pg too): alembic keeps the running environment and operations in module
+    globals (`alembic.context`, `alembic.op`), which our own run replaces and then removes."""
+    from alembic import context, op
+
+    outer = [proxy for proxy in (getattr(context, "_proxy", None), getattr(op, "_proxy", None)) if proxy is not None]
+    try:
+        yield
+    finally:
+        for proxy in outer:
+            proxy._install_proxy()
 
 
 def _engine(database_url: str) -> Engine:

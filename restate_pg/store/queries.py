@@ -250,6 +250,39 @@ WITH target AS (
 SELECT (SELECT status FROM target), (SELECT task_status FROM target), (SELECT count(*) FROM resumed) > 0
 """
 
+FIRE_TIMERS = """
+-- fire_timers: make the pending sleeps and delayed starts of one invocation (or of all) due now,
+-- for tests (restate_pg.testing): each sleep's wake-up time becomes now and its completion goes to
+-- the mailbox, which wakes a suspended invocation and reaches one waiting in memory; returns each
+-- invocation woken with the process running it (NULL if none), then each delayed one made due
+WITH sleeps AS (
+    SELECT j.invocation_id, j.command_index
+      FROM {s}.journal j JOIN {s}.task t ON t.invocation_id = j.invocation_id
+     WHERE j.entry_type = 'Sleep' AND j.command_index IS NOT NULL
+       AND (%(id)s::text IS NULL OR j.invocation_id = %(id)s::text)
+       AND NOT EXISTS (SELECT 1 FROM {s}.journal c
+                        WHERE c.invocation_id = j.invocation_id AND c.completes = j.command_index)
+       AND NOT EXISTS (SELECT 1 FROM {s}.notification n
+                        WHERE n.invocation_id = j.invocation_id AND n.command_index = j.command_index)
+     ORDER BY j.invocation_id, j.command_index
+       FOR UPDATE OF t
+), moved AS (
+    UPDATE {s}.journal j SET sleep_wakeup_at = now()
+      FROM sleeps
+     WHERE j.invocation_id = sleeps.invocation_id AND j.command_index = sleeps.command_index
+       AND j.entry_type = 'Sleep' AND j.sleep_wakeup_at > now()
+), delayed AS (
+    UPDATE {s}.task SET run_at = now()
+     WHERE status = 'scheduled' AND lease_owner IS NULL AND run_at > now()
+       AND (%(id)s::text IS NULL OR invocation_id = %(id)s::text)
+    RETURNING invocation_id
+)
+SELECT invocation_id, {s}.deliver_notification(invocation_id, command_index, ''::bytea, NULL, NULL, NULL), true
+  FROM sleeps
+UNION ALL
+SELECT invocation_id, NULL, false FROM delayed
+"""
+
 PAUSE_INVOCATION = """
 -- pause_invocation: take an invocation's lease away (fencing its running attempt) and keep it
 -- from running until resumed; returns its status (NULL if unknown), its task's status before,
@@ -498,6 +531,50 @@ SCOPE_OPERATOR_QUERY = """
 -- (the application's tables still resolve) and cancel the query after a timeout
 SELECT set_config('search_path', '{s}, ' || current_setting('search_path'), true),
        set_config('statement_timeout', %(timeout_ms)s, true)
+"""
+
+# -- inspecting for tests (restate_pg.testing) ------------------------------------------------
+
+TEST_INVOCATION = """
+-- test_invocation: one invocation, as sys_invocation shows it
+SELECT * FROM {s}.sys_invocation WHERE id = %(id)s
+"""
+
+TEST_JOURNAL = """
+-- test_journal: one invocation's journal, as sys_journal shows it, in order
+SELECT * FROM {s}.sys_journal WHERE id = %(id)s ORDER BY index
+"""
+
+TEST_STATE = """
+-- test_state: every state value of one object key or workflow id
+SELECT key, value FROM {s}.state WHERE service_name = %(service)s AND service_key = %(key)s ORDER BY key
+"""
+
+# -- test databases (restate_pg.testing); {name} and {tables} are identifiers composed by psycopg --
+
+CREATE_DATABASE = """
+-- create_database: a fresh database for one test session
+CREATE DATABASE {name}
+"""
+
+END_DATABASE_SESSIONS = """
+-- end_database_sessions: end the connections a test or a worker left on a database about to go
+SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %(name)s AND pid <> pg_backend_pid()
+"""
+
+DROP_DATABASE = """
+-- drop_database: remove a test session's database
+DROP DATABASE IF EXISTS {name}
+"""
+
+SCHEMA_TABLES = """
+-- schema_tables: the tables of restate-pg's schema, but alembic's version table
+SELECT tablename FROM pg_tables WHERE schemaname = %(schema)s AND tablename <> %(version_table)s
+"""
+
+EMPTY_TABLES = """
+-- empty_tables: remove every row of restate-pg's tables between two tests
+TRUNCATE {tables} RESTART IDENTITY CASCADE
 """
 
 NOTIFY = """

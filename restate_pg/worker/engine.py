@@ -367,6 +367,21 @@ class Engine:
             return "resumed"
         return "running"
 
+    async def fire_timers(self, invocation_id: typing.Optional[str] = None) -> int:
+        """Fire now every pending sleep of `invocation_id` (of every invocation if None), and start
+        its delayed invocations, as if their time had come; returns how many fired or started.
+
+        For tests (`restate_pg.testing`): a sleep's completion is delivered like any result, so an
+        invocation suspended on it resumes, and one waiting for it in memory, in this process or
+        another, continues at once. Only sleeps already journaled (awaited) are fired."""
+        fired = await self.store.fire_timers(invocation_id)
+        for target, owner, slept in fired:
+            if slept:
+                self._wake(target, owner)
+            else:
+                self._hint_work()
+        return len(fired)
+
     async def pause_invocation(self, invocation_id: str) -> str:
         """Stop an invocation until it is resumed: "paused" (now), "already" (paused before),
         "missing", "completed", or "pending" (inboxed or scheduled: it has not started)."""

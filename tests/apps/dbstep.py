@@ -20,6 +20,7 @@ import time
 import typing
 
 import restate_pg as restate
+from restate_pg.store.database import to_sqlalchemy_url
 from restate_pg import ObjectContext, TerminalError, TransactionOptions
 from tests.support import ledger
 
@@ -118,7 +119,7 @@ def _django() -> typing.Any:
 
 
 def _sqlalchemy_url() -> str:
-    return "postgresql+psycopg://" + ledger.dsn().split("://", 1)[1]
+    return to_sqlalchemy_url(ledger.dsn())
 
 
 @functools.lru_cache(maxsize=None)
