@@ -9,6 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 
+from restate_pg.admin.cron import add_cron_routes
 from restate_pg.admin.errors import AdminRoute, error_response
 from restate_pg.admin.operations import OPERATIONS, Answer, perform
 from restate_pg.admin.services import add_service_routes
@@ -47,4 +48,5 @@ def create_admin_router(engine: Engine) -> APIRouter:
         return _respond(await perform(engine, "restart-as-new", invocation_id, prefix=int(from_)))
 
     add_service_routes(router, engine)
+    add_cron_routes(router, engine)
     return router

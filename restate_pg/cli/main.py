@@ -393,6 +393,14 @@ def _cmd_invocations(args: argparse.Namespace) -> int:
     return invocations.run(url, args.schema, args)
 
 
+def _cmd_cron(args: argparse.Namespace) -> int:
+    from restate_pg.cli import cron
+
+    url = _database_url(args)
+    _check_database(url, args.schema, migrated=True)
+    return cron.run(url, args.schema, args)
+
+
 def _cmd_dev(args: argparse.Namespace) -> int:
     app = load_app(args.app)  # before starting any database: a typo should fail fast
     create_router = _import_runtime("restate_pg.ingress", "create_router")
@@ -530,6 +538,7 @@ def build_parser() -> argparse.ArgumentParser:
             "  restate-pg worker myproject.services:app   # run handlers (any number of processes)\n"
             "  restate-pg serve myproject.services:app    # HTTP ingress\n"
             "  restate-pg invocations cancel inv_1...     # steer an invocation (see --help)\n"
+            "  restate-pg cron list                       # the cron schedules\n"
             "\n"
             f"Run '{PROG} COMMAND --help' for a command's options. "
             f"Set {DEBUG_ENV}=1 to see tracebacks of unexpected errors."
@@ -651,6 +660,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     invocations.add_arguments(steer, [common], _Parser)
     steer.set_defaults(handler=_cmd_invocations)
+
+    from restate_pg.cli import cron
+
+    schedules = commands.add_parser("cron", help="list, pause, resume or delete cron schedules",
+                                    description="Look at and steer cron schedules, straight through the database.")
+    cron.add_arguments(schedules, [common], _Parser)
+    schedules.set_defaults(handler=_cmd_cron)
 
     return parser
 
