@@ -9,10 +9,16 @@ whose schedule fires every second).
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
+import re
+import shlex
 import subprocess
 import sys
+import textwrap
+import typing
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -320,3 +326,51 @@ async def test_cli_lists_disables_and_deletes_schedules(admin, clean_db):
     missing = await asyncio.to_thread(cli, clean_db, "delete", "report")
     assert (missing.returncode, missing.stdout, missing.stderr) == (1, "", "restate-pg: error: no cron job named 'report'\n")
     assert (await asyncio.to_thread(cli, clean_db, "list")).stdout == "no cron jobs\n"
+
+
+# -- the README -------------------------------------------------------------------------------
+
+
+def readme_cron_blocks(language: str) -> typing.List[str]:
+    section = (REPO / "README.md").read_text().split("## Cron schedules", 1)[1].split("\n## ", 1)[0]
+    return re.findall(rf"```{language}\n(.*?)```", section, re.S)
+
+
+async def test_the_readme_cron_example_runs_as_written(clean_db, tmp_path):
+    declared, at_run_time = readme_cron_blocks("python")
+    module_path = tmp_path / "readme_cron.py"
+    module_path.write_text(declared)
+    spec = importlib.util.spec_from_file_location("readme_cron", module_path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    engine = Engine(module.app, clean_db, poll_interval=0.2)
+    await engine.start()
+    try:
+        (next_at,) = await row(engine, "SELECT next_at FROM restate.cron_job WHERE name = 'nightly-report'")
+        local = next_at.astimezone(ZoneInfo("Europe/Paris"))
+        assert (local.hour, local.minute) == (3, 0)
+        await miss_since(engine, "nightly-report", "now() - interval '1 day'")
+        (invocation_id,) = await row(engine, "SELECT last_invocation_id FROM restate.cron_job WHERE name = 'nightly-report'")
+        output = await eventually(lambda: row(engine, "SELECT output FROM restate.invocation WHERE id = %s", invocation_id),
+                                  (b'"report of yesterday"',))
+        assert output == (b'"report of yesterday"',)
+
+        source = at_run_time.replace('"postgresql://..."', repr(clean_db))
+        namespace: typing.Dict[str, typing.Any] = {"restate": restate}
+        exec(compile("async def example():\n" + textwrap.indent(source, "    "), "README.md", "exec"), namespace)
+        await namespace["example"]()
+        jobs_now = await jobs(engine)
+        assert {name: (job["source"], job["enabled"]) for name, job in jobs_now.items()} == {
+            "nightly-report": ("code", True), "hourly-digest": ("api", False)}
+    finally:
+        await engine.stop()
+
+    for line in readme_cron_blocks("sh")[0].splitlines():
+        command = shlex.split(line.split("#")[0].replace("NAME", "hourly-digest"))
+        assert command[:2] == ["restate-pg", "cron"]
+        result = await asyncio.to_thread(cli, clean_db, *command[2:])
+        assert result.returncode == 0, result.stderr
+        if command[2] == "list":
+            assert "nightly-report" in result.stdout and "hourly-digest" in result.stdout
