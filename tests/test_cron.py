@@ -203,6 +203,9 @@ async def test_admin_api_creates_lists_pauses_and_deletes_schedules(admin):
         ({"name": "b", "schedule": "* * * * *", "handler": "Tally/bump"}, "give the key to call"),
         ({"name": "b", "schedule": "* * * * *", "handler": "Ticker/tick", "every": 1}, "unknown field(s) every"),
         ({"name": "b", "handler": "Ticker/tick"}, "'schedule' must be a string"),
+        ({"name": "b", "schedule": "* * * * *", "handler": "Ticker/tick", "headers": ["x"]}, "headers must map strings to strings"),
+        ({"name": "b", "schedule": "* * * * *", "handler": "Ticker/tick", "timezone": 1}, "unknown time zone 1"),
+        ({"name": "b", "schedule": "* * * * *", "handler": "Ticker/tick", "key": 7}, "key must be a string"),
     ]:
         refused = await client.post("/admin/cron", json=body)
         assert refused.status_code == 400 and message in refused.json()["message"], refused.text

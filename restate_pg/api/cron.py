@@ -69,7 +69,9 @@ class Cron:
             raise InvalidCron(f"catch_up must be one of {', '.join(CATCH_UP_POLICIES)}, got {self.catch_up!r}")
         if self.key is not None and not isinstance(self.key, str):
             raise InvalidCron("key must be a string")
-        if not all(isinstance(k, str) and isinstance(v, str) for k, v in dict(self.headers).items()):
+        if not isinstance(self.headers, typing.Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in self.headers.items()
+        ):
             raise InvalidCron("headers must map strings to strings")
         next_tick(self.schedule, self.timezone, datetime.now(timezone.utc))  # validates both
         self.target()  # validates the handler reference
@@ -103,7 +105,7 @@ class Cron:
 def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
         raise InvalidCron(f"unknown time zone {name!r} (use an IANA name such as 'Europe/Paris')") from None
 
 
