@@ -21,6 +21,7 @@ from restate_pg.api.context import (
     WorkflowContext,
     WorkflowSharedContext,
 )
+from restate_pg.api.cron import Cron, InvalidCron
 from restate_pg.api.definitions import Service, VirtualObject, Workflow
 from restate_pg.api.errors import (
     RetryableError,
@@ -44,6 +45,15 @@ if typing.TYPE_CHECKING:
         enqueue,
         enqueue_async,
     )
+    from restate_pg.admin.cron import CronSchedules
+
+
+def cron_schedules(database_url: str, schema: str = "restate") -> "typing.AsyncContextManager[CronSchedules]":
+    """Manage schedules at run time: `async with cron_schedules(url) as s: await s.create(Cron(...))`."""
+    from restate_pg.admin.cron import cron_schedules as open_schedules
+
+    return open_schedules(database_url, schema)
+
 
 __version__ = "0.1.0"
 
@@ -73,7 +83,9 @@ __all__ = [
     "App",
     "ClientError",
     "Context",
+    "Cron",
     "DurablePromise",
+    "InvalidCron",
     "InvocationRetryPolicy",
     "ObjectContext",
     "ObjectSharedContext",
@@ -102,6 +114,7 @@ __all__ = [
     "create_sync_client",
     "enqueue",
     "enqueue_async",
+    "cron_schedules",
     "exceptions",
     "gather",
     "getLogger",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 
+from restate_pg.admin.cron import add_cron_routes
 from restate_pg.admin.errors import AdminRoute, error_response
 from restate_pg.admin.metrics import create_metrics_router
 from restate_pg.admin.operations import OPERATIONS, Answer, perform
@@ -50,6 +51,7 @@ def create_admin_router(engine: Engine) -> APIRouter:
         return _respond(await perform(engine, "restart-as-new", invocation_id, prefix=int(from_)))
 
     add_service_routes(router, engine)
+    add_cron_routes(router, engine)
     versioned = APIRouter(route_class=AdminRoute)
     versioned.include_router(router)
     versioned.include_router(create_query_router(engine))  # POST /query: SQL introspection

@@ -10,15 +10,27 @@ import typing
 
 from restate_pg.api.definitions import Handler, ServiceDefinition
 
+if typing.TYPE_CHECKING:
+    from restate_pg.api.cron import Cron
+
 
 class App:
     """The services of one application, by name."""
 
-    def __init__(self, services: typing.Iterable[ServiceDefinition] = (), deployment: typing.Optional[str] = None) -> None:
+    def __init__(
+        self,
+        services: typing.Iterable[ServiceDefinition] = (),
+        deployment: typing.Optional[str] = None,
+        crons: typing.Iterable["Cron"] = (),
+    ) -> None:
         self.services: typing.Dict[str, ServiceDefinition] = {}
+        #: Schedules declared in code, by name: workers sync them to the `cron_job` table.
+        self.crons: typing.Dict[str, "Cron"] = {}
         self._deployment = deployment
         for service in services:
             self.bind(service)
+        for cron in crons:
+            self.add_cron(cron)
 
     @property
     def deployment_id(self) -> str:
@@ -42,6 +54,18 @@ class App:
             self.services[service.name] = service
         return self
 
+    def add_cron(self, cron: "Cron") -> "App":
+        """Declare a schedule of one of this app's handlers (see `restate_pg.Cron`)."""
+        from restate_pg.api.cron import Cron, InvalidCron, check_target
+
+        if not isinstance(cron, Cron):
+            raise TypeError(f"expected a restate_pg.Cron, got {cron!r}")
+        if cron.name in self.crons and self.crons[cron.name] != cron:
+            raise InvalidCron(f"two cron jobs are named {cron.name!r}")
+        check_target(self.handler(*cron.target()), cron)
+        self.crons[cron.name] = cron
+        return self
+
     def handler(self, service: str, handler: str) -> typing.Optional[Handler]:
         definition = self.services.get(service)
         return definition.handlers.get(handler) if definition is not None else None
@@ -57,6 +81,7 @@ def app(
     journal_value_codec: typing.Any = None,
     *,
     deployment: typing.Optional[str] = None,
+    crons: typing.Iterable["Cron"] = (),
 ) -> App:
     """Build the application object from services, as `restate.app(...)` does.
 
@@ -64,10 +89,11 @@ def app(
     no such hop here, so they are accepted and ignored. Journal value codecs are not supported yet.
     `deployment` (restate-pg only) names the application version, a release tag or a commit say:
     an invocation is resumed only by workers of the version that started it (see the README on
-    upgrades). Without it, the version is derived from the handlers' code.
+    upgrades). Without it, the version is derived from the handlers' code. `crons` (restate-pg
+    only) declares schedules of the app's handlers (`restate_pg.Cron`).
     """
     if journal_value_codec is not None:
         raise NotImplementedError("journal_value_codec is not supported by restate-pg yet")
     if deployment is not None and (not isinstance(deployment, str) or not deployment.strip()):
         raise ValueError("deployment must be a non-empty string, such as a release tag or a commit")
-    return App(services, deployment=deployment)
+    return App(services, deployment=deployment, crons=crons)

@@ -390,6 +390,14 @@ def _cmd_operate(args: argparse.Namespace) -> int:
         raise CLIError(str(exc), EXIT_FAILURE) from exc
 
 
+def _cmd_cron(args: argparse.Namespace) -> int:
+    from restate_pg.cli import cron
+
+    url = _database_url(args)
+    _check_database(url, args.schema, migrated=True)
+    return cron.run(url, args.schema, args)
+
+
 def _cmd_dev(args: argparse.Namespace) -> int:
     app = load_app(args.app)  # before starting any database: a typo should fail fast
     create_router = _import_runtime("restate_pg.ingress", "create_router")
@@ -527,6 +535,7 @@ def build_parser() -> argparse.ArgumentParser:
             "  restate-pg worker myproject.services:app   # run handlers (any number of processes)\n"
             "  restate-pg serve myproject.services:app    # HTTP ingress\n"
             "  restate-pg invocations cancel inv_1...     # steer an invocation (see --help)\n"
+            "  restate-pg cron list                       # the cron schedules\n"
             "\n"
             f"Run '{PROG} COMMAND --help' for a command's options. "
             f"Set {DEBUG_ENV}=1 to see tracebacks of unexpected errors."
@@ -682,6 +691,13 @@ def build_parser() -> argparse.ArgumentParser:
     from restate_pg.cli.sql import add_sql_command
 
     add_sql_command(add_command)
+    from restate_pg.cli import cron
+
+    schedules = commands.add_parser("cron", help="list, pause, resume or delete cron schedules",
+                                    description="Look at and steer cron schedules, straight through the database.")
+    cron.add_arguments(schedules, [common], _Parser)
+    schedules.set_defaults(handler=_cmd_cron)
+
     return parser
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import typing
+from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
@@ -420,6 +421,70 @@ class Store:
             await cur.execute(sql, params)
             return await cur.fetchall()
 
+    # -- cron schedules -------------------------------------------------------------------------
+
+    async def create_cron(self, row: typing.Mapping[str, typing.Any]) -> bool:
+        """Register a run-time schedule (`create_cron`); False if the name is taken."""
+        return bool(await self._one(self.q.CREATE_CRON, _cron_params(row, "api")))
+
+    async def sync_code_crons(
+        self, rows: typing.Sequence[typing.Mapping[str, typing.Any]], services: typing.Sequence[str]
+    ) -> typing.Tuple[typing.List[str], typing.List[str]]:
+        """Make the code-declared schedules of `services` be `rows`, in one transaction; returns
+        the names refused (taken by run-time schedules) and the names deleted."""
+        refused: typing.List[str] = []
+        async with self.pool.connection() as conn, conn.transaction():
+            for row in rows:
+                if not await (await conn.execute(self.q.SYNC_CODE_CRON, _cron_params(row, "code"))).fetchall():
+                    refused.append(row["name"])
+            cur = await conn.execute(
+                self.q.DELETE_STALE_CODE_CRONS, {"services": list(services), "names": [row["name"] for row in rows]})
+            deleted = [r[0] for r in await cur.fetchall()]
+        return refused, deleted
+
+    async def list_crons(self, name: typing.Optional[str] = None) -> typing.List[typing.Dict[str, typing.Any]]:
+        return await self._dicts(self.q.LIST_CRONS, {"name": name})
+
+    async def set_cron_enabled(self, name: str, enabled: bool, next_at: datetime) -> bool:
+        """Pause or resume a schedule (`set_cron_enabled`); False if there is none of that name."""
+        return bool(await self._one(self.q.SET_CRON_ENABLED, {"name": name, "enabled": enabled, "next_at": next_at}))
+
+    async def delete_cron(self, name: str) -> bool:
+        return bool(await self._one(self.q.DELETE_CRON, {"name": name}))
+
+    async def next_cron_due(self, services: typing.Sequence[str]) -> typing.Optional[float]:
+        rows = await self._one(self.q.NEXT_CRON_DUE, {"services": list(services)})
+        return rows[0][0] if rows else None
+
+    async def fire_due_crons(
+        self,
+        services: typing.Sequence[str],
+        limit: int,
+        plan: typing.Callable[[typing.Dict[str, typing.Any]], "CronFiring"],
+    ) -> typing.List[typing.Tuple[str, typing.List[str]]]:
+        """Claim due schedules (`claim_due_crons`), submit the invocations `plan` makes of each
+        and advance it, all in one transaction: a tick fires exactly once, whichever worker
+        claims it. Returns each schedule's name and the ids of the invocations created."""
+        fired: typing.List[typing.Tuple[str, typing.List[str]]] = []
+        async with self.pool.connection() as conn, conn.transaction():
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(self.q.CLAIM_DUE_CRONS, {"services": list(services), "limit": limit})
+            for job in await cur.fetchall():
+                firing = plan(job)
+                created: typing.List[str] = []
+                for sub in firing.submissions:
+                    if sub.exclusive:
+                        await conn.execute(self.q.LOCK_OBJECT_KEY, _lock_params(sub.service, sub.key or ""))
+                    status = await (await conn.execute(self.q.SUBMIT_INVOCATION, {"doc": Jsonb(submission_doc(sub))})).fetchone()
+                    if status is not None and status[0] is not None:
+                        created.append(sub.id)
+                last = firing.submissions[-1] if firing.submissions else None
+                await conn.execute(self.q.ADVANCE_CRON, {
+                    "name": job["name"], "next_at": firing.next_at, "tick": firing.last_tick,
+                    "invocation_id": last.id if last is not None else None})
+                fired.append((job["name"], created))
+        return fired
+
     async def heartbeat(self, worker_id: str) -> typing.Optional[datetime]:
         rows = await self._one(self.q.HEARTBEAT, {"id": worker_id})
         return rows[0][0] if rows else None
@@ -435,6 +500,20 @@ class Store:
 
     async def notify(self, channel: str, payload: str) -> None:
         await self._one(self.q.NOTIFY, {"channel": channel, "payload": payload})
+
+
+@dataclass(frozen=True)
+class CronFiring:
+    """What one due schedule does now: the invocations of its ticks, and its next tick."""
+
+    submissions: typing.Sequence[Submission]
+    next_at: datetime
+    last_tick: typing.Optional[datetime]
+
+
+def _cron_params(row: typing.Mapping[str, typing.Any], source: str) -> typing.Dict[str, typing.Any]:
+    return {**row, "headers": Jsonb(dict(row.get("headers") or {})), "source": source,
+            "enabled": row.get("enabled", True)}
 
 
 def _submitted(sub: Submission, started: typing.Dict[str, typing.Any], db_now: datetime) -> Submitted:

@@ -122,6 +122,7 @@ class Engine:
         self._hint_again = False
         self._uncreated: typing.Set[str] = set()
         self._started = False
+        self._cron: typing.Any = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -153,8 +154,13 @@ class Engine:
             except asyncio.TimeoutError:
                 logger.warning("LISTEN is not connected yet; relying on polling")
         if self.run_handlers:
+            from restate_pg.worker.cron import CronLoop
+
+            self._cron = CronLoop(self)
+            await self._cron.sync()
             self._loops.append(asyncio.ensure_future(self._claim_loop()))
             self._loops.append(asyncio.ensure_future(self._heartbeat_loop()))
+            self._loops.append(asyncio.ensure_future(self._cron.run()))
         self._loops.append(asyncio.ensure_future(self._housekeeping_loop()))
         self._started = True
 
@@ -199,6 +205,11 @@ class Engine:
             await asyncio.wait(tasks, timeout=self.stop_grace)
         for task in tasks:
             task.cancel()  # what is still running now is stuck in user code: cancel it
+        # On Python 3.11 a cancellation racing a pool hand-over can be swallowed: ask again.
+        while loops := [t for t in self._loops if not t.done()]:
+            for loop_task in loops:
+                loop_task.cancel()
+            await asyncio.wait(loops, timeout=0.5)
         await asyncio.gather(*self._loops, *tasks, return_exceptions=True)
         if self._listener is not None:
             await self._listener.stop()
@@ -540,6 +551,9 @@ class Engine:
         if channel == self.work_channel:
             if payload == "services":
                 self._background(self.load_overrides())
+            elif payload == "cron":
+                if self._cron is not None:
+                    self._cron.wake()
             elif payload.startswith("done:"):
                 self._notify_waiters(payload[5:], None)
             else:

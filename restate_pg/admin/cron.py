@@ -1,0 +1,161 @@
+"""Schedules made at run time: the Python API (`cron_schedules`) and the admin paths under /cron.
+
+A schedule made here (source 'api') is checked against the service registry that workers write,
+so it can only name a handler some deployment hosts; workers are told to look at their
+schedules again by a "cron" hint. Schedules declared in code can be listed, paused, resumed and
+deleted the same way, but a worker of their app re-creates a deleted one when it starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import typing
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from restate_pg.admin.errors import AdminError
+from restate_pg.admin.services import _json_object
+from restate_pg.api.cron import Cron, CronExists, CronNotFound, InvalidCron, next_tick
+from restate_pg.store.driver import Store
+from restate_pg.worker.cron import CRON_HINT, cron_row
+
+if typing.TYPE_CHECKING:
+    from restate_pg.worker.engine import Engine
+
+
+def render_cron(row: typing.Mapping[str, typing.Any]) -> typing.Dict[str, typing.Any]:
+    """A `cron_job` row as the admin API and `restate-pg cron list --json` show it."""
+    return {
+        "name": row["name"], "service": row["service"], "handler": row["handler"], "key": row["key"],
+        "schedule": row["schedule"], "timezone": row["timezone"], "catch_up": row["catch_up"],
+        "headers": row["headers"], "source": row["source"], "enabled": row["enabled"],
+        "next_at": row["next_at"].isoformat(),
+        "last_tick_at": None if row["last_tick_at"] is None else row["last_tick_at"].isoformat(),
+        "last_invocation_id": row["last_invocation_id"],
+    }
+
+
+class CronSchedules:
+    """Create, list, pause, resume and delete schedules while the application runs."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def _changed(self) -> None:
+        await self.store.notify(f"rpg_{self.store.schema}_work".lower(), CRON_HINT)
+
+    async def create(self, cron: Cron) -> typing.Dict[str, typing.Any]:
+        """Register `cron` (which names its handler as "Service/handler" or by function).
+        Raises InvalidCron if no registered deployment hosts a handler it can call, CronExists
+        if the name is taken."""
+        service, handler = cron.target()
+        registered = await self.store.list_services(service)
+        if not registered:
+            raise InvalidCron(f"cron job {cron.name!r}: service {service!r} is not registered (start a worker of it first)")
+        _check_registered(registered[0], handler, cron)
+        if not await self.store.create_cron(cron_row(cron, await self.store.db_now())):
+            raise CronExists(f"a cron job named {cron.name!r} exists already")
+        await self._changed()
+        return await self.get(cron.name)
+
+    async def list(self) -> typing.List[typing.Dict[str, typing.Any]]:
+        return [render_cron(row) for row in await self.store.list_crons()]
+
+    async def get(self, name: str) -> typing.Dict[str, typing.Any]:
+        rows = await self.store.list_crons(name)
+        if not rows:
+            raise CronNotFound(f"no cron job named {name!r}")
+        return render_cron(rows[0])
+
+    async def set_enabled(self, name: str, enabled: bool) -> typing.Dict[str, typing.Any]:
+        """Pause or resume a schedule; a resumed one fires from its next tick after now (the
+        ticks it missed while paused are not caught up)."""
+        job = await self.get(name)
+        next_at = next_tick(job["schedule"], job["timezone"], await self.store.db_now())
+        if not await self.store.set_cron_enabled(name, enabled, next_at):
+            raise CronNotFound(f"no cron job named {name!r}")
+        await self._changed()
+        return await self.get(name)
+
+    async def delete(self, name: str) -> None:
+        if not await self.store.delete_cron(name):
+            raise CronNotFound(f"no cron job named {name!r}")
+        await self._changed()
+
+
+@contextlib.asynccontextmanager
+async def cron_schedules(database_url: str, schema: str = "restate") -> typing.AsyncIterator[CronSchedules]:
+    """`async with cron_schedules(url) as schedules: await schedules.create(Cron(...))`."""
+    store = Store(database_url, schema, min_size=1, max_size=2)
+    await store.open()
+    try:
+        yield CronSchedules(store)
+    finally:
+        await store.close()
+
+
+def _check_registered(service: typing.Mapping[str, typing.Any], handler: str, cron: Cron) -> None:
+    """The registry's view of `check_target`: a hosted handler, keyed as its service is (the
+    registry's `ty` is invocation.service_ty's: service, virtual_object or workflow)."""
+    if handler not in {h["name"] for h in service["handlers"] or ()}:
+        raise InvalidCron(f"cron job {cron.name!r}: service {service['name']!r} has no handler {handler!r}")
+    if service["ty"] == "workflow":
+        raise InvalidCron(f"cron job {cron.name!r}: workflows run once per key and cannot be scheduled")
+    if service["ty"] == "virtual_object" and cron.key is None:
+        raise InvalidCron(f"cron job {cron.name!r}: {service['name']} is a virtual object, give the key to call")
+    if service["ty"] == "service" and cron.key is not None:
+        raise InvalidCron(f"cron job {cron.name!r}: {service['name']} is a service, it takes no key")
+
+
+_CREATE_FIELDS = {"name", "schedule", "handler", "key", "input", "timezone", "catch_up", "headers"}
+
+
+def add_cron_routes(router: APIRouter, engine: "Engine") -> None:
+    """Mount /cron (list, create) and /cron/{name} (get, PATCH enabled, delete) on `router`."""
+    schedules = CronSchedules(engine.store)
+
+    async def answer(action: typing.Awaitable[typing.Any], status: int = 200) -> Response:
+        try:
+            result = await action
+        except CronNotFound as exc:
+            raise AdminError(404, str(exc)) from None
+        except CronExists as exc:
+            raise AdminError(409, str(exc)) from None
+        except InvalidCron as exc:
+            raise AdminError(400, str(exc)) from None
+        return Response(status_code=status) if result is None else JSONResponse(result, status_code=status)
+
+    @router.get("/cron", include_in_schema=False)
+    async def list_crons() -> Response:
+        return JSONResponse({"jobs": await schedules.list()})
+
+    @router.post("/cron", include_in_schema=False)
+    async def create_cron(request: Request) -> Response:
+        body = await _json_object(request)
+        unknown = set(body) - _CREATE_FIELDS
+        if unknown:
+            raise AdminError(400, f"unknown field(s) {', '.join(sorted(unknown))} (expected {', '.join(sorted(_CREATE_FIELDS))})")
+        for required in ("name", "schedule", "handler"):
+            if not isinstance(body.get(required), str):
+                raise AdminError(400, f"'{required}' must be a string")
+        try:
+            cron = Cron(**body)
+        except InvalidCron as exc:
+            raise AdminError(400, str(exc)) from None
+        return await answer(schedules.create(cron), 201)
+
+    @router.get("/cron/{name}", include_in_schema=False)
+    async def get_cron(name: str) -> Response:
+        return await answer(schedules.get(name))
+
+    @router.patch("/cron/{name}", include_in_schema=False)
+    async def modify_cron(name: str, request: Request) -> Response:
+        body = await _json_object(request)
+        if set(body) != {"enabled"} or not isinstance(body["enabled"], bool):
+            raise AdminError(400, "send {\"enabled\": true} or {\"enabled\": false}")
+        return await answer(schedules.set_enabled(name, body["enabled"]))
+
+    @router.delete("/cron/{name}", include_in_schema=False)
+    async def delete_cron(name: str) -> Response:
+        return await answer(schedules.delete(name), 204)
