@@ -390,14 +390,6 @@ def _cmd_operate(args: argparse.Namespace) -> int:
         raise CLIError(str(exc), EXIT_FAILURE) from exc
 
 
-def _cmd_cron(args: argparse.Namespace) -> int:
-    from restate_pg.cli import cron
-
-    url = _database_url(args)
-    _check_database(url, args.schema, migrated=True)
-    return cron.run(url, args.schema, args)
-
-
 def _cmd_dev(args: argparse.Namespace) -> int:
     app = load_app(args.app)  # before starting any database: a typo should fail fast
     create_router = _import_runtime("restate_pg.ingress", "create_router")
@@ -670,7 +662,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_log_level(dev)
     dev.set_defaults(handler=_cmd_dev)
 
-    from restate_pg.cli import invocations, kv, registry
+    from restate_pg.cli import cron, invocations, kv, registry
 
     for name, summary, description, add_arguments in (
         ("invocations", "list, describe, cancel, kill, pause, resume, purge or restart invocations",
@@ -683,20 +675,17 @@ def build_parser() -> argparse.ArgumentParser:
          registry.add_deployments_arguments),
         ("kv", "read and change the state of an object key", "The K/V state of virtual objects and workflows.",
          kv.add_arguments),
+        ("cron", "list, pause, resume or delete cron schedules",
+         "Look at and steer cron schedules, straight through the database.", cron.add_arguments),
     ):
         operator = commands.add_parser(name, help=summary, description=description)
         add_arguments(operator, [common], _Parser)
         operator.set_defaults(handler=_cmd_operate)
+    commands.choices["cron"].set_defaults(run=cron.run)
 
     from restate_pg.cli.sql import add_sql_command
 
     add_sql_command(add_command)
-    from restate_pg.cli import cron
-
-    schedules = commands.add_parser("cron", help="list, pause, resume or delete cron schedules",
-                                    description="Look at and steer cron schedules, straight through the database.")
-    cron.add_arguments(schedules, [common], _Parser)
-    schedules.set_defaults(handler=_cmd_cron)
 
     return parser
 
