@@ -144,3 +144,39 @@ async def test_pause_stops_the_attempt_of_another_worker_process(clean_db):
             assert (await result_of(ingress, invocation_id)).output == b'"got late"'
             # the first attempt was stopped when paused, not left waiting until its next write
             assert f"attempt 1 of {invocation_id} stopped: its lease was taken away" in worker.log()
+
+
+async def test_a_late_stop_message_does_not_end_the_attempt_that_resumed(ingress):
+    """A pause's stop message names the attempt it stopped: one that arrives after a resume, when
+    the invocation runs again under a new lease, leaves the new attempt alone."""
+    key = uuid.uuid4().hex
+    invocation_id = (await ingress.client.post("/Waiter/wait/send", json=key)).json()["invocationId"]
+    awakeable_id = await held_id(ingress, key)
+    (paused_epoch,) = await row(ingress.engine, "SELECT epoch FROM restate.task WHERE invocation_id = %s", invocation_id)
+    assert (await ingress.client.patch(f"/admin/invocations/{invocation_id}/pause")).status_code == 202
+    assert (await ingress.client.patch(f"/admin/invocations/{invocation_id}/resume")).status_code == 200
+    epoch = lambda: row(ingress.engine, "SELECT epoch, lease_owner IS NOT NULL FROM restate.task WHERE invocation_id = %s",
+                        invocation_id)
+    assert await eventually(epoch, (paused_epoch + 1, True)) == (paused_epoch + 1, True)
+    await ingress.engine.store.notify(ingress.engine.own_channel, f"stop:{invocation_id}:{paused_epoch}")
+    await ingress.client.post(f"/restate/awakeables/{awakeable_id}/resolve", json="still here")
+    assert (await result_of(ingress, invocation_id)).output == b'"got still here"'
+
+
+async def test_a_restart_with_a_journal_prefix_waits_for_the_deployment_that_wrote_it(ingress):
+    tag = uuid.uuid4().hex
+    old_id = (await ingress.client.post("/Redo/steps", json=tag)).headers["x-restate-id"]
+    await row(ingress.engine, "UPDATE restate.invocation SET deployment_id = 'v-old' WHERE id = %s RETURNING id", old_id)
+    restarted = await ingress.client.patch(f"/admin/invocations/{old_id}/restart-as-new", params={"from": 1})
+    new_id = restarted.json()["new_invocation_id"]
+    pinned = lambda: row(ingress.engine, "SELECT t.deployment_id, t.lease_owner IS NULL, i.status FROM restate.task t"
+                                         " JOIN restate.invocation i ON i.id = t.invocation_id WHERE i.id = %s", new_id)
+    # this worker runs another deployment: it claims newer work (a delayed send goes through its
+    # claim loop, which takes due tasks oldest first), and leaves the restart alone
+    newer = (await ingress.client.post("/Chain/echo/send", json="newer", params={"delay": "1ms"})).json()["invocationId"]
+    assert (await result_of(ingress, newer)).output == b'"newer"'
+    assert await pinned() == ("v-old", True, "invoked")
+    assert await ingress.engine.store.mark_compatible(ingress.engine.deployment_id, ["v-old"])
+    await ingress.engine.store.notify(ingress.engine.work_channel, "services")
+    assert (await result_of(ingress, new_id)).output == b'["one","two"]'
+    assert ledger.steps(tag) == ["first", "second", "second"]  # "first" replayed from the copied prefix

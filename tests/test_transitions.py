@@ -368,3 +368,26 @@ async def test_claims_and_timers_use_the_partial_index_not_a_scan(store):
     for plan in plans:
         assert "task_due" in plan, plan
         assert "Seq Scan on task" not in plan, plan
+
+
+async def test_a_claim_pins_to_the_claiming_deployment_and_a_takeover_re_pins(store):
+    """A's invocation is claimable only by A until B is marked compatible; once B has run it,
+    it belongs to B, and A (not marked compatible with B) may no longer resume it."""
+    submitted = await store.submit(sub())
+    (first,) = await store.claim(W1, ["Svc"], 10, ["A"])
+    pinned = lambda: row_of(store, "SELECT t.deployment_id, i.deployment_id FROM restate.task t"
+                                   " JOIN restate.invocation i ON i.id = t.invocation_id WHERE t.invocation_id = %s",
+                            submitted.id)
+    assert await pinned() == ("A", "A")
+    await store.flush(first.lease, Batch(outcome=Retry("backing-off", 0, "again", 500)))
+    assert await store.claim(W2, ["Svc"], 10, ["B"]) == []  # B may not resume A's invocation
+    (second,) = await store.claim(W2, ["Svc"], 10, ["B", "A"])  # B marked compatible with A
+    assert await pinned() == ("B", "B")
+    await store.flush(second.lease, Batch(outcome=Retry("backing-off", 0, "again", 500)))
+    assert await store.claim(W1, ["Svc"], 10, ["A"]) == []  # B wrote its journal now
+    assert await store.next_due(["Svc"], ["A"]) is None  # and A's claim loop does not see it due
+
+
+async def row_of(store: Store, sql: str, *params: typing.Any) -> typing.Optional[tuple]:
+    async with store.pool.connection() as conn:
+        return await (await conn.execute(sql, params)).fetchone()

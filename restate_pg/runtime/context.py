@@ -370,8 +370,9 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
         kwargs: typing.Dict[str, typing.Any],
     ) -> None:
         started = time.monotonic()
-        if self._pending.create is not None:
-            await self.flush()  # the invocation's rows must exist before the step's fence can see them
+        # The invocation's rows must exist before the step's fence can see them: they may be in
+        # the buffer, or in a flush under way (holding the flush lock), which this waits for.
+        await self.flush()
         lease, queries = self._lease, self._host.store.q
         sealed: typing.List[typing.Tuple[Batch, JournalRow]] = []
 

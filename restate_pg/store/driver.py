@@ -320,11 +320,14 @@ class Store:
         rows = await self._one(self.q.FIRE_TIMERS, {"id": invocation_id})
         return [(target, owner, bool(slept)) for target, owner, slept in rows]
 
-    async def pause(self, invocation_id: str) -> typing.Tuple[typing.Optional[str], typing.Optional[str], bool, typing.Optional[str]]:
+    async def pause(
+        self, invocation_id: str
+    ) -> typing.Tuple[typing.Optional[str], typing.Optional[str], bool, typing.Optional[Lease]]:
         """Stop an invocation until it is resumed (`pause_invocation`): its status, its task's
-        status before, whether it was paused now, and the process whose attempt was stopped."""
-        status, task_status, paused, owner = (await self._one(self.q.PAUSE_INVOCATION, {"id": invocation_id}))[0]
-        return status, task_status, bool(paused), owner
+        status before, whether it was paused now, and the lease of the attempt that was stopped."""
+        status, task_status, paused, owner, epoch = (await self._one(self.q.PAUSE_INVOCATION, {"id": invocation_id}))[0]
+        stopped = Lease(invocation_id, owner, epoch, 0) if owner is not None else None
+        return status, task_status, bool(paused), stopped
 
     async def purge_journal(self, invocation_id: str) -> typing.Optional[str]:
         """Forget a completed invocation's journal (`purge_journal`); returns its status."""
@@ -340,9 +343,10 @@ class Store:
 
     async def restart(
         self, invocation_id: str, new_id: str, prefix: int, lock: typing.Optional[typing.Tuple[str, str]]
-    ) -> typing.Optional[str]:
+    ) -> typing.Tuple[typing.Optional[str], int]:
         """Create `new_id` re-running completed `invocation_id` with its journal up to `prefix`,
-        in one transaction; returns the new invocation's status, None if the old one is gone."""
+        in one transaction; returns the new invocation's status (None if not created) and the
+        number of journal entries kept, or (None, -1) if the old invocation is gone."""
         params = {"id": invocation_id, "new_id": new_id, "prefix": prefix}
         statements: typing.List[Statement] = []
         if lock is not None:
@@ -353,7 +357,7 @@ class Store:
             (self.q.COPY_JOURNAL_PREFIX, params),
         ]
         created = (await self._transaction(statements))[len(statements) - 3]
-        return created[0][0] if created else None
+        return (created[0][0], int(created[0][1])) if created else (None, -1)
 
     async def purge_expired(self, limit: int = 1000) -> int:
         """Forget up to `limit` completed invocations past their retention (`purge_expired`)."""

@@ -117,12 +117,15 @@ $$;
 
 -- release_object_key: hand an object key to the head of its inbox, or free it; returns the
 -- invocation that got the key, leased to p_owner when given (to run it at once, pinned to that
--- worker's deployment), else ready.
+-- worker's deployment), else ready. One already pinned to another deployment (restarted with a
+-- journal prefix) is made ready for its own deployment instead, and NULL returned to p_owner.
 CREATE OR REPLACE FUNCTION {s}.release_object_key(p_service text, p_key text, p_holder text, p_owner text)
 RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     v_next text;
     v_deployment text;
+    v_pinned text;
+    v_owner text := p_owner;
 BEGIN
     DELETE FROM {s}.inbox
      WHERE seq = (SELECT seq FROM {s}.inbox WHERE service = p_service AND key = p_key ORDER BY seq LIMIT 1)
@@ -133,16 +136,25 @@ BEGIN
     END IF;
     UPDATE {s}.object_lock SET invocation_id = v_next, acquired_at = now()
      WHERE service = p_service AND key = p_key;
-    IF p_owner IS NOT NULL THEN
-        SELECT deployment_id INTO v_deployment FROM {s}.worker WHERE id = p_owner;
+    IF v_owner IS NOT NULL THEN
+        SELECT deployment_id INTO v_deployment FROM {s}.worker WHERE id = v_owner;
+    END IF;
+    SELECT deployment_id INTO v_pinned FROM {s}.invocation WHERE id = v_next;
+    IF v_pinned IS NOT NULL AND v_pinned IS DISTINCT FROM v_deployment THEN
+        v_owner := NULL;
+        v_deployment := v_pinned;
     END IF;
     UPDATE {s}.invocation SET status = 'invoked', modified_at = now(), deployment_id = v_deployment WHERE id = v_next;
-    IF p_owner IS NULL THEN
-        INSERT INTO {s}.task (invocation_id, service, status, run_at) VALUES (v_next, p_service, 'ready', now());
+    IF v_owner IS NULL THEN
+        INSERT INTO {s}.task (invocation_id, service, status, run_at, deployment_id)
+        VALUES (v_next, p_service, 'ready', now(), v_deployment);
+        IF p_owner IS NOT NULL THEN
+            RETURN NULL;
+        END IF;
     ELSE
         INSERT INTO {s}.task (invocation_id, service, status, run_at, lease_owner, epoch, attempt, last_start_at,
                               deployment_id)
-        VALUES (v_next, p_service, 'running', now(), p_owner, 1, 1, now(), v_deployment);
+        VALUES (v_next, p_service, 'running', now(), v_owner, 1, 1, now(), v_deployment);
     END IF;
     RETURN v_next;
 END

@@ -55,7 +55,8 @@ RETURNING status, result, output, failure_code, failure_message, failure_metadat
 
 CLAIM_TASKS = """
 -- claim_tasks: lease due, unleased tasks of the given services to a worker: those not started
--- yet, which it pins to its deployment, and those pinned to a deployment it may resume
+-- yet and those pinned to a deployment it may resume; each is pinned to the worker's deployment,
+-- which from then on writes its journal
 WITH due AS (
     SELECT invocation_id, status, deployment_id, run_at FROM {s}.task
      WHERE lease_owner IS NULL AND run_at <= now() AND service = ANY(%(services)s)
@@ -66,11 +67,12 @@ WITH due AS (
 ), claimed AS (
     UPDATE {s}.task t
        SET lease_owner = %(owner)s, epoch = t.epoch + 1, attempt = t.attempt + 1,
-           status = 'running', last_start_at = now(), deployment_id = COALESCE(t.deployment_id, %(deployment)s)
+           status = 'running', last_start_at = now(), deployment_id = %(deployment)s
       FROM due
      WHERE t.invocation_id = due.invocation_id
     RETURNING t.invocation_id, t.epoch, t.attempt, t.wakeups, due.status AS previous_status,
-              due.deployment_id IS NULL AS pinned_now, EXTRACT(EPOCH FROM now() - due.run_at)::float8 AS lag
+              due.deployment_id IS DISTINCT FROM %(deployment)s AS pinned_now,
+              EXTRACT(EPOCH FROM now() - due.run_at)::float8 AS lag
 ), pinned AS (
     UPDATE {s}.invocation SET deployment_id = %(deployment)s
      WHERE id IN (SELECT invocation_id FROM claimed WHERE pinned_now)
@@ -286,17 +288,17 @@ SELECT invocation_id, NULL, false FROM delayed
 PAUSE_INVOCATION = """
 -- pause_invocation: take an invocation's lease away (fencing its running attempt) and keep it
 -- from running until resumed; returns its status (NULL if unknown), its task's status before,
--- whether it was paused now, and the process whose attempt was stopped
+-- whether it was paused now, and the process and epoch of the attempt that was stopped
 WITH task_before AS (
-    SELECT invocation_id, status, lease_owner FROM {s}.task WHERE invocation_id = %(id)s FOR UPDATE
+    SELECT invocation_id, status, lease_owner, epoch FROM {s}.task WHERE invocation_id = %(id)s FOR UPDATE
 ), paused AS (
     UPDATE {s}.task t SET status = 'paused', lease_owner = NULL, run_at = 'infinity'
       FROM task_before b
      WHERE t.invocation_id = b.invocation_id AND b.status IN ('ready', 'running', 'suspended', 'backing-off')
-    RETURNING b.lease_owner
+    RETURNING b.lease_owner, b.epoch
 )
 SELECT (SELECT status FROM {s}.invocation WHERE id = %(id)s), (SELECT status FROM task_before),
-       (SELECT count(*) FROM paused) > 0, (SELECT lease_owner FROM paused)
+       (SELECT count(*) FROM paused) > 0, (SELECT lease_owner FROM paused), (SELECT epoch FROM paused)
 """
 
 PURGE_JOURNAL = """
@@ -326,17 +328,29 @@ SELECT i.status, i.service, i.key, i.handler_ty,
 
 RESTART_INVOCATION = """
 -- restart_invocation: create a new invocation with the input and headers of a completed one
--- (`submit_invocation`); returns the new invocation's status, none if the old one is gone
-SELECT {s}.submit_invocation(jsonb_build_object(
+-- (`submit_invocation`), keeping the old one from being purged meanwhile, unless the journal
+-- prefix to replay is gone; returns the new invocation's status (NULL if not created) and how
+-- many old entries are up to the prefix end; no row if the old invocation is gone
+SELECT CASE WHEN %(prefix)s = 0 OR kept > 0 THEN {s}.submit_invocation(jsonb_build_object(
            'id', %(new_id)s, 'service', service, 'handler', handler, 'key', key,
            'service_ty', service_ty, 'handler_ty', handler_ty, 'input', encode(input, 'base64'),
-           'headers', headers, 'invoked_by', 'restart_as_new'))
-  FROM {s}.invocation WHERE id = %(id)s AND status = 'completed'
+           'headers', headers, 'invoked_by', 'restart_as_new')) END,
+       kept
+  FROM (SELECT i.*, (SELECT count(*) FROM {s}.journal j WHERE j.invocation_id = i.id AND j.index <= %(prefix)s) AS kept
+          FROM {s}.invocation i WHERE i.id = %(id)s AND i.status = 'completed' FOR SHARE) source
 """
 
 MARK_RESTARTED = """
--- mark_restarted: record which invocation a restarted one re-runs
-UPDATE {s}.invocation SET restarted_from = %(id)s WHERE id = %(new_id)s
+-- mark_restarted: record which invocation a restarted one re-runs; one that replays a journal
+-- prefix is pinned to the deployment that wrote it
+WITH marked AS (
+    UPDATE {s}.invocation r
+       SET restarted_from = %(id)s,
+           deployment_id = CASE WHEN %(prefix)s > 0 THEN (SELECT deployment_id FROM {s}.invocation WHERE id = %(id)s) END
+     WHERE r.id = %(new_id)s
+    RETURNING r.id, r.deployment_id
+)
+UPDATE {s}.task t SET deployment_id = marked.deployment_id FROM marked WHERE t.invocation_id = marked.id
 """
 
 COPY_JOURNAL_PREFIX = """

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from restate_pg.api.app import App
+from restate_pg.api.errors import SdkInternalBaseException
 from restate_pg.api.definitions import Handler
 from restate_pg.api.metadata import service_metadata
 from restate_pg.observability import logs
@@ -122,6 +123,7 @@ class Engine:
         self._hint_again = False
         self._uncreated: typing.Set[str] = set()
         self._started = False
+        self._stopping = False
         self._cron: typing.Any = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -196,6 +198,7 @@ class Engine:
 
     async def stop(self) -> None:
         """Stop claiming, abandon running attempts and hand their invocations back at once."""
+        self._stopping = True
         for loop_task in self._loops:
             loop_task.cancel()
         for attempt in list(self._attempts.values()):
@@ -396,14 +399,14 @@ class Engine:
     async def pause_invocation(self, invocation_id: str) -> str:
         """Stop an invocation until it is resumed: "paused" (now), "already" (paused before),
         "missing", "completed", or "pending" (inboxed or scheduled: it has not started)."""
-        status, task_status, paused, owner = await self.store.pause(invocation_id)
+        status, task_status, paused, stopped = await self.store.pause(invocation_id)
         if status is None:
             return "missing"
         if status == "completed":
             return "completed"
         if paused:
-            if owner is not None:
-                self._stop_attempt(invocation_id, owner)
+            if stopped is not None:
+                self._stop_attempt(invocation_id, stopped.owner, stopped.epoch)
             return "paused"
         return "already" if task_status == "paused" else "pending"
 
@@ -435,22 +438,26 @@ class Engine:
                 raise RestartRefused(400, f"the journal up to entry {prefix} holds commands whose results come later; choose another 'from'")
         lock = (source["service"], source["key"] or "") if source["handler_ty"] == "exclusive" else None
         new_id = new_invocation_id(source["key"])
-        status = await self.store.restart(invocation_id, new_id, prefix, lock)
-        if status is None:
+        status, kept = await self.store.restart(invocation_id, new_id, prefix, lock)
+        if kept < 0:
             raise RestartRefused(404, "invocation not found")
+        if status is None:  # its journal was purged since it was checked
+            raise RestartRefused(410, "the journal of the invocation was purged; restart it from 0")
         if status == "invoked":
             self._hint_work()
         return new_id
 
-    def _stop_attempt(self, invocation_id: str, owner: str) -> None:
-        """End the attempt `owner` runs of an invocation whose lease was taken away."""
+    def _stop_attempt(self, invocation_id: str, owner: str, epoch: typing.Optional[int] = None) -> None:
+        """End the attempt `owner` runs of an invocation whose lease was taken away: the one at
+        `epoch` (a later one, started after a resume, keeps running), or any when None."""
         if owner == self.worker_id:
             attempt = self._attempts.get(invocation_id)
-            if attempt is not None:
+            if attempt is not None and (epoch is None or attempt.lease.epoch == epoch):
                 logger.info("attempt %d of %s stopped: its lease was taken away", attempt.lease.epoch, invocation_id)
                 attempt.ctx.close()  # its writes would be refused anyway: end it now
         else:
-            self._background(self.store.notify(process_channel(self.schema, owner), f"stop:{invocation_id}"))
+            suffix = "" if epoch is None else f":{epoch}"
+            self._background(self.store.notify(process_channel(self.schema, owner), f"stop:{invocation_id}{suffix}"))
 
     # -- Host interface for attempts -----------------------------------------------------------
 
@@ -565,7 +572,8 @@ class Engine:
             if attempt is not None:
                 attempt.ctx.wake()
         elif kind == "stop":
-            self._stop_attempt(invocation_id, self.worker_id)
+            invocation_id, _, epoch = invocation_id.partition(":")
+            self._stop_attempt(invocation_id, self.worker_id, int(epoch) if epoch.isdigit() else None)
         elif kind == "done":
             self._notify_waiters(invocation_id, None)
 
@@ -627,6 +635,11 @@ class Engine:
             await attempt.run()
         except asyncio.CancelledError:
             raise
+        except SdkInternalBaseException as exc:
+            # Its context was closed under it: by a pause or kill (the lease is gone, and the
+            # release below is refused by the fence) or by stop() (unregistering hands it back).
+            if not self._stopping:
+                await self._release_lease(attempt.lease, f"attempt ended: {exc!r}")
         except Exception as exc:
             logger.exception("attempt of %s crashed: %s", invocation_id, exc)
             await self._release_lease(attempt.lease, f"attempt crashed: {exc!r}")
