@@ -60,6 +60,10 @@ class InvocationResult:
         return cls(None if output is None else bytes(output), None)
 
 
+#: How long the claim loop waits before looking again at due tasks it could not claim.
+_CONTENDED_PAUSE = 0.02
+
+
 class RestartRefused(Exception):
     """A restart-as-new that cannot be done, with the HTTP status Restate's admin API answers."""
 
@@ -673,6 +677,7 @@ class Engine:
             try:
                 self._work.clear()
                 free = self.concurrency - self._active
+                claimed = []
                 if free > 0:
                     claimed = await self.store.claim(self.worker_id, self.services, min(free, batch_limit), self.deployments)
                     if claimed:
@@ -683,6 +688,10 @@ class Engine:
                             continue
                 due = await self.store.next_due(self.services, self.deployments) if free > 0 else None
                 timeout = self.poll_interval if due is None else max(0.0, min(due, self.poll_interval))
+                if not claimed and timeout == 0:
+                    # due but not claimable: row-locked by a transaction under way (a database
+                    # step, another worker's claim); look again shortly rather than spin
+                    timeout = _CONTENDED_PAUSE
                 if timeout > 0:
                     try:
                         await asyncio.wait_for(self._work.wait(), timeout)
