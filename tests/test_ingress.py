@@ -479,3 +479,15 @@ async def test_terminal_errors_carry_their_status_code(ingress):
     response = await client.post("/Effects/refuse", json="default")
     assert assert_error(response, 500, source="invocation") == {"code": 500, "message": "refused default"}
     assert is_invocation_id(response.headers["x-restate-id"])
+
+
+async def test_an_empty_body_is_refused_when_the_input_may_not_be_none(ingress):
+    """No body and no content-type: a handler whose input may be None gets None, another gets a
+    400 before any invocation exists (it would only fail, and be retried, in the handler)."""
+    refused = await ingress.client.post("/Effects/once")
+    assert_error(refused, 400, "input validation error: Empty body not allowed")
+    async with ingress.engine.store.pool.connection() as conn:
+        count = await (await conn.execute("SELECT count(*) FROM restate.invocation WHERE handler = 'once'")).fetchone()
+    assert count == (0,)
+    accepted = await ingress.client.post("/Effects/echo")  # `value: typing.Any` may be None
+    assert (accepted.status_code, accepted.content) == (200, b"")  # None, as restate-sdk writes it

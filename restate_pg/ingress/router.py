@@ -51,6 +51,13 @@ class IngressError(Exception):
         return JSONResponse({"code": self.status, "message": self.message}, status_code=self.status, headers=headers)
 
 
+def _accepts_none(hint: typing.Any) -> bool:
+    """Whether a handler whose input is annotated `hint` may receive None (an empty body)."""
+    if hint is None or hint is typing.Any or hint is object or hint is type(None):
+        return True
+    return type(None) in typing.get_args(hint)
+
+
 def _content_type_matches(content_type: str, accept: str) -> bool:
     actual = content_type.split(";", 1)[0].strip().lower()
     for pattern in accept.split(","):
@@ -136,7 +143,8 @@ class Ingress:
         """Restate's input rules for a handler of restate-sdk, then (unlike Restate) decode the body.
 
         A handler without input accepts only an empty body without content-type. A handler with
-        input also accepts that (it receives None), or a body whose content-type matches `accept`;
+        input also accepts that when its input may be None (it receives None), or a body whose
+        content-type matches `accept`;
         a JSON input must then not be empty. A body its serde cannot decode (malformed JSON, a
         pydantic validation error) is refused here with 400 instead of failing the invocation.
         """
@@ -148,6 +156,8 @@ class Ingress:
                 )
             return
         if not body and content_type is None:
+            if not _accepts_none(handler.input_type):  # it would fail in the handler, and be retried
+                raise IngressError(400, "input validation error: Empty body not allowed")
             return
         if content_type is None:
             raise IngressError(400, "input validation error: Empty content-type")
