@@ -236,9 +236,32 @@ def test_dev_serves_the_admin_api_on_its_own_port(tmp_path: Path, database_url: 
             invocation_id = sent.json()["invocationId"]
             assert client.patch(f"http://127.0.0.1:{admin_port}/invocations/{invocation_id}/cancel").status_code == 200
             assert client.patch(f"http://127.0.0.1:{admin_port}/invocations/nope/kill").status_code == 400
+            unknown = client.get(f"http://127.0.0.1:{admin_port}/nope")
+            assert (unknown.status_code, unknown.json()) == (404, {"code": 404, "message": "no admin path /nope"})
+            wrong = client.delete(f"http://127.0.0.1:{admin_port}/services")
+            assert (wrong.status_code, wrong.json()["message"]) == (405, "method DELETE not allowed on /services")
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=30)
     finally:
         process.kill()
     assert process.returncode == 0, stderr
     assert "Traceback" not in stderr
+
+
+def test_serve_reports_a_port_in_use_in_one_line(tmp_path: Path, database_url: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        done = run_cli("serve", "tests.apps.awakeables:app", "--database-url", database_url, "--port", str(port),
+                       "--admin-port", "0", cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode == 2
+    assert_one_line_error(done, f"cannot listen on 127.0.0.1:{port}")
+
+
+
+def test_sql_on_an_unmigrated_schema_says_to_migrate(tmp_path: Path, database_url: str, fresh_schema: str) -> None:
+    done = run_cli("sql", "SELECT * FROM sys_invocation", "--database-url", database_url, "--schema", fresh_schema,
+                   cwd=tmp_path)
+    assert done.returncode == 2
+    assert_one_line_error(done, "not migrated", "restate-pg migrate")

@@ -102,6 +102,7 @@ async def test_kv_get_set_clear(shop, clean_db, tmp_path):
     assert (await cli(tmp_path, clean_db, "kv", "set", "Counter", key, "label", "two", "--raw")).returncode == 0
     assert (await shop.client.post(f"/Counter/{key}/keys")).json() == ["label"]
     for args, message in ((("kv", "get", "Counter", key, "nope"), "has no state entry 'nope'"),
+                          (("kv", "get", "Nope", key), "unknown service 'Nope'"),
                           (("kv", "set", "Nope", key, "a", "1"), "unknown service 'Nope'"),
                           (("kv", "clear", "Steps", key), "'Steps' is a plain service")):
         failed = await cli(tmp_path, clean_db, *args)

@@ -6,8 +6,9 @@ and so the connection pool, of the ingress router it is built from.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from restate_pg.admin.cron import add_cron_routes
 from restate_pg.admin.errors import AdminRoute, error_response
@@ -59,3 +60,20 @@ def create_admin_router(engine: Engine) -> APIRouter:
         versioned.include_router(router, prefix=prefix)
         versioned.include_router(create_query_router(engine, hex_bytes=True), prefix=prefix)
     return versioned
+
+
+def create_admin_app(engine: Engine) -> FastAPI:
+    """The admin API as an app of its own (what `restate-pg dev` and `serve --admin-port` serve):
+    the admin router, with Restate's error body also for unknown paths and methods."""
+    app = FastAPI(title="restate-pg admin")
+    app.include_router(create_admin_router(engine))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404:
+            return error_response(404, f"no admin path {request.url.path}")
+        if exc.status_code == 405:
+            return error_response(405, f"method {request.method} not allowed on {request.url.path}")
+        return error_response(exc.status_code, str(exc.detail))
+
+    return app

@@ -47,6 +47,7 @@ def add_arguments(
 
 
 def get_state(url: str, schema: str, args: argparse.Namespace) -> int:
+    with_store(url, schema, lambda store: _registered(store, args.service))
     result = run_query(url, schema, Queries(schema).OPERATOR_STATE,
                        {"service": args.service, "key": args.key, "name": args.name})
     if args.name is not None and not result.rows:
@@ -98,11 +99,16 @@ def clear_state(url: str, schema: str, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _registered(store: Store, service: str) -> None:
+    """Refuse a service no worker registered, or one without state."""
+    registered = await store.list_services(service)
+    if not registered:
+        raise CLIError(f"unknown service '{service}' (no worker of this database has registered it)", exit_code=1)
+    if registered[0]["ty"] == "service":
+        raise CLIError(f"'{service}' is a plain service: it has no state", exit_code=1)
+
+
 async def _change(store: Store, args: argparse.Namespace, changes: typing.Mapping[str, typing.Optional[bytes]],
                   replace: bool = False) -> None:
-    registered = await store.list_services(args.service)
-    if not registered:
-        raise CLIError(f"unknown service '{args.service}' (no worker of this database has registered it)", exit_code=1)
-    if registered[0]["ty"] == "service":
-        raise CLIError(f"'{args.service}' is a plain service: it has no state", exit_code=1)
+    await _registered(store, args.service)
     await store.change_state(args.service, args.key, changes, replace=replace)

@@ -256,6 +256,12 @@ def _serve(
     import fastapi
     import uvicorn
 
+    from restate_pg.admin.sockets import listening_socket
+
+    try:  # bound here, so that a port in use is one clear line rather than uvicorn's exit
+        ingress_socket = listening_socket(host, port)
+    except OSError as exc:
+        raise CLIError(f"cannot listen on {host}:{port} ({exc.strerror})") from None
     api = fastapi.FastAPI(title="restate-pg ingress")
     api.include_router(router)
     # JSON logs: uvicorn's records go through the root logger's handler rather than its own
@@ -264,10 +270,9 @@ def _serve(
     admin: uvicorn.Server | None = None
     admin_socket = _bind(host, admin_port) if admin_port is not None else None
     if admin_socket is not None:
-        from restate_pg.admin import create_admin_router
+        from restate_pg.admin import create_admin_app
 
-        admin_api = fastapi.FastAPI(title="restate-pg admin")
-        admin_api.include_router(create_admin_router(router.engine))
+        admin_api = create_admin_app(router.engine)
         admin = uvicorn.Server(uvicorn.Config(admin_api, log_level=log_level, lifespan="off", log_config=log_config))
         admin.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]  # the ingress server's
         _info(f"admin API on http://{host}:{admin_socket.getsockname()[1]}")
@@ -275,7 +280,7 @@ def _serve(
     async def serve_both() -> None:
         admin_task = asyncio.ensure_future(admin.serve(sockets=[admin_socket])) if admin is not None else None
         try:
-            await server.serve()
+            await server.serve(sockets=[ingress_socket])
         finally:
             if admin is not None and admin_task is not None:
                 admin.should_exit = True
@@ -374,7 +379,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         poll_only=args.poll_only,
         **_engine_options(args),
     )
-    return _serve(router, host=args.host, port=args.port, log_level=args.log_level, log_format=args.log_format)
+    return _serve(router, host=args.host, port=args.port, log_level=args.log_level, log_format=args.log_format,
+                  admin_port=args.admin_port)
 
 
 def _cmd_operate(args: argparse.Namespace) -> int:
@@ -634,6 +640,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--poll-only", action="store_true", help=poll_only_help)
     add_engine_options(serve, "--poll-interval", "--pool-size")
     add_log_level(serve)
+    serve.add_argument(
+        "--admin-port", type=_port, default=None,
+        help="also serve the admin API (cancel, kill, services, SQL, ...) on this port, e.g. 9070; protect "
+        "it as you would any operator's interface (default: not served)",
+    )
     serve.set_defaults(handler=_cmd_serve)
 
     dev = add_command(
@@ -704,6 +715,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except RestatePgError as exc:
         _error(str(exc))
+        return EXIT_FAILURE
+    except BrokenPipeError:  # `restate-pg ... | head`: the reader has gone, so be quiet
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
         return EXIT_FAILURE
     except KeyboardInterrupt:
         if sys.stderr.isatty():

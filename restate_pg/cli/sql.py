@@ -40,9 +40,10 @@ def add_sql_command(add_command: AddCommand) -> None:
 
 
 def _cmd_sql(args: argparse.Namespace) -> int:
-    from restate_pg.cli.main import CLIError, _database_url
+    from restate_pg.cli.main import CLIError, _check_database, _database_url
 
     url = _database_url(args)
+    _check_database(url, args.schema, migrated=True)
     try:
         result = run_query(url, args.schema, args.query, timeout_s=args.timeout)
     except (QueryError, DatabaseUnavailable) as exc:

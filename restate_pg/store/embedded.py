@@ -104,7 +104,7 @@ def _forget_dead_users(pgserver: Any, data_dir: Path) -> None:
     pgserver stops the server when its last user exits, but a user killed without clean-up (say
     by SIGKILL) stays listed forever, and the server would then never be stopped again.
     """
-    import psutil  # a dependency of pgserver
+    import psutil
 
     users = data_dir / ".handle_pids.json"
     lock = getattr(getattr(pgserver, "PostgresServer", None), "_lock", None)
