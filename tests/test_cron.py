@@ -377,3 +377,16 @@ async def test_the_readme_cron_example_runs_as_written(clean_db, tmp_path):
         assert result.returncode == 0, result.stderr
         if command[2] == "list":
             assert "nightly-report" in result.stdout and "hourly-digest" in result.stdout
+
+
+async def test_a_worker_leaves_the_schedules_of_handlers_it_does_not_host(admin):
+    """During a rolling upgrade a worker of the older version may lack a handler a schedule names:
+    it must leave that schedule's ticks to a worker that has it, not drop them."""
+    await create(admin, "newer-handler", "all")
+    await row(admin.engine, "UPDATE restate.cron_job SET handler = 'added_later', next_at = now() - interval '1 hour'"
+                            " WHERE name = 'newer-handler' RETURNING name")
+    await create(admin, "hosted", "latest")
+    await miss_since(admin.engine, "hosted", "now() - interval '2 years'")  # the worker's loop ran past both
+    assert await row(admin.engine, "SELECT next_at < now(), last_tick_at FROM restate.cron_job WHERE name = 'newer-handler'") \
+        == (True, None)
+    assert await fired(admin.engine, "newer-handler") == []

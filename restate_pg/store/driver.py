@@ -456,23 +456,25 @@ class Store:
     async def delete_cron(self, name: str) -> bool:
         return bool(await self._one(self.q.DELETE_CRON, {"name": name}))
 
-    async def next_cron_due(self, services: typing.Sequence[str]) -> typing.Optional[float]:
-        rows = await self._one(self.q.NEXT_CRON_DUE, {"services": list(services)})
+    async def next_cron_due(self, targets: typing.Sequence[str]) -> typing.Optional[float]:
+        """Seconds until the next schedule of these handlers ('Service/handler') is due."""
+        rows = await self._one(self.q.NEXT_CRON_DUE, {"targets": list(targets)})
         return rows[0][0] if rows else None
 
     async def fire_due_crons(
         self,
-        services: typing.Sequence[str],
+        targets: typing.Sequence[str],
         limit: int,
         plan: typing.Callable[[typing.Dict[str, typing.Any]], "CronFiring"],
     ) -> typing.List[typing.Tuple[str, typing.List[str]]]:
-        """Claim due schedules (`claim_due_crons`), submit the invocations `plan` makes of each
-        and advance it, all in one transaction: a tick fires exactly once, whichever worker
-        claims it. Returns each schedule's name and the ids of the invocations created."""
+        """Claim due schedules of these handlers ('Service/handler', `claim_due_crons`), submit
+        the invocations `plan` makes of each and advance it, all in one transaction: a tick fires
+        exactly once, whichever worker claims it. Returns each schedule's name and the ids of
+        the invocations created."""
         fired: typing.List[typing.Tuple[str, typing.List[str]]] = []
         async with self.pool.connection() as conn, conn.transaction():
             cur = conn.cursor(row_factory=dict_row)
-            await cur.execute(self.q.CLAIM_DUE_CRONS, {"services": list(services), "limit": limit})
+            await cur.execute(self.q.CLAIM_DUE_CRONS, {"targets": list(targets), "limit": limit})
             for job in await cur.fetchall():
                 firing = plan(job)
                 created: typing.List[str] = []

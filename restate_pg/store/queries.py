@@ -655,10 +655,11 @@ DELETE FROM {s}.cron_job WHERE name = %(name)s RETURNING name
 """
 
 CLAIM_DUE_CRONS = """
--- claim_due_crons: lock due schedules of the given services for this transaction (other workers skip them)
+-- claim_due_crons: lock due schedules of the given handlers ('Service/handler') for this
+-- transaction (other workers skip them; a worker without the handler never takes its ticks)
 SELECT name, service, handler, key, schedule, timezone, input, headers, catch_up, next_at, now() AS db_now
   FROM {s}.cron_job
- WHERE enabled AND next_at <= now() AND service = ANY(%(services)s)
+ WHERE enabled AND next_at <= now() AND service || '/' || handler = ANY(%(targets)s)
  ORDER BY next_at
  LIMIT %(limit)s
    FOR UPDATE SKIP LOCKED
@@ -679,10 +680,10 @@ UPDATE {s}.cron_job
 """
 
 NEXT_CRON_DUE = """
--- next_cron_due: seconds until the earliest enabled schedule of the given services is due
+-- next_cron_due: seconds until the earliest enabled schedule of the given handlers is due
 SELECT EXTRACT(EPOCH FROM (min(next_at) - now()))::float8
   FROM {s}.cron_job
- WHERE enabled AND service = ANY(%(services)s)
+ WHERE enabled AND service || '/' || handler = ANY(%(targets)s)
 """
 
 NOTIFY = """

@@ -105,15 +105,18 @@ class CronLoop:
 
     async def run(self) -> None:
         engine = self.engine
+        # the handlers this worker hosts: it takes the ticks of no other (during a rolling
+        # upgrade, a worker of the previous version leaves a new handler's schedule alone)
+        targets = [f"{name}/{handler}" for name, service in engine.app.services.items() for handler in service.handlers]
         while True:
             try:
                 self._wake.clear()
-                fired = await engine.store.fire_due_crons(engine.services, CLAIM_LIMIT, self.plan)
+                fired = await engine.store.fire_due_crons(targets, CLAIM_LIMIT, self.plan)
                 if any(created for _, created in fired):
                     engine._hint_work()
                 if len(fired) == CLAIM_LIMIT:
                     continue
-                due = await engine.store.next_cron_due(engine.services)
+                due = await engine.store.next_cron_due(targets)
                 timeout = MAX_SLEEP if due is None else min(MAX_SLEEP, due)
                 if timeout <= 0:  # due, yet not claimed: another worker is firing it right now
                     timeout = CONTENDED_PAUSE
