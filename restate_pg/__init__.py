@@ -45,14 +45,7 @@ if typing.TYPE_CHECKING:
         enqueue,
         enqueue_async,
     )
-    from restate_pg.admin.cron import CronSchedules
-
-
-def cron_schedules(database_url: str, schema: str = "restate") -> "typing.AsyncContextManager[CronSchedules]":
-    """Manage schedules at run time: `async with cron_schedules(url) as s: await s.create(Cron(...))`."""
-    from restate_pg.admin.cron import cron_schedules as open_schedules
-
-    return open_schedules(database_url, schema)
+    from restate_pg.admin.cron import cron_schedules
 
 
 __version__ = "0.1.0"
@@ -68,6 +61,7 @@ _LAZY = {
     "create_sync_client": "restate_pg.client.factory",
     "enqueue": "restate_pg.client.transactional",
     "enqueue_async": "restate_pg.client.transactional",
+    "cron_schedules": "restate_pg.admin.cron",
 }
 
 

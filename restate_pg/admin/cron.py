@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from restate_pg.admin.errors import AdminError
 from restate_pg.admin.services import _json_object
 from restate_pg.api.cron import Cron, CronExists, CronNotFound, InvalidCron, next_tick
+from restate_pg.store.channels import work_channel
 from restate_pg.store.driver import Store
 from restate_pg.worker.cron import CRON_HINT, cron_row
 
@@ -43,7 +44,7 @@ class CronSchedules:
         self.store = store
 
     async def _changed(self) -> None:
-        await self.store.notify(f"rpg_{self.store.schema}_work".lower(), CRON_HINT)
+        await self.store.notify(work_channel(self.store.schema), CRON_HINT)
 
     async def create(self, cron: Cron) -> typing.Dict[str, typing.Any]:
         """Register `cron` (which names its handler as "Service/handler" or by function).

@@ -17,15 +17,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from restate_pg.admin import arrow
+from restate_pg.admin.errors import error_response
 from restate_pg.errors import DatabaseUnavailable
 from restate_pg.store.console import DEFAULT_TIMEOUT_S, QueryError, QueryResult, json_safe, run_query
 from restate_pg.worker.engine import Engine
 
 logger = logging.getLogger("restate_pg.admin")
-
-
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"code": status, "message": message}, status_code=status)
 
 
 def _wants_arrow(request: Request) -> bool:
@@ -53,24 +50,24 @@ def create_query_router(engine: Engine, *, timeout_s: float = DEFAULT_TIMEOUT_S,
         try:
             body = orjson.loads(await request.body())
         except orjson.JSONDecodeError:
-            return _error(400, 'the body must be JSON: {"query": "SELECT ..."}')
+            return error_response(400, 'the body must be JSON: {"query": "SELECT ..."}')
         if not isinstance(body, dict) or not isinstance(body.get("query"), str):
-            return _error(400, 'the body must be a JSON object with a string "query"')
+            return error_response(400, 'the body must be a JSON object with a string "query"')
         try:
             # psycopg's blocking connection, in a thread: each query has a connection of its own
             result = await asyncio.to_thread(
                 run_query, engine.store.conninfo, engine.store.schema, body["query"], timeout_s=timeout_s
             )
         except QueryError as exc:
-            return _error(400, str(exc))
+            return error_response(400, str(exc))
         except DatabaseUnavailable as exc:
-            return _error(503, str(exc))
+            return error_response(503, str(exc))
         except Exception:
             logger.exception("query failed")
-            return _error(500, "internal error while running the query")
+            return error_response(500, "internal error while running the query")
         if _wants_arrow(request):
             if not arrow.available():
-                return _error(406, arrow.MISSING)
+                return error_response(406, arrow.MISSING)
             return Response(await asyncio.to_thread(arrow.arrow_stream, result), media_type=arrow.ARROW_STREAM)
         rows = _hex_records(result) if hex_bytes else result.records()
         return Response(orjson.dumps({"rows": rows}), media_type="application/json")

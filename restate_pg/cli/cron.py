@@ -6,13 +6,15 @@ It talks to PostgreSQL directly, as `restate_pg.cron_schedules` does, and hints 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import typing
 
 from restate_pg.api.cron import CronNotFound
+from restate_pg.cli.errors import EXIT_FAILURE, CLIError
+from restate_pg.cli.output import print_json
+from restate_pg.cli.store import with_store
+from restate_pg.store.driver import Store
 
-_COLUMNS = ("name", "target", "schedule", "timezone", "catch_up", "source", "enabled", "next_at", "last_tick_at")
+_COLUMNS = ["name", "target", "schedule", "timezone", "catch_up", "source", "enabled", "next_at", "last_tick_at"]
 
 
 def add_arguments(
@@ -22,24 +24,30 @@ def add_arguments(
     listing = actions.add_parser("list", parents=list(parents), help="list the schedules",
                                  description="List every schedule, declared in code or made at run time.")
     listing.add_argument("--json", action="store_true", help="print a JSON array, for scripts")
+    listing.set_defaults(run=list_schedules)
     for action, summary in (("enable", "resume a schedule from its next tick"), ("disable", "pause a schedule"),
                             ("delete", "delete a schedule (a worker re-creates one declared in code when it starts)")):
         sub = actions.add_parser(action, parents=list(parents), help=summary, description=f"{summary[0].upper()}{summary[1:]}.")
         sub.add_argument("name", metavar="NAME", help="the schedule's name")
+        sub.set_defaults(run=delete_schedule if action == "delete" else enable_schedule)
 
 
-async def _act(url: str, schema: str, args: argparse.Namespace) -> typing.Any:
-    from restate_pg.admin.cron import cron_schedules
+def _schedules(url: str, schema: str, use: typing.Callable[[typing.Any], typing.Awaitable[typing.Any]]) -> typing.Any:
+    """Run `use(CronSchedules)` on a store of its own; a missing schedule is a one-line error."""
+    from restate_pg.admin.cron import CronSchedules
 
-    async with cron_schedules(url, schema) as schedules:
-        if args.action == "list":
-            return await schedules.list()
-        if args.action == "delete":
-            return await schedules.delete(args.name)
-        return await schedules.set_enabled(args.name, args.action == "enable")
+    async def run(store: Store) -> typing.Any:
+        return await use(CronSchedules(store))
+
+    try:
+        return with_store(url, schema, run)
+    except CronNotFound as exc:
+        raise CLIError(str(exc), EXIT_FAILURE) from None
 
 
 def _table(jobs: typing.Sequence[typing.Mapping[str, typing.Any]]) -> str:
+    """Schedules as aligned columns without separators, one line each (its own format, kept for
+    scripts that read it)."""
     rows = [
         [job["name"], f"{job['service']}{'/' + job['key'] if job['key'] is not None else ''}/{job['handler']}",
          job["schedule"], job["timezone"], job["catch_up"], job["source"], "yes" if job["enabled"] else "no",
@@ -51,18 +59,24 @@ def _table(jobs: typing.Sequence[typing.Mapping[str, typing.Any]]) -> str:
                      for line in [list(_COLUMNS), *rows])
 
 
-def run(url: str, schema: str, args: argparse.Namespace) -> int:
-    """Perform the action; a missing schedule is a one-line error (raised as the CLI's error)."""
-    from restate_pg.cli.main import EXIT_FAILURE, CLIError
-
-    try:
-        result = asyncio.run(_act(url, schema, args))
-    except CronNotFound as exc:
-        raise CLIError(str(exc), EXIT_FAILURE) from None
-    if args.action == "list":
-        print(json.dumps(result, indent=2) if args.json else (_table(result) if result else "no cron jobs"))
-    elif args.action == "delete":
-        print(f"deleted cron job {args.name!r}")
+def list_schedules(url: str, schema: str, args: argparse.Namespace) -> int:
+    jobs = _schedules(url, schema, lambda schedules: schedules.list())
+    if args.json:
+        print_json(jobs)
+    elif not jobs:
+        print("no cron jobs")
     else:
-        print(f"cron job {args.name!r} {'enabled' if result['enabled'] else 'disabled'}, next tick {result['next_at']}")
+        print(_table(jobs))
+    return 0
+
+
+def enable_schedule(url: str, schema: str, args: argparse.Namespace) -> int:
+    job = _schedules(url, schema, lambda schedules: schedules.set_enabled(args.name, args.action == "enable"))
+    print(f"cron job {args.name!r} {'enabled' if job['enabled'] else 'disabled'}, next tick {job['next_at']}")
+    return 0
+
+
+def delete_schedule(url: str, schema: str, args: argparse.Namespace) -> int:
+    _schedules(url, schema, lambda schedules: schedules.delete(args.name))
+    print(f"deleted cron job {args.name!r}")
     return 0

@@ -76,14 +76,12 @@ def _decoded(text: typing.Optional[str], raw: bytes) -> typing.Any:
 
 
 def set_state(url: str, schema: str, args: argparse.Namespace) -> int:
-    if args.raw:
-        value = args.value.encode()
-    else:
+    if not args.raw:
         try:
             json.loads(args.value)
         except ValueError as exc:
             raise CLIError(f"VALUE is not JSON ({exc}); quote text as '\"text\"', or pass --raw") from None
-        value = args.value.encode()
+    value = args.value.encode()
     with_store(url, schema, lambda store: _change(store, args, {args.name: value}))
     print(f"{args.service}/{args.key}: set {args.name}")
     return 0

@@ -22,6 +22,7 @@ from types import ModuleType
 from typing import Any, NoReturn
 
 from restate_pg.errors import RestatePgError
+from restate_pg.observability.logs import LOG_FORMATS
 from restate_pg.store.database import (
     ConfigurationError,
     check_reachable,
@@ -561,7 +562,7 @@ def build_parser() -> argparse.ArgumentParser:
             "--log-level", choices=_LOG_LEVELS, default="info", help="logging verbosity (default: info)"
         )
         command.add_argument(
-            "--log-format", choices=("text", "json"), default="text",
+            "--log-format", choices=LOG_FORMATS, default="text",
             help="text lines, or one JSON object per line with the invocation's id, service, handler, "
             "key and attempt (default: text)",
         )
@@ -692,7 +693,6 @@ def build_parser() -> argparse.ArgumentParser:
         operator = commands.add_parser(name, help=summary, description=description)
         add_arguments(operator, [common], _Parser)
         operator.set_defaults(handler=_cmd_operate)
-    commands.choices["cron"].set_defaults(run=cron.run)
 
     from restate_pg.cli.sql import add_sql_command
 

@@ -12,13 +12,11 @@ import typing
 from datetime import timedelta
 
 from restate_pg.api.app import App
+from restate_pg.admin.operations import perform
 from restate_pg.client.base import Headers, RestateClient, raise_failure
 from restate_pg.client.handle import ClientError, RestateClientSendHandle
 from restate_pg.client.target import Target
-from restate_pg.runtime.ids import is_invocation_id
 from restate_pg.worker.engine import Engine, InvocationResult
-
-_CANCEL_ERRORS = {"missing": (404, "invocation not found"), "completed": (409, "the invocation has completed already")}
 
 
 class SqlClient(RestateClient):
@@ -88,11 +86,9 @@ class SqlClient(RestateClient):
 
     async def _cancel(self, invocation_id: str) -> None:
         await self.open()
-        if not is_invocation_id(invocation_id):
-            raise ClientError(400, f"bad invocation id '{invocation_id}'")
-        status = await self.engine.cancel_invocation(invocation_id)
-        if status in _CANCEL_ERRORS:
-            raise ClientError(*_CANCEL_ERRORS[status])
+        answer = await perform(self.engine, "cancel", invocation_id)  # the admin API's answers
+        if not answer.ok:
+            raise ClientError(answer.status, answer.message)
 
 
 def output_of(invocation_id: str, result: typing.Optional[InvocationResult]) -> bytes:

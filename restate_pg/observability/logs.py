@@ -62,12 +62,6 @@ def leave(token: contextvars.Token[typing.Optional[_Current]]) -> None:
     _current.reset(token)
 
 
-def is_replaying() -> bool:
-    """Whether the code running now replays journal entries an earlier attempt recorded."""
-    current = _current.get()
-    return current is not None and current.replaying()
-
-
 class InvocationFilter(logging.Filter):
     """Adds the running invocation's fields to every record; lets every record through.
 

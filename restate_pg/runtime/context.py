@@ -639,6 +639,7 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
         tracing.outgoing(submission.headers, kind, callee, target.service_name, target.name, key)
         if submission.delay_ms is None and self._host.reserve_local(submission):
             submission.owner = self._host.worker_id
+            submission.deployment = self._host.deployment_id
         self._pending.submissions.append(submission)
         if kind == "OneWayCall":
             self._results[command] = Result(b"", None, self._next_index - 1)

@@ -16,6 +16,7 @@ class Host(typing.Protocol):
     app: App
     clock: DbClock
     worker_id: str
+    deployment_id: str
     poll_interval: float
     default_inactivity_timeout: float
 

@@ -87,6 +87,7 @@ def submission_doc(sub: Submission) -> typing.Dict[str, typing.Any]:
         "waiter": sub.waiter,
         "delay_ms": sub.delay_ms,
         "owner": sub.owner,
+        "deployment": sub.deployment,
     }
 
 
@@ -178,17 +179,11 @@ class Store:
         return _submitted(sub, started, db_now)
 
     async def get_invocation(self, invocation_id: str) -> typing.Optional[typing.Dict[str, typing.Any]]:
-        async with self.pool.connection() as conn:
-            cur = conn.cursor(row_factory=dict_row)
-            await cur.execute(self.q.GET_INVOCATION, {"id": invocation_id})
-            return await cur.fetchone()
+        return await self._first(self.q.GET_INVOCATION, {"id": invocation_id})
 
     async def wait_for(self, invocation_id: str, waiter: str) -> typing.Optional[typing.Dict[str, typing.Any]]:
         """Register `waiter` to be told of the result (`wait_for_invocation`); returns the row."""
-        async with self.pool.connection() as conn:
-            cur = conn.cursor(row_factory=dict_row)
-            await cur.execute(self.q.WAIT_FOR_INVOCATION, {"id": invocation_id, "waiter": waiter})
-            return await cur.fetchone()
+        return await self._first(self.q.WAIT_FOR_INVOCATION, {"id": invocation_id, "waiter": waiter})
 
     # -- claiming ------------------------------------------------------------------------------
 
@@ -336,10 +331,7 @@ class Store:
 
     async def restart_source(self, invocation_id: str, prefix: int) -> typing.Optional[typing.Dict[str, typing.Any]]:
         """What restarting `invocation_id` with its journal up to `prefix` needs to check."""
-        async with self.pool.connection() as conn:
-            cur = conn.cursor(row_factory=dict_row)
-            await cur.execute(self.q.RESTART_SOURCE, {"id": invocation_id, "prefix": prefix})
-            return await cur.fetchone()
+        return await self._first(self.q.RESTART_SOURCE, {"id": invocation_id, "prefix": prefix})
 
     async def restart(
         self, invocation_id: str, new_id: str, prefix: int, lock: typing.Optional[typing.Tuple[str, str]]
@@ -418,6 +410,10 @@ class Store:
                 params = {"service": service, "key": key, "name": name, "value": value}
                 await conn.execute(self.q.CLEAR_STATE_OF_KEY if value is None else self.q.SET_STATE_ENTRY, params)
         return True
+
+    async def _first(self, sql: str, params: typing.Mapping[str, typing.Any]) -> typing.Optional[typing.Dict[str, typing.Any]]:
+        rows = await self._dicts(sql, params)
+        return rows[0] if rows else None
 
     async def _dicts(self, sql: str, params: typing.Mapping[str, typing.Any]) -> typing.List[typing.Dict[str, typing.Any]]:
         async with self.pool.connection() as conn:

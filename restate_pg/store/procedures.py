@@ -82,7 +82,7 @@ BEGIN
         v_status := 'inboxed';
     END IF;
     IF v_owner IS NOT NULL AND v_status = 'invoked' THEN  -- starts at once: pinned to the owner's deployment
-        SELECT deployment_id INTO v_deployment FROM {s}.worker WHERE id = v_owner;
+        v_deployment := p->>'deployment';
     END IF;
     INSERT INTO {s}.invocation (
         id, service, handler, key, service_ty, handler_ty, status, input, headers,
@@ -139,12 +139,13 @@ BEGIN
     IF v_owner IS NOT NULL THEN
         SELECT deployment_id INTO v_deployment FROM {s}.worker WHERE id = v_owner;
     END IF;
-    SELECT deployment_id INTO v_pinned FROM {s}.invocation WHERE id = v_next;
-    IF v_pinned IS NOT NULL AND v_pinned IS DISTINCT FROM v_deployment THEN
+    UPDATE {s}.invocation SET status = 'invoked', modified_at = now(), deployment_id = COALESCE(deployment_id, v_deployment)
+     WHERE id = v_next
+    RETURNING deployment_id INTO v_pinned;
+    IF v_pinned IS DISTINCT FROM v_deployment THEN
         v_owner := NULL;
         v_deployment := v_pinned;
     END IF;
-    UPDATE {s}.invocation SET status = 'invoked', modified_at = now(), deployment_id = v_deployment WHERE id = v_next;
     IF v_owner IS NULL THEN
         INSERT INTO {s}.task (invocation_id, service, status, run_at, deployment_id)
         VALUES (v_next, p_service, 'ready', now(), v_deployment);

@@ -549,19 +549,9 @@ SELECT set_config('search_path', '{s}, ' || current_setting('search_path'), true
 
 # -- inspecting for tests (restate_pg.testing) ------------------------------------------------
 
-TEST_INVOCATION = """
--- test_invocation: one invocation, as sys_invocation shows it
-SELECT * FROM {s}.sys_invocation WHERE id = %(id)s
-"""
-
 TEST_JOURNAL = """
 -- test_journal: one invocation's journal, as sys_journal shows it, in order
 SELECT * FROM {s}.sys_journal WHERE id = %(id)s ORDER BY index
-"""
-
-TEST_STATE = """
--- test_state: every state value of one object key or workflow id
-SELECT key, value FROM {s}.state WHERE service_name = %(service)s AND service_key = %(key)s ORDER BY key
 """
 
 # -- test databases (restate_pg.testing); {name} and {tables} are identifiers composed by psycopg --

@@ -35,6 +35,7 @@ class Submission:
     waiter: typing.Optional[str] = None
     delay_ms: typing.Optional[int] = None
     owner: typing.Optional[str] = None  # run it here: lease it to this worker at once
+    deployment: typing.Optional[str] = None  # the owner's deployment, which pins it when leased at once
 
     @property
     def exclusive(self) -> bool:

@@ -100,7 +100,7 @@ class HarnessEnvironment:
 
     async def invocation(self, invocation_id: str) -> typing.Optional[typing.Dict[str, typing.Any]]:
         """The invocation's row of `sys_invocation` (status, target, retry_count, ...), or None."""
-        rows = await self._rows(self.engine.store.q.TEST_INVOCATION, {"id": invocation_id})
+        rows = await self._rows(self.engine.store.q.OPERATOR_DESCRIBE_INVOCATION, {"id": invocation_id})
         return rows[0] if rows else None
 
     async def journal(self, invocation_id: str) -> typing.List[typing.Dict[str, typing.Any]]:
@@ -110,8 +110,8 @@ class HarnessEnvironment:
     async def state(self, service: str, key: str) -> typing.Dict[str, typing.Any]:
         """The state of one object key or workflow id: each value decoded from JSON (as the
         default serde writes it), or its bytes when it is not JSON."""
-        rows = await self._rows(self.engine.store.q.TEST_STATE, {"service": service, "key": key})
-        return {row["key"]: _decoded(bytes(row["value"])) for row in rows}
+        state = await self.engine.store.load_state(service, key)
+        return {name: _decoded(value) for name, value in sorted(state.items())}
 
     async def query(self, sql: str, params: typing.Optional[typing.Mapping[str, typing.Any]] = None) -> typing.List[typing.Dict[str, typing.Any]]:
         """Run a read-only query as `restate-pg sql` does (restate-pg's views first on the search

@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 
 from restate_pg.api.cron import Cron, InvalidCron, due_ticks, next_tick
 from restate_pg.runtime.ids import deterministic_invocation_id
+from restate_pg.runtime.submission import new_submission
 from restate_pg.store.driver import CronFiring
-from restate_pg.store.records import Submission
 
 if typing.TYPE_CHECKING:
     from restate_pg.worker.engine import Engine
@@ -79,25 +79,19 @@ class CronLoop:
         except InvalidCron as exc:  # only a row written behind restate-pg's back gets here
             logger.error("cron job %r cannot be scheduled, parked for a year: %s", job["name"], exc)
             return CronFiring([], now + timedelta(days=365), None)
-        handler = self.engine.app.handler(job["service"], job["handler"])
-        if handler is None and ticks:
-            logger.error("cron job %r: this worker has no handler %s/%s; tick(s) dropped",
-                         job["name"], job["service"], job["handler"])
-            return CronFiring([], next_at, None)
         if not ticks:
             if job["next_at"] <= now - timedelta(seconds=1):
                 logger.info("cron job %r: missed tick(s) since %s skipped (catch_up=%s)",
                             job["name"], job["next_at"].isoformat(), job["catch_up"])
             return CronFiring([], next_at, None)
-        assert handler is not None
+        handler = self.engine.app.handler(job["service"], job["handler"])
+        assert handler is not None  # claimed only for the handlers this worker hosts
         submissions = [
-            Submission(
-                id=deterministic_invocation_id("cron", job["name"], tick.isoformat(), key=job["key"]),
-                service=job["service"], handler=job["handler"], key=job["key"],
-                service_ty=handler.service.service_type, handler_ty=handler.kind,
-                input=bytes(job["input"] or b""),
+            new_submission(
+                handler, job["key"], bytes(job["input"] or b""),
                 headers={**(job["headers"] or {}), CRON_HEADER: job["name"], TICK_HEADER: tick.isoformat()},
                 invoked_by="cron",
+                invocation_id=deterministic_invocation_id("cron", job["name"], tick.isoformat(), key=job["key"]),
             )
             for tick in ticks
         ]

@@ -240,6 +240,7 @@ class Engine:
             waiter = self._add_waiter(sub.id)
         if sub.delay_ms is None and self.reserve_local(sub):
             sub.owner = self.worker_id
+            sub.deployment = self.deployment_id
             if wait and self._deferrable(sub):
                 # The caller waits on this process, which runs the invocation: its row is written
                 # with the attempt's first flush, not in a transaction of its own. Until then
