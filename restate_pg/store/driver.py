@@ -23,6 +23,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from restate_pg.api.errors import SdkInternalException
+from restate_pg.store.faults import FaultPlan, statement_name
 from restate_pg.store.group_commit import Applied, GroupCommitter
 from restate_pg.store.queries import Queries
 from restate_pg.store.records import (
@@ -120,8 +121,11 @@ class Store:
         min_size: int = 2,
         max_size: int = 10,
         prepare: bool = True,
+        faults: typing.Optional[FaultPlan] = None,
     ) -> None:
         self.schema = schema
+        #: Injected failures (fault-injection tests only); None in normal operation.
+        self.faults = faults
         self.q = Queries(schema)
         self.conninfo = conninfo
         self.pool = AsyncConnectionPool(
@@ -132,7 +136,7 @@ class Store:
             kwargs={"autocommit": True, "prepare_threshold": 0 if prepare else None},
             name="restate-pg",
         )
-        self._committer = GroupCommitter(self.pool, self.q.APPLY)
+        self._committer = GroupCommitter(self.pool, self.q.APPLY, faults=faults)
 
     async def open(self) -> None:
         await self.pool.open(wait=True, timeout=10)
@@ -144,12 +148,21 @@ class Store:
 
     async def _one(self, sql: str, params: typing.Mapping[str, typing.Any]) -> typing.List[typing.Tuple[typing.Any, ...]]:
         """One statement, prepared, in its own (autocommit) transaction."""
+        name = statement_name(sql) if self.faults is not None else ""
+        if self.faults is not None:
+            self.faults.check(name, "before")
         async with self.pool.connection() as conn:
             cur = await conn.execute(sql, params)
-            return await cur.fetchall() if cur.description is not None else []
+            rows = await cur.fetchall() if cur.description is not None else []
+        if self.faults is not None:
+            self.faults.check(name, "after")
+        return rows
 
     async def _transaction(self, statements: typing.Sequence[Statement]) -> typing.List[Rows]:
         """Several statements as one implicit transaction, in one round trip; rows of each."""
+        names = [statement_name(sql) for sql, _ in statements] if self.faults is not None else []
+        for name in names:
+            self.faults.check(name, "before")  # type: ignore[union-attr]
         async with self.pool.connection() as conn:
             cur = AsyncClientCursor(conn)
             script = ";\n".join(cur.mogrify(sql, params) for sql, params in statements)
@@ -162,7 +175,9 @@ class Store:
                 results.append(await cur.fetchall() if cur.description is not None else None)
                 if not cur.nextset():
                     break
-            return results
+        for name in names:
+            self.faults.check(name, "after")  # type: ignore[union-attr]
+        return results
 
     async def _apply(self, request: typing.Dict[str, typing.Any]) -> Applied:
         """One request of the server-side `apply()`, committed with concurrent ones (group commit)."""

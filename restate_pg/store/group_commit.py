@@ -27,6 +27,8 @@ import orjson
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from restate_pg.store.faults import FaultPlan, request_kinds
+
 #: Upper bound on the requests of one group, to bound the time a request can wait behind others.
 MAX_GROUP_REQUESTS = 128
 
@@ -42,8 +44,16 @@ class _Request:
 class GroupCommitter:
     """Runs requests of `apply()`, sharing transactions between concurrent callers."""
 
-    def __init__(self, pool: AsyncConnectionPool, apply_sql: str, *, max_requests: int = MAX_GROUP_REQUESTS) -> None:
+    def __init__(
+        self,
+        pool: AsyncConnectionPool,
+        apply_sql: str,
+        *,
+        max_requests: int = MAX_GROUP_REQUESTS,
+        faults: typing.Optional[FaultPlan] = None,
+    ) -> None:
         self._pool = pool
+        self._faults = faults
         self._apply_sql = apply_sql
         self._max_requests = max_requests
         self._queue: typing.List[_Request] = []
@@ -100,9 +110,14 @@ class GroupCommitter:
 
     async def _execute(self, bodies: typing.List[typing.Dict[str, typing.Any]]) -> typing.Tuple[typing.List[typing.Any], datetime]:
         self.transactions += 1
+        kinds = request_kinds(bodies) if self._faults is not None else []
+        for kind in kinds:
+            self._faults.check(kind, "before")  # type: ignore[union-attr]
         async with self._pool.connection() as conn:
             cur = await conn.execute(self._apply_sql, (orjson.dumps(bodies).decode(),))
             row = await cur.fetchone()
+        for kind in kinds:
+            self._faults.check(kind, "after")  # type: ignore[union-attr]
         assert row is not None
         return orjson.loads(row[0]), row[1]
 

@@ -28,6 +28,7 @@ from restate_pg.runtime.clock import DbClock
 from restate_pg.runtime.ids import new_invocation_id, parse_awakeable_id
 from restate_pg.store.channels import process_channel, work_channel
 from restate_pg.store.driver import SERVICE_SETTINGS, Fenced, Store
+from restate_pg.store.faults import FaultPlan
 from restate_pg.store.records import (
     Batch,
     Complete,
@@ -89,6 +90,7 @@ class Engine:
         pool_size: int = 10,
         retention_interval: float = 60.0,
         deployment: typing.Optional[str] = None,
+        faults: typing.Optional[FaultPlan] = None,
     ) -> None:
         self.app = app
         self.schema = schema
@@ -100,7 +102,8 @@ class Engine:
         self.poll_only = poll_only
         self.stop_grace = 2.0
         self.retention_interval = retention_interval
-        self.store = Store(database_url, schema, max_size=pool_size, prepare=not poll_only)
+        self.store = Store(database_url, schema, max_size=pool_size, prepare=not poll_only,
+                           faults=faults if faults is not None else FaultPlan.from_env())
         self.clock = DbClock()
         self.worker_id = uuid.uuid4().hex[:16]
         self.services = sorted(app.services)
