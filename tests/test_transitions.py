@@ -159,19 +159,38 @@ async def test_a_key_taken_by_its_submitter_comes_with_its_state_unless_too_big(
     assert (await store.submit(sub("Obj", "k3"))).state is None  # not leased here: nothing sent
 
 
-async def test_start_scheduled_takes_a_free_key_or_queues(store):
+async def test_a_due_delayed_call_takes_its_free_key_or_queues_before_any_claim(store):
+    """A claim first starts due delayed invocations as calls would: one of an exclusive handler
+    takes its key if it is free and is then claimed; else it goes to the key's inbox, unclaimed."""
     holder = sub("Obj", "k")
     await store.submit(holder)
     delayed = sub("Obj", "k", delay_ms=0)
     assert (await store.submit(delayed)).status == "scheduled"
-    claimed = {c.lease.invocation_id: c for c in await store.claim(W1, ["Obj"], 10)}
-    assert claimed[delayed.id].previous_status == "scheduled"
-    assert await store.start_scheduled(claimed[delayed.id].lease, "Obj", "k", True) == "inboxed"
-    assert await task_row(store, delayed.id) is None
     free = sub("Obj", "other", delay_ms=0)
     await store.submit(free)
-    lease = (await claim_one(store)).lease
-    assert await store.start_scheduled(lease, "Obj", "other", True) == "invoked"
+    claimed = {c.lease.invocation_id: c for c in await store.claim(W1, ["Obj"], 10)}
+    assert sorted(claimed) == sorted([holder.id, free.id])
+    assert await status(store, delayed.id) == "inboxed"
+    assert await task_row(store, delayed.id) is None
+    assert await status(store, free.id) == "invoked"
+    assert claimed[free.id].previous_status == "ready"
+
+
+async def test_a_claim_never_leases_an_exclusive_invocation_that_does_not_hold_its_key(store):
+    """Whatever left a runnable task of an exclusive handler without its key, no claim starts it."""
+    holder = sub("Obj", "k")
+    await store.submit(holder)
+    stray = sub("Obj", "k")
+    async with store.pool.connection() as conn:  # as if a bug had made it ready without the key
+        await conn.execute(
+            "INSERT INTO restate.invocation (id, service, handler, key, service_ty, handler_ty, status, input,"
+            " invoked_by) VALUES (%s, 'Obj', 'h', 'k', 'virtual_object', 'exclusive', 'invoked', '', 'ingress')",
+            (stray.id,))
+        await conn.execute(
+            "INSERT INTO restate.task (invocation_id, service, status, run_at) VALUES (%s, 'Obj', 'ready', now())",
+            (stray.id,))
+    assert [c.lease.invocation_id for c in await store.claim(W1, ["Obj"], 10)] == [holder.id]
+    assert (await task_row(store, stray.id))["lease_owner"] is None
 
 
 async def test_flush_writes_journal_state_and_calls_atomically(store):

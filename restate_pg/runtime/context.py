@@ -889,7 +889,7 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
     def wake(self) -> None:
         """Something arrived in this invocation's mailbox: read it."""
         if not self._closed:
-            asyncio.ensure_future(self.read_mailbox())
+            self._host.background(self.read_mailbox(), "mailbox read", "the attempt reads its mailbox at its next poll")
 
     async def read_mailbox(self) -> None:
         async with self._mailbox_lock:

@@ -34,5 +34,9 @@ class Host(typing.Protocol):
         returns False, and counts nothing, when the process keeps too many waiters in memory
         already: the attempt should suspend at once instead."""
 
+    def background(self, coro: typing.Awaitable[typing.Any], kind: str, consequence: str = "") -> None:
+        """Run `coro` without waiting for it; its failure is logged as a failure of `kind`,
+        followed by `consequence` (what covers for it)."""
+
     def after_flush(self, batch: Batch, result: FlushResult, lease: Lease) -> None:
         """Act on a committed flush: start local work, wake other processes, release slots."""

@@ -137,11 +137,15 @@ class Store:
             name="restate-pg",
         )
         self._committer = GroupCommitter(self.pool, self.q.APPLY, faults=faults)
+        self._heartbeat_conn: typing.Optional[psycopg.AsyncConnection[typing.Any]] = None
 
     async def open(self) -> None:
         await self.pool.open(wait=True, timeout=10)
 
     async def close(self) -> None:
+        if self._heartbeat_conn is not None:
+            await self._heartbeat_conn.close()
+            self._heartbeat_conn = None
         await self.pool.close()
 
     # -- the two ways of talking to the database ---------------------------------------------
@@ -207,12 +211,12 @@ class Store:
     ) -> typing.List[ClaimedTask]:
         """Lease due tasks (`claim_tasks`): unpinned ones, pinned to `deployments[0]` (the
         worker's own) as they start, and those pinned to any of `deployments`."""
-        rows = await self._one(self.q.CLAIM_TASKS, {
-            "owner": owner, "services": list(services), "limit": limit,
-            "deployments": list(deployments), "deployment": deployments[0] if deployments else None})
+        params = {"owner": owner, "services": list(services), "limit": limit,
+                  "deployments": list(deployments), "deployment": deployments[0] if deployments else None}
+        _, rows = await self._transaction([(self.q.START_DUE_SCHEDULED, params), (self.q.CLAIM_TASKS, params)])
         return [
             ClaimedTask(Lease(r[0], owner, r[1], r[2]), wakeups=r[3], previous_status=r[4], db_now=r[5], lag=r[6])
-            for r in rows
+            for r in rows or []
         ]
 
     async def task_gauges(self) -> typing.List[typing.Tuple[str, str, int]]:
@@ -229,19 +233,6 @@ class Store:
 
     async def mark_compatible(self, deployment: str, compatible: typing.Sequence[str]) -> bool:
         return bool(await self._one(self.q.MARK_COMPATIBLE, {"deployment": deployment, "compatible": list(compatible)}))
-
-    async def start_scheduled(self, lease: Lease, service: str, key: typing.Optional[str], exclusive: bool) -> str:
-        """A due delayed invocation becomes invoked, or inboxed behind its key (`start_scheduled`)."""
-        statements: typing.List[Statement] = [
-            (self.q.FENCE, {"id": lease.invocation_id, "owner": lease.owner, "epoch": lease.epoch})
-        ]
-        if exclusive:
-            statements.append((self.q.LOCK_OBJECT_KEY, _lock_params(service, key or "")))
-        statements.append(
-            (self.q.START_SCHEDULED, {"id": lease.invocation_id, "service": service, "key": key, "exclusive": exclusive})
-        )
-        rows = (await self._transaction(statements))[-1] or []
-        return rows[0][0] if rows else "missing"
 
     async def load(self, ids: typing.Sequence[str]) -> typing.Dict[str, LoadedInvocation]:
         """Invocation rows, journals and mailboxes of freshly claimed invocations, in one round trip."""
@@ -502,9 +493,31 @@ class Store:
                 fired.append((job["name"], created))
         return fired
 
-    async def heartbeat(self, worker_id: str) -> typing.Optional[datetime]:
-        rows = await self._one(self.q.HEARTBEAT, {"id": worker_id})
-        return rows[0][0] if rows else None
+    async def heartbeat(
+        self, worker_id: str, held: typing.Collection[str], grace_ms: int
+    ) -> typing.Optional[typing.Tuple[datetime, typing.List[str]]]:
+        """Renew the worker's leases and give back those older than `grace_ms` that it does not
+        hold an attempt for (`held`); returns the database time and what was given back, or
+        None if the worker was declared dead.
+
+        It runs on a connection of its own: a worker's liveness must not wait for a free pool
+        connection, nor for any statement of its own that waits on another worker's locks."""
+        if self.faults is not None:
+            self.faults.check("heartbeat", "before")
+        conn = self._heartbeat_conn
+        if conn is None or conn.closed:
+            conn = self._heartbeat_conn = await psycopg.AsyncConnection.connect(
+                self.conninfo, autocommit=True, connect_timeout=10)
+        try:
+            cur = await conn.execute(self.q.HEARTBEAT, {"id": worker_id, "held": list(held), "grace_ms": grace_ms})
+            row = await cur.fetchone()
+        except psycopg.OperationalError:
+            self._heartbeat_conn = None
+            await conn.close()
+            raise
+        if self.faults is not None:
+            self.faults.check("heartbeat", "after")
+        return None if row is None else (row[0], list(row[1]))
 
     async def reap(self, lease_ms: int) -> typing.List[str]:
         return [r[0] for r in await self._one(self.q.REAP_WORKERS, {"lease_ms": lease_ms})]

@@ -53,17 +53,30 @@ RETURNING status, result, output, failure_code, failure_message, failure_metadat
 
 # -- claiming ----------------------------------------------------------------------------------
 
+START_DUE_SCHEDULED = """
+-- start_due_scheduled: delayed invocations whose time has come start as calls would (`start_due_scheduled()`)
+SELECT {s}.start_due_scheduled(%(services)s, %(limit)s)
+"""
+
 CLAIM_TASKS = """
 -- claim_tasks: lease due, unleased tasks of the given services to a worker: those not started
 -- yet and those pinned to a deployment it may resume; each is pinned to the worker's deployment,
--- which from then on writes its journal
+-- which from then on writes its journal. A task of an exclusive handler is leased only while its
+-- invocation holds its object key: checked by the statement that gives the lease, so that no
+-- path can start one beside the key's holder
 WITH due AS (
-    SELECT invocation_id, status, deployment_id, run_at FROM {s}.task
-     WHERE lease_owner IS NULL AND run_at <= now() AND service = ANY(%(services)s)
-       AND (deployment_id IS NULL OR deployment_id = ANY(%(deployments)s))
-     ORDER BY run_at
+    SELECT t.invocation_id, t.status, t.deployment_id, t.run_at FROM {s}.task t
+     WHERE t.lease_owner IS NULL AND t.run_at <= now() AND t.status <> 'scheduled'
+       AND t.service = ANY(%(services)s)
+       AND (t.deployment_id IS NULL OR t.deployment_id = ANY(%(deployments)s))
+       AND NOT EXISTS (
+           SELECT 1 FROM {s}.invocation i
+            WHERE i.id = t.invocation_id AND i.handler_ty = 'exclusive'
+              AND NOT EXISTS (SELECT 1 FROM {s}.object_lock l
+                               WHERE l.service = i.service AND l.key = i.key AND l.invocation_id = i.id))
+     ORDER BY t.run_at
      LIMIT %(limit)s
-       FOR UPDATE SKIP LOCKED
+       FOR UPDATE OF t SKIP LOCKED
 ), claimed AS (
     UPDATE {s}.task t
        SET lease_owner = %(owner)s, epoch = t.epoch + 1, attempt = t.attempt + 1,
@@ -105,23 +118,6 @@ SELECT service, CASE WHEN run_at <= now() THEN 'ready' ELSE status END, count(*)
   FROM {s}.task WHERE lease_owner IS NULL GROUP BY 1, 2
 UNION ALL
 SELECT service, 'running', count(*)::int FROM {s}.task WHERE lease_owner IS NOT NULL GROUP BY 1
-"""
-
-START_SCHEDULED = """
--- start_scheduled: a due delayed invocation takes its object key, or queues behind it
-WITH busy AS (
-    SELECT %(exclusive)s::boolean AND EXISTS (
-        SELECT 1 FROM {s}.object_lock WHERE service = %(service)s AND key = %(key)s) AS inboxed
-), inv AS (
-    UPDATE {s}.invocation SET status = CASE WHEN busy.inboxed THEN 'inboxed' ELSE 'invoked' END,
-                              modified_at = now()
-      FROM busy WHERE id = %(id)s
-    RETURNING id, status
-), {take_key_or_queue}
-), untasked AS (
-    DELETE FROM {s}.task WHERE invocation_id IN (SELECT id FROM inv WHERE status = 'inboxed')
-)
-SELECT status FROM inv
 """
 
 LOAD_INVOCATIONS = """
@@ -517,20 +513,44 @@ ON CONFLICT (service, key, name) DO UPDATE SET value = EXCLUDED.value
 """
 
 HEARTBEAT = """
--- heartbeat: keep a worker's leases alive; no row back means it was declared dead
-UPDATE {s}.worker SET heartbeat_at = now() WHERE id = %(id)s RETURNING now() AS db_now
+-- heartbeat: keep a worker's leases alive, and give back those it holds without an attempt for
+-- them (a claim whose answer was lost, a hand-back that failed) once they are older than the
+-- grace; no row back means the worker was declared dead
+WITH alive AS (
+    UPDATE {s}.worker SET heartbeat_at = now() WHERE id = %(id)s RETURNING now() AS db_now
+), unheld AS (
+    SELECT t.invocation_id FROM {s}.task t
+     WHERE t.lease_owner = %(id)s AND t.invocation_id <> ALL(%(held)s::text[])
+       AND t.last_start_at < now() - %(grace_ms)s::bigint * interval '1 millisecond'
+       FOR UPDATE SKIP LOCKED
+), released AS (
+    UPDATE {s}.task t SET lease_owner = NULL, status = 'ready', run_at = now()
+      FROM unheld, alive WHERE t.invocation_id = unheld.invocation_id
+    RETURNING t.invocation_id
+)
+SELECT db_now, ARRAY(SELECT invocation_id FROM released) FROM alive
 """
 
 REAP_WORKERS = """
--- reap_workers: forget workers whose heartbeat expired and make their tasks claimable
+-- reap_workers: forget workers whose heartbeat expired, and make claimable every task leased to
+-- a worker that is gone; rows locked by a transaction under way are skipped for the next reap,
+-- so that no worker ever waits here for another worker's locks (a frozen one's, say)
 WITH dead AS (
-    DELETE FROM {s}.worker
-     WHERE heartbeat_at < now() - %(lease_ms)s::bigint * interval '1 millisecond'
+    DELETE FROM {s}.worker WHERE id IN (
+        SELECT id FROM {s}.worker
+         WHERE heartbeat_at < now() - %(lease_ms)s::bigint * interval '1 millisecond'
+           FOR UPDATE SKIP LOCKED)
     RETURNING id
+), orphaned AS (
+    SELECT t.invocation_id FROM {s}.task t
+     WHERE t.lease_owner IS NOT NULL
+       AND (t.lease_owner IN (SELECT id FROM dead)
+            OR NOT EXISTS (SELECT 1 FROM {s}.worker w WHERE w.id = t.lease_owner))
+       FOR UPDATE OF t SKIP LOCKED
 )
-UPDATE {s}.task SET lease_owner = NULL, status = 'ready', run_at = now()
-  FROM dead WHERE task.lease_owner = dead.id
-RETURNING task.invocation_id
+UPDATE {s}.task t SET lease_owner = NULL, status = 'ready', run_at = now()
+  FROM orphaned WHERE t.invocation_id = orphaned.invocation_id
+RETURNING t.invocation_id
 """
 
 UNREGISTER_WORKER = """

@@ -99,6 +99,7 @@ def build_metadata(schema: str = DEFAULT_SCHEMA) -> MetaData:
         Column("deployment_id", Text),  # mirrors invocation.deployment_id for the claim
         Index("task_due", "run_at", postgresql_where=text("lease_owner IS NULL")),
         Index("task_owner", "lease_owner", postgresql_where=text("lease_owner IS NOT NULL")),
+        Index("task_scheduled", "run_at", postgresql_where=text("status = 'scheduled'")),
         postgresql_with={
             "fillfactor": "70",
             "autovacuum_vacuum_scale_factor": "0.01",

@@ -17,6 +17,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
+import psycopg
+
 from restate_pg.api.app import App
 from restate_pg.api.errors import SdkInternalBaseException
 from restate_pg.api.definitions import Handler
@@ -29,14 +31,15 @@ from restate_pg.runtime.ids import new_invocation_id, parse_awakeable_id
 from restate_pg.store.channels import process_channel, work_channel
 from restate_pg.store.driver import SERVICE_SETTINGS, Fenced, Store
 from restate_pg.store.faults import FaultPlan
+from restate_pg.worker.failures import FailureLog
 from restate_pg.store.records import (
     Batch,
+    ClaimedTask,
     Complete,
     Failure,
     FlushResult,
     InvocationRecord,
     Lease,
-    LoadedInvocation,
     Resolution,
     Retry,
     Submission,
@@ -121,6 +124,12 @@ class Engine:
         self._waiting = 0
         self.max_waiting = 10 * concurrency
         self._attempts: typing.Dict[str, Attempt] = {}
+        #: Invocations claimed by this process and not yet running an attempt (being loaded).
+        #: With `_attempts`, what the heartbeat says this process holds; it gives back the rest.
+        self._starting: typing.Set[str] = set()
+        #: Pauses between tries to hand an invocation back after an unexpected error.
+        self.release_backoff: typing.Tuple[float, ...] = (0.1, 0.5, 2.0, 5.0)
+        self.failures = FailureLog(logger)
         self._waiters: typing.Dict[str, typing.List["asyncio.Future[typing.Optional[InvocationResult]]"]] = {}
         self._work = asyncio.Event()
         self._tasks: typing.Set["asyncio.Task[typing.Any]"] = set()
@@ -169,6 +178,7 @@ class Engine:
             await self._cron.sync()
             self._loops.append(asyncio.ensure_future(self._claim_loop()))
             self._loops.append(asyncio.ensure_future(self._heartbeat_loop()))
+            self._loops.append(asyncio.ensure_future(self._reap_loop()))
             self._loops.append(asyncio.ensure_future(self._cron.run()))
         self._loops.append(asyncio.ensure_future(self._housekeeping_loop()))
         self._started = True
@@ -465,7 +475,8 @@ class Engine:
                 attempt.ctx.close()  # its writes would be refused anyway: end it now
         else:
             suffix = "" if epoch is None else f":{epoch}"
-            self._background(self.store.notify(process_channel(self.schema, owner), f"stop:{invocation_id}{suffix}"))
+            self.background(self.store.notify(process_channel(self.schema, owner), f"stop:{invocation_id}{suffix}"),
+                             "notify", "the attempt's next write is refused by the fence")
 
     # -- Host interface for attempts -----------------------------------------------------------
 
@@ -526,7 +537,7 @@ class Engine:
             self._notify_waiters(invocation_id, result)
         elif waiter is not None:
             channel = self.work_channel if waiter == "*" else process_channel(self.schema, waiter)
-            self._background(self.store.notify(channel, f"done:{invocation_id}"))
+            self.background(self.store.notify(channel, f"done:{invocation_id}"), "notify", "the caller finds the result by polling")
             if waiter == "*":
                 self._notify_waiters(invocation_id, None)
 
@@ -540,7 +551,8 @@ class Engine:
             if attempt is not None:
                 attempt.ctx.wake()
         else:
-            self._background(self.store.notify(process_channel(self.schema, owner), f"wake:{invocation_id}"))
+            self.background(self.store.notify(process_channel(self.schema, owner), f"wake:{invocation_id}"),
+                             "notify", "the woken invocation finds its mailbox by polling")
 
     def _hint_work(self) -> None:
         """Tell workers there is new work: at most one NOTIFY in flight per process."""
@@ -548,7 +560,7 @@ class Engine:
             self._hint_again = True
             return
         self._hint_running = True
-        self._background(self._send_hints())
+        self.background(self._send_hints(), "notify", "workers find the work by polling")
 
     async def _send_hints(self) -> None:
         try:
@@ -557,15 +569,13 @@ class Engine:
                 await self.store.notify(self.work_channel, "")
                 if not self._hint_again:
                     return
-        except Exception as exc:
-            logger.debug("work hint not sent: %s", exc)
         finally:
             self._hint_running = False
 
     def _on_notify(self, channel: str, payload: str) -> None:
         if channel == self.work_channel:
             if payload == "services":
-                self._background(self.load_overrides())
+                self.background(self.load_overrides(), "reading service settings", "read again at the next housekeeping")
             elif payload == "cron":
                 if self._cron is not None:
                     self._cron.wake()
@@ -585,10 +595,13 @@ class Engine:
         elif kind == "done":
             self._notify_waiters(invocation_id, None)
 
-    def _background(self, coro: typing.Awaitable[typing.Any]) -> None:
+    def background(self, coro: typing.Awaitable[typing.Any], kind: str, consequence: str = "") -> None:
+        """Run `coro` without waiting for it; a failure is logged once per outage (`FailureLog`)."""
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        self.failures.watch(kind, task, consequence)
+
 
     # -- running attempts ---------------------------------------------------------------------
 
@@ -612,29 +625,13 @@ class Engine:
         """Run an invocation leased to this process at epoch 1, which has no journal yet."""
         handler = self.app.handler(record.service, record.handler)
         assert handler is not None
-        attempt = Attempt(self, Lease(record.id, self.worker_id, 1, 1), record, handler, create=create, state=state)
-        self._background(self._run_attempt(attempt))
+        self._launch(Attempt(self, Lease(record.id, self.worker_id, 1, 1), record, handler, create=create, state=state))
 
-    async def _run_loaded(self, lease: Lease, wakeups: int, loaded: typing.Optional[LoadedInvocation] = None) -> None:
-        """Run a claimed invocation (slot reserved), loading its journal first if needed."""
-        try:
-            if loaded is None:
-                loaded = (await self.store.load([lease.invocation_id])).get(lease.invocation_id)
-            if loaded is None:
-                self._release_slot()
-                return
-            handler = self.app.handler(loaded.invocation.service, loaded.invocation.handler)
-            if handler is None:
-                self._release_slot()
-                await self._release_lease(lease, f"handler {loaded.invocation.service}/{loaded.invocation.handler} is not hosted by this worker")
-                return
-        except Exception as exc:
-            self._release_slot()
-            logger.error("could not load invocation %s: %s", lease.invocation_id, exc)
-            await self._release_lease(lease, f"load failed: {exc}")
-            return
-        attempt = Attempt(self, lease, loaded.invocation, handler, loaded.journal, loaded.mailbox, wakeups)
-        await self._run_attempt(attempt)
+    def _launch(self, attempt: Attempt) -> None:
+        """Run `attempt` (its slot reserved). It is registered at once, before it first runs,
+        so that the heartbeat counts its lease as held from the moment the lease is known."""
+        self._attempts[attempt.invocation_id] = attempt
+        self.background(self._run_attempt(attempt), "attempt")
 
     async def _run_attempt(self, attempt: Attempt) -> None:
         invocation_id = attempt.invocation_id
@@ -648,6 +645,10 @@ class Engine:
             # release below is refused by the fence) or by stop() (unregistering hands it back).
             if not self._stopping:
                 await self._release_lease(attempt.lease, f"attempt ended: {exc!r}")
+        except psycopg.OperationalError as exc:  # the database went away under it: not a bug
+            logger.warning("attempt %d of %s lost its database connection (%s); handing it back",
+                           attempt.lease.epoch, invocation_id, exc)
+            await self._release_lease(attempt.lease, f"database connection lost: {exc}")
         except Exception as exc:
             logger.exception("attempt of %s crashed: %s", invocation_id, exc)
             await self._release_lease(attempt.lease, f"attempt crashed: {exc!r}")
@@ -662,8 +663,9 @@ class Engine:
             self._release_slot()
 
     async def _release_lease(self, lease: Lease, reason: str) -> None:
-        """Give an invocation back after an unexpected error, so it is retried instead of stuck."""
-        for delay in (0.1, 0.5, 2.0, 5.0):
+        """Give an invocation back after an unexpected error, so it is retried instead of stuck.
+        If that fails too, this process's heartbeat gives it back: it no longer holds it."""
+        for delay in self.release_backoff:
             try:
                 await self.store.flush(lease, Batch(outcome=Retry("backing-off", 1000, reason, 500)))
                 return
@@ -671,7 +673,7 @@ class Engine:
                 return
             except Exception:
                 await asyncio.sleep(delay)
-        logger.error("could not release %s; it will be recovered when this worker's lease expires", lease.invocation_id)
+        logger.warning("could not hand %s back; this worker's heartbeat will", lease.invocation_id)
 
     # -- loops -------------------------------------------------------------------------------
 
@@ -681,12 +683,14 @@ class Engine:
             try:
                 self._work.clear()
                 free = self.concurrency - self._active
-                claimed = []
+                claimed: typing.Sequence[ClaimedTask] = []
                 if free > 0:
                     claimed = await self.store.claim(self.worker_id, self.services, min(free, batch_limit), self.deployments)
+                    self.failures.succeeded("claim")
                     if claimed:
                         self.clock.sync(claimed[0].db_now)
                         self._active += len(claimed)
+                        self._starting.update(c.lease.invocation_id for c in claimed)
                         await self._start_claimed(claimed)
                         if len(claimed) == min(free, batch_limit):
                             continue
@@ -704,32 +708,32 @@ class Engine:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                logger.warning("claim loop: %s; retrying in %.1fs", exc, self.poll_interval)
+                self.failures.failed("claim", exc, f"retrying in {self.poll_interval:.1f}s")
                 await asyncio.sleep(self.poll_interval)
 
-    async def _start_claimed(self, claimed: typing.Sequence[typing.Any]) -> None:
+    async def _start_claimed(self, claimed: typing.Sequence[ClaimedTask]) -> None:
+        """Start every claimed task, or hand it back: whatever raises, none is left leased here
+        without an attempt (the heartbeat would give it back, but only after its grace)."""
+        unstarted = {task.lease.invocation_id: task for task in claimed}
         try:
-            loaded = await self.store.load([c.lease.invocation_id for c in claimed])
-        except Exception as exc:
-            logger.warning("could not load claimed invocations: %s", exc)
+            loaded = await self.store.load(list(unstarted))
             for task in claimed:
+                invocation_id = task.lease.invocation_id
+                entry = loaded.get(invocation_id)
+                handler = None if entry is None else self.app.handler(entry.invocation.service, entry.invocation.handler)
+                if entry is None or handler is None:
+                    continue  # handed back below
+                METRICS.observe(METRICS.claim_lag, (entry.invocation.service, entry.invocation.handler), task.lag)
+                self._launch(Attempt(self, task.lease, entry.invocation, handler, entry.journal, entry.mailbox, task.wakeups))
+                del unstarted[invocation_id]
+                self._starting.discard(invocation_id)
+        except Exception as exc:
+            self.failures.failed("loading claimed invocations", exc, "handing them back")
+        finally:
+            for invocation_id, task in unstarted.items():
+                self._starting.discard(invocation_id)
                 self._release_slot()
-                await self._release_lease(task.lease, f"load failed: {exc}")
-            return
-        for task in claimed:
-            entry = loaded.get(task.lease.invocation_id)
-            if entry is None:
-                self._release_slot()
-                continue
-            METRICS.observe(METRICS.claim_lag, (entry.invocation.service, entry.invocation.handler), task.lag)
-            if task.previous_status == "scheduled":
-                handler = self.app.handler(entry.invocation.service, entry.invocation.handler)
-                exclusive = handler is not None and handler.is_exclusive
-                status = await self.store.start_scheduled(task.lease, entry.invocation.service, entry.invocation.key, exclusive)
-                if status != "invoked":
-                    self._release_slot()
-                    continue
-            self._background(self._run_loaded(task.lease, task.wakeups, entry))
+                self.background(self._release_lease(task.lease, "could not start it here"), "hand-back")
 
     async def _housekeeping_loop(self) -> None:
         """Re-read operators' settings (in case a "services" hint was missed) and, in a worker,
@@ -742,31 +746,57 @@ class Engine:
                 if self.run_handlers:
                     while await self.store.purge_expired() == 1000:
                         pass  # a backlog: keep going
+                self.failures.succeeded("housekeeping")
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                logger.warning("housekeeping failed, retrying later: %s", exc)
+                self.failures.failed("housekeeping", exc, "retrying later")
 
     async def _heartbeat_loop(self) -> None:
+        """Renew this worker's leases, and give back those it holds without an attempt.
+
+        Nothing else runs in this loop and its statement has a connection of its own, so a
+        worker's liveness never waits for a free connection or for another worker's locks."""
         interval = self.lease_seconds / 3
-        lease_ms = int(self.lease_seconds * 1000)
+        grace_ms = int(self.lease_seconds * 1000)
         while True:
             await asyncio.sleep(interval)
             try:
-                alive = await self.store.heartbeat(self.worker_id)
-                if alive is None:
-                    logger.error("worker %s was declared dead (heartbeat too late); abandoning its attempts", self.worker_id)
-                    for attempt in list(self._attempts.values()):
-                        attempt.ctx.close()
-                    await self._register_worker()
-                reaped = await self.store.reap(lease_ms)
-                if reaped:
-                    logger.warning("recovered %d invocation(s) of dead workers", len(reaped))
-                    self._work.set()
+                beat = await self.store.heartbeat(self.worker_id, self._attempts.keys() | self._starting, grace_ms)
+                self.failures.succeeded("heartbeat")
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                logger.warning("heartbeat failed: %s", exc)
+                self.failures.failed("heartbeat", exc, "retrying")
+                continue
+            if beat is None:
+                logger.error("worker %s was declared dead (heartbeat too late); abandoning its attempts", self.worker_id)
+                for attempt in list(self._attempts.values()):
+                    attempt.ctx.close()
+                await self._register_worker()
+                continue
+            self.clock.sync(beat[0])
+            if beat[1]:
+                logger.warning("gave back %d invocation(s) this worker held without running them: %s",
+                               len(beat[1]), ", ".join(beat[1][:5]))
+                self._work.set()
+
+    async def _reap_loop(self) -> None:
+        """Make the work of dead workers claimable; rows locked elsewhere wait for the next round."""
+        lease_ms = int(self.lease_seconds * 1000)
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            try:
+                reaped = await self.store.reap(lease_ms)
+                self.failures.succeeded("reaping")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.failures.failed("reaping", exc, "retrying")
+                continue
+            if reaped:
+                logger.warning("recovered %d invocation(s) of dead workers", len(reaped))
+                self._work.set()
 
 
 async def run_worker(

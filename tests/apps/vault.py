@@ -1,0 +1,46 @@
+"""A virtual object whose balance goes wrong if two of its exclusive handlers ever run at once.
+
+`deposit` reads the balance, takes a journaled step, then writes balance + amount: two deposits of
+one key running side by side both read the same balance, and one update is lost. `hold` keeps the
+key until its awakeable is resolved, so a test can queue work behind a busy key. `flaky` fails its
+first attempt, for the retry path.
+"""
+
+from __future__ import annotations
+
+import restate_pg as restate
+from restate_pg import ObjectContext, RetryableError
+
+vault = restate.VirtualObject("Vault")
+
+
+@vault.handler()
+async def deposit(ctx: ObjectContext, amount: int) -> int:
+    balance = await ctx.get("balance", type_hint=int) or 0
+    await ctx.run("audit", lambda: None)
+    ctx.set("balance", balance + amount)
+    return balance + amount
+
+
+@vault.handler()
+async def hold(ctx: ObjectContext) -> str:
+    """Holds the key until a test resolves the awakeable it journals."""
+    _, resolved = ctx.awakeable(type_hint=str)
+    return await resolved
+
+
+#: Invocations whose first attempt has failed (tests run the worker in their own process).
+_failed_once: set[str] = set()
+
+
+@vault.handler()
+async def flaky(ctx: ObjectContext) -> str:
+    """Fails its first attempt with a retryable error, then succeeds."""
+    invocation_id = ctx.request().id
+    if invocation_id not in _failed_once:
+        _failed_once.add(invocation_id)
+        raise RetryableError("first attempt fails on purpose")
+    return "second attempt"
+
+
+app = restate.app([vault])
