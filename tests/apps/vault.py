@@ -29,6 +29,12 @@ async def hold(ctx: ObjectContext) -> str:
     return await resolved
 
 
+@vault.handler()
+async def transfer(ctx: ObjectContext, to: str) -> int:
+    """Deposits 1 into another key through a call, and returns what that deposit returned."""
+    return await ctx.object_call(deposit, key=to, arg=1)
+
+
 #: Invocations whose first attempt has failed (tests run the worker in their own process).
 _failed_once: set[str] = set()
 
