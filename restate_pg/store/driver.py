@@ -18,6 +18,7 @@ from datetime import datetime
 
 import psycopg
 from psycopg import AsyncClientCursor
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
@@ -106,6 +107,17 @@ def _fenced_or(exc: psycopg.Error) -> Exception:
     return exc
 
 
+def _named(conninfo: str, application_name: str) -> str:
+    """`conninfo` with an application name, unless it has one (or cannot be read: connecting
+    will say what is wrong), so that operators can tell whose backend is whose."""
+    try:
+        if "application_name" in conninfo_to_dict(conninfo):
+            return conninfo
+        return make_conninfo(conninfo, application_name=application_name)
+    except psycopg.ProgrammingError:
+        return conninfo
+
+
 def _b64(value: typing.Optional[bytes]) -> typing.Optional[str]:
     return None if value is None else base64.b64encode(value).decode("ascii")
 
@@ -122,11 +134,13 @@ class Store:
         max_size: int = 10,
         prepare: bool = True,
         faults: typing.Optional[FaultPlan] = None,
+        application_name: str = "restate-pg",
     ) -> None:
         self.schema = schema
         #: Injected failures (fault-injection tests only); None in normal operation.
         self.faults = faults
         self.q = Queries(schema)
+        conninfo = _named(conninfo, application_name)
         self.conninfo = conninfo
         self.pool = AsyncConnectionPool(
             conninfo,

@@ -106,7 +106,8 @@ class Engine:
         self.stop_grace = 2.0
         self.retention_interval = retention_interval
         self.store = Store(database_url, schema, max_size=pool_size, prepare=not poll_only,
-                           faults=faults if faults is not None else FaultPlan.from_env())
+                           faults=faults if faults is not None else FaultPlan.from_env(),
+                           application_name=f"restate-pg {'worker' if run_handlers else 'ingress'} {os.getpid()}")
         self.clock = DbClock()
         self.worker_id = uuid.uuid4().hex[:16]
         self.services = sorted(app.services)
@@ -668,6 +669,9 @@ class Engine:
         for delay in self.release_backoff:
             try:
                 await self.store.flush(lease, Batch(outcome=Retry("backing-off", 1000, reason, 500)))
+                # The fence passed, so the invocation exists even if the flush that created it
+                # looked lost: its caller keeps waiting for the retry's result.
+                self._uncreated.discard(lease.invocation_id)
                 return
             except Fenced:
                 return
