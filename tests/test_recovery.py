@@ -243,3 +243,30 @@ async def test_a_live_worker_releases_a_lease_it_has_no_attempt_for(clean_db):
     finally:
         await engine.stop()
         await ingress.close()
+
+
+# -- after an outage, nobody is declared dead for the outage itself ------------------------------------
+
+
+async def test_after_the_database_was_unreachable_no_worker_reaps_the_others(clean_db, caplog):
+    """Every worker's heartbeat is stale after an outage; the first worker back must not declare
+    the others dead for it (they would abandon all their work): it reaps only after its own
+    heartbeats have succeeded for a whole lease, by which time the others have beaten again."""
+    first = worker(clean_db, "heartbeat:before=x3")  # back after 1.5 s
+    second = worker(clean_db, "heartbeat:before=x5")  # back after 2.5 s
+    await first.start()
+    await second.start()
+    caplog.set_level(logging.ERROR, logger="restate_pg.worker")
+    try:
+        injected = lambda: asyncio.sleep(0.05, second.store.faults.injected.get(("heartbeat", "before"), 0))
+        assert await eventually(injected, 5, timeout_s=10) == 5
+        beats = lambda: asyncio.sleep(0.05, (first._beating_since is not None, second._beating_since is not None))
+        assert await eventually(beats, (True, True), timeout_s=10) == (True, True)
+        await asyncio.sleep(2 * LEASE)  # a window in which a premature reap would show
+        with psycopg.connect(clean_db, autocommit=True) as conn:
+            alive = {r[0] for r in conn.execute("SELECT id FROM restate.worker").fetchall()}
+        assert alive == {first.worker_id, second.worker_id}
+    finally:
+        await second.stop()
+        await first.stop()
+    assert not [r for r in caplog.records if "declared dead" in r.getMessage()]

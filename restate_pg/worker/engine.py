@@ -131,6 +131,9 @@ class Engine:
         #: Pauses between tries to hand an invocation back after an unexpected error.
         self.release_backoff: typing.Tuple[float, ...] = (0.1, 0.5, 2.0, 5.0)
         self.failures = FailureLog(logger)
+        #: Since when (event-loop time) this worker's heartbeats have all succeeded; None while
+        #: they fail. Reaping waits for a lease of them (see `_reap_loop`).
+        self._beating_since: typing.Optional[float] = None
         self._waiters: typing.Dict[str, typing.List["asyncio.Future[typing.Optional[InvocationResult]]"]] = {}
         self._work = asyncio.Event()
         self._tasks: typing.Set["asyncio.Task[typing.Any]"] = set()
@@ -159,6 +162,7 @@ class Engine:
             await self.store.register_deployment(
                 self.deployment_id, [service_metadata(service) for service in self.app.services.values()])
             db_now = await self._register_worker()
+            self._beating_since = asyncio.get_running_loop().time() - self.lease_seconds  # reaps at once
         else:
             db_now = await self.store.db_now()
         await self.load_overrides()
@@ -772,7 +776,10 @@ class Engine:
                 raise
             except Exception as exc:
                 self.failures.failed("heartbeat", exc, "retrying")
+                self._beating_since = None
                 continue
+            if self._beating_since is None:
+                self._beating_since = asyncio.get_running_loop().time()
             if beat is None:
                 logger.error("worker %s was declared dead (heartbeat too late); abandoning its attempts", self.worker_id)
                 for attempt in list(self._attempts.values()):
@@ -786,10 +793,17 @@ class Engine:
                 self._work.set()
 
     async def _reap_loop(self) -> None:
-        """Make the work of dead workers claimable; rows locked elsewhere wait for the next round."""
+        """Make the work of dead workers claimable; rows locked elsewhere wait for the next round.
+
+        Only a worker whose own heartbeats have succeeded for a whole lease reaps: after the
+        database was unreachable, every worker's heartbeat is stale, and the first to reconnect
+        would otherwise declare all the others dead and throw their work away."""
         lease_ms = int(self.lease_seconds * 1000)
+        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(self.lease_seconds / 3)
+            if self._beating_since is None or loop.time() - self._beating_since < self.lease_seconds:
+                continue
             try:
                 reaped = await self.store.reap(lease_ms)
                 self.failures.succeeded("reaping")
