@@ -52,9 +52,9 @@ def create_query_router(engine: Engine, *, timeout_s: float = DEFAULT_TIMEOUT_S,
             body = orjson.loads(await request.body())
         except orjson.JSONDecodeError:
             return error_response(400, 'the body must be JSON: {"query": "SELECT ..."}')
+        check_json(body)  # libpq would cut the query at a NUL, and run what comes before it
         if not isinstance(body, dict) or not isinstance(body.get("query"), str):
             return error_response(400, 'the body must be a JSON object with a string "query"')
-        check_json(body)  # libpq would cut the query at a NUL, and run what comes before it
         try:
             # psycopg's blocking connection, in a thread: each query has a connection of its own
             result = await asyncio.to_thread(
