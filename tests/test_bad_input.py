@@ -22,7 +22,6 @@ from urllib.parse import quote
 import httpx
 import psycopg
 import pytest
-from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 import restate_pg as restate

@@ -14,7 +14,7 @@ import typing
 
 import orjson
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from restate_pg.admin import arrow
 from restate_pg.admin.errors import AdminRoute, error_response

@@ -33,7 +33,6 @@ from restate_pg.store.database import (
 )
 from restate_pg.store.migrate import SCHEMA_ENV
 from restate_pg.store.schema import DEFAULT_SCHEMA
-from restate_pg.validation import InvalidInput, check_text
 
 __all__ = ["CLIError", "load_app", "main"]
 
@@ -41,7 +40,7 @@ PROG = "restate-pg"
 DEBUG_ENV = "RESTATE_PG_DEBUG"
 DEPLOYMENT_ENV = "RESTATE_PG_DEPLOYMENT"
 
-from restate_pg.cli.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, CLIError
+from restate_pg.cli.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, CLIError, check_arguments
 
 _LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 #: Signals that stop a long-running command gracefully.
@@ -706,23 +705,11 @@ def _error(message: str) -> None:
     print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
 
 
-def _check_arguments(args: argparse.Namespace) -> None:
-    """Every argument is a name, an id, a key or a query PostgreSQL reads as text: none may hold a
-    NUL. (A shell cannot pass one, but `main(argv)` can be given one.)"""
-    for dest, value in vars(args).items():
-        for text in value if isinstance(value, list) else [value]:
-            if isinstance(text, str):
-                try:
-                    check_text(f"argument {dest}", text)
-                except InvalidInput as exc:
-                    raise CLIError(exc.message) from None
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the `restate-pg` command with `argv` (default: sys.argv[1:]); return the exit status."""
     args = build_parser().parse_args(argv)
     try:
-        _check_arguments(args)
+        check_arguments(args)
         return int(args.handler(args))
     except CLIError as exc:
         _error(str(exc))
