@@ -31,6 +31,7 @@ from restate_pg.ingress import create_router
 from restate_pg.runtime.ids import new_awakeable_id, new_invocation_id
 from restate_pg.store.migrate import upgrade
 from restate_pg.testing import serve_api
+from restate_pg.validation import is_unstorable
 from tests.apps import awakeables, ingress_app
 from tests.support.server import serve
 from tests.test_awakeables import held_id
@@ -421,3 +422,14 @@ async def test_unexpected_failures_answer_json_500(database_url):
     finally:
         with psycopg.connect(database_url, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def test_the_safety_net_recognizes_what_postgresql_cannot_store(database_url):
+    """What the ingress and admin API answer 400 for if a NUL ever slips past the checks."""
+    refused = []
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for sql, value in (("SELECT %s::text", "a\x00b"), ("SELECT %s::jsonb", '"a\\u0000b"'), ("SELECT %s::int", "x")):
+            with pytest.raises(psycopg.DataError) as failed:
+                conn.execute(sql, (value,))
+            refused.append(is_unstorable(failed.value))
+    assert refused == [True, True, False]

@@ -397,13 +397,10 @@ def create_router(
         except psycopg.OperationalError as exc:
             logger.warning("database unavailable: %s", exc)
             return IngressError(503, "the database is unavailable, retry later").response()
-        except psycopg.DataError as exc:
-            if not is_unstorable(exc):
-                raise
-            # a value no check caught: PostgreSQL refused it, and the statement stored nothing
-            logger.warning("ingress request refused by the database: %s", exc)
-            return IngressError(400, UNSTORABLE).response()
-        except Exception:
+        except Exception as exc:
+            if is_unstorable(exc):  # a value no check caught: PostgreSQL refused it, and stored nothing
+                logger.warning("ingress request refused by the database: %s", exc)
+                return IngressError(400, UNSTORABLE).response()
             logger.exception("ingress request failed")
             return IngressError(500, "internal error while handling the request").response()
 
