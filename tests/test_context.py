@@ -38,7 +38,7 @@ async def test_run_exhausted_attempts_become_a_terminal_error(ingress):
 async def test_terminal_error_inside_run_is_recorded_and_returned(ingress):
     response = await ingress.client.post("/Steps/run_terminal")
     assert response.status_code == 402
-    assert response.json() == {"code": 402, "message": "card declined"}
+    assert response.json() == {"code": 402, "message": "card declined", "source": "invocation"}
 
 
 async def test_random_uuid_and_time_are_stable_across_attempts(ingress):
@@ -148,7 +148,7 @@ async def test_calls_three_services_deep(ingress):
 async def test_terminal_error_propagates_through_nested_calls(ingress):
     response = await ingress.client.post("/First/fail", json="out of stock")
     assert response.status_code == 422
-    assert response.json() == {"code": 422, "message": "out of stock", "metadata": {"depth": "3"}}
+    assert response.json() == {"code": 422, "message": "out of stock", "metadata": {"depth": "3"}, "source": "invocation"}
     assert ledger.count(response.headers["x-restate-id"]) == 1
 
 

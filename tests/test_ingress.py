@@ -32,7 +32,7 @@ def assert_error(
     body = response.json()
     assert isinstance(body["message"], str) and body["message"]
     assert fragment in body["message"]
-    assert response.headers["x-restate-error-source"] == source
+    assert response.headers["x-restate-error-source"] == body["source"] == source
     return body
 
 
@@ -234,7 +234,7 @@ async def test_idempotent_failed_call_repeats_the_failure(ingress):
     second = await ingress.client.post("/Effects/refuse", json="no", headers=headers)
     for response in (first, second):
         body = assert_error(response, 500, "refused no", source="invocation")
-        assert body == {"code": 500, "message": "refused no"}
+        assert body == {"code": 500, "message": "refused no", "source": "invocation"}
     assert first.headers["x-restate-id"] == second.headers["x-restate-id"]
     assert ledger.count("no") == 1
 
@@ -287,7 +287,7 @@ async def test_workflow_runs_once_per_id(ingress):
 
     again = await client.post("/Signup/ada/run", json="Ada")
     body = assert_error(again, 409, source="invocation")
-    assert body == {"code": 409, "message": "the workflow method was already invoked"}
+    assert body == {"code": 409, "message": "the workflow method was already invoked", "source": "invocation"}
     assert again.headers["x-restate-id"] == invocation_id
 
     sent = await client.post("/Signup/ada/run/send", json="Ada")
@@ -470,14 +470,14 @@ async def test_terminal_errors_carry_their_status_code(ingress):
     client = ingress.client
     response = await client.post("/Steps/fail", json="no coffee")
     body = assert_error(response, 418, source="invocation")
-    assert body == {"code": 418, "message": "no coffee", "metadata": {"why": "teapot"}}
+    assert body == {"code": 418, "message": "no coffee", "metadata": {"why": "teapot"}, "source": "invocation"}
     assert is_invocation_id(response.headers["x-restate-id"])
 
     response = await client.post("/Steps/run_terminal")
-    assert assert_error(response, 402, source="invocation") == {"code": 402, "message": "card declined"}
+    assert assert_error(response, 402, source="invocation") == {"code": 402, "message": "card declined", "source": "invocation"}
 
     response = await client.post("/Effects/refuse", json="default")
-    assert assert_error(response, 500, source="invocation") == {"code": 500, "message": "refused default"}
+    assert assert_error(response, 500, source="invocation") == {"code": 500, "message": "refused default", "source": "invocation"}
     assert is_invocation_id(response.headers["x-restate-id"])
 
 

@@ -133,7 +133,7 @@ def add_cron_routes(router: APIRouter, engine: "Engine") -> None:
 
     @router.post("/cron", include_in_schema=False)
     async def create_cron(request: Request) -> Response:
-        body = await _json_object(request)
+        body = await _json_object(request, opaque=("input",))  # the input is stored as bytes
         unknown = set(body) - _CREATE_FIELDS
         if unknown:
             raise AdminError(400, f"unknown field(s) {', '.join(sorted(unknown))} (expected {', '.join(sorted(_CREATE_FIELDS))})")
@@ -146,17 +146,18 @@ def add_cron_routes(router: APIRouter, engine: "Engine") -> None:
             raise AdminError(400, str(exc)) from None
         return await answer(schedules.create(cron), 201)
 
-    @router.get("/cron/{name}", include_in_schema=False)
-    async def get_cron(name: str) -> Response:
-        return await answer(schedules.get(name))
+    # `job`, not `name`: the route class names the parameter "cron job name" in its errors
+    @router.get("/cron/{job}", include_in_schema=False)
+    async def get_cron(job: str) -> Response:
+        return await answer(schedules.get(job))
 
-    @router.patch("/cron/{name}", include_in_schema=False)
-    async def modify_cron(name: str, request: Request) -> Response:
+    @router.patch("/cron/{job}", include_in_schema=False)
+    async def modify_cron(job: str, request: Request) -> Response:
         body = await _json_object(request)
         if set(body) != {"enabled"} or not isinstance(body["enabled"], bool):
             raise AdminError(400, "send {\"enabled\": true} or {\"enabled\": false}")
-        return await answer(schedules.set_enabled(name, body["enabled"]))
+        return await answer(schedules.set_enabled(job, body["enabled"]))
 
-    @router.delete("/cron/{name}", include_in_schema=False)
-    async def delete_cron(name: str) -> Response:
-        return await answer(schedules.delete(name), 204)
+    @router.delete("/cron/{job}", include_in_schema=False)
+    async def delete_cron(job: str) -> Response:
+        return await answer(schedules.delete(job), 204)

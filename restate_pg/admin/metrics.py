@@ -14,6 +14,7 @@ import typing
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
+from restate_pg.admin.errors import AdminRoute
 from restate_pg.admin.sockets import listening_socket
 from restate_pg.errors import RestatePgError
 from restate_pg.observability import metrics
@@ -24,7 +25,7 @@ logger = logging.getLogger("restate_pg.metrics")
 
 def create_metrics_router(engine: Engine) -> APIRouter:
     """A router with `GET /metrics`: this process's counters and the task gauges of `engine`'s database."""
-    router = APIRouter()
+    router = APIRouter(route_class=AdminRoute)  # its errors too are `{"code", "message"}`
 
     @router.get("/metrics", include_in_schema=False)
     async def scrape() -> Response:

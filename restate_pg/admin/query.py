@@ -14,12 +14,13 @@ import typing
 
 import orjson
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from restate_pg.admin import arrow
-from restate_pg.admin.errors import error_response
+from restate_pg.admin.errors import AdminRoute, error_response
 from restate_pg.errors import DatabaseUnavailable
 from restate_pg.store.console import DEFAULT_TIMEOUT_S, QueryError, QueryResult, json_safe, run_query
+from restate_pg.validation import check_json
 from restate_pg.worker.engine import Engine
 
 logger = logging.getLogger("restate_pg.admin")
@@ -43,7 +44,7 @@ def create_query_router(engine: Engine, *, timeout_s: float = DEFAULT_TIMEOUT_S,
     """The `/query` route, reading through `engine`'s database and schema. With `hex_bytes`, JSON
     answers write bytes in hex, as Restate's versioned admin API does (`restate kv get` decodes
     them so); restate-pg's unversioned path keeps base64."""
-    router = APIRouter()
+    router = APIRouter(route_class=AdminRoute)
 
     @router.post("/query", include_in_schema=False)
     async def query(request: Request) -> Response:
@@ -51,6 +52,7 @@ def create_query_router(engine: Engine, *, timeout_s: float = DEFAULT_TIMEOUT_S,
             body = orjson.loads(await request.body())
         except orjson.JSONDecodeError:
             return error_response(400, 'the body must be JSON: {"query": "SELECT ..."}')
+        check_json(body)  # libpq would cut the query at a NUL, and run what comes before it
         if not isinstance(body, dict) or not isinstance(body.get("query"), str):
             return error_response(400, 'the body must be a JSON object with a string "query"')
         try:

@@ -7,11 +7,12 @@ and so the connection pool, of the ingress router it is built from.
 from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from restate_pg.admin.cron import add_cron_routes
-from restate_pg.admin.errors import AdminRoute, error_response
+from restate_pg.admin.errors import AdminRoute, answer_exception, error_response
 from restate_pg.admin.metrics import create_metrics_router
 from restate_pg.admin.operations import OPERATIONS, Answer, perform
 from restate_pg.admin.query import create_query_router
@@ -64,7 +65,8 @@ def create_admin_router(engine: Engine) -> APIRouter:
 
 def create_admin_app(engine: Engine) -> FastAPI:
     """The admin API as an app of its own (what `restate-pg dev` and `serve --admin-port` serve):
-    the admin router, with Restate's error body also for unknown paths and methods."""
+    the admin router, with Restate's error body for every error, also for unknown paths and
+    methods, and for routes an application adds to this app (validation errors, exceptions)."""
     app = FastAPI(title="restate-pg admin")
     app.include_router(create_admin_router(engine))
 
@@ -75,5 +77,13 @@ def create_admin_app(engine: Engine) -> FastAPI:
         if exc.status_code == 405:
             return error_response(405, f"method {request.method} not allowed on {request.url.path}")
         return error_response(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        return answer_exception(exc)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        return answer_exception(exc)  # then Starlette re-raises it, for the server's log
 
     return app

@@ -21,6 +21,7 @@ from restate_pg.api.durations import InvalidDuration, format_duration, parse_dur
 from restate_pg.api.metadata import DEFAULT_RETENTION, SERVICE_TYPES
 from restate_pg.runtime.ids import deployment_id_from_digest, is_deployment_id
 from restate_pg.store.driver import state_version
+from restate_pg.validation import check_json
 from restate_pg.worker.engine import Engine
 
 #: Admin API versions this router answers as (Restate's /version reports a range): 1 is the
@@ -244,13 +245,16 @@ def _utc(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-async def _json_object(request: Request) -> typing.Dict[str, typing.Any]:
+async def _json_object(request: Request, opaque: typing.Collection[str] = ()) -> typing.Dict[str, typing.Any]:
+    """The request's JSON object, every string of it (but the `opaque` fields, stored as bytes)
+    free of what PostgreSQL cannot hold."""
     try:
         body = await request.json()
     except ValueError:
         raise AdminError(400, "the request body must be a JSON object") from None
     if not isinstance(body, dict):
         raise AdminError(400, "the request body must be a JSON object")
+    check_json(body, opaque=opaque)
     return body
 
 

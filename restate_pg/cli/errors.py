@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
+
+from restate_pg.validation import InvalidInput, check_text
+
 #: Exit status for problems found before starting (usage, configuration, database, schema).
 EXIT_USAGE = 2
 #: Exit status for failures while running.
@@ -15,3 +19,15 @@ class CLIError(Exception):
     def __init__(self, message: str, exit_code: int = EXIT_USAGE) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """Every argument is a name, an id, a key or a query PostgreSQL reads as text: none may hold a
+    NUL. A shell cannot pass one, but `main(argv)` can be given one; it fails in one line."""
+    for dest, value in vars(args).items():
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str):
+                try:
+                    check_text(f"argument {dest}", text)
+                except InvalidInput as exc:
+                    raise CLIError(exc.message) from None

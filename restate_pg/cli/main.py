@@ -40,7 +40,7 @@ PROG = "restate-pg"
 DEBUG_ENV = "RESTATE_PG_DEBUG"
 DEPLOYMENT_ENV = "RESTATE_PG_DEPLOYMENT"
 
-from restate_pg.cli.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, CLIError
+from restate_pg.cli.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, CLIError, check_arguments
 
 _LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 #: Signals that stop a long-running command gracefully.
@@ -709,6 +709,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the `restate-pg` command with `argv` (default: sys.argv[1:]); return the exit status."""
     args = build_parser().parse_args(argv)
     try:
+        check_arguments(args)
         return int(args.handler(args))
     except CLIError as exc:
         _error(str(exc))

@@ -18,6 +18,7 @@ from restate_pg.api.serde import DefaultSerde, Serde, serde_for_type
 from restate_pg.client.handle import RestateClientSendHandle
 from restate_pg.client.target import Target, TargetLike, named, resolve
 from restate_pg.store.records import Failure
+from restate_pg.validation import check_text
 
 O = typing.TypeVar("O")
 Headers = typing.Optional[typing.Dict[str, str]]
@@ -61,10 +62,12 @@ class RestateClient(abc.ABC):
     async def generic_call(self, service: str, handler: str, arg: bytes, key: typing.Optional[str] = None, idempotency_key: typing.Optional[str] = None, headers: Headers = None) -> bytes:
         """Call by names, with the input and output as raw bytes."""
         target = self._named(service, handler)
+        target.check_request(key, idempotency_key, headers)
         return await self._call(target, key, arg, idempotency_key, headers)
 
     async def generic_send(self, service: str, handler: str, arg: bytes, key: typing.Optional[str] = None, send_delay: typing.Optional[timedelta] = None, idempotency_key: typing.Optional[str] = None, headers: Headers = None) -> RestateClientSendHandle:
         target = self._named(service, handler)
+        target.check_request(key, idempotency_key, headers)
         return await self._send(target, key, arg, send_delay, idempotency_key, headers)
 
     # -- around invocations --------------------------------------------------------------------
@@ -72,25 +75,26 @@ class RestateClient(abc.ABC):
     async def attach_invocation(self, invocation_id: str, type_hint: typing.Optional[typing.Type[O]] = None, serde: Serde[typing.Any] = DefaultSerde()) -> typing.Any:
         """Wait for an invocation's result (started by anyone); a failure raises `TerminalError`,
         an unknown id `ClientError` 404."""
-        return serde_for_type(type_hint, serde).deserialize(await self._attach(invocation_id))
+        return serde_for_type(type_hint, serde).deserialize(await self._attach(check_text("invocation id", invocation_id)))
 
     async def get_output(self, invocation_id: str, type_hint: typing.Optional[typing.Type[O]] = None, serde: Serde[typing.Any] = DefaultSerde()) -> typing.Any:
         """An invocation's result if it has completed; `ClientError` 470 if it has not yet, 404 if
         it is unknown."""
-        return serde_for_type(type_hint, serde).deserialize(await self._output(invocation_id))
+        return serde_for_type(type_hint, serde).deserialize(await self._output(check_text("invocation id", invocation_id)))
 
     async def resolve_awakeable(self, awakeable_id: str, value: typing.Any, serde: Serde[typing.Any] = DefaultSerde()) -> None:
         """Complete an awakeable with a value (in the serde the awaiting handler expects)."""
-        await self._complete_awakeable(awakeable_id, serde.serialize(value), None)
+        await self._complete_awakeable(check_text("awakeable id", awakeable_id), serde.serialize(value), None)
 
     async def reject_awakeable(self, awakeable_id: str, failure_message: str, failure_code: int = 500) -> None:
         """Fail an awakeable: the awaiting handler gets `TerminalError(failure_message, failure_code)`."""
-        await self._complete_awakeable(awakeable_id, None, Failure(failure_code, failure_message))
+        check_text("failure message", failure_message)  # stored as text; a value is stored as bytes
+        await self._complete_awakeable(check_text("awakeable id", awakeable_id), None, Failure(failure_code, failure_message))
 
     async def cancel_invocation(self, invocation_id: str) -> None:
         """Ask an invocation to stop, as Restate's cancel does; `ClientError` 404 if unknown,
         409 if it has completed already."""
-        await self._cancel(invocation_id)
+        await self._cancel(check_text("invocation id", invocation_id))
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -117,13 +121,13 @@ class RestateClient(abc.ABC):
 
     async def _typed_call(self, tpe: TargetLike, key: typing.Optional[str], arg: typing.Any, idempotency_key: typing.Optional[str], headers: Headers) -> typing.Any:
         target = self._resolve(tpe)
-        target.check_key(key)
+        target.check_request(key, idempotency_key, headers)
         output = await self._call(target, key, target.input_serde.serialize(arg), idempotency_key, headers)
         return target.output_serde.deserialize(output)
 
     async def _typed_send(self, tpe: TargetLike, key: typing.Optional[str], arg: typing.Any, delay: typing.Optional[timedelta], idempotency_key: typing.Optional[str], headers: Headers) -> RestateClientSendHandle:
         target = self._resolve(tpe)
-        target.check_key(key)
+        target.check_request(key, idempotency_key, headers)
         return await self._send(target, key, target.input_serde.serialize(arg), delay, idempotency_key, headers)
 
     # -- what a transport implements, on bytes ------------------------------------------------------

@@ -19,6 +19,7 @@ from restate_pg.client.base import Headers, RestateClient, raise_failure
 from restate_pg.client.handle import ClientError, RestateClientSendHandle
 from restate_pg.client.target import Target
 from restate_pg.store.records import Failure
+from restate_pg.validation import check_headers
 
 
 class HttpClient(RestateClient):
@@ -33,6 +34,7 @@ class HttpClient(RestateClient):
         app: typing.Optional[App] = None,
         timeout: typing.Optional[float] = None,
     ) -> None:
+        check_headers(headers)
         self.app = app
         self.admin_url = admin_url.rstrip("/") if admin_url else None
         self.http = httpx.AsyncClient(base_url=url.rstrip("/") + "/", headers=headers or {}, timeout=timeout)

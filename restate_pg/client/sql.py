@@ -16,6 +16,7 @@ from restate_pg.admin.operations import perform
 from restate_pg.client.base import Headers, RestateClient, raise_failure
 from restate_pg.client.handle import ClientError, RestateClientSendHandle
 from restate_pg.client.target import Target
+from restate_pg.validation import check_headers
 from restate_pg.worker.engine import Engine, InvocationResult
 
 
@@ -32,6 +33,7 @@ class SqlClient(RestateClient):
         poll_interval: float = 1.0,
         pool_size: int = 4,
     ) -> None:
+        check_headers(headers)
         self.app = app
         self.headers = dict(headers or {})
         self.engine = Engine(app or App(), database_url, schema=schema, run_handlers=False,

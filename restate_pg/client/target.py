@@ -18,6 +18,7 @@ from restate_pg.api.definitions import Handler, handler_of
 from restate_pg.api.serde import DefaultSerde, Serde
 from restate_pg.runtime.submission import new_submission
 from restate_pg.store.records import Submission
+from restate_pg.validation import check_headers, check_text
 
 TargetLike = typing.Union[str, Handler, typing.Callable[..., typing.Any]]
 
@@ -58,6 +59,18 @@ class Target:
             )
         return self.definition
 
+    def check_request(
+        self, key: typing.Optional[str], idempotency_key: typing.Optional[str], headers: typing.Optional[typing.Mapping[str, str]]
+    ) -> None:
+        """What the ingress would refuse, refused before anything is sent or written (a ValueError,
+        `InvalidInput` for a value holding a NUL, which PostgreSQL cannot store)."""
+        check_text("service name", self.service)
+        check_text("handler name", self.handler)
+        self.check_key(check_text("key", key))
+        if check_text("idempotency key", idempotency_key) == "":
+            raise ValueError("the idempotency key must not be empty")
+        check_headers(headers)
+
     def check_key(self, key: typing.Optional[str]) -> None:
         """A keyed handler (object, workflow) needs its key; a service's handler takes none."""
         if self.definition is None:
@@ -78,11 +91,9 @@ class Target:
     ) -> Submission:
         """The invocation a request to this target creates, checked as the ingress checks it."""
         handler = self.require_definition()
-        self.check_key(key)
+        self.check_request(key, idempotency_key, headers)
         if idempotency_key is not None and handler.kind == "workflow":
             raise ValueError("cannot use an idempotency key with a workflow's run: it is idempotent by its workflow id")
-        if idempotency_key == "":
-            raise ValueError("the idempotency key must not be empty")
         delay_ms = None if delay is None else delay // timedelta(milliseconds=1)
         if delay_ms is not None and delay_ms < 0:
             raise ValueError("the delay must not be negative")

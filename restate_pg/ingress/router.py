@@ -11,8 +11,8 @@ import contextlib
 import json
 import logging
 import typing
-from datetime import datetime, timedelta, timezone
-from urllib.parse import quote, unquote
+from datetime import datetime, timedelta
+from urllib.parse import unquote
 
 import psycopg
 from fastapi import APIRouter, Request
@@ -22,51 +22,28 @@ from restate_pg.api.app import App
 from restate_pg.api.definitions import Handler
 from restate_pg.api.serde import BytesSerde
 from restate_pg.api.durations import InvalidDuration, parse_duration
+from restate_pg.ingress.requests import (
+    accepts_none, content_type_matches, forwarded_headers, header_text, idempotency_key, raw_segments,
+)
+from restate_pg.ingress.responses import IngressError, result_response, rfc3339
 from restate_pg.observability import tracing
 from restate_pg.runtime.submission import idempotent_invocation_id, new_submission, workflow_invocation_id
 from restate_pg.store.records import Failure
+from restate_pg.validation import UNSTORABLE, InvalidInput, check_json, check_text, is_unstorable
 from restate_pg.worker.engine import Engine, InvocationResult
 
 logger = logging.getLogger("restate_pg.ingress")
 
 DEFAULT_MAX_BODY = 32 * 1024 * 1024
 _ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
-# Restate forwards every request header to the invocation except these.
-_DROPPED_HEADERS = {"connection", "host", "idempotency-key", "idempotency-expires"}
 _BAD_PATH = "bad path, expected either /:service-name/:handler or /:object-name/:object-key/:handler"
 _BAD_DELAY = "bad delay query parameter, must be a ISO8601 duration"
-
-
-class IngressError(Exception):
-    def __init__(self, status: int, message: str, invocation_id: typing.Optional[str] = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.invocation_id = invocation_id
-
-    def response(self) -> JSONResponse:
-        headers = {"x-restate-error-source": "ingress"}
-        if self.invocation_id:
-            headers["x-restate-id"] = self.invocation_id
-        return JSONResponse({"code": self.status, "message": self.message}, status_code=self.status, headers=headers)
-
-
-def _accepts_none(hint: typing.Any) -> bool:
-    """Whether a handler whose input is annotated `hint` may receive None (an empty body)."""
-    if hint is None or hint is typing.Any or hint is object or hint is type(None):
-        return True
-    return type(None) in typing.get_args(hint)
-
-
-def _content_type_matches(content_type: str, accept: str) -> bool:
-    actual = content_type.split(";", 1)[0].strip().lower()
-    for pattern in accept.split(","):
-        wanted = pattern.split(";", 1)[0].strip().lower()
-        if wanted in ("*/*", actual):
-            return True
-        if wanted.endswith("/*") and actual.split("/", 1)[0] == wanted[:-2]:
-            return True
-    return False
+#: The segments of `/restate/invocation/...` before the action, by their count (action included).
+_INVOCATION_PATH_FIELDS: typing.Dict[int, typing.Tuple[str, ...]] = {
+    2: ("invocation id",),
+    4: ("service name", "handler name", "idempotency key"),
+    5: ("service name", "key", "handler name", "idempotency key"),
+}
 
 
 class _Target(typing.NamedTuple):
@@ -114,6 +91,7 @@ class Ingress:
                 key = unquote(rest[0], errors="strict")
             except UnicodeDecodeError as exc:
                 raise IngressError(400, f"bad path, cannot decode key: {exc}") from None
+            check_text("key", key)  # the only segment decoded: names are matched as written
         handler_name = rest[expected - 1]
         handler = service.handlers.get(handler_name)
         if handler is None:
@@ -156,12 +134,12 @@ class Ingress:
                 )
             return
         if not body and content_type is None:
-            if not _accepts_none(handler.input_type):  # it would fail in the handler, and be retried
+            if not accepts_none(handler.input_type):  # it would fail in the handler, and be retried
                 raise IngressError(400, "input validation error: Empty body not allowed")
             return
         if content_type is None:
             raise IngressError(400, "input validation error: Empty content-type")
-        if not _content_type_matches(content_type, handler.accept):
+        if not content_type_matches(content_type, handler.accept):
             raise IngressError(
                 400, f"input validation error: Content-type '{content_type}' does not match '{handler.accept}'"
             )
@@ -184,8 +162,8 @@ class Ingress:
         handler = target.handler
         if not self.engine.is_public(handler):
             raise IngressError(400, "the invoked service is not public")
-        idempotency_key = _header_text(request, "idempotency-key")
-        if idempotency_key is not None and handler.kind == "workflow":
+        key_header = idempotency_key(request)
+        if key_header is not None and handler.kind == "workflow":
             raise IngressError(
                 400,
                 "cannot use the idempotency key with workflow handlers. "
@@ -194,11 +172,13 @@ class Ingress:
         if request.method not in ("GET", "POST"):
             raise IngressError(405, "method not allowed")
         body = await self.read_body(request)
-        self.validate_input(handler, body, _header_text(request, "content-type"))
+        # The body is the handler's input, stored as bytes: a NUL in it is the handler's business.
+        self.validate_input(handler, body, header_text(request, "content-type"))
 
         delay: typing.Optional[timedelta] = None
         raw_delay = next((v for k, v in request.query_params.multi_items() if k.lower() == "delay"), None)
         if raw_delay is not None:
+            check_text("delay query parameter", raw_delay)
             try:
                 delay = parse_duration(raw_delay)
             except InvalidDuration as exc:
@@ -207,11 +187,11 @@ class Ingress:
                 raise IngressError(
                     400, "cannot use the delay query parameter with calls. The delay is supported only with sends"
                 )
-        headers = _forwarded_headers(request)
+        headers = forwarded_headers(request)
 
         delay_ms = None if delay is None else delay // timedelta(milliseconds=1)
         submission = new_submission(
-            handler, target.key, body, idempotency_key=idempotency_key, headers=headers, delay_ms=delay_ms
+            handler, target.key, body, idempotency_key=key_header, headers=headers, delay_ms=delay_ms
         )
         invocation_id = submission.id
         tracing.submitted(submission.headers, invocation_id, handler.service_name, handler.name, target.key)
@@ -220,8 +200,8 @@ class Ingress:
                 submitted, _ = await self.engine.submit(submission)
             else:
                 submitted, result = await self.engine.call(submission)
-        except psycopg.DataError:
-            if delay_ms is None:
+        except psycopg.DataError as exc:
+            if delay_ms is None or is_unstorable(exc):
                 raise
             # now() + delay is beyond what PostgreSQL's timestamps hold
             raise IngressError(400, f"{_BAD_DELAY}: the delay is too long") from None
@@ -230,7 +210,7 @@ class Ingress:
             payload: typing.Dict[str, typing.Any] = {"invocationId": invocation_id, "status": status}
             if submitted.status == "scheduled" and submitted.db_now is not None and delay_ms is not None:
                 # the same instant the submit statement stored as the start time: now() + delay
-                payload["executionTime"] = _rfc3339(submitted.db_now + timedelta(milliseconds=delay_ms), zulu=True)
+                payload["executionTime"] = rfc3339(submitted.db_now + timedelta(milliseconds=delay_ms), zulu=True)
             return JSONResponse(payload, status_code=202, headers={"x-restate-id": invocation_id})
         if result is None:
             raise IngressError(404, "invocation not found", invocation_id)
@@ -238,10 +218,10 @@ class Ingress:
             # Restate answers this as a failure of the (existing) invocation, not of the ingress
             return result_response(handler, invocation_id, result)
         response = result_response(handler, invocation_id, result)
-        if idempotency_key is not None or handler.kind == "workflow":
+        if key_header is not None or handler.kind == "workflow":
             expires = await self.retained_until(invocation_id)
             if expires is not None:
-                response.headers["idempotency-expires"] = _rfc3339(expires)
+                response.headers["idempotency-expires"] = rfc3339(expires)
         return response
 
     # -- attach and output ---------------------------------------------------------------------
@@ -269,7 +249,7 @@ class Ingress:
         handler = self.app.handler(row["service"], row["handler"]) if row is not None else None
         response = result_response(handler, invocation_id, result)
         if row is not None and row.get("retain_until") is not None:
-            response.headers["idempotency-expires"] = _rfc3339(row["retain_until"])
+            response.headers["idempotency-expires"] = rfc3339(row["retain_until"])
         return response
 
     def invocation_id_of(self, target: typing.Mapping[str, typing.Any]) -> str:
@@ -293,26 +273,31 @@ class Ingress:
         return invocation_id
 
     async def read_target(self, request: Request) -> typing.Mapping[str, typing.Any]:
+        """The JSON body of `POST /restate/attach|output|lookup`; every field it names a target
+        with is looked up (or hashed into an id that is), so none may hold a NUL."""
         try:
             target = json.loads(await self.read_body(request) or b"null")
         except ValueError:
             raise IngressError(400, "cannot read body: invalid request body") from None
         if not isinstance(target, dict):
             raise IngressError(400, "cannot read body: invalid request body")
+        check_json(target)
         return target
 
     async def complete_awakeable(self, request: Request, awakeable_id: str, action: str) -> Response:
         """`POST /restate/awakeables/{id}/resolve` (body: the value, in the awaiting side's serde)
         or `/reject` (body: the failure message; the failure code is 500), as Restate's ingress."""
+        check_text("awakeable id", awakeable_id)
         if action not in ("resolve", "reject"):
             raise IngressError(404, f"unknown ingress path /restate/awakeables/{awakeable_id}/{action}")
         if request.method != "POST":
             raise IngressError(405, "method not allowed")
         body = await self.read_body(request)
-        value: typing.Optional[bytes] = body
+        value: typing.Optional[bytes] = body  # stored as bytes: a NUL in a value is the handler's business
         failure = None
-        if action == "reject":
-            value, failure = None, Failure(500, body.decode("utf-8", errors="replace"))
+        if action == "reject":  # the message is stored as text
+            message = check_text("failure message (the request body)", body.decode("utf-8", errors="replace"))
+            value, failure = None, Failure(500, message)
         try:
             status = await self.engine.resolve_awakeable(awakeable_id, value, failure)
         except ValueError:
@@ -329,21 +314,6 @@ class Ingress:
             logger.debug("no retention time for %s: %s", invocation_id, exc)
             return None
         return None if row is None else row.get("retain_until")
-
-
-def result_response(handler: typing.Optional[Handler], invocation_id: str, result: InvocationResult) -> Response:
-    headers = {"x-restate-id": invocation_id}
-    failure = result.failure
-    if failure is not None:
-        status = failure.code if 400 <= failure.code <= 599 else 500
-        body: typing.Dict[str, typing.Any] = {"code": failure.code, "message": failure.message}
-        if failure.metadata:
-            body["metadata"] = failure.metadata
-        headers["x-restate-error-source"] = "invocation"
-        return JSONResponse(body, status_code=status, headers=headers)
-    output = result.output or b""
-    media_type = (handler.content_type if handler is not None else "application/json") if output else None
-    return Response(content=output, status_code=200, media_type=media_type, headers=headers)
 
 
 def _json_input(handler: Handler) -> bool:
@@ -371,69 +341,6 @@ def _describe(exc: BaseException) -> str:
 def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
-
-
-def _rfc3339(moment: datetime, zulu: bool = False) -> str:
-    """An RFC 3339 UTC timestamp: `...Z` like Restate's `executionTime`, `...+00:00` like its `idempotency-expires`."""
-    utc = moment.astimezone(timezone.utc)
-    text = utc.isoformat(timespec="milliseconds" if utc.microsecond % 1000 == 0 else "microseconds")
-    return text[: -len("+00:00")] + "Z" if zulu else text
-
-
-def _is_visible_ascii(value: bytes) -> bool:
-    return all(32 <= b < 127 or b == 9 for b in value)
-
-
-def _header_text(request: Request, name: str) -> typing.Optional[str]:
-    """A request header's value, refused with 400 (as Restate does) unless it is visible ASCII."""
-    wanted = name.encode("latin-1")
-    for raw_name, raw_value in request.headers.raw:
-        if raw_name.lower() == wanted:
-            if not _is_visible_ascii(raw_value):
-                raise IngressError(400, f"bad header {name}: failed to convert header to a str")
-            return raw_value.decode("ascii")
-    return None
-
-
-def _forwarded_headers(request: Request) -> typing.Dict[str, str]:
-    """The headers the invocation sees (`ctx.request().headers`), plus `x-restate-ingress-path`."""
-    headers: typing.Dict[str, str] = {}
-    for raw_name, raw_value in request.headers.raw:
-        name = raw_name.decode("latin-1").lower()
-        if name in _DROPPED_HEADERS:
-            continue
-        if not _is_visible_ascii(raw_value):
-            raise IngressError(400, f"bad header {name}: failed to convert header to a str")
-        headers[name] = raw_value.decode("ascii")
-    # the path as received (still percent-encoded) and the query, as Restate records it
-    raw_path = request.scope.get("raw_path")
-    path = raw_path.decode("latin-1") if raw_path else quote(request.url.path)
-    query = request.scope.get("query_string", b"").decode("latin-1")
-    headers["x-restate-ingress-path"] = path + (f"?{query}" if query else "")
-    return headers
-
-
-def _raw_segments(request: Request, rest_param: str) -> typing.List[str]:
-    """Path segments after the route's literal prefix, still percent-encoded (a key may hold '%2F')."""
-    route = request.scope.get("route")
-    template = getattr(route, "path_format", None) or getattr(route, "path", "")
-    prefix = template.split("{", 1)[0]
-    raw_path = request.scope.get("raw_path")
-    if raw_path is None:  # a server that does not report the raw path: re-encode the decoded one
-        return [quote(part, safe="") for part in request.path_params.get(rest_param, "").split("/")]
-    raw = raw_path.decode("latin-1")
-    # What the routing consumed (mount prefixes and the route's literal part) is the decoded path
-    # minus the decoded parameter; it holds no escapes, so it prefixes the raw path as written.
-    # (Recent FastAPI puts the included router's own route in the scope, without the mount prefix.)
-    decoded, rest = request.scope.get("path", ""), request.path_params.get(rest_param, "")
-    consumed = decoded[: len(decoded) - len(rest)] if decoded.endswith(rest) else None
-    if consumed and raw.startswith(consumed):
-        return raw[len(consumed):].split("/")
-    root = request.scope.get("root_path", "")
-    if root and raw.startswith(root):
-        raw = raw[len(root):]
-    remainder = raw[len(prefix):] if raw.startswith(prefix) else request.path_params.get(rest_param, "")
-    return remainder.split("/")
 
 
 def create_router(
@@ -485,10 +392,15 @@ def create_router(
             return await call()
         except IngressError as exc:
             return exc.response()
+        except InvalidInput as exc:
+            return IngressError(exc.status, exc.message).response()
         except psycopg.OperationalError as exc:
             logger.warning("database unavailable: %s", exc)
             return IngressError(503, "the database is unavailable, retry later").response()
-        except Exception:
+        except Exception as exc:
+            if is_unstorable(exc):  # a value no check caught: PostgreSQL refused it, and stored nothing
+                logger.warning("ingress request refused by the database: %s", exc)
+                return IngressError(400, UNSTORABLE).response()
             logger.exception("ingress request failed")
             return IngressError(500, "internal error while handling the request").response()
 
@@ -500,11 +412,11 @@ def create_router(
 
     @router.api_route("/restate/call/{rest:path}", methods=_ALL_METHODS, include_in_schema=False)
     async def call_v17(request: Request, rest: str) -> Response:
-        return await guarded(lambda: ingress.invoke(request, _raw_segments(request, "rest"), False))
+        return await guarded(lambda: ingress.invoke(request, raw_segments(request, "rest"), False))
 
     @router.api_route("/restate/send/{rest:path}", methods=_ALL_METHODS, include_in_schema=False)
     async def send_v17(request: Request, rest: str) -> Response:
-        return await guarded(lambda: ingress.invoke(request, _raw_segments(request, "rest"), True))
+        return await guarded(lambda: ingress.invoke(request, raw_segments(request, "rest"), True))
 
     @router.api_route("/restate/awakeables/{awakeable_id}/{action}", methods=_ALL_METHODS, include_in_schema=False)
     @router.api_route("/restate/a/{awakeable_id}/{action}", methods=_ALL_METHODS, include_in_schema=False)
@@ -514,31 +426,33 @@ def create_router(
     @router.api_route("/restate/invocation/{rest:path}", methods=_ALL_METHODS, include_in_schema=False)
     async def invocation_attach_output(request: Request, rest: str) -> Response:
         async def answer() -> Response:
-            parts = [unquote(p) for p in _raw_segments(request, "rest")]
-            if len(parts) == 2:
-                invocation_id = parts[0]
-            elif len(parts) == 4:
-                service, handler_name, idempotency_key = parts[0], parts[1], parts[2]
-                invocation_id = idempotent_invocation_id(service, None, handler_name, idempotency_key)
-            elif len(parts) == 5:
-                service, key, handler_name, idempotency_key = parts[0], parts[1], parts[2], parts[3]
-                invocation_id = idempotent_invocation_id(service, key, handler_name, idempotency_key)
-            else:
+            parts = [unquote(p) for p in raw_segments(request, "rest")]
+            fields = _INVOCATION_PATH_FIELDS.get(len(parts))
+            if fields is None:
                 raise IngressError(404, f"unknown ingress path /restate/invocation/{rest}")
+            named = {field: check_text(field, part) for field, part in zip(fields, parts)}
+            if len(parts) == 2:
+                invocation_id = named["invocation id"]
+            else:
+                invocation_id = idempotent_invocation_id(
+                    named["service name"], named.get("key"), named["handler name"], named["idempotency key"])
             return await ingress.attach_or_output(request, invocation_id, parts[-1])
 
         return await guarded(answer)
 
     @router.api_route("/restate/workflow/{name}/{workflow_id}/{action}", methods=_ALL_METHODS, include_in_schema=False)
     async def workflow_attach_output(request: Request, name: str, workflow_id: str, action: str) -> Response:
-        invocation_id = workflow_invocation_id(name, workflow_id)
-        return await guarded(lambda: ingress.attach_or_output(request, invocation_id, action))
+        async def answer() -> Response:
+            invocation_id = workflow_invocation_id(check_text("workflow name", name), check_text("workflow id", workflow_id))
+            return await ingress.attach_or_output(request, invocation_id, action)
+
+        return await guarded(answer)
 
     @router.api_route("/restate/{action}/{invocation_id}", methods=_ALL_METHODS, include_in_schema=False)
     async def attach_output_v17(request: Request, action: str, invocation_id: str) -> Response:
         if action not in ("attach", "output"):
             return IngressError(404, f"unknown ingress path /restate/{action}/{invocation_id}").response()
-        return await guarded(lambda: ingress.attach_or_output(request, invocation_id, action))
+        return await guarded(lambda: ingress.attach_or_output(request, check_text("invocation id", invocation_id), action))
 
     @router.api_route("/restate/{action}", methods=["POST"], include_in_schema=False)
     async def by_target_v17(request: Request, action: str) -> Response:
@@ -558,6 +472,6 @@ def create_router(
 
     @router.api_route("/{rest:path}", methods=_ALL_METHODS, include_in_schema=False)
     async def classic(request: Request, rest: str) -> Response:
-        return await guarded(lambda: ingress.invoke(request, _raw_segments(request, "rest"), None))
+        return await guarded(lambda: ingress.invoke(request, raw_segments(request, "rest"), None))
 
     return router
