@@ -36,6 +36,11 @@ logger = logs.internal_logger("restate_pg.attempt")
 DEFAULT_RETENTION = timedelta(days=1)
 
 
+def _storable(text: str) -> str:
+    """A failure message as PostgreSQL can store it: NUL characters spelled out."""
+    return text.replace("\x00", "\\u0000")
+
+
 def _terminal_in_chain(exc: BaseException) -> typing.Optional[TerminalError]:
     seen = set()
     current: typing.Optional[BaseException] = exc
@@ -171,8 +176,8 @@ class Attempt:
         code = 500
         if isinstance(exc, (RetryableError, NonDeterminismError)):
             code = exc.status_code
-        message = exc.message if isinstance(exc, (RetryableError, NonDeterminismError)) else (str(exc) or repr(exc))
-        description = f"[{code}] {message}" if isinstance(exc, (RetryableError, NonDeterminismError)) else repr(exc)
+        message = _storable(exc.message if isinstance(exc, (RetryableError, NonDeterminismError)) else (str(exc) or repr(exc)))
+        description = _storable(f"[{code}] {message}" if isinstance(exc, (RetryableError, NonDeterminismError)) else repr(exc))
         if schedule.exhausted(self.lease.attempt):
             if schedule.on_max_attempts == "kill":
                 logger.warning("invocation %s failed %d times, killing it: %s", self.invocation_id, self.lease.attempt, description)

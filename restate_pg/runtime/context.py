@@ -201,6 +201,7 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
     ) -> typing.Tuple[int, typing.Optional[JournalRow]]:
         """Number the next command and find its recording, or fail the attempt on a mismatch."""
         self._check_open()
+        _refuse_unstorable(entry_type, name, params)
         command = self._next_command
         self._next_command += 1
         try:
@@ -611,6 +612,8 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
     ) -> typing.Tuple[int, str]:
         if target.service.is_keyed and key is None:
             raise TerminalError(f"{target.service_name} is keyed: pass the key of the object or workflow")
+        _refuse_unstorable(kind, None, {"idempotency key": idempotency_key, **{f"header {n}": v for n, v in (headers or {}).items()}})
+        _refuse_unstorable(kind, None, {f"header name {n!r}": n for n in headers or {}})
         params = {"service": target.service_name, "handler": target.name, "key": key}
         command, recorded = self._issue(kind, None, params)
         if recorded is not None:
@@ -981,6 +984,15 @@ class InvocationContext(WorkflowContext, WorkflowSharedContext):
             if not waiter.done():
                 waiter.cancel()
         self._finished.set()
+
+
+def _refuse_unstorable(entry_type: str, name: typing.Optional[str], params: typing.Optional[typing.Mapping[str, typing.Any]]) -> None:
+    """A NUL character cannot be stored in PostgreSQL's text or jsonb: refuse it with a terminal
+    400 where the handler asks for it, rather than fail every flush (and retry) forever."""
+    for field, value in (("name", name), *(params or {}).items()):
+        if isinstance(value, str) and "\x00" in value:
+            raise TerminalError(
+                f"{entry_type}: the {field} contains a NUL character (\\u0000), which PostgreSQL cannot store", 400)
 
 
 def _merge(first: Batch, second: Batch) -> Batch:

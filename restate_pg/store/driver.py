@@ -574,7 +574,9 @@ def _submitted(sub: Submission, started: typing.Dict[str, typing.Any], db_now: d
 def _failure_doc(failure: typing.Optional[Failure]) -> typing.Dict[str, typing.Any]:
     if failure is None:
         return {"failure_code": None, "failure_message": None, "failure_metadata": None}
-    return {"failure_code": failure.code, "failure_message": failure.message, "failure_metadata": failure.metadata or None}
+    # a text column cannot hold NUL: a message that has one (echoing bad input, say) is spelled out
+    message = failure.message.replace("\x00", "\\u0000")
+    return {"failure_code": failure.code, "failure_message": message, "failure_metadata": failure.metadata or None}
 
 
 def _resolution_doc(resolution: Resolution) -> typing.Dict[str, typing.Any]:

@@ -9,7 +9,7 @@ first attempt, for the retry path.
 from __future__ import annotations
 
 import restate_pg as restate
-from restate_pg import ObjectContext, RetryableError
+from restate_pg import ObjectContext, RetryableError, TerminalError
 
 vault = restate.VirtualObject("Vault")
 
@@ -33,6 +33,24 @@ async def hold(ctx: ObjectContext) -> str:
 async def transfer(ctx: ObjectContext, to: str) -> int:
     """Deposits 1 into another key through a call, and returns what that deposit returned."""
     return await ctx.object_call(deposit, key=to, arg=1)
+
+
+@vault.handler()
+async def unstorable(ctx: ObjectContext, what: str) -> str:
+    """Asks for something PostgreSQL cannot store: a NUL in a state name, a call's key, a
+    terminal error's message, or the message of a terminal error raised inside a ctx.run."""
+    if what == "state name":
+        ctx.set("bal\x00ance", 1)
+    elif what == "call key":
+        await ctx.object_call(deposit, key="k\x00", arg=1)
+    elif what == "error message":
+        raise TerminalError("refused: a\x00b", 422)
+    elif what == "run error":
+        def fail() -> None:
+            raise TerminalError("step refused: a\x00b", 409)
+
+        await ctx.run("fails", fail)
+    return "stored"
 
 
 #: Invocations whose first attempt has failed (tests run the worker in their own process).
