@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import typing
 from dataclasses import dataclass
 from datetime import datetime
@@ -108,10 +109,10 @@ def _fenced_or(exc: psycopg.Error) -> Exception:
 
 
 def _named(conninfo: str, application_name: str) -> str:
-    """`conninfo` with an application name, unless it has one (or cannot be read: connecting
-    will say what is wrong), so that operators can tell whose backend is whose."""
+    """`conninfo` with an application name, unless it or `PGAPPNAME` has one (or it cannot be
+    read: connecting will say what is wrong), so that operators can tell whose backend is whose."""
     try:
-        if "application_name" in conninfo_to_dict(conninfo):
+        if "application_name" in conninfo_to_dict(conninfo) or os.environ.get("PGAPPNAME"):
             return conninfo
         return make_conninfo(conninfo, application_name=application_name)
     except psycopg.ProgrammingError:

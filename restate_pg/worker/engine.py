@@ -655,8 +655,16 @@ class Engine:
                            attempt.lease.epoch, invocation_id, exc)
             await self._release_lease(attempt.lease, f"database connection lost: {exc}")
         except Exception as exc:
-            logger.exception("attempt of %s crashed: %s", invocation_id, exc)
-            await self._release_lease(attempt.lease, f"attempt crashed: {exc!r}")
+            if isinstance(exc, psycopg.errors.UniqueViolation) and exc.diag.constraint_name == "journal_pkey":
+                # A flush whose answer was lost with its connection had committed after all: this
+                # attempt's idea of its journal is behind. The next attempt replays what was written.
+                logger.warning("attempt %d of %s: a write whose answer was lost had committed; handing it back to replay",
+                               attempt.lease.epoch, invocation_id)
+                reason = "a write whose answer was lost had committed"
+            else:
+                logger.exception("attempt of %s crashed: %s", invocation_id, exc)
+                reason = f"attempt crashed: {exc!r}"
+            await self._release_lease(attempt.lease, reason)
         finally:
             if self._attempts.get(invocation_id) is attempt:
                 del self._attempts[invocation_id]
