@@ -114,10 +114,11 @@ async def test_an_attempt_that_lost_its_lease_writes_nothing(ingress, clean_db, 
     """SIGSTOP a worker just before its step; another takes over and finishes; on SIGCONT the
     stopped one goes on into its step, whose fence refuses it: no row of its own.
 
-    The zombie's long lease spaces its heartbeats (a third of it) so that it reaches the step
-    before a heartbeat could tell it that it was declared dead: the fence is what stops it."""
+    The zombie's long lease spaces its heartbeats (a third of it, longer than the whole test) so
+    that it reaches the step before a heartbeat could tell it that it was declared dead, however
+    long the rescuer takes on a loaded machine: the fence is what stops it."""
     key = f"zombie-{variant}"
-    zombie = WorkerProcess(APP, clean_db, env={"DBSTEP_STALL": "1"}, lease_seconds=30).start()
+    zombie = WorkerProcess(APP, clean_db, env={"DBSTEP_STALL": "1"}, lease_seconds=600).start()
     try:
         call = asyncio.ensure_future(ingress.client.post(f"/Shop/{key}/book", json={"variant": variant}))
         await wait_until(lambda: ledger.count(key) > 0, "the zombie to start")
@@ -128,6 +129,9 @@ async def test_an_attempt_that_lost_its_lease_writes_nothing(ingress, clean_db, 
             zombie.signal(signal.SIGCONT)
             await wait_until(lambda: ledger.count(key, f"step reached by {zombie.pid}") == 1, "the zombie's step")
             await wait_until(lambda: "lost its lease" in zombie.log(), "the step's fence to refuse the zombie")
+    except BaseException:
+        print("zombie log:\n" + zombie.log())
+        raise
     finally:
         zombie.kill()
     [(row_id, _, pid)] = bookings(clean_db, key)
