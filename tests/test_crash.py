@@ -118,8 +118,11 @@ async def test_two_workers_racing_on_the_same_keys(ingress, clean_db):
     keys = [f"r{i}" for i in range(6)]
     soak = float(os.environ.get("RESTATE_PG_RACE_SECONDS", "0"))
     sent = {key: 0 for key in keys}
-    options = ["--inactivity-timeout", "0.05"]
-    with WorkerProcess(APP, clean_db, extra=options) as first, WorkerProcess(APP, clean_db, extra=options) as second:
+    # Leases long enough that neither worker is declared dead while alive, however late a loaded
+    # machine runs its heartbeats: after such a takeover, a step whose result the first runner had
+    # not journaled yet runs again (ctx.run is at least once), which the ledger shows as overlap.
+    options = dict(lease_seconds=15.0, extra=["--inactivity-timeout", "0.05"])
+    with WorkerProcess(APP, clean_db, **options) as first, WorkerProcess(APP, clean_db, **options) as second:
         started = time.monotonic()
         i = 0
         while True:
@@ -149,12 +152,14 @@ async def test_two_workers_racing_on_the_same_keys(ingress, clean_db):
                 break
             await asyncio.sleep(0.05)
         assert await all_done(), "some invocations never completed"
+        logs = f"worker {first.pid}:\n{first.log()}\nworker {second.pid}:\n{second.log()}"
     with psycopg.connect(clean_db) as conn:
         assert conn.execute("SELECT count(*) FROM restate.task").fetchone()[0] == 0
         assert conn.execute("SELECT count(*) FROM restate.inbox").fetchone()[0] == 0
         rows = conn.execute(
-            "SELECT tag, step, at FROM public.side_effect WHERE tag LIKE 'race:%' ORDER BY tag, at, id").fetchall()
+            "SELECT tag, step, pid FROM public.side_effect WHERE tag LIKE 'race:%' ORDER BY tag, at, id").fetchall()
     for key in keys:
         events = [step for tag, step, _ in rows if tag == f"race:{key}"]
         # strictly alternating enter/exit: no two executions of one key ever overlapped
-        assert events == ["enter", "exit"] * sent[key]
+        assert events == ["enter", "exit"] * sent[key], (
+            [(step, pid) for tag, step, pid in rows if tag == f"race:{key}"], logs)
