@@ -284,7 +284,8 @@ async def test_code_declared_schedules_are_synced_when_a_worker_starts(clean_db)
 
 
 async def test_three_workers_fire_each_tick_exactly_once(clean_db):
-    workers = [WorkerProcess("tests.apps.cron_app:app", clean_db).start() for _ in range(3)]
+    # long leases: on a loaded machine, late heartbeats must not get a live worker declared dead
+    workers = [WorkerProcess("tests.apps.cron_app:app", clean_db, lease_seconds=15.0).start() for _ in range(3)]
     engine = Engine(App([]), clean_db, run_handlers=False, poll_only=True, pool_size=2)
     await engine.start()
     try:

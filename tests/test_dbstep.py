@@ -38,12 +38,12 @@ def bookings(database_url: str, key: str) -> list:
         return conn.execute("SELECT id, variant, pid FROM public.booking WHERE tag = %s ORDER BY id", (key,)).fetchall()
 
 
-def step_entries(database_url: str, key: str) -> list:
+def step_entries(database_url: str, key: str, name: str = "book") -> list:
     with psycopg.connect(database_url) as conn:
         return conn.execute(
             "SELECT j.value, j.failure_code, j.failure_message FROM restate.journal j"
             " JOIN restate.invocation i ON i.id = j.invocation_id"
-            " WHERE i.key = %s AND j.entry_type = 'Run' AND j.name = 'book'", (key,)).fetchall()
+            " WHERE i.key = %s AND j.entry_type = 'Run' AND j.name = %s", (key, name)).fetchall()
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -114,13 +114,15 @@ async def test_an_attempt_that_lost_its_lease_writes_nothing(ingress, clean_db, 
     """SIGSTOP a worker just before its step; another takes over and finishes; on SIGCONT the
     stopped one goes on into its step, whose fence refuses it: no row of its own.
 
-    The zombie's long lease spaces its heartbeats (a third of it) so that it reaches the step
-    before a heartbeat could tell it that it was declared dead: the fence is what stops it."""
+    The zombie's long lease spaces its heartbeats (a third of it, longer than the whole test) so
+    that it reaches the step before a heartbeat could tell it that it was declared dead, however
+    long the rescuer takes on a loaded machine: the fence is what stops it."""
     key = f"zombie-{variant}"
-    zombie = WorkerProcess(APP, clean_db, env={"DBSTEP_STALL": "1"}, lease_seconds=30).start()
+    zombie = WorkerProcess(APP, clean_db, env={"DBSTEP_STALL": "1"}, lease_seconds=600).start()
     try:
         call = asyncio.ensure_future(ingress.client.post(f"/Shop/{key}/book", json={"variant": variant}))
-        await wait_until(lambda: ledger.count(key) > 0, "the zombie to start")
+        # journaled, not only run: stopped between the two, the zombie would lose its lease there
+        await wait_until(lambda: step_entries(clean_db, key, "before"), "the zombie to journal its first step")
         zombie.signal(signal.SIGSTOP)
         with WorkerProcess(APP, clean_db) as rescuer:
             response = await asyncio.wait_for(call, 60)
@@ -128,6 +130,9 @@ async def test_an_attempt_that_lost_its_lease_writes_nothing(ingress, clean_db, 
             zombie.signal(signal.SIGCONT)
             await wait_until(lambda: ledger.count(key, f"step reached by {zombie.pid}") == 1, "the zombie's step")
             await wait_until(lambda: "lost its lease" in zombie.log(), "the step's fence to refuse the zombie")
+    except BaseException:
+        print("zombie log:\n" + zombie.log())
+        raise
     finally:
         zombie.kill()
     [(row_id, _, pid)] = bookings(clean_db, key)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -133,10 +134,15 @@ def test_worker_metrics_port_taken_is_a_one_line_error(database_url):
 async def test_json_logs_carry_the_invocation_and_are_not_repeated_on_replay(clean_db):
     async with serve(observed.app, clean_db, run_handlers=False) as ingress:
         with WorkerProcess(APP, clean_db, extra=["--log-format", "json"]) as worker:
-            response = await ingress.client.post("/Chatty/k1/chat")
-            assert response.status_code == 200, worker.log()
-            assert response.json() == "done"
-            invocation_id = response.headers["x-restate-id"]
+            invocation_id = (await ingress.client.post("/Chatty/k1/chat/send")).json()["invocationId"]
+            # fired only once attempt 1 suspended: a sleep that ended while its entry was being
+            # written (a loaded machine) would let attempt 1 go on instead
+            status = "SELECT status FROM restate.sys_invocation WHERE id = %s"
+            assert await eventually(lambda: row(ingress.engine, status, invocation_id), ("suspended",), timeout_s=60) == (
+                "suspended",), worker.log()
+            assert await ingress.engine.fire_timers(invocation_id) == 1
+            result = await asyncio.wait_for(ingress.engine.result(invocation_id), 60)
+            assert result.output == b'"done"', worker.log()
         lines = [json.loads(line) for line in worker.log().splitlines() if line.startswith("{")]
 
     chat = [entry for entry in lines if entry["logger"] == "observed.chatty"]

@@ -43,8 +43,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for_port(port: int, process: subprocess.Popen, log: Path) -> None:
-    for _ in range(300):
+def wait_for_port(port: int, process: subprocess.Popen, log: Path, timeout_s: float = 60.0) -> None:
+    """Until the server listens on `port` (a loaded machine may take many seconds to start it)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError(f"the server exited:\n{log.read_text()}")
         with socket.socket() as s:

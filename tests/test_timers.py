@@ -41,15 +41,18 @@ async def test_sleep_completes_on_time_across_a_worker_restart(clean_db, side_ef
         finally:
             if first.process.poll() is None:
                 first.kill()
-        with WorkerProcess(APP, clean_db, extra=["--inactivity-timeout", "30"]):
+        with WorkerProcess(APP, clean_db, extra=["--inactivity-timeout", "30"]) as second:
             result = await asyncio.wait_for(ingress.engine.result(invocation_id), 30)
+            with psycopg.connect(clean_db) as conn:
+                (arrived_at,) = conn.execute("SELECT started_at FROM restate.worker WHERE pid = %s", (second.pid,)).fetchone()
     assert result.output == b'"rested"'
     with psycopg.connect(clean_db) as conn:
         completed_at, started = conn.execute(
             "SELECT completed_at, created_at FROM restate.invocation WHERE id = %s", (invocation_id,)).fetchone()
     assert completed_at >= wake_at  # never early
-    # on time: the timer fired at its due time on the new worker, not at some later poll or retry
-    assert (completed_at - wake_at).total_seconds() < 1.0
+    # on time: the timer fired at its due time on the new worker, not at some later poll or retry;
+    # or, when a loaded machine started the new worker after that time, as soon as it arrived
+    assert (completed_at - max(wake_at, arrived_at)).total_seconds() < 1.0
 
 
 async def test_delayed_send_arrives_after_its_delay_and_not_before(clean_db, side_effects):

@@ -3,7 +3,9 @@
 Shared by the pytest plugin (`restate_pg.testing`), `create_test_harness` and this repository's
 own test suite, so that all of them find a database the same way: `$DATABASE_URL` as is; else a
 fresh database on a server the suite names, when it is reachable (dropped afterwards); else an
-embedded PostgreSQL (pgserver) in a directory of its own, stopped afterwards.
+embedded PostgreSQL (pgserver) in a directory of its own, stopped afterwards. A session that runs
+beside others (a pytest-xdist worker) never shares one: it gets a fresh database beside
+`$DATABASE_URL`'s rather than that one.
 """
 
 from __future__ import annotations
@@ -27,21 +29,37 @@ __all__ = ["empty_schema", "migrated_database", "server_reachable", "temporary_d
 
 @contextlib.contextmanager
 def migrated_database(
-    *, data_dir: Path, server_url: typing.Optional[str] = None, schema: str = DEFAULT_SCHEMA
+    *,
+    data_dir: Path,
+    server_url: typing.Optional[str] = None,
+    schema: str = DEFAULT_SCHEMA,
+    worker: typing.Optional[str] = None,
 ) -> typing.Iterator[str]:
     """Yield the psycopg URL of a database whose `schema` is migrated to the newest revision.
 
     `$DATABASE_URL` is used as it is (the caller's own database: nothing is dropped); else, when
     `server_url` (a URL of the server's maintenance database) is reachable, a fresh database on
     it, dropped at the end; else an embedded PostgreSQL keeping its data in `data_dir`.
+
+    `worker` names one of several sessions running at once (a pytest-xdist worker, `gw0`...):
+    then `$DATABASE_URL` only names the server, on which the session gets a fresh database of its
+    own, `<its database>_<worker>_<random>`, dropped at the end (its role needs CREATEDB); the
+    fresh databases on `server_url` carry the worker's name too.
     """
     explicit = resolve_database_url(None)
-    if explicit is not None:
+    if explicit is not None and worker is None:
         url = to_psycopg_conninfo(explicit)
         upgrade(url, schema)
         yield url
+    elif explicit is not None:
+        explicit = to_psycopg_conninfo(explicit)
+        own_name = psycopg.conninfo.conninfo_to_dict(explicit).get("dbname") or "restate_pg_test"
+        with temporary_database(explicit, prefix=f"{own_name[:40]}_{worker}") as url:
+            upgrade(url, schema)
+            yield url
     elif server_url is not None and server_reachable(server_url):
-        with temporary_database(server_url) as url:
+        prefix = "restate_pg_test" if worker is None else f"restate_pg_test_{worker}"
+        with temporary_database(server_url, prefix=prefix) as url:
             upgrade(url, schema)
             yield url
     else:

@@ -14,6 +14,7 @@ import typing
 import pytest
 
 from restate_pg.api.app import App
+from restate_pg.store.database import DATABASE_URL_ENV, resolve_database_url
 from restate_pg.testing.database import empty_schema, migrated_database
 from restate_pg.testing.harness import HarnessEnvironment, create_test_harness
 
@@ -43,9 +44,17 @@ def restate_database_url(pytestconfig: pytest.Config, tmp_path_factory: pytest.T
     """A psycopg URL of a database with restate-pg's schema migrated, for the whole session:
     `$DATABASE_URL` as is; else a fresh database on `restate_pg_test_server`
     (or `$RESTATE_PG_TEST_SERVER`) when it is reachable, dropped at the end; else an embedded
-    PostgreSQL, stopped at the end."""
+    PostgreSQL, stopped at the end.
+
+    In a pytest-xdist worker (`pytest -n 4`), each worker gets a database of its own: with
+    `$DATABASE_URL`, a fresh one beside it on the same server (its role needs CREATEDB), dropped at
+    the end, which `$DATABASE_URL` names in that worker for the session."""
     server = os.environ.get(TEST_SERVER_ENV, "").strip() or str(pytestconfig.getini("restate_pg_test_server")).strip()
-    with migrated_database(data_dir=tmp_path_factory.mktemp("postgres") / "pgdata", server_url=server or None) as url:
+    worker = typing.cast(typing.Dict[str, str], getattr(pytestconfig, "workerinput", {})).get("workerid")
+    data_dir = tmp_path_factory.mktemp("postgres") / "pgdata"
+    with migrated_database(data_dir=data_dir, server_url=server or None, worker=worker) as url, pytest.MonkeyPatch.context() as env:
+        if worker is not None and resolve_database_url(None) is not None:
+            env.setenv(DATABASE_URL_ENV, url)
         yield url
 
 

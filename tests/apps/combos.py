@@ -30,7 +30,8 @@ async def first_wins(ctx: Context) -> list:
 @combos.handler()
 async def call_with_timeout(ctx: Context, millis: int) -> str:
     call = ctx.service_call(nap, arg=millis)
-    match await restate.select(result=call, timeout=ctx.sleep(timedelta(milliseconds=200))):
+    # a second: a call of 50 ms beats it even on a loaded machine, one of 3 s does not
+    match await restate.select(result=call, timeout=ctx.sleep(timedelta(seconds=1))):
         case ["result", value]:
             return f"result {value}"
         case ["timeout", _]:
@@ -88,7 +89,9 @@ async def winner_after_replay(ctx: Context) -> list:
     late, early = ctx.run("late", _after(0.4, "late")), ctx.run("early", _after(0.05, "early"))
     winner = await restate.select(late=late, early=early)
     late_too = await restate.gather(late)  # both completions are journaled before the suspension
-    await ctx.sleep(timedelta(milliseconds=50))  # suspends: the rest runs in a replaying attempt
+    # suspends (a second: longer than writing the sleep's entry takes on a loaded machine, after
+    # which a sleep already over would not suspend): the rest runs in a replaying attempt
+    await ctx.sleep(timedelta(seconds=1))
     return [*winner, await late_too[0]]
 
 

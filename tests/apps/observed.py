@@ -62,12 +62,13 @@ async def sleeper(ctx: Context) -> None:
     invocation_retry_policy=restate.InvocationRetryPolicy(initial_interval=timedelta(milliseconds=20)),
 )
 async def chat(ctx: ObjectContext) -> str:
-    """Logs at every stage; suspends on a sleep (attempt 2 replays), then fails once (attempt 3
-    replays again): each line must be logged once, by the attempt that first ran it."""
+    """Logs at every stage; suspends on a sleep of an hour, which the test fires (attempt 2
+    replays), then fails once (attempt 3 replays again): each line must be logged once, by the
+    attempt that first ran it."""
     log.info("begin")
     await ctx.run("one", lambda: 1)
     log.info("after run")
-    await ctx.sleep(timedelta(milliseconds=50))
+    await ctx.sleep(timedelta(hours=1))
     log.info("after sleep")
     await ctx.run("two", lambda: 2)
     _fail_once(f"chat:{ctx.key()}")

@@ -8,9 +8,10 @@ import typing
 T = typing.TypeVar("T")
 
 
-async def eventually(probe: typing.Callable[[], typing.Awaitable[T]], expected: T, *, timeout_s: float = 10.0) -> T:
+async def eventually(probe: typing.Callable[[], typing.Awaitable[T]], expected: T, *, timeout_s: float = 30.0) -> T:
     """Poll `probe` until it returns `expected`, for at most `timeout_s`; return its last answer,
-    for the caller to assert on (so that a timeout fails with the state that was seen)."""
+    for the caller to assert on (so that a timeout fails with the state that was seen). The bound
+    is for liveness only, long enough for a worker process to start on a loaded machine."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     while True:

@@ -1,0 +1,19 @@
+"""How many pytest-xdist workers `-n auto` (pyproject's addopts) starts for this repository's tests.
+
+Four for the suite, or any file or folder of it: most tests wait on worker subprocesses, HTTP and
+PostgreSQL, so four keep two cores busy. None when the command line names single tests
+(`tests/test_crash.py::test_crash_free_reference_run`): they run in pytest's own process, without
+starting workers they would not use. `-n N` on the command line chooses for itself.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+#: Workers for the whole suite: on 2 cores, 4 ran it fastest of 2, 3, 4, 6 and 8.
+SUITE_WORKERS = 4
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    named_tests = [arg for arg in config.args if "::" in arg]
+    return 0 if named_tests and len(named_tests) == len(config.args) else SUITE_WORKERS
