@@ -1,4 +1,5 @@
-"""How many pytest-xdist workers `-n auto` (pyproject's addopts) starts for this repository's tests.
+"""How many pytest-xdist workers `-n auto` (pyproject's addopts) starts for this repository's tests,
+and in which order the tests are handed out.
 
 Four for the suite, or any file or folder of it: most tests wait on worker subprocesses, HTTP and
 PostgreSQL, so four keep two cores busy. None when the command line names single tests
@@ -17,3 +18,9 @@ SUITE_WORKERS = 4
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     named_tests = [arg for arg in config.args if "::" in arg]
     return 0 if named_tests and len(named_tests) == len(config.args) else SUITE_WORKERS
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `slow` (tens of seconds each) first: started last, one of them would be the
+    long pole that keeps a worker busy after the others ran out of tests."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -81,6 +81,7 @@ async def test_services_list(shop, clean_db, tmp_path):
     assert table.splitlines()[0].split(" | ")[0].strip() == "name"
 
 
+@pytest.mark.slow
 async def test_kv_get_set_clear(shop, clean_db, tmp_path):
     key = uuid.uuid4().hex
     await shop.client.post(f"/Counter/{key}/set_many", json={"count": 2, "label": "two"})

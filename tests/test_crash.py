@@ -108,6 +108,7 @@ def race_coverage(database_url: str, keys: list[str]) -> dict[str, tuple[set[int
     return coverage
 
 
+@pytest.mark.slow
 async def test_two_workers_racing_on_the_same_keys(ingress, clean_db):
     """Two worker processes race for six object keys, with invocations that suspend and others
     that finish in memory, until the race has really happened on every key (see HANDOFFS): no

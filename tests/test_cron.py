@@ -283,6 +283,7 @@ async def test_code_declared_schedules_are_synced_when_a_worker_starts(clean_db)
         await engine.stop()
 
 
+@pytest.mark.slow
 async def test_three_workers_fire_each_tick_exactly_once(clean_db):
     # long leases: on a loaded machine, late heartbeats must not get a live worker declared dead
     workers = [WorkerProcess("tests.apps.cron_app:app", clean_db, lease_seconds=15.0).start() for _ in range(3)]

@@ -14,6 +14,7 @@ import typing
 from pathlib import Path
 
 import psycopg
+import pytest
 import yaml
 
 from tests.support.processes import REPO
@@ -75,6 +76,7 @@ def test_compose_runs_postgres_migrate_a_worker_and_the_ingress():
     assert (REPO / module).exists() and "./examples:/app/examples:ro" in services["worker"]["volumes"]
 
 
+@pytest.mark.slow
 def test_restate_pg_runs_from_its_wheel_alone(tmp_path, clean_db):
     """What the image's two stages do: build the wheel, install it, run `restate-pg`. The venv
     gets this environment's dependencies but not its (editable) restate_pg."""
