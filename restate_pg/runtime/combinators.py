@@ -15,12 +15,12 @@ from restate_pg.api.errors import TerminalError
 from restate_pg.runtime.futures import DurableFuture
 
 if typing.TYPE_CHECKING:
-    from restate_pg.runtime.context import InvocationContext
+    from restate_pg.runtime.core import ContextCore
 
 __all__ = ["as_completed", "gather", "select", "wait_completed"]
 
 
-def _context_of(futures: typing.Sequence[typing.Any]) -> typing.Optional["InvocationContext"]:
+def _context_of(futures: typing.Sequence[typing.Any]) -> typing.Optional["ContextCore"]:
     ctx = None
     for future in futures:
         if not isinstance(future, DurableFuture):
@@ -33,7 +33,7 @@ def _context_of(futures: typing.Sequence[typing.Any]) -> typing.Optional["Invoca
 
 
 def _split(
-    ctx: "InvocationContext", futures: typing.Sequence[DurableFuture[typing.Any]]
+    ctx: "ContextCore", futures: typing.Sequence[DurableFuture[typing.Any]]
 ) -> typing.Tuple[typing.List[DurableFuture[typing.Any]], typing.List[DurableFuture[typing.Any]]]:
     """The completed futures in journal order, and the pending ones in the order given."""
     completed = [(ctx.completion_position(f), i, f) for i, f in enumerate(futures)]

@@ -18,7 +18,9 @@ from restate_pg.api.context import (
 
 if typing.TYPE_CHECKING:
     from restate_pg.api.serde import Serde
+    from restate_pg.runtime.calls import CallCommands
     from restate_pg.runtime.context import InvocationContext
+    from restate_pg.runtime.core import ContextCore
 
 T = typing.TypeVar("T")
 
@@ -26,7 +28,7 @@ T = typing.TypeVar("T")
 class DurableFuture(RestateDurableFuture[T]):
     def __init__(
         self,
-        ctx: "InvocationContext",
+        ctx: "ContextCore",
         command_index: int,
         decode: typing.Callable[[typing.Optional[bytes]], T],
         start: typing.Optional[typing.Callable[[], None]] = None,
@@ -58,23 +60,24 @@ class DurableSleepFuture(DurableFuture[None], RestateDurableSleepFuture):
 class DurableCallFuture(DurableFuture[T], RestateDurableCallFuture[T]):
     def __init__(
         self,
-        ctx: "InvocationContext",
+        ctx: "CallCommands",
         command_index: int,
         decode: typing.Callable[[typing.Optional[bytes]], T],
         invocation_id: str,
     ) -> None:
         super().__init__(ctx, command_index, decode)
+        self._caller = ctx
         self._invocation_id = invocation_id
 
     async def invocation_id(self) -> str:
         return self._invocation_id
 
     async def cancel_invocation(self) -> None:
-        self._ctx.cancel_invocation(self._invocation_id)
+        self._caller.cancel_invocation(self._invocation_id)
 
 
 class DurableSendHandle(SendHandle):
-    def __init__(self, ctx: "InvocationContext", invocation_id: str) -> None:
+    def __init__(self, ctx: "CallCommands", invocation_id: str) -> None:
         self._ctx = ctx
         self._invocation_id = invocation_id
 
