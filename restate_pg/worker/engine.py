@@ -640,7 +640,6 @@ class Engine:
 
     async def _run_attempt(self, attempt: Attempt) -> None:
         invocation_id = attempt.invocation_id
-        self._attempts[invocation_id] = attempt
         try:
             await attempt.run()
         except asyncio.CancelledError:
