@@ -21,7 +21,7 @@ import typing
 
 import psycopg
 
-from restate_pg.errors import RestatePgError
+from restate_pg.core.errors import RestatePgError
 
 __all__ = ["UNSTORABLE", "InvalidInput", "check_headers", "check_json", "check_text", "is_unstorable"]
 

@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from restate_pg.core import hints
 from tests.apps import awakeables, sagas
 from tests.support import ledger
 from tests.support.polling import eventually, row
@@ -158,7 +159,7 @@ async def test_a_late_stop_message_does_not_end_the_attempt_that_resumed(ingress
     epoch = lambda: row(ingress.engine, "SELECT epoch, lease_owner IS NOT NULL FROM restate.task WHERE invocation_id = %s",
                         invocation_id)
     assert await eventually(epoch, (paused_epoch + 1, True)) == (paused_epoch + 1, True)
-    await ingress.engine.store.notify(ingress.engine.own_channel, f"stop:{invocation_id}:{paused_epoch}")
+    await ingress.engine.store.notify(ingress.engine.own_channel, hints.stop(invocation_id, paused_epoch))
     await ingress.client.post(f"/restate/awakeables/{awakeable_id}/resolve", json="still here")
     assert (await result_of(ingress, invocation_id)).output == b'"got still here"'
 
@@ -177,6 +178,6 @@ async def test_a_restart_with_a_journal_prefix_waits_for_the_deployment_that_wro
     assert (await result_of(ingress, newer)).output == b'"newer"'
     assert await pinned() == ("v-old", True, "invoked")
     assert await ingress.engine.store.mark_compatible(ingress.engine.deployment_id, ["v-old"])
-    await ingress.engine.store.notify(ingress.engine.work_channel, "services")
+    await ingress.engine.store.notify(ingress.engine.work_channel, hints.SERVICES_CHANGED)
     assert (await result_of(ingress, new_id)).output == b'["one","two"]'
     assert ledger.steps(tag) == ["first", "second", "second"]  # "first" replayed from the copied prefix

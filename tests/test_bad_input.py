@@ -28,7 +28,7 @@ import restate_pg as restate
 from restate_pg.admin import create_admin_app
 from restate_pg.admin.services import VERSION_PREFIXES
 from restate_pg.ingress import create_router
-from restate_pg.runtime.ids import new_awakeable_id, new_invocation_id
+from restate_pg.core.ids import new_awakeable_id, new_invocation_id
 from restate_pg.store.migrate import upgrade
 from restate_pg.testing import serve_api
 from restate_pg.validation import is_unstorable

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 import restate_pg as restate
+from restate_pg.core import hints
 from restate_pg.api.app import App
 from restate_pg.api.cron import CATCH_UP_LIMIT, InvalidCron, due_ticks, next_tick
 from restate_pg.worker.engine import Engine
@@ -117,7 +118,7 @@ async def miss_since(engine: Engine, name: str, since: str) -> datetime:
     """Move a schedule's next tick into the past, as if no worker had run since, and wake the
     workers; return once it has been fired (its next tick is in the future again)."""
     (next_at,) = await row(engine, f"UPDATE restate.cron_job SET next_at = {since} WHERE name = %s RETURNING next_at", name)
-    await engine.store.notify(engine.work_channel, "cron")
+    await engine.store.notify(engine.work_channel, hints.CRON_CHANGED)
     assert await eventually(lambda: row(engine, "SELECT next_at > now() FROM restate.cron_job WHERE name = %s", name),
                             (True,)) == (True,)
     return next_at

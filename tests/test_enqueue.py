@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.orm import Session
 
 import restate_pg
-from restate_pg.store.channels import work_channel
+from restate_pg.core.hints import work_channel
 from restate_pg.store.database import to_sqlalchemy_url
 from tests.apps import awakeables, clients, workflows
 from tests.support.polling import eventually, row

@@ -10,7 +10,7 @@ import httpx
 import psycopg
 import pytest
 
-from restate_pg.runtime.ids import is_invocation_id
+from restate_pg.core.ids import is_invocation_id
 from tests.apps import ingress_app
 from tests.support import ledger
 from tests.support.server import serve

@@ -7,10 +7,11 @@ import typing
 
 import pytest
 
-from restate_pg.runtime.ids import new_invocation_id
-from restate_pg.store.driver import Fenced, Store
+from restate_pg.core.ids import new_invocation_id
+from restate_pg.core.errors import Fenced
+from restate_pg.store.driver import Store
 from restate_pg.store.procedures import EAGER_STATE_LIMIT
-from restate_pg.store.records import (
+from restate_pg.core.records import (
     Batch,
     Complete,
     Failure,

@@ -17,9 +17,10 @@ from fastapi.responses import JSONResponse, Response
 from restate_pg.admin.errors import AdminError
 from restate_pg.admin.services import _json_object
 from restate_pg.api.cron import Cron, CronExists, CronNotFound, InvalidCron, next_tick
-from restate_pg.store.channels import work_channel
+from restate_pg.core import hints
+from restate_pg.core.hints import work_channel
 from restate_pg.store.driver import Store
-from restate_pg.worker.cron import CRON_HINT, cron_row
+from restate_pg.worker.cron import cron_row
 
 if typing.TYPE_CHECKING:
     from restate_pg.worker.engine import Engine
@@ -44,7 +45,7 @@ class CronSchedules:
         self.store = store
 
     async def _changed(self) -> None:
-        await self.store.notify(work_channel(self.store.schema), CRON_HINT)
+        await self.store.notify(work_channel(self.store.schema), hints.CRON_CHANGED)
 
     async def create(self, cron: Cron) -> typing.Dict[str, typing.Any]:
         """Register `cron` (which names its handler as "Service/handler" or by function).

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, Response
 
 from restate_pg.admin.errors import AdminRoute
 from restate_pg.admin.sockets import listening_socket
-from restate_pg.errors import RestatePgError
+from restate_pg.core.errors import RestatePgError
 from restate_pg.observability import metrics
 from restate_pg.worker.engine import Engine
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import psycopg
 
-from restate_pg.runtime.ids import is_invocation_id
+from restate_pg.core.ids import is_invocation_id
 from restate_pg.worker.engine import Engine, RestartRefused
 
 logger = logging.getLogger("restate_pg.admin")

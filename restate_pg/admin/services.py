@@ -19,7 +19,8 @@ from restate_pg.admin.errors import AdminError
 from restate_pg.admin.openapi import service_openapi
 from restate_pg.api.durations import InvalidDuration, format_duration, parse_duration
 from restate_pg.api.metadata import DEFAULT_RETENTION, SERVICE_TYPES
-from restate_pg.runtime.ids import deployment_id_from_digest, is_deployment_id
+from restate_pg.core import hints
+from restate_pg.core.ids import deployment_id_from_digest, is_deployment_id
 from restate_pg.store.driver import state_version
 from restate_pg.validation import check_json
 from restate_pg.worker.engine import Engine
@@ -142,7 +143,7 @@ def add_service_routes(router: APIRouter, engine: Engine) -> None:
         if not await store.modify_service(name, settings):
             raise AdminError(404, f"service '{name}' not found")
         await engine.load_overrides()
-        await store.notify(engine.work_channel, "services")  # other processes re-read their settings
+        await store.notify(engine.work_channel, hints.SERVICES_CHANGED)  # other processes re-read their settings
         return JSONResponse(await one_service(name))
 
     @router.post("/services/{name}/state", include_in_schema=False)

@@ -5,6 +5,22 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Optional
 
+from restate_pg.core.errors import (  # the runtime's control flow, under restate-sdk's names
+    SdkInternalBaseException,
+    SdkInternalException,
+    SuspendedException,
+    is_internal_exception,
+)
+
+__all__ = [
+    "RetryableError",
+    "SdkInternalBaseException",
+    "SdkInternalException",
+    "SuspendedException",
+    "TerminalError",
+    "is_internal_exception",
+]
+
 
 class TerminalError(Exception):
     """An error that is not retried: it completes the invocation (or the `ctx.run`) as failed.
@@ -27,32 +43,3 @@ class RetryableError(Exception):
         self.message = message
         self.status_code = status_code
         self.retry_after = retry_after
-
-
-class SdkInternalBaseException(BaseException):
-    """Control flow of the runtime (suspension, lost lease). Handler code must not swallow it.
-
-    It derives from BaseException so that `except Exception:` in user code lets it through.
-    """
-
-    def __init__(self, message: str = "") -> None:
-        super().__init__(message)
-
-
-class SuspendedException(SdkInternalBaseException):
-    """Raised at an await when the invocation suspends; the attempt ends and is resumed by replay."""
-
-    def __init__(self) -> None:
-        super().__init__("invocation suspended")
-
-
-class SdkInternalException(SdkInternalBaseException):
-    """Raised at an await when the attempt must end for an internal reason (for example a lost lease)."""
-
-    def __init__(self, message: str = "attempt aborted") -> None:
-        super().__init__(message)
-
-
-def is_internal_exception(e: BaseException) -> bool:
-    """True for exceptions that belong to the runtime and must propagate out of handler code."""
-    return isinstance(e, SdkInternalBaseException)

@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from restate_pg.api.definitions import Handler, ServiceDefinition
 from restate_pg.api.durations import format_duration
-from restate_pg.runtime.ids import deployment_id_from_digest
+from restate_pg.core.ids import deployment_id_from_digest
 
 #: Restate's names of the service types.
 SERVICE_TYPES = {"service": "Service", "virtual_object": "VirtualObject", "workflow": "Workflow"}

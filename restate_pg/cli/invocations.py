@@ -16,7 +16,7 @@ from restate_pg.admin.operations import OPERATIONS, Answer, perform
 from restate_pg.api.durations import InvalidDuration, parse_duration
 from restate_pg.cli.errors import CLIError
 from restate_pg.cli.output import print_json, print_result, render_table
-from restate_pg.runtime.ids import is_invocation_id
+from restate_pg.core.ids import is_invocation_id
 from restate_pg.store.console import QueryResult, run_query
 from restate_pg.store.queries import Queries
 

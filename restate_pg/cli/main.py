@@ -21,7 +21,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, NoReturn
 
-from restate_pg.errors import RestatePgError
+from restate_pg.core.errors import RestatePgError
 from restate_pg.observability.logs import LOG_FORMATS
 from restate_pg.store.database import (
     ConfigurationError,
@@ -386,7 +386,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 def _cmd_operate(args: argparse.Namespace) -> int:
     """An operator command (invocations, services, deployments, kv) on a migrated database."""
-    from restate_pg.errors import DatabaseUnavailable
+    from restate_pg.core.errors import DatabaseUnavailable
     from restate_pg.store.console import QueryError
 
     url = _database_url(args)

@@ -13,7 +13,8 @@ import typing
 from restate_pg.cli.errors import CLIError
 from restate_pg.cli.output import print_result
 from restate_pg.cli.store import with_store
-from restate_pg.store.channels import work_channel
+from restate_pg.core import hints
+from restate_pg.core.hints import work_channel
 from restate_pg.store.console import run_query
 from restate_pg.store.driver import Store
 from restate_pg.store.queries import Queries
@@ -64,7 +65,7 @@ def mark_compatible(url: str, schema: str, args: argparse.Namespace) -> int:
         if unknown:
             raise CLIError(f"unknown deployment(s): {', '.join(unknown)} (see `restate-pg deployments list`)", exit_code=1)
         await store.mark_compatible(args.deployment, args.old)
-        await store.notify(work_channel(schema), "services")  # workers re-read what they may resume
+        await store.notify(work_channel(schema), hints.SERVICES_CHANGED)  # workers re-read what they may resume
 
     with_store(url, schema, mark)
     also = ", ".join(args.old) if args.old else "no other deployment"

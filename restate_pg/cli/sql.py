@@ -11,7 +11,7 @@ import sys
 import typing
 
 
-from restate_pg.errors import DatabaseUnavailable
+from restate_pg.core.errors import DatabaseUnavailable
 from restate_pg.cli.output import print_json, render_table
 from restate_pg.store.console import DEFAULT_TIMEOUT_S, QueryError, run_query
 

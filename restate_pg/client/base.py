@@ -17,7 +17,7 @@ from restate_pg.api.errors import TerminalError
 from restate_pg.api.serde import DefaultSerde, Serde, serde_for_type
 from restate_pg.client.handle import RestateClientSendHandle
 from restate_pg.client.target import Target, TargetLike, named, resolve
-from restate_pg.store.records import Failure
+from restate_pg.core.records import Failure
 from restate_pg.validation import check_text
 
 O = typing.TypeVar("O")

@@ -18,7 +18,7 @@ from restate_pg.api.app import App
 from restate_pg.client.base import Headers, RestateClient, raise_failure
 from restate_pg.client.handle import ClientError, RestateClientSendHandle
 from restate_pg.client.target import Target
-from restate_pg.store.records import Failure
+from restate_pg.core.records import Failure
 from restate_pg.validation import check_headers
 
 

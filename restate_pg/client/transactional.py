@@ -19,10 +19,10 @@ from restate_pg.api.app import App
 from restate_pg.store.connections import execute, execute_async
 from restate_pg.client.handle import RestateClientSendHandle
 from restate_pg.client.target import TargetLike, resolve
-from restate_pg.store.channels import work_channel
+from restate_pg.core.hints import work_channel
 from restate_pg.store.driver import submission_doc
 from restate_pg.store.queries import Queries
-from restate_pg.store.records import Submission
+from restate_pg.core.records import Submission
 
 
 def prepare(

@@ -28,7 +28,7 @@ from restate_pg.ingress.requests import (
 from restate_pg.ingress.responses import IngressError, result_response, rfc3339
 from restate_pg.observability import tracing
 from restate_pg.runtime.submission import idempotent_invocation_id, new_submission, workflow_invocation_id
-from restate_pg.store.records import Failure
+from restate_pg.core.records import Failure
 from restate_pg.validation import UNSTORABLE, InvalidInput, check_json, check_text, is_unstorable
 from restate_pg.worker.engine import Engine, InvocationResult
 

@@ -14,7 +14,7 @@ import time
 import typing
 
 if typing.TYPE_CHECKING:
-    from restate_pg.store.records import InvocationRecord, Lease
+    from restate_pg.core.records import InvocationRecord, Lease
 
 _api: typing.Any = None  # the opentelemetry modules once imported; False when not installed
 _tracer: typing.Any = None  # set once the application has set a tracer provider (it can only once)

@@ -18,8 +18,8 @@ from restate_pg.observability.metrics import METRICS
 from restate_pg.runtime.context import InvocationContext
 from restate_pg.runtime.host import Host
 from restate_pg.runtime.journal import NonDeterminismError
-from restate_pg.store.driver import Fenced
-from restate_pg.store.records import (
+from restate_pg.core.errors import Fenced
+from restate_pg.core.records import (
     Complete,
     Failure,
     FlushResult,

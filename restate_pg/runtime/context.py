@@ -37,7 +37,7 @@ from restate_pg.runtime.core import AttemptFailed
 from restate_pg.runtime.futures import DurableFuture, DurableSleepFuture, RuntimePromise
 from restate_pg.runtime.runs import RunCommands
 from restate_pg.runtime.state import StateCommands
-from restate_pg.store.records import Failure
+from restate_pg.core.records import Failure
 
 __all__ = ["AttemptFailed", "InvocationContext"]
 

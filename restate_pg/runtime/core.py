@@ -21,7 +21,7 @@ from restate_pg.runtime.host import Host
 from restate_pg.runtime.journal import NonDeterminismError, Result
 from restate_pg.runtime.machine import JournalMachine
 from restate_pg.store.procedures import CANCEL_SIGNAL
-from restate_pg.store.records import (
+from restate_pg.core.records import (
     Batch,
     FlushResult,
     InvocationRecord,

@@ -109,7 +109,7 @@ class RuntimePromise(DurablePromise[T]):
         return self._ctx.promise_complete(self.name, self.serde.serialize(value), None)
 
     def reject(self, message: str, code: int = 500) -> typing.Awaitable[None]:
-        from restate_pg.store.records import Failure
+        from restate_pg.core.records import Failure
 
         return self._ctx.promise_complete(self.name, None, Failure(code, message))
 

@@ -8,7 +8,7 @@ from restate_pg.api.app import App
 from restate_pg.api.definitions import Handler
 from restate_pg.runtime.clock import DbClock
 from restate_pg.store.driver import Store
-from restate_pg.store.records import Batch, FlushResult, Lease, Submission
+from restate_pg.core.records import Batch, FlushResult, Lease, Submission
 
 
 class Host(typing.Protocol):

@@ -14,7 +14,7 @@ import typing
 from dataclasses import dataclass
 
 from restate_pg.api.errors import TerminalError
-from restate_pg.store.records import Failure, JournalRow
+from restate_pg.core.records import Failure, JournalRow
 
 #: Restate's error code for a journal mismatch.
 JOURNAL_MISMATCH = 570

@@ -23,11 +23,11 @@ from datetime import datetime, timedelta
 
 from restate_pg.api.errors import SdkInternalException, TerminalError
 from restate_pg.api.serde import JsonSerde
-from restate_pg.runtime.ids import new_awakeable_id, parse_awakeable_id
+from restate_pg.core.ids import new_awakeable_id, parse_awakeable_id
 from restate_pg.runtime.journal import RecordedJournal, Result
 from restate_pg.runtime.state_overlay import StateOverlay
 from restate_pg.store.procedures import CANCEL_SIGNAL
-from restate_pg.store.records import (
+from restate_pg.core.records import (
     Batch,
     Failure,
     JournalRow,

@@ -30,8 +30,9 @@ from restate_pg.runtime.futures import DurableFuture
 from restate_pg.runtime.journal import Result
 from restate_pg.runtime.machine import IN_TRANSACTION
 from restate_pg.runtime.transaction import Step, StepBinding, binding_for, is_fenced
-from restate_pg.store.driver import Fenced, flush_request, flush_result
-from restate_pg.store.records import Batch, Failure, JournalRow
+from restate_pg.core.errors import Fenced
+from restate_pg.store.driver import flush_request, flush_result
+from restate_pg.core.records import Batch, Failure, JournalRow
 
 T = typing.TypeVar("T")
 

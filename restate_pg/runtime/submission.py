@@ -11,8 +11,8 @@ from __future__ import annotations
 import typing
 
 from restate_pg.api.definitions import Handler
-from restate_pg.runtime.ids import deterministic_invocation_id, new_invocation_id
-from restate_pg.store.records import Submission
+from restate_pg.core.ids import deterministic_invocation_id, new_invocation_id
+from restate_pg.core.records import Submission
 
 
 def workflow_invocation_id(workflow: str, workflow_id: typing.Optional[str]) -> str:

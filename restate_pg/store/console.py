@@ -19,7 +19,7 @@ from decimal import Decimal
 
 import psycopg
 
-from restate_pg.errors import DatabaseUnavailable, RestatePgError
+from restate_pg.core.errors import DatabaseUnavailable, RestatePgError
 from restate_pg.store.database import connect
 from restate_pg.store.queries import Queries
 

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from restate_pg.errors import DatabaseUnavailable, RestatePgError
+from restate_pg.core.errors import DatabaseUnavailable, RestatePgError
 
 __all__ = [
     "DATABASE_URL_ENV",

@@ -24,11 +24,12 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from restate_pg.api.errors import SdkInternalException
+from restate_pg.core.errors import Fenced
+from restate_pg.core.hints import Hint
 from restate_pg.store.faults import FaultPlan, statement_name
 from restate_pg.store.group_commit import Applied, GroupCommitter
 from restate_pg.store.queries import Queries
-from restate_pg.store.records import (
+from restate_pg.core.records import (
     Batch,
     ClaimedTask,
     Complete,
@@ -60,10 +61,6 @@ def state_version(state: typing.Mapping[str, bytes]) -> str:
     for index, name in enumerate(sorted(state, key=str.encode)):
         digest.update(index.to_bytes(8, "big") + b"\x01" + name.encode() + b"\x02" + bytes(state[name]) + b"\x03")
     return base64.urlsafe_b64encode(digest.digest()).decode("ascii").rstrip("=")  # as the CLI sends it
-
-
-class Fenced(SdkInternalException):
-    """The attempt lost its lease: another worker owns the invocation now."""
 
 
 def _failure(code: typing.Optional[int], message: typing.Optional[str], metadata: typing.Any) -> typing.Optional[Failure]:
@@ -543,8 +540,8 @@ class Store:
     async def db_now(self) -> datetime:
         return (await self._one("SELECT now()", {}))[0][0]
 
-    async def notify(self, channel: str, payload: str) -> None:
-        await self._one(self.q.NOTIFY, {"channel": channel, "payload": payload})
+    async def notify(self, channel: str, hint: Hint) -> None:
+        await self._one(self.q.NOTIFY, {"channel": channel, "payload": hint.encode()})
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from restate_pg.errors import DatabaseUnavailable
+from restate_pg.core.errors import DatabaseUnavailable
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

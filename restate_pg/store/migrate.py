@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from psycopg import sql
 
-from restate_pg.errors import RestatePgError, SchemaNotMigrated
+from restate_pg.core.errors import RestatePgError, SchemaNotMigrated
 from restate_pg.store.database import connect, validate_schema_name
 from restate_pg.store.schema import DEFAULT_SCHEMA
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from restate_pg.errors import DatabaseUnavailable
+from restate_pg.core.errors import DatabaseUnavailable
 from restate_pg.store import queries
 from restate_pg.store.database import check_reachable, resolve_database_url, to_psycopg_conninfo
 from restate_pg.store.migrate import VERSION_TABLE, upgrade

@@ -15,7 +15,7 @@ import typing
 from datetime import datetime, timedelta
 
 from restate_pg.api.cron import Cron, InvalidCron, due_ticks, next_tick
-from restate_pg.runtime.ids import deterministic_invocation_id
+from restate_pg.core.ids import deterministic_invocation_id
 from restate_pg.runtime.submission import new_submission
 from restate_pg.store.driver import CronFiring
 
@@ -27,8 +27,6 @@ logger = logging.getLogger("restate_pg.cron")
 #: Headers every cron invocation carries: which schedule started it, and for which tick.
 CRON_HEADER = "x-restate-pg-cron"
 TICK_HEADER = "x-restate-pg-cron-tick"
-#: The hint payload that makes workers re-read when their schedules are due.
-CRON_HINT = "cron"
 #: Schedules claimed per transaction.
 CLAIM_LIMIT = 16
 #: The longest sleep between looks (a missed hint costs at most this), and the pause when a due

@@ -27,12 +27,14 @@ from restate_pg.observability import logs
 from restate_pg.observability.metrics import METRICS
 from restate_pg.runtime.attempt import Attempt
 from restate_pg.runtime.clock import DbClock
-from restate_pg.runtime.ids import new_invocation_id, parse_awakeable_id
-from restate_pg.store.channels import process_channel, work_channel
-from restate_pg.store.driver import SERVICE_SETTINGS, Fenced, Store
+from restate_pg.core.ids import new_invocation_id, parse_awakeable_id
+from restate_pg.core import hints
+from restate_pg.core.hints import HintKind, process_channel, work_channel
+from restate_pg.core.errors import Fenced
+from restate_pg.store.driver import SERVICE_SETTINGS, Store
 from restate_pg.store.faults import FaultPlan
 from restate_pg.worker.failures import FailureLog
-from restate_pg.store.records import (
+from restate_pg.core.records import (
     Batch,
     ClaimedTask,
     Complete,
@@ -479,8 +481,7 @@ class Engine:
                 logger.info("attempt %d of %s stopped: its lease was taken away", attempt.lease.epoch, invocation_id)
                 attempt.ctx.close()  # its writes would be refused anyway: end it now
         else:
-            suffix = "" if epoch is None else f":{epoch}"
-            self.background(self.store.notify(process_channel(self.schema, owner), f"stop:{invocation_id}{suffix}"),
+            self.background(self.store.notify(process_channel(self.schema, owner), hints.stop(invocation_id, epoch)),
                              "notify", "the attempt's next write is refused by the fence")
 
     # -- Host interface for attempts -----------------------------------------------------------
@@ -542,7 +543,7 @@ class Engine:
             self._notify_waiters(invocation_id, result)
         elif waiter is not None:
             channel = self.work_channel if waiter == "*" else process_channel(self.schema, waiter)
-            self.background(self.store.notify(channel, f"done:{invocation_id}"), "notify", "the caller finds the result by polling")
+            self.background(self.store.notify(channel, hints.done(invocation_id)), "notify", "the caller finds the result by polling")
             if waiter == "*":
                 self._notify_waiters(invocation_id, None)
 
@@ -556,7 +557,7 @@ class Engine:
             if attempt is not None:
                 attempt.ctx.wake()
         else:
-            self.background(self.store.notify(process_channel(self.schema, owner), f"wake:{invocation_id}"),
+            self.background(self.store.notify(process_channel(self.schema, owner), hints.wake(invocation_id)),
                              "notify", "the woken invocation finds its mailbox by polling")
 
     def _hint_work(self) -> None:
@@ -571,34 +572,29 @@ class Engine:
         try:
             while True:
                 self._hint_again = False
-                await self.store.notify(self.work_channel, "")
+                await self.store.notify(self.work_channel, hints.WORK)
                 if not self._hint_again:
                     return
         finally:
             self._hint_running = False
 
     def _on_notify(self, channel: str, payload: str) -> None:
-        if channel == self.work_channel:
-            if payload == "services":
-                self.background(self.load_overrides(), "reading service settings", "read again at the next housekeeping")
-            elif payload == "cron":
-                if self._cron is not None:
-                    self._cron.wake()
-            elif payload.startswith("done:"):
-                self._notify_waiters(payload[5:], None)
-            else:
-                self._work.set()
-            return
-        kind, _, invocation_id = payload.partition(":")
-        if kind == "wake":
-            attempt = self._attempts.get(invocation_id)
+        hint = hints.parse_hint(payload)
+        if hint.kind is HintKind.SERVICES:
+            self.background(self.load_overrides(), "reading service settings", "read again at the next housekeeping")
+        elif hint.kind is HintKind.CRON:
+            if self._cron is not None:
+                self._cron.wake()
+        elif hint.kind is HintKind.DONE:
+            self._notify_waiters(hint.invocation_id, None)
+        elif hint.kind is HintKind.WAKE:
+            attempt = self._attempts.get(hint.invocation_id)
             if attempt is not None:
                 attempt.ctx.wake()
-        elif kind == "stop":
-            invocation_id, _, epoch = invocation_id.partition(":")
-            self._stop_attempt(invocation_id, self.worker_id, int(epoch) if epoch.isdigit() else None)
-        elif kind == "done":
-            self._notify_waiters(invocation_id, None)
+        elif hint.kind is HintKind.STOP:
+            self._stop_attempt(hint.invocation_id, self.worker_id, hint.epoch)
+        else:
+            self._work.set()
 
     def background(self, coro: typing.Awaitable[typing.Any], kind: str, consequence: str = "") -> None:
         """Run `coro` without waiting for it; a failure is logged once per outage (`FailureLog`)."""
