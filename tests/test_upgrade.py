@@ -131,12 +131,13 @@ async def test_invocations_left_in_flight_by_0_1_0_finish_after_migrate(previous
     deployments = await column(url, "SELECT id FROM restate.sys_deployment")
     assert len(deployments) == 1, deployments
 
-    # -- this code: refused until migrated; migrate; a worker finishes everything ----------------------
-    refused = subprocess.run([sys.executable, "-m", "restate_pg", "worker", APP, "--database-url", url],
-                             cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert refused.returncode != 0 and "restate-pg migrate" in refused.stderr, refused.stderr
+    # -- this code: refused until migrated; migrate (then 0.1.0 is refused); a worker finishes all --
+    refused = refusal([sys.executable, "-m", "restate_pg", "worker", APP, "--database-url", url])
+    assert "run `restate-pg migrate`" in refused, refused
     migrated = run([sys.executable, "-m", "restate_pg", "migrate", "--database-url", url])
     assert "migrated schema 'restate'" in migrated, migrated
+    refused = refusal([str(previous_release), "worker", APP, "--database-url", url])
+    assert "migrated by a newer restate-pg" in refused, refused
     assert await statuses(url, ids) == left, "the migration changed the invocations"
 
     async with create_test_harness(upgrade.app, database_url=url) as env:
@@ -179,6 +180,16 @@ def run(args: typing.Sequence[str]) -> str:
     done = subprocess.run(list(args), cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, f"{' '.join(args)} exited {done.returncode}:\n{done.stdout}{done.stderr}"
     return done.stdout + done.stderr
+
+
+def refusal(args: typing.Sequence[str]) -> str:
+    """What a command that must refuse to start said (a worker that starts fails the test)."""
+    try:
+        done = subprocess.run(list(args), cwd=REPO, capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError(f"{' '.join(args)} started instead of refusing:\n{exc.stderr!r}") from None
+    assert done.returncode != 0, f"{' '.join(args)} exited 0:\n{done.stdout}{done.stderr}"
+    return done.stderr
 
 
 def free_port() -> int:
