@@ -48,7 +48,7 @@ if typing.TYPE_CHECKING:
     from restate_pg.admin.cron import cron_schedules
 
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 #: Imported on first use: the client brings database and HTTP drivers that handler modules,
 #: which import this package first thing, do not need.
