@@ -27,7 +27,7 @@ async def ingress(clean_db, side_effects):
 
 
 async def result_of(ingress, invocation_id: str):
-    result = await asyncio.wait_for(ingress.engine.result(invocation_id), 30)
+    result = await asyncio.wait_for(ingress.engine.results.wait(invocation_id), 30)
     assert result is not None
     return result
 

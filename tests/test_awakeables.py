@@ -37,7 +37,7 @@ async def held_id(ingress, key: str) -> str:
 
 
 async def outcome(ingress, invocation_id: str):
-    result = await asyncio.wait_for(ingress.engine.result(invocation_id), 30)
+    result = await asyncio.wait_for(ingress.engine.results.wait(invocation_id), 30)
     assert result is not None
     return result
 

@@ -32,7 +32,7 @@ async def test_cancel_reaches_a_handler_waiting_in_another_process(ingress, clea
     await held_id(ingress, key)
     done = await cli(tmp_path, clean_db, "cancel", invocation_id)
     assert (done.returncode, done.stdout) == (0, f"{invocation_id}: cancellation requested: the handler raises it at its next await\n")
-    result = await asyncio.wait_for(ingress.engine.result(invocation_id), 30)  # woken by the CLI's NOTIFY
+    result = await asyncio.wait_for(ingress.engine.results.wait(invocation_id), 30)  # woken by the CLI's NOTIFY
     assert (result.failure.code, result.failure.message) == (409, "cancelled")
 
     again = await cli(tmp_path, clean_db, "cancel", invocation_id)
@@ -47,7 +47,7 @@ async def test_json_output_and_unknown_ids(ingress, clean_db, tmp_path):
     first, second = json.loads(done.stdout)
     assert (first["invocation_id"], first["status"]) == (done_id, 200)
     assert second == {"invocation_id": MISSING, "status": 404, "message": "invocation not found"}
-    restarted = await asyncio.wait_for(ingress.engine.result(first["new_invocation_id"]), 30)
+    restarted = await asyncio.wait_for(ingress.engine.results.wait(first["new_invocation_id"]), 30)
     assert restarted.output == b'"hi"'
 
     bad = await cli(tmp_path, clean_db, "kill", "not-an-id")

@@ -50,7 +50,7 @@ async def submit_until_accepted(engine: typing.Any, sub: typing.Any) -> None:
     """What a client does when its request fails: send it again, with the same idempotency key."""
     for _ in range(10):
         try:
-            await engine.submit(sub)
+            await engine.submissions.submit(sub)
             return
         except InjectedFault:
             continue

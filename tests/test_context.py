@@ -249,5 +249,5 @@ async def test_handler_inactivity_timeout_suspends_early(ingress):
         statuses.add(row[0])
         await asyncio.sleep(0.02)
     assert "suspended" in statuses
-    result = await ingress.engine.result(invocation_id)
+    result = await ingress.engine.results.wait(invocation_id)
     assert result.output == b'"woke"'

@@ -50,7 +50,7 @@ def exists(database_url: str, invocation_id: str) -> bool:
 
 
 async def output_of(ingress, invocation_id: str) -> bytes:
-    result = await asyncio.wait_for(ingress.engine.result(invocation_id), 30)
+    result = await asyncio.wait_for(ingress.engine.results.wait(invocation_id), 30)
     assert result is not None and result.failure is None, result
     return result.output
 

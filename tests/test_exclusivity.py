@@ -10,6 +10,7 @@ import typing
 import psycopg
 import pytest
 
+from restate_pg.services.outcomes import CancelSignalled, Killed, Paused, Resolved, Resumed
 from restate_pg.store.driver import Store
 from tests.support import exclusivity
 from tests.support.polling import eventually
@@ -65,14 +66,14 @@ async def test_every_path_that_starts_an_exclusive_attempt_holds_the_key(monitor
 
         # resume after pause
         paused, awakeable = await hold_key(engine, "paused")
-        assert await engine.pause_invocation(paused) == "paused"
-        assert await engine.resume_invocation(paused) == "resumed"
-        assert await engine.resolve_awakeable(awakeable, b'"go on"') == "resolved"
+        assert await engine.operations.pause(paused) == Paused()
+        assert await engine.operations.resume(paused) == Resumed()
+        assert await engine.awakeables.resolve(awakeable, b'"go on"') == Resolved()
         await completed(ingress, paused)
         started["resume after pause"] = (paused, 2)
 
         # restart-as-new of a completed exclusive invocation
-        restarted = await engine.restart_invocation(first.id)
+        restarted = (await engine.operations.restart_as_new(first.id)).new_invocation_id
         await completed(ingress, restarted)
         assert await output_of(ingress, restarted) == 2  # the key's balance was 1
         started["restart-as-new"] = (restarted, 1)
@@ -82,7 +83,7 @@ async def test_every_path_that_starts_an_exclusive_attempt_holds_the_key(monitor
         behind_cancelled = submission("deposit", "cancel", 4)
         await ingress.submit(behind_cancelled)
         assert await status_of(ingress, behind_cancelled.id) == "inboxed"
-        assert await engine.cancel_invocation(holder) == "signalled"
+        assert await engine.operations.cancel(holder) == CancelSignalled()
         await completed(ingress, behind_cancelled.id)
         started["key handed over after cancel"] = (behind_cancelled.id, 1)
 
@@ -91,7 +92,7 @@ async def test_every_path_that_starts_an_exclusive_attempt_holds_the_key(monitor
         behind_killed = submission("deposit", "kill", 5)
         await ingress.submit(behind_killed)
         assert await status_of(ingress, behind_killed.id) == "inboxed"
-        assert await engine.kill_invocation(holder) == "killed"
+        assert await engine.operations.kill(holder) == Killed()
         await completed(ingress, behind_killed.id)
         started["key handed over after kill"] = (behind_killed.id, 1)
     finally:

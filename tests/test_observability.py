@@ -140,8 +140,8 @@ async def test_json_logs_carry_the_invocation_and_are_not_repeated_on_replay(cle
             status = "SELECT status FROM restate.sys_invocation WHERE id = %s"
             assert await eventually(lambda: row(ingress.engine, status, invocation_id), ("suspended",), timeout_s=60) == (
                 "suspended",), worker.log()
-            assert await ingress.engine.fire_timers(invocation_id) == 1
-            result = await asyncio.wait_for(ingress.engine.result(invocation_id), 60)
+            assert await ingress.engine.operations.fire_timers(invocation_id) == 1
+            result = await asyncio.wait_for(ingress.engine.results.wait(invocation_id), 60)
             assert result.output == b'"done"', worker.log()
         lines = [json.loads(line) for line in worker.log().splitlines() if line.startswith("{")]
 

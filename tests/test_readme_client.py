@@ -61,7 +61,7 @@ async def test_starting_invocations_in_your_own_transaction(ingress, capsys):
     invocation_id, status = capsys.readouterr().out.split()
     assert invocation_id == namespace["handle"].invocation_id and status == "Accepted"
     assert await row(ingress.engine, "SELECT id FROM public.orders") == (42,)
-    result = await asyncio.wait_for(ingress.engine.result(invocation_id), 30)
+    result = await asyncio.wait_for(ingress.engine.results.wait(invocation_id), 30)
     assert result is not None and result.output == b'"order 42 confirmed"'
     assert await row(ingress.engine, "SELECT status FROM restate.invocation WHERE id = %s",
                      namespace["later"].invocation_id) == ("scheduled",)

@@ -16,6 +16,7 @@ import pytest
 
 from restate_pg.api.app import App
 from restate_pg.runtime.submission import new_submission
+from restate_pg.services.outcomes import Resolved
 from restate_pg.store.driver import Store
 from restate_pg.store.faults import FaultPlan
 from restate_pg.worker.engine import Engine
@@ -66,7 +67,7 @@ async def awakeable_of(store: Store, invocation_id: str) -> typing.Optional[str]
 async def hold_key(engine: Engine, key: str) -> typing.Tuple[str, str]:
     """Start `hold` on `key` and return (its id, its awakeable id) once it holds the key."""
     sub = submission("hold", key)
-    await engine.submit(sub)
+    await engine.submissions.submit(sub)
     store = engine.store
     awakeable = None
     for _ in range(500):
@@ -88,10 +89,10 @@ async def test_delayed_exclusive_send_waits_for_its_key_when_its_first_start_fai
     try:
         holder, awakeable = await hold_key(engine, "k1")
         delayed = submission("deposit", "k1", 5, delay_ms=100)
-        await engine.submit(delayed)
+        await engine.submissions.submit(delayed)
         seen = await eventually(lambda: status_of(engine.store, delayed.id), "inboxed", timeout_s=10)
         assert seen == "inboxed", f"the delayed deposit is {seen!r} while {holder} holds its key"
-        assert await engine.resolve_awakeable(awakeable, b'"done"') == "resolved"
+        assert await engine.awakeables.resolve(awakeable, b'"done"') == Resolved()
         assert await eventually(lambda: status_of(engine.store, delayed.id), "completed") == "completed"
         assert await output_of(engine.store, delayed.id) == 5
     finally:
@@ -126,7 +127,7 @@ async def test_a_claimed_batch_is_never_stranded_by_a_failing_start(monitored):
     try:
         sends = [submission("deposit", f"b{i}", 1, delay_ms=150) for i in range(5)]
         for sub in sends:
-            await engine.submit(sub)
+            await engine.submissions.submit(sub)
         for sub in sends:
             assert await eventually(lambda sub=sub: status_of(engine.store, sub.id), "completed", timeout_s=15) == "completed"
             assert await output_of(engine.store, sub.id) == 1

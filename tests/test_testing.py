@@ -184,7 +184,7 @@ async def test_fire_timers_reaches_a_sleeper_in_another_worker_process(clean_db:
                 return None if row is None else row[0]
 
             assert await eventually(task_status, "running") == "running"  # asleep in the worker's memory
-            assert await engine.fire_timers(handle.invocation_id) == 1
+            assert await engine.operations.fire_timers(handle.invocation_id) == 1
             assert await asyncio.wait_for(client.attach_invocation(handle.invocation_id), 20) == "Leslie woke up"
 
 

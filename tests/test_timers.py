@@ -42,7 +42,7 @@ async def test_sleep_completes_on_time_across_a_worker_restart(clean_db, side_ef
             if first.process.poll() is None:
                 first.kill()
         with WorkerProcess(APP, clean_db, extra=["--inactivity-timeout", "30"]) as second:
-            result = await asyncio.wait_for(ingress.engine.result(invocation_id), 30)
+            result = await asyncio.wait_for(ingress.engine.results.wait(invocation_id), 30)
             with psycopg.connect(clean_db) as conn:
                 (arrived_at,) = conn.execute("SELECT started_at FROM restate.worker WHERE pid = %s", (second.pid,)).fetchone()
     assert result.output == b'"rested"'
@@ -63,7 +63,7 @@ async def test_delayed_send_arrives_after_its_delay_and_not_before(clean_db, sid
                 "SELECT id, status, scheduled_start_at FROM restate.invocation WHERE service = 'Counter'").fetchone()
         assert status == "scheduled"
         assert (await ingress.client.get("/Counter/later/items")).json() == []
-        result = await asyncio.wait_for(ingress.engine.result(invocation_id), 30)
+        result = await asyncio.wait_for(ingress.engine.results.wait(invocation_id), 30)
         assert result.output == b'["late"]'
     with psycopg.connect(clean_db) as conn:
         running_since = conn.execute(
@@ -95,7 +95,7 @@ async def test_sleepers_waiting_in_memory_do_not_hold_the_workers_slots(clean_db
         for invocation_id in ids:
             await journaled_sleep(clean_db, invocation_id)
         assert await _task_states(clean_db) == {"running": 6}  # all leased here, none completed yet
-        results = await asyncio.wait_for(asyncio.gather(*(ingress.engine.result(i) for i in ids)), 30)
+        results = await asyncio.wait_for(asyncio.gather(*(ingress.engine.results.wait(i) for i in ids)), 30)
     assert all(r.output == b'"rested"' for r in results)
 
 
@@ -110,5 +110,5 @@ async def test_waiters_beyond_the_in_memory_limit_suspend_at_once(clean_db):
                 break
             await asyncio.sleep(0.02)
         assert await _task_states(clean_db) == {"running": 2, "suspended": 2}
-        results = await asyncio.wait_for(asyncio.gather(*(ingress.engine.result(i) for i in ids)), 30)
+        results = await asyncio.wait_for(asyncio.gather(*(ingress.engine.results.wait(i) for i in ids)), 30)
     assert all(r.output == b'"rested"' for r in results)

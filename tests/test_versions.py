@@ -59,7 +59,7 @@ async def test_a_newer_worker_leaves_an_older_deployments_invocation_alone(ingre
                          " WHERE invocation_id = %s", invocation_id) == ("suspended", None, "v1")
         assert await in_flight(clean_db, tmp_path) == {"v1": (0, 1), "v2": (1, 0)}
         with worker(clean_db, "v1"):
-            result = await asyncio.wait_for(ingress.engine.result(invocation_id), 30)
+            result = await asyncio.wait_for(ingress.engine.results.wait(invocation_id), 30)
     assert result.output == b'"v1"'
     assert ledger.steps(tag) == ["before", "after"]
 
@@ -70,7 +70,7 @@ async def test_an_operator_lets_a_newer_deployment_take_over(ingress, clean_db, 
         assert (await ingress.client.post("/Upgrade/quick")).json() == "v2"  # v2 is registered and running
         marked = await asyncio.to_thread(run_cli, "deployments", "compatible", "v2", "v1", "--database-url", clean_db, cwd=tmp_path)
         assert marked.returncode == 0, marked.stderr
-        result = await asyncio.wait_for(ingress.engine.result(invocation_id), 30)
+        result = await asyncio.wait_for(ingress.engine.results.wait(invocation_id), 30)
     assert result.output == b'"v2"'
     assert ledger.steps(tag) == ["before", "after"]  # the journaled step was not run again
     unknown = await asyncio.to_thread(run_cli, "deployments", "compatible", "v2", "v0", "--database-url", clean_db, cwd=tmp_path)

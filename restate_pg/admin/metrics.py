@@ -18,12 +18,12 @@ from restate_pg.admin.errors import AdminRoute
 from restate_pg.admin.sockets import listening_socket
 from restate_pg.core.errors import RestatePgError
 from restate_pg.observability import metrics
-from restate_pg.worker.engine import Engine
+from restate_pg.services.gateway import Gateway
 
 logger = logging.getLogger("restate_pg.metrics")
 
 
-def create_metrics_router(engine: Engine) -> APIRouter:
+def create_metrics_router(engine: Gateway) -> APIRouter:
     """A router with `GET /metrics`: this process's counters and the task gauges of `engine`'s database."""
     router = APIRouter(route_class=AdminRoute)  # its errors too are `{"code", "message"}`
 
@@ -38,7 +38,7 @@ def create_metrics_router(engine: Engine) -> APIRouter:
 
 
 @contextlib.asynccontextmanager
-async def serve_metrics(engine: Engine, host: str, port: int) -> typing.AsyncIterator[int]:
+async def serve_metrics(engine: Gateway, host: str, port: int) -> typing.AsyncIterator[int]:
     """Serve `GET /metrics` on host:port while the block runs; yields the port (for port 0)."""
     import fastapi
     import uvicorn

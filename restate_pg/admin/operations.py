@@ -1,11 +1,13 @@
 """What an operator can do to one invocation, and how each outcome is answered.
 
-The admin router and the `restate-pg invocations` command share this table, so that both give
-Restate's admin API status codes and the same messages.
+The verbs themselves are `restate_pg.services.operations.Operations`; this module maps each of
+their outcomes to the HTTP status and message of Restate's admin API. The admin router and the
+`restate-pg invocations` command share this table, so that both give the same answers.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import typing
 from dataclasses import dataclass
@@ -13,59 +15,72 @@ from dataclasses import dataclass
 import psycopg
 
 from restate_pg.core.ids import is_invocation_id
-from restate_pg.worker.engine import Engine, RestartRefused
+from restate_pg.services import outcomes
+from restate_pg.services.gateway import Gateway
 
 logger = logging.getLogger("restate_pg.admin")
 
 NOT_COMPLETED = "the invocation is not completed yet; cancel or kill it first"
 NOT_STARTED = "the invocation has not started yet (inboxed or scheduled)"
 
+#: An answer: the HTTP status, and the message (formatted with the outcome's fields).
+Reply = typing.Tuple[int, str]
+
 #: Outcomes every operation may have.
-_COMMON: typing.Mapping[str, typing.Tuple[int, str]] = {
-    "missing": (404, "invocation not found"),
-    "completed": (409, "the invocation is already completed"),
+_COMMON: typing.Mapping[type, Reply] = {
+    outcomes.Missing: (404, "invocation not found"),
+    outcomes.AlreadyCompleted: (409, "the invocation is already completed"),
 }
 
 
 @dataclass(frozen=True)
 class Operation:
-    """One operation: the engine method that performs it and the answer to each of its outcomes."""
+    """One operation: the `Operations` method that performs it and the answer to each outcome."""
 
     name: str  # the admin path segment and the CLI verb
     summary: str
     method: str
-    answers: typing.Mapping[str, typing.Tuple[int, str]]
+    answers: typing.Mapping[type, Reply]
 
 
 OPERATIONS: typing.Dict[str, Operation] = {
     op.name: op
     for op in (
-        Operation("cancel", "ask an invocation to stop: its handler gets TerminalError 409 at its next await", "cancel_invocation", {
-            "canceled": (200, "canceled: it had not started, and has ended"),
-            "signalled": (202, "cancellation requested: the handler raises it at its next await"),
+        Operation("cancel", "ask an invocation to stop: its handler gets TerminalError 409 at its next await", "cancel", {
+            outcomes.Canceled: (200, "canceled: it had not started, and has ended"),
+            outcomes.CancelSignalled: (202, "cancellation requested: the handler raises it at its next await"),
         }),
         Operation("kill", "end an invocation now with 409 'killed', and the ones it called, running no more of its code",
-                  "kill_invocation", {"killed": (200, "killed")}),
-        Operation("purge", "forget a completed invocation: status, result and journal", "purge_invocation", {
-            "purged": (200, "purged"),
-            "running": (409, NOT_COMPLETED),
+                  "kill", {outcomes.Killed: (200, "killed")}),
+        Operation("purge", "forget a completed invocation: status, result and journal", "purge", {
+            outcomes.Purged: (200, "purged"),
+            outcomes.NotCompleted: (409, NOT_COMPLETED),
         }),
         Operation("purge-journal", "forget the journal of a completed invocation, keeping its result", "purge_journal", {
-            "purged": (200, "journal purged"),
-            "running": (409, NOT_COMPLETED),
+            outcomes.Purged: (200, "journal purged"),
+            outcomes.NotCompleted: (409, NOT_COMPLETED),
         }),
-        Operation("pause", "stop an invocation until it is resumed", "pause_invocation", {
-            "paused": (202, "pausing: its attempt is stopped and it waits to be resumed"),
-            "already": (200, "already paused"),
-            "pending": (409, "the invocation is not running (inboxed or scheduled)"),
+        Operation("pause", "stop an invocation until it is resumed", "pause", {
+            outcomes.Paused: (202, "pausing: its attempt is stopped and it waits to be resumed"),
+            outcomes.AlreadyPaused: (200, "already paused"),
+            outcomes.NotStarted: (409, "the invocation is not running (inboxed or scheduled)"),
         }),
-        Operation("resume", "run a paused, backing-off or suspended invocation now", "resume_invocation", {
-            "resumed": (200, "resumed"),
-            "running": (200, "running already"),
-            "pending": (425, NOT_STARTED),
+        Operation("resume", "run a paused, backing-off or suspended invocation now", "resume", {
+            outcomes.Resumed: (200, "resumed"),
+            outcomes.AlreadyRunning: (200, "running already"),
+            outcomes.NotStarted: (425, NOT_STARTED),
         }),
         Operation("restart-as-new", "run a completed invocation again as a new one, with the same input",
-                  "restart_invocation", {}),
+                  "restart_as_new", {
+            outcomes.Restarted: (200, "restarted as {new_invocation_id}"),
+            outcomes.NotStarted: (425, NOT_STARTED),
+            outcomes.NotCompleted: (409, "the invocation is still running; cancel or kill it first"),
+            outcomes.WorkflowRun: (422, "restart-as-new is not supported for workflow runs"),
+            outcomes.JournalGone: (410, "the journal of the invocation was purged; restart it from 0"),
+            outcomes.PrefixPastEnd: (400, "from={prefix} is past the end of the journal (last entry {last_index})"),
+            outcomes.PrefixSplitsCommand: (
+                400, "the journal up to entry {prefix} holds commands whose results come later; choose another 'from'"),
+        }),
     )
 }
 
@@ -84,21 +99,23 @@ class Answer:
         return self.status < 300
 
 
-async def perform(engine: Engine, name: str, invocation_id: str, **options: typing.Any) -> Answer:
+def answer(operation: Operation, outcome: outcomes.Outcome) -> Answer:
+    """The answer to `outcome` of `operation`."""
+    status, message = {**_COMMON, **operation.answers}[type(outcome)]
+    fields = dataclasses.asdict(outcome) if dataclasses.is_dataclass(outcome) else {}
+    return Answer(status, message.format(**fields), fields.get("new_invocation_id"))
+
+
+async def perform(node: Gateway, name: str, invocation_id: str, **options: typing.Any) -> Answer:
     """Perform operation `name` on one invocation; failures become answers, never exceptions."""
     operation = OPERATIONS[name]
     if not is_invocation_id(invocation_id):
         return Answer(400, f"bad invocation id '{invocation_id}'")
     try:
-        outcome = await getattr(engine, operation.method)(invocation_id, **options)
-    except RestartRefused as refused:
-        return Answer(refused.status, refused.message)
+        outcome = await getattr(node.operations, operation.method)(invocation_id, **options)
     except psycopg.OperationalError:
         return Answer(503, "the database is unavailable, retry later")
     except Exception:
         logger.exception("%s of %s failed", name, invocation_id)
         return Answer(500, f"internal error during {name}")
-    if name == "restart-as-new":
-        return Answer(200, f"restarted as {outcome}", new_invocation_id=outcome)
-    status, message = {**_COMMON, **operation.answers}[outcome]
-    return Answer(status, message)
+    return answer(operation, outcome)

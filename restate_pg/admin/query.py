@@ -21,7 +21,7 @@ from restate_pg.admin.errors import AdminRoute, error_response
 from restate_pg.core.errors import DatabaseUnavailable
 from restate_pg.store.console import DEFAULT_TIMEOUT_S, QueryError, QueryResult, json_safe, run_query
 from restate_pg.validation import check_json
-from restate_pg.worker.engine import Engine
+from restate_pg.services.gateway import Gateway
 
 logger = logging.getLogger("restate_pg.admin")
 
@@ -40,7 +40,7 @@ def _hex_records(result: QueryResult) -> typing.List[typing.Dict[str, typing.Any
              for name, value in zip(result.columns, row)} for row in result.rows]
 
 
-def create_query_router(engine: Engine, *, timeout_s: float = DEFAULT_TIMEOUT_S, hex_bytes: bool = False) -> APIRouter:
+def create_query_router(engine: Gateway, *, timeout_s: float = DEFAULT_TIMEOUT_S, hex_bytes: bool = False) -> APIRouter:
     """The `/query` route, reading through `engine`'s database and schema. With `hex_bytes`, JSON
     answers write bytes in hex, as Restate's versioned admin API does (`restate kv get` decodes
     them so); restate-pg's unversioned path keeps base64."""

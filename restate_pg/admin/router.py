@@ -17,7 +17,7 @@ from restate_pg.admin.metrics import create_metrics_router
 from restate_pg.admin.operations import OPERATIONS, Answer, perform
 from restate_pg.admin.query import create_query_router
 from restate_pg.admin.services import VERSION_PREFIXES, add_service_routes
-from restate_pg.worker.engine import Engine
+from restate_pg.services.gateway import Gateway
 
 
 def _respond(answer: Answer) -> Response:
@@ -28,7 +28,7 @@ def _respond(answer: Answer) -> Response:
     return Response(status_code=answer.status)  # Restate answers these with an empty body
 
 
-def create_admin_router(engine: Engine) -> APIRouter:
+def create_admin_router(engine: Gateway) -> APIRouter:
     """The admin router for `engine` (for example `create_router(...).engine`)."""
     router = APIRouter(route_class=AdminRoute)
     router.include_router(create_metrics_router(engine))  # GET /metrics
@@ -63,7 +63,7 @@ def create_admin_router(engine: Engine) -> APIRouter:
     return versioned
 
 
-def create_admin_app(engine: Engine) -> FastAPI:
+def create_admin_app(engine: Gateway) -> FastAPI:
     """The admin API as an app of its own (what `restate-pg dev` and `serve --admin-port` serve):
     the admin router, with Restate's error body for every error, also for unknown paths and
     methods, and for routes an application adds to this app (validation errors, exceptions)."""

@@ -23,7 +23,7 @@ from restate_pg.core import hints
 from restate_pg.core.ids import deployment_id_from_digest, is_deployment_id
 from restate_pg.store.driver import state_version
 from restate_pg.validation import check_json
-from restate_pg.worker.engine import Engine
+from restate_pg.services.gateway import Gateway
 
 #: Admin API versions this router answers as (Restate's /version reports a range): 1 is the
 #: unversioned paths, 2 to 4 the same routes under /v2, /v3 and /v4, which Restate's CLI 1.7 calls.
@@ -45,7 +45,7 @@ _MODIFIABLE = {
 }
 
 
-def render_service(row: typing.Mapping[str, typing.Any], engine: Engine) -> typing.Dict[str, typing.Any]:
+def render_service(row: typing.Mapping[str, typing.Any], engine: Gateway) -> typing.Dict[str, typing.Any]:
     """A registry row as Restate's `ServiceMetadata`: what the code said, overridden by what
     operators changed."""
     registered = dict(row["registered"] or {})
@@ -73,7 +73,7 @@ def _without_nulls(described: typing.Mapping[str, typing.Any]) -> typing.Dict[st
     return {k: v for k, v in described.items() if v is not None}
 
 
-def add_service_routes(router: APIRouter, engine: Engine) -> None:
+def add_service_routes(router: APIRouter, engine: Gateway) -> None:
     """Mount the service, deployment, health and version paths on `router`."""
     store = engine.store
 

@@ -1,9 +1,9 @@
 """The client over SQL: no HTTP hop, straight to the database the workers use.
 
-It is an `Engine` that runs no handlers (as an ingress started with `run_handlers=False`):
-submissions go through the same `apply()` as the ingress's, and results arrive as they do for
-the ingress: the completing worker NOTIFYs this process (`invocation.waiter`), and a poll every
-`poll_interval` covers a lost notification.
+It runs the services of a process that runs no handlers (a `Gateway`, as an ingress started with
+`run_handlers=False`): submissions go through the same `apply()` as the ingress's, and results
+arrive as they do for the ingress: the completing worker NOTIFYs this process (`invocation.waiter`),
+and a poll every `poll_interval` covers a lost notification.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from restate_pg.admin.operations import perform
 from restate_pg.client.base import Headers, RestateClient, raise_failure
 from restate_pg.client.handle import ClientError, RestateClientSendHandle
 from restate_pg.client.target import Target
+from restate_pg.services.gateway import Gateway
+from restate_pg.services.outcomes import Accepted, InvalidAwakeableId, InvocationResult, Missing, NotReady
 from restate_pg.validation import check_headers
-from restate_pg.worker.engine import Engine, InvocationResult
 
 
 class SqlClient(RestateClient):
@@ -36,8 +37,7 @@ class SqlClient(RestateClient):
         check_headers(headers)
         self.app = app
         self.headers = dict(headers or {})
-        self.engine = Engine(app or App(), database_url, schema=schema, run_handlers=False,
-                             poll_interval=poll_interval, pool_size=pool_size)
+        self.engine = Gateway(app or App(), database_url, schema=schema, poll_interval=poll_interval, pool_size=pool_size)
         self._opened = False
 
     async def open(self) -> None:
@@ -53,38 +53,33 @@ class SqlClient(RestateClient):
     async def _call(self, target: Target, key: typing.Optional[str], payload: bytes, idempotency_key: typing.Optional[str], headers: Headers) -> bytes:
         await self.open()
         sub = target.submission(key, payload, idempotency_key=idempotency_key, headers={**self.headers, **(headers or {})})
-        _, result = await self.engine.call(sub)
+        _, result = await self.engine.submissions.call(sub)
         return output_of(sub.id, result)
 
     async def _send(self, target: Target, key: typing.Optional[str], payload: bytes, delay: typing.Optional[timedelta], idempotency_key: typing.Optional[str], headers: Headers) -> RestateClientSendHandle:
         await self.open()
         sub = target.submission(key, payload, delay=delay, idempotency_key=idempotency_key, headers={**self.headers, **(headers or {})})
-        submitted, _ = await self.engine.submit(sub)
-        execution_time = None
-        if submitted.status == "scheduled" and submitted.db_now is not None and sub.delay_ms is not None:
-            execution_time = submitted.db_now + timedelta(milliseconds=sub.delay_ms)
-        status = "Accepted" if submitted.status is not None else "PreviouslyAccepted"
-        return RestateClientSendHandle(sub.id, 202, status, execution_time)
+        accepted = await self.engine.submissions.send(sub)
+        execution_time = accepted.execution_time if isinstance(accepted, Accepted) else None
+        return RestateClientSendHandle(sub.id, 202, type(accepted).__name__, execution_time)
 
     async def _attach(self, invocation_id: str) -> bytes:
         await self.open()
-        return output_of(invocation_id, await self.engine.result(invocation_id))
+        return output_of(invocation_id, await self.engine.results.wait(invocation_id))
 
     async def _output(self, invocation_id: str) -> bytes:
         await self.open()
-        row = await self.engine.store.get_invocation(invocation_id)
-        if row is None:
+        finished = await self.engine.results.output(invocation_id)
+        if isinstance(finished, Missing):
             raise ClientError(404, "invocation not found")
-        if row["status"] != "completed":
+        if isinstance(finished, NotReady):
             raise ClientError(470, "the invocation exists but has not completed yet")
-        return output_of(invocation_id, InvocationResult.from_row(row))
+        return output_of(invocation_id, finished.result)
 
     async def _complete_awakeable(self, awakeable_id: str, value: typing.Optional[bytes], failure: typing.Any) -> None:
         await self.open()
-        try:
-            await self.engine.resolve_awakeable(awakeable_id, value, failure)
-        except ValueError:
-            raise ClientError(400, f"bad awakeable id '{awakeable_id}'") from None
+        if isinstance(await self.engine.awakeables.complete(awakeable_id, value, failure), InvalidAwakeableId):
+            raise ClientError(400, f"bad awakeable id '{awakeable_id}'")
 
     async def _cancel(self, invocation_id: str) -> None:
         await self.open()

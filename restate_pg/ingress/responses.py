@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from fastapi.responses import JSONResponse, Response
 
 from restate_pg.api.definitions import Handler
-from restate_pg.worker.engine import InvocationResult
+from restate_pg.services.outcomes import InvocationResult
 
 ERROR_SOURCE = "x-restate-error-source"
 

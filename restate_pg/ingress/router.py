@@ -30,7 +30,8 @@ from restate_pg.observability import tracing
 from restate_pg.runtime.submission import idempotent_invocation_id, new_submission, workflow_invocation_id
 from restate_pg.core.records import Failure
 from restate_pg.validation import UNSTORABLE, InvalidInput, check_json, check_text, is_unstorable
-from restate_pg.worker.engine import Engine, InvocationResult
+from restate_pg.services.gateway import Gateway
+from restate_pg.services.outcomes import Accepted, InvalidAwakeableId, Missing, NotReady, NotResolved
 
 logger = logging.getLogger("restate_pg.ingress")
 
@@ -55,9 +56,9 @@ class _Target(typing.NamedTuple):
 class Ingress:
     """Request handling, independent of how the routes are mounted."""
 
-    def __init__(self, app: App, engine: Engine, max_body_size: int) -> None:
+    def __init__(self, app: App, node: Gateway, max_body_size: int) -> None:
         self.app = app
-        self.engine = engine
+        self.node = node
         self.max_body_size = max_body_size
 
     def resolve(self, segments: typing.List[str], explicit_send: typing.Optional[bool]) -> _Target:
@@ -160,7 +161,7 @@ class Ingress:
         # The checks run in Restate's order, so that a request with several faults gets the same answer.
         target = self.resolve(segments, explicit_send)
         handler = target.handler
-        if not self.engine.is_public(handler):
+        if not self.node.settings.is_public(handler):
             raise IngressError(400, "the invoked service is not public")
         key_header = idempotency_key(request)
         if key_header is not None and handler.kind == "workflow":
@@ -197,20 +198,18 @@ class Ingress:
         tracing.submitted(submission.headers, invocation_id, handler.service_name, handler.name, target.key)
         try:
             if target.send:
-                submitted, _ = await self.engine.submit(submission)
+                accepted = await self.node.submissions.send(submission)
             else:
-                submitted, result = await self.engine.call(submission)
+                submitted, result = await self.node.submissions.call(submission)
         except psycopg.DataError as exc:
             if delay_ms is None or is_unstorable(exc):
                 raise
             # now() + delay is beyond what PostgreSQL's timestamps hold
             raise IngressError(400, f"{_BAD_DELAY}: the delay is too long") from None
         if target.send:
-            status = "Accepted" if submitted.status is not None else "PreviouslyAccepted"
-            payload: typing.Dict[str, typing.Any] = {"invocationId": invocation_id, "status": status}
-            if submitted.status == "scheduled" and submitted.db_now is not None and delay_ms is not None:
-                # the same instant the submit statement stored as the start time: now() + delay
-                payload["executionTime"] = rfc3339(submitted.db_now + timedelta(milliseconds=delay_ms), zulu=True)
+            payload: typing.Dict[str, typing.Any] = {"invocationId": invocation_id, "status": type(accepted).__name__}
+            if isinstance(accepted, Accepted) and accepted.execution_time is not None:
+                payload["executionTime"] = rfc3339(accepted.execution_time, zulu=True)
             return JSONResponse(payload, status_code=202, headers={"x-restate-id": invocation_id})
         if result is None:
             raise IngressError(404, "invocation not found", invocation_id)
@@ -232,24 +231,16 @@ class Ingress:
             raise IngressError(404, f"unknown ingress path {request.url.path}")
         if request.method not in methods:
             raise IngressError(405, "method not allowed")
-        if action == "attach":
-            result = await self.engine.result(invocation_id)
-            if result is None:
-                raise IngressError(404, "invocation not found", invocation_id)
-            row = await self.engine.store.get_invocation(invocation_id)
-        else:
-            row = await self.engine.store.get_invocation(invocation_id)
-            if row is None:
-                if invocation_id in self.engine._uncreated:  # running here, not flushed yet
-                    raise IngressError(470, "the invocation exists but has not completed yet", invocation_id)
-                raise IngressError(404, "invocation not found", invocation_id)
-            if row["status"] != "completed":
-                raise IngressError(470, "the invocation exists but has not completed yet", invocation_id)
-            result = InvocationResult.from_row(row)
-        handler = self.app.handler(row["service"], row["handler"]) if row is not None else None
-        response = result_response(handler, invocation_id, result)
-        if row is not None and row.get("retain_until") is not None:
-            response.headers["idempotency-expires"] = rfc3339(row["retain_until"])
+        results = self.node.results
+        finished = await (results.attach(invocation_id) if action == "attach" else results.output(invocation_id))
+        if isinstance(finished, Missing):
+            raise IngressError(404, "invocation not found", invocation_id)
+        if isinstance(finished, NotReady):
+            raise IngressError(470, "the invocation exists but has not completed yet", invocation_id)
+        handler = self.app.handler(finished.service, finished.handler) if finished.service is not None else None
+        response = result_response(handler, invocation_id, finished.result)
+        if finished.retain_until is not None:
+            response.headers["idempotency-expires"] = rfc3339(finished.retain_until)
         return response
 
     def invocation_id_of(self, target: typing.Mapping[str, typing.Any]) -> str:
@@ -298,22 +289,20 @@ class Ingress:
         if action == "reject":  # the message is stored as text
             message = check_text("failure message (the request body)", body.decode("utf-8", errors="replace"))
             value, failure = None, Failure(500, message)
-        try:
-            status = await self.engine.resolve_awakeable(awakeable_id, value, failure)
-        except ValueError:
-            raise IngressError(400, f"bad awakeable id '{awakeable_id}'") from None
-        if status != "resolved":  # accepted all the same, as Restate's ingress does
-            logger.info("awakeable %s was not %sd: %s", awakeable_id, action, status)
+        outcome = await self.node.awakeables.complete(awakeable_id, value, failure)
+        if isinstance(outcome, InvalidAwakeableId):
+            raise IngressError(400, f"bad awakeable id '{awakeable_id}'")
+        if isinstance(outcome, NotResolved):  # accepted all the same, as Restate's ingress does
+            logger.info("awakeable %s was not %sd: %s", awakeable_id, action, outcome.reason)
         return Response(status_code=202)
 
     async def retained_until(self, invocation_id: str) -> typing.Optional[datetime]:
         """Until when a completed invocation's result is kept (the `idempotency-expires` header)."""
         try:
-            row = await self.engine.store.get_invocation(invocation_id)
+            return await self.node.results.retained_until(invocation_id)
         except psycopg.Error as exc:  # the header is informative: answer without it
             logger.debug("no retention time for %s: %s", invocation_id, exc)
             return None
-        return None if row is None else row.get("retain_until")
 
 
 def _json_input(handler: Handler) -> bool:
@@ -348,7 +337,7 @@ def create_router(
     *,
     database_url: typing.Optional[str] = None,
     schema: str = "restate",
-    engine: typing.Optional[Engine] = None,
+    engine: typing.Optional[Gateway] = None,
     run_handlers: bool = True,
     poll_only: bool = False,
     max_body_size: int = DEFAULT_MAX_BODY,
@@ -358,7 +347,8 @@ def create_router(
 
     With `run_handlers=True` (the default) the process also executes invocations (it is a worker);
     with False it only accepts requests and waits for workers started with `restate-pg worker`.
-    The router's lifespan starts and stops the engine unless you pass your own `engine`.
+    The router's lifespan starts and stops the engine unless you pass your own `engine` (the
+    process it serves from, `router.engine`: a `restate_pg.services.Gateway`, which a worker is).
     """
     if engine is None:
         if database_url is None:
@@ -368,7 +358,9 @@ def create_router(
             if resolved is None:
                 raise ValueError("no database configured: pass database_url= or set DATABASE_URL")
             database_url = to_psycopg_conninfo(resolved)
-        engine = Engine(app, database_url, schema=schema, run_handlers=run_handlers, poll_only=poll_only, **engine_options)
+        from restate_pg.process import open_process
+
+        engine = open_process(app, database_url, schema=schema, run_handlers=run_handlers, poll_only=poll_only, **engine_options)
         owns_engine = True
     else:
         owns_engine = False

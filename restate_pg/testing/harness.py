@@ -29,10 +29,11 @@ from restate_pg.api.serde import DefaultSerde, Serde, serde_for_type
 from restate_pg.client.base import RestateClient
 from restate_pg.client.http import HttpClient
 from restate_pg.client.sql import output_of
+from restate_pg.process import open_process
+from restate_pg.services.gateway import Gateway
 from restate_pg.store.console import run_query
 from restate_pg.store.schema import DEFAULT_SCHEMA
 from restate_pg.testing.database import migrated_database
-from restate_pg.worker.engine import Engine
 
 __all__ = ["HarnessEnvironment", "InvocationTimeout", "create_test_harness", "serve_api"]
 
@@ -57,7 +58,7 @@ class HarnessEnvironment:
     client: RestateClient
     database_url: str
     schema: str
-    engine: Engine
+    engine: Gateway  # the worker's engine: its services (`engine.submissions`, ...) and its store
 
     async def fire_timers(self, invocation_id: typing.Optional[str] = None) -> int:
         """Fire every pending sleep of `invocation_id` (of all invocations if None) now, and start
@@ -66,7 +67,7 @@ class HarnessEnvironment:
         A suspended invocation resumes and one waiting in memory continues at once. Only sleeps
         the handler already awaits are fired: call it after the invocation reached its sleep
         (`run_to_completion` keeps calling it until the invocation completes)."""
-        return await self.engine.fire_timers(invocation_id)
+        return await self.engine.operations.fire_timers(invocation_id)
 
     async def run_to_completion(
         self,
@@ -82,7 +83,7 @@ class HarnessEnvironment:
         invocation and of any other (those it waits for, say), is fired as soon as it is reached,
         so a handler that sleeps for days completes at once. Raises `InvocationTimeout` if it has
         not completed after `timeout` seconds."""
-        result = asyncio.ensure_future(self.engine.result(invocation_id))
+        result = asyncio.ensure_future(self.engine.results.wait(invocation_id))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         try:
@@ -170,7 +171,7 @@ async def _running(
     from restate_pg.admin import create_admin_router
     from restate_pg.ingress import create_router
 
-    engine = Engine(app, database_url, schema=schema, **engine_options)
+    engine = open_process(app, database_url, schema=schema, **engine_options)
     api = FastAPI()
     api.include_router(create_admin_router(engine), prefix=ADMIN_PREFIX)
     api.include_router(create_router(app, engine=engine))

@@ -14,9 +14,10 @@ import logging
 import typing
 from datetime import datetime, timedelta
 
-from restate_pg.api.cron import Cron, InvalidCron, due_ticks, next_tick
+from restate_pg.api.cron import InvalidCron, due_ticks, next_tick
 from restate_pg.core.ids import deterministic_invocation_id
 from restate_pg.runtime.submission import new_submission
+from restate_pg.services.schedules import cron_row
 from restate_pg.store.driver import CronFiring
 
 if typing.TYPE_CHECKING:
@@ -35,15 +36,6 @@ MAX_SLEEP = 60.0
 CONTENDED_PAUSE = 0.2
 
 
-def cron_row(cron: Cron, now: datetime) -> typing.Dict[str, typing.Any]:
-    """A `cron_job` row for `cron`, its first tick after `now` (the database's clock)."""
-    service, handler = cron.target()
-    return {
-        "name": cron.name, "service": service, "handler": handler, "key": cron.key,
-        "schedule": cron.schedule, "timezone": cron.timezone, "input": cron.input_bytes(),
-        "headers": dict(cron.headers), "catch_up": cron.catch_up,
-        "next_at": next_tick(cron.schedule, cron.timezone, now),
-    }
 
 
 class CronLoop:
@@ -105,7 +97,7 @@ class CronLoop:
                 self._wake.clear()
                 fired = await engine.store.fire_due_crons(targets, CLAIM_LIMIT, self.plan)
                 if any(created for _, created in fired):
-                    engine._hint_work()
+                    engine.signals.hint_work()
                 if len(fired) == CLAIM_LIMIT:
                     continue
                 due = await engine.store.next_cron_due(targets)

@@ -1,4 +1,4 @@
-"""Failures of a worker's background work, logged once per outage instead of once per try.
+"""Failures of a process's background work, logged once per outage instead of once per try.
 
 While the database is down or a connection is being replaced, every wake-up NOTIFY, mailbox read,
 heartbeat and claim fails, and every one of them is retried (or covered by polling). Logging each

@@ -1,0 +1,43 @@
+"""Completing awakeables from outside a handler (the ingress's `/restate/awakeables/{id}/resolve`,
+the clients' `resolve_awakeable`): the value or failure goes to the awaiting invocation's mailbox,
+and whoever runs it is woken."""
+
+from __future__ import annotations
+
+import typing
+
+from restate_pg.core.ids import parse_awakeable_id
+from restate_pg.core.records import Failure, Resolution
+from restate_pg.services.outcomes import InvalidAwakeableId, NotResolved, Resolved
+from restate_pg.services.signals import Signals
+from restate_pg.store.driver import Store
+
+AwakeableOutcome = typing.Union[Resolved, NotResolved, InvalidAwakeableId]
+
+
+class Awakeables:
+    def __init__(self, store: Store, signals: Signals) -> None:
+        self.store = store
+        self.signals = signals
+
+    async def complete(
+        self, awakeable_id: str, value: typing.Optional[bytes], failure: typing.Optional[Failure] = None
+    ) -> AwakeableOutcome:
+        """Complete an awakeable with `value`, or with `failure` when given."""
+        try:
+            target, command = parse_awakeable_id(awakeable_id)
+        except ValueError:
+            return InvalidAwakeableId()
+        status, owner = await self.store.resolve_awakeable(Resolution(awakeable_id, target, command, value, failure))
+        if status != "resolved":
+            return NotResolved(str(status))
+        self.signals.wake(target, owner)
+        return Resolved()
+
+    async def resolve(self, awakeable_id: str, value: bytes) -> AwakeableOutcome:
+        """Complete an awakeable with a value (already serialized for the awaiting side)."""
+        return await self.complete(awakeable_id, value)
+
+    async def reject(self, awakeable_id: str, message: str, code: int = 500) -> AwakeableOutcome:
+        """Complete an awakeable with a failure: the awaiting handler raises `TerminalError`."""
+        return await self.complete(awakeable_id, None, Failure(code, message))
