@@ -210,7 +210,7 @@ async def test_failed_wake_ups_are_logged_once_and_never_as_unretrieved_task_err
     try:
         results = []
         for i in range(3):
-            submitted, result = await caller.call(submission("deposit", "n1", 1, idempotency_key=f"n-{i}"))
+            submitted, result = await caller.submissions.call(submission("deposit", "n1", 1, idempotency_key=f"n-{i}"))
             results.append(orjson.loads(result.output))
         assert results == [1, 2, 3]
     finally:
@@ -261,7 +261,7 @@ async def test_after_the_database_was_unreachable_no_worker_reaps_the_others(cle
     try:
         injected = lambda: asyncio.sleep(0.05, second.store.faults.injected.get(("heartbeat", "before"), 0))
         assert await eventually(injected, 5, timeout_s=10) == 5
-        beats = lambda: asyncio.sleep(0.05, (first._beating_since is not None, second._beating_since is not None))
+        beats = lambda: asyncio.sleep(0.05, (first.liveness.beating_since is not None, second.liveness.beating_since is not None))
         assert await eventually(beats, (True, True), timeout_s=10) == (True, True)
         await asyncio.sleep(2 * LEASE)  # a window in which a premature reap would show
         with psycopg.connect(clean_db, autocommit=True) as conn:
