@@ -206,9 +206,6 @@ class Engine(Gateway):
     def setting(self, handler: Handler, name: str) -> typing.Any:
         return self.settings.setting(handler, name)
 
-    def is_public(self, handler: Handler) -> bool:
-        return self.settings.is_public(handler)
-
     def attempt_waiting(self, waiting: bool) -> bool:
         if waiting:
             return self.slots.start_waiting()
