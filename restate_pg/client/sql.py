@@ -60,8 +60,9 @@ class SqlClient(RestateClient):
         await self.open()
         sub = target.submission(key, payload, delay=delay, idempotency_key=idempotency_key, headers={**self.headers, **(headers or {})})
         accepted = await self.engine.submissions.send(sub)
-        execution_time = accepted.execution_time if isinstance(accepted, Accepted) else None
-        return RestateClientSendHandle(sub.id, 202, type(accepted).__name__, execution_time)
+        if isinstance(accepted, Accepted):
+            return RestateClientSendHandle(sub.id, 202, "Accepted", accepted.execution_time)
+        return RestateClientSendHandle(sub.id, 202, "PreviouslyAccepted", None)
 
     async def _attach(self, invocation_id: str) -> bytes:
         await self.open()

@@ -207,7 +207,8 @@ class Ingress:
             # now() + delay is beyond what PostgreSQL's timestamps hold
             raise IngressError(400, f"{_BAD_DELAY}: the delay is too long") from None
         if target.send:
-            payload: typing.Dict[str, typing.Any] = {"invocationId": invocation_id, "status": type(accepted).__name__}
+            status = "Accepted" if isinstance(accepted, Accepted) else "PreviouslyAccepted"
+            payload: typing.Dict[str, typing.Any] = {"invocationId": invocation_id, "status": status}
             if isinstance(accepted, Accepted) and accepted.execution_time is not None:
                 payload["executionTime"] = rfc3339(accepted.execution_time, zulu=True)
             return JSONResponse(payload, status_code=202, headers={"x-restate-id": invocation_id})
