@@ -3,11 +3,20 @@ dev; and the operator's commands (invocations, services, deployments, kv, cron, 
 
 Each command is a module of this package that adds its own subparser (`add_parser`) and runs it:
 `migrate`, `worker`, `serve`, `dev`, `invocations`, `registry` (services and deployments), `kv`,
-`cron` and `sql`. This module builds the top parser from them and dispatches.
+`cron` and `sql`. This module builds the top parser from them, dispatches, and applies the one
+rule by which every command fails:
 
-Every failure a user can fix (bad MODULE:APP, unreachable database, unmigrated schema) ends with
-one line on stderr, `restate-pg: error: ...`, and exit status 2; failures while running exit 1.
-Set RESTATE_PG_DEBUG=1 to get tracebacks for unexpected errors.
+- a failure ends with one line on stderr, `restate-pg: error: ...` (set RESTATE_PG_DEBUG=1 to get
+  the traceback of an unexpected error);
+- exit status 2 when the command cannot run as given: a usage error (argparse's own), an argument
+  in the wrong form (an invocation id, a VALUE that is not JSON, MODULE:APP, a target without
+  --yes), a port in use, or a database not configured, not reachable or not migrated when the
+  command starts (a `CLIError`, whose status is 2 unless it says otherwise);
+- exit status 1 when it ran and failed: what PostgreSQL refused or lost while it ran (a query
+  `restate-pg sql` was given included: every `RestatePgError`), an invocation, state entry,
+  deployment or cron job that does not exist, an operation that failed for any invocation, or an
+  unexpected error;
+- 130 after Ctrl-C.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """`restate-pg sql "SELECT ..."`: the introspection views from a terminal, as `restate sql` does.
 
 A table for people by default, `--json` (the same `{"rows": [...]}` as the admin API's `/query`)
-for scripts. The query runs read-only, see `restate_pg.store.console`.
+for scripts. The query runs read-only, see `restate_pg.store.console`. A query PostgreSQL refuses,
+or a database lost while it runs, exits 1, as the other operator commands' failures do.
 """
 
 from __future__ import annotations
@@ -10,11 +11,9 @@ import argparse
 import sys
 
 from restate_pg.cli.arguments import Commands, add_command, positive_float
-from restate_pg.cli.errors import CLIError
 from restate_pg.cli.output import print_json, render_table
 from restate_pg.cli.store import check_database, database_url
-from restate_pg.core.errors import DatabaseUnavailable
-from restate_pg.store.console import DEFAULT_TIMEOUT_S, QueryError, run_query
+from restate_pg.store.console import DEFAULT_TIMEOUT_S, run_query
 
 
 def add_parser(commands: Commands, common: argparse.ArgumentParser) -> None:
@@ -40,10 +39,7 @@ def add_parser(commands: Commands, common: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     url = database_url(args)
     check_database(url, args.schema, migrated=True)
-    try:
-        result = run_query(url, args.schema, args.query, timeout_s=args.timeout)
-    except (QueryError, DatabaseUnavailable) as exc:
-        raise CLIError(str(exc)) from exc
+    result = run_query(url, args.schema, args.query, timeout_s=args.timeout)  # QueryError: exit status 1
     if args.json:
         print_json({"rows": result.records()})
     else:

@@ -7,7 +7,7 @@ import argparse
 import asyncio
 import typing
 
-from restate_pg.cli.errors import EXIT_FAILURE, CLIError
+from restate_pg.cli.errors import CLIError
 from restate_pg.core.errors import RestatePgError
 from restate_pg.store.database import (
     ConfigurationError,
@@ -49,15 +49,9 @@ def check_database(url: str, schema: str, *, migrated: bool) -> None:
 def operate(args: argparse.Namespace) -> int:
     """Run an operator command (invocations, services, deployments, kv, cron) on a migrated
     database: `args.run(url, schema, args)`, set by its subcommand."""
-    from restate_pg.core.errors import DatabaseUnavailable
-    from restate_pg.store.console import QueryError
-
     url = database_url(args)
     check_database(url, args.schema, migrated=True)
-    try:
-        return int(args.run(url, args.schema, args))
-    except (QueryError, DatabaseUnavailable) as exc:
-        raise CLIError(str(exc), EXIT_FAILURE) from exc
+    return int(args.run(url, args.schema, args))
 
 
 def with_store(url: str, schema: str, use: typing.Callable[[Store], typing.Awaitable[T]]) -> T:
