@@ -14,8 +14,8 @@ import json
 import sys
 import typing
 
-from restate_pg.cli.errors import CLIError
 from restate_pg.cli.arguments import Commands, Parser, add_operator_command
+from restate_pg.cli.errors import CLIError
 from restate_pg.cli.output import print_json, render_table
 from restate_pg.cli.store import with_store
 from restate_pg.store.console import QueryResult, run_query
