@@ -165,14 +165,14 @@ def test_a_signal_stops_a_long_running_command_gracefully(tmp_path: Path) -> Non
     # independent of the worker itself.
     script = (
         "import asyncio, sys\n"
-        "from restate_pg.cli.main import _run_until_signalled\n"
+        "from restate_pg.cli.running import run_until_signalled\n"
         "async def work():\n"
         "    print('ready', flush=True)\n"
         "    try:\n"
         "        await asyncio.sleep(60)\n"
         "    finally:\n"
         "        print('cleaned up', flush=True)\n"
-        "sys.exit(_run_until_signalled(work()))\n"
+        "sys.exit(run_until_signalled(work()))\n"
     )
     process = subprocess.Popen(
         [sys.executable, "-c", script],
@@ -195,11 +195,11 @@ def test_a_signal_stops_a_long_running_command_gracefully(tmp_path: Path) -> Non
 
 
 def test_tuning_defaults_quoted_in_help_are_the_engines() -> None:
-    from restate_pg.cli.main import _ENGINE_OPTIONS
+    from restate_pg.cli.arguments import ENGINE_OPTIONS
     from restate_pg.worker.engine import Engine
 
     parameters = inspect.signature(Engine.__init__).parameters
-    for flag, keyword, help_text in _ENGINE_OPTIONS:
+    for flag, keyword, help_text in ENGINE_OPTIONS:
         quoted = re.search(r"\(default: ([0-9.]+)\)", help_text)
         assert quoted is not None, flag
         assert float(quoted.group(1)) == parameters[keyword].default, flag

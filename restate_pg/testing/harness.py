@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
-import uvicorn
 from fastapi import FastAPI
 from psycopg.rows import dict_row
 
 from restate_pg.api.app import App
 from restate_pg.api.serde import DefaultSerde, Serde, serde_for_type
+from restate_pg.cli.servers import running, uvicorn_server
 from restate_pg.client.base import RestateClient
 from restate_pg.client.http import HttpClient
 from restate_pg.client.sql import output_of
@@ -189,19 +189,11 @@ async def _running(
 
 @contextlib.asynccontextmanager
 async def serve_api(api: FastAPI) -> typing.AsyncIterator[str]:
-    """Serve `api` on a free port of 127.0.0.1 with uvicorn, in this event loop; yield its base URL."""
-    server = uvicorn.Server(
-        uvicorn.Config(api, host="127.0.0.1", port=0, log_level="warning", lifespan="on", timeout_graceful_shutdown=2)
+    """Serve `api` on a free port of 127.0.0.1 with uvicorn, in this event loop; yield its base URL.
+    The server is built and started as `restate-pg dev` starts its admin API (`restate_pg.cli.servers`)."""
+    server = uvicorn_server(
+        api, host="127.0.0.1", port=0, log_level="warning", lifespan="on", timeout_graceful_shutdown=2,
+        own_signals=False,  # leave the test runner its signals
     )
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]  # leave the test runner its signals
-    task = asyncio.ensure_future(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
+    async with running(server) as port:
         yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
