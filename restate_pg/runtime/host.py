@@ -7,12 +7,13 @@ import typing
 from restate_pg.api.app import App
 from restate_pg.api.definitions import Handler
 from restate_pg.runtime.clock import DbClock
-from restate_pg.store.driver import Store
+from restate_pg.runtime.port import JournalStore
 from restate_pg.core.records import Batch, FlushResult, Lease, Submission
 
 
 class Host(typing.Protocol):
-    store: Store
+    #: Storage, as far as an attempt needs it (the worker's PostgreSQL `Store`).
+    store: JournalStore
     app: App
     clock: DbClock
     worker_id: str
