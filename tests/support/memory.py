@@ -31,8 +31,10 @@ async def settle(rt: MemoryRuntime, invocation_id: str, outside: typing.Optional
 
 
 def writes(batch: Batch) -> Batch:
-    """`batch` without its outcome: what it wrote besides ending the attempt."""
-    return dataclasses.replace(batch, outcome=None)
+    """What `batch` wrote besides ending the attempt and asking again what is idempotent to ask:
+    a cancelled invocation's children are cancelled again, and an attach or a promise read left
+    unanswered is asked again (see `JournalMachine.raise_if_cancelled`, `attach`, `promise_get`)."""
+    return dataclasses.replace(batch, outcome=None, cancels=[], attaches=[], promise_gets=[], promise_key=None)
 
 
 async def replay(rt: MemoryRuntime, invocation_id: str) -> typing.Any:
