@@ -12,14 +12,20 @@ from restate_pg.core.records import Batch, FlushResult, Lease, Submission
 
 
 class Host(typing.Protocol):
-    #: Storage, as far as an attempt needs it (the worker's PostgreSQL `Store`).
-    store: JournalStore
     app: App
-    clock: DbClock
     worker_id: str
     deployment_id: str
     poll_interval: float
     default_inactivity_timeout: float
+
+    @property
+    def store(self) -> JournalStore:
+        """Storage, as far as an attempt needs it: the worker's PostgreSQL `Store`, or the
+        in-memory one of `restate_pg.testing.memory` (read-only here, so either type fits)."""
+
+    @property
+    def clock(self) -> DbClock:
+        """The database's clock (timers are set in its time)."""
 
     def setting(self, handler: Handler, name: str) -> typing.Any:
         """A timeout or retention of `handler`: an operator's override of its service's setting
