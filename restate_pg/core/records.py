@@ -68,6 +68,10 @@ class JournalRow:
     sleep_wakeup_at: typing.Optional[datetime] = None
 
 
+#: The command index of the mailbox notification that asks an invocation to cancel itself.
+CANCEL_SIGNAL = -1
+
+
 @dataclass(frozen=True)
 class MailboxItem:
     """A result delivered to an invocation from outside (a call's result)."""

@@ -26,8 +26,8 @@ from restate_pg.api.serde import JsonSerde
 from restate_pg.core.ids import new_awakeable_id, parse_awakeable_id
 from restate_pg.runtime.journal import RecordedJournal, Result
 from restate_pg.runtime.state_overlay import StateOverlay
-from restate_pg.store.procedures import CANCEL_SIGNAL
 from restate_pg.core.records import (
+    CANCEL_SIGNAL,
     Batch,
     Failure,
     JournalRow,

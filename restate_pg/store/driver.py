@@ -48,6 +48,9 @@ from restate_pg.core.records import (
 )
 from restate_pg.store.schema import FENCED_SQLSTATE
 
+if typing.TYPE_CHECKING:
+    from restate_pg.store.steps import SqlStepStatements
+
 #: The settings of a registered service that an operator may change (`modify_service`).
 SERVICE_SETTINGS = ("public", "idempotency_retention", "workflow_retention", "journal_retention",
                     "inactivity_timeout", "abort_timeout")
@@ -300,6 +303,13 @@ class Store:
         (`flush()` in procedures.py)."""
         applied, db_now = await self._apply({"flush": flush_request(lease, batch)})
         return flush_result(batch, applied, db_now)
+
+    def step_statements(self, lease: Lease) -> "SqlStepStatements":
+        """The fence and flush a database step of `lease`'s attempt runs in its own transaction
+        (the runtime's `JournalStore` port)."""
+        from restate_pg.store.steps import SqlStepStatements  # steps.py reads the flush codec from here
+
+        return SqlStepStatements(self.q, lease)
 
     async def resolve_awakeable(self, resolution: Resolution) -> typing.Tuple[str, typing.Optional[str]]:
         """Complete an awakeable from outside any handler (`resolve_awakeable()`); returns what
