@@ -73,3 +73,11 @@ RETURNING t.invocation_id
 WITH gone AS (DELETE FROM {s}.worker WHERE id = %(id)s RETURNING id)
 UPDATE {s}.task SET lease_owner = NULL, status = 'ready', run_at = now()
   FROM gone WHERE task.lease_owner = gone.id
+
+-- name: db_now
+-- the database's clock, which leases, timers and retention are measured by
+SELECT now()
+
+-- name: check_reachable
+-- the cheapest query: does the server answer on a fresh connection (before starting a long-running process)
+SELECT 1
