@@ -107,6 +107,8 @@ def test_restate_pg_runs_from_its_wheel_alone(tmp_path, clean_db):
     probe = ("import importlib, restate_pg\n"
              f"for name in {modules!r}: importlib.import_module(name)\n"
              "from restate_pg.store.queries import statements; assert statements()\n"
+             "from restate_pg.store.procedures import procedures_sql; assert 'flush' in procedures_sql('x')\n"
+             "from restate_pg.store.introspection import introspection_sql; assert 'sys_journal' in introspection_sql('x')\n"
              "print(restate_pg.__file__)")
     imported = subprocess.run([bin_dir / "python", "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert imported.returncode == 0, imported.stderr
