@@ -2,7 +2,7 @@
 -- Each statement: `-- name: <name>`, then its purpose; see restate_pg/store/queries.py.
 
 -- name: apply
--- commit a group of requests (flushes, submissions) in one transaction; see procedures.py
+-- commit a group of requests (flushes, submissions) in one transaction; see functions/apply.sql
 SELECT {s}.apply(%s::jsonb)::text, now() AS db_now
 
 -- name: enqueue

@@ -19,5 +19,5 @@ UPDATE {s}.invocation
 RETURNING status, result, output, failure_code, failure_message, failure_metadata
 
 -- name: submit_invocation
--- create one invocation (see procedures.py); NULL when its id already existed
+-- create one invocation (functions/submit_invocation.sql); NULL when its id already existed
 SELECT {s}.submit_invocation(%(doc)s::jsonb)
