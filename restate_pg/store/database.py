@@ -17,6 +17,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from restate_pg.core.errors import DatabaseUnavailable, RestatePgError
+from restate_pg.store import queries
 
 __all__ = [
     "DATABASE_URL_ENV",
@@ -157,7 +158,7 @@ def check_reachable(url: str, timeout: float = 3.0) -> None:
     """
     with connect(url, timeout=timeout, autocommit=True) as conn:
         try:
-            conn.execute("SELECT 1")
+            conn.execute(queries.CHECK_REACHABLE)
         except psycopg.Error as exc:
             raise DatabaseUnavailable(
                 f"{describe_target(url)} accepted the connection but failed a query: "

@@ -548,7 +548,7 @@ class Store:
         await self._one(self.q.UNREGISTER_WORKER, {"id": worker_id})
 
     async def db_now(self) -> datetime:
-        return (await self._one("SELECT now()", {}))[0][0]
+        return (await self._one(self.q.DB_NOW, {}))[0][0]
 
     async def notify(self, channel: str, hint: Hint) -> None:
         await self._one(self.q.NOTIFY, {"channel": channel, "payload": hint.encode()})
