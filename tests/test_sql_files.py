@@ -68,7 +68,7 @@ def test_the_schema_is_filled_in_quoted() -> None:
 
 def test_every_statement_the_code_names_is_defined() -> None:
     used: set[str] = set()
-    pattern = re.compile(r"(?:\bq|\bqueries|Queries\([^()]*\))\.([A-Z][A-Z0-9_]+)\b")
+    pattern = re.compile(r"(?:\b_?q|\bqueries|Queries\([^()]*\))\.([A-Z][A-Z0-9_]+)\b")
     for path in [*(REPO / "restate_pg").rglob("*.py"), *(REPO / "migrations").rglob("*.py"), *(REPO / "tests").rglob("*.py")]:
         if path != Path(__file__).resolve():
             used |= set(pattern.findall(path.read_text()))
