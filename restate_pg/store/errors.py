@@ -20,11 +20,11 @@ import psycopg
 from restate_pg.core.errors import Fenced, JournalConflict, StoreUnavailable, Unstorable, ValueRefused
 from restate_pg.store.schema import FENCED_SQLSTATE
 
-__all__ = ["is_fenced", "is_unstorable", "translate", "translated"]
+__all__ = ["UNAVAILABLE_CLASSES", "is_fenced", "is_unstorable", "translate", "translated"]
 
 #: SQLSTATE classes that mean the server, not the statement, is the problem: connection
 #: exceptions (08), insufficient resources (53), operator intervention (57P: shut down, starting).
-_UNAVAILABLE_CLASSES = ("08", "53", "57P")
+UNAVAILABLE_CLASSES = ("08", "53", "57P")
 #: SQLSTATEs of a value PostgreSQL cannot store: a NUL in text (character_not_in_repertoire),
 #: `\u0000` in jsonb (untranslatable_character).
 _UNSTORABLE_SQLSTATES = ("22021", "22P05")
@@ -41,7 +41,7 @@ def translate(exc: BaseException) -> BaseException:
     state = getattr(exc, "sqlstate", None) or ""
     if state == FENCED_SQLSTATE:
         return Fenced(_message(exc))
-    if isinstance(exc, psycopg.OperationalError) or state.startswith(_UNAVAILABLE_CLASSES):
+    if isinstance(exc, psycopg.OperationalError) or state.startswith(UNAVAILABLE_CLASSES):
         return StoreUnavailable(f"the database is unavailable: {_message(exc)}")
     if isinstance(exc, psycopg.DataError):
         kind = Unstorable if is_unstorable(exc) else ValueRefused
