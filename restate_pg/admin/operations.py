@@ -10,9 +10,10 @@ import logging
 import typing
 from dataclasses import dataclass
 
-import psycopg
 
+from restate_pg.core.errors import DatabaseUnavailable
 from restate_pg.core.ids import is_invocation_id
+from restate_pg.http_errors import unavailable
 from restate_pg.worker.engine import Engine, RestartRefused
 
 logger = logging.getLogger("restate_pg.admin")
@@ -93,8 +94,8 @@ async def perform(engine: Engine, name: str, invocation_id: str, **options: typi
         outcome = await getattr(engine, operation.method)(invocation_id, **options)
     except RestartRefused as refused:
         return Answer(refused.status, refused.message)
-    except psycopg.OperationalError:
-        return Answer(503, "the database is unavailable, retry later")
+    except DatabaseUnavailable as exc:
+        return Answer(*unavailable(exc))
     except Exception:
         logger.exception("%s of %s failed", name, invocation_id)
         return Answer(500, f"internal error during {name}")

@@ -14,7 +14,6 @@ import typing
 from datetime import datetime, timedelta
 from urllib.parse import unquote
 
-import psycopg
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
@@ -28,7 +27,9 @@ from restate_pg.ingress.requests import (
 from restate_pg.ingress.responses import IngressError, result_response, rfc3339
 from restate_pg.observability import tracing
 from restate_pg.runtime.submission import idempotent_invocation_id, new_submission, workflow_invocation_id
+from restate_pg.core.errors import DatabaseUnavailable, ValueRefused
 from restate_pg.core.records import Failure
+from restate_pg.http_errors import unavailable
 from restate_pg.validation import UNSTORABLE, InvalidInput, check_json, check_text, is_unstorable
 from restate_pg.worker.engine import Engine, InvocationResult
 
@@ -200,7 +201,7 @@ class Ingress:
                 submitted, _ = await self.engine.submit(submission)
             else:
                 submitted, result = await self.engine.call(submission)
-        except psycopg.DataError as exc:
+        except ValueRefused as exc:
             if delay_ms is None or is_unstorable(exc):
                 raise
             # now() + delay is beyond what PostgreSQL's timestamps hold
@@ -310,7 +311,7 @@ class Ingress:
         """Until when a completed invocation's result is kept (the `idempotency-expires` header)."""
         try:
             row = await self.engine.store.get_invocation(invocation_id)
-        except psycopg.Error as exc:  # the header is informative: answer without it
+        except DatabaseUnavailable as exc:  # the header is informative: answer without it
             logger.debug("no retention time for %s: %s", invocation_id, exc)
             return None
         return None if row is None else row.get("retain_until")
@@ -394,9 +395,9 @@ def create_router(
             return exc.response()
         except InvalidInput as exc:
             return IngressError(exc.status, exc.message).response()
-        except psycopg.OperationalError as exc:
+        except DatabaseUnavailable as exc:
             logger.warning("database unavailable: %s", exc)
-            return IngressError(503, "the database is unavailable, retry later").response()
+            return IngressError(*unavailable(exc)).response()
         except Exception as exc:
             if is_unstorable(exc):  # a value no check caught: PostgreSQL refused it, and stored nothing
                 logger.warning("ingress request refused by the database: %s", exc)

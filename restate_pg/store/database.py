@@ -25,6 +25,7 @@ __all__ = [
     "check_reachable",
     "connect",
     "describe_target",
+    "libpq_conninfo",
     "resolve_database_url",
     "to_psycopg_conninfo",
     "to_sqlalchemy_url",
@@ -96,6 +97,12 @@ def to_sqlalchemy_url(url: str) -> str:
     except psycopg.ProgrammingError as exc:
         raise ConfigurationError(f"invalid database URL: {_first_line(str(exc))}") from exc
     return "postgresql+psycopg:///?" + urlencode({k: str(v) for k, v in params.items()})
+
+
+def libpq_conninfo(**params: str) -> str:
+    """A libpq `key=value` connection string of `params` (quoted as libpq needs), for settings
+    that arrive as separate fields (Django's `DATABASES`)."""
+    return make_conninfo(**params)
 
 
 def validate_schema_name(schema: str) -> str:

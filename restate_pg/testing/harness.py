@@ -21,7 +21,6 @@ from pathlib import Path
 
 import orjson
 from fastapi import FastAPI
-from psycopg.rows import dict_row
 
 from restate_pg.api.app import App
 from restate_pg.api.serde import DefaultSerde, Serde, serde_for_type
@@ -100,12 +99,11 @@ class HarnessEnvironment:
 
     async def invocation(self, invocation_id: str) -> typing.Optional[typing.Dict[str, typing.Any]]:
         """The invocation's row of `sys_invocation` (status, target, retry_count, ...), or None."""
-        rows = await self._rows(self.engine.store.q.OPERATOR_DESCRIBE_INVOCATION, {"id": invocation_id})
-        return rows[0] if rows else None
+        return await self.engine.store.describe_invocation(invocation_id)
 
     async def journal(self, invocation_id: str) -> typing.List[typing.Dict[str, typing.Any]]:
         """The invocation's rows of `sys_journal` (index, entry_type, name, completed, ...), in order."""
-        return await self._rows(self.engine.store.q.TEST_JOURNAL, {"id": invocation_id})
+        return await self.engine.store.journal_entries(invocation_id)
 
     async def state(self, service: str, key: str) -> typing.Dict[str, typing.Any]:
         """The state of one object key or workflow id: each value decoded from JSON (as the
@@ -118,12 +116,6 @@ class HarnessEnvironment:
         path, so `SELECT * FROM sys_invocation` works unqualified); the rows as dicts."""
         result = await asyncio.to_thread(run_query, self.database_url, self.schema, sql, params)
         return [dict(zip(result.columns, row)) for row in result.rows]
-
-    async def _rows(self, sql: str, params: typing.Mapping[str, typing.Any]) -> typing.List[typing.Dict[str, typing.Any]]:
-        async with self.engine.store.pool.connection() as conn:
-            cur = conn.cursor(row_factory=dict_row)
-            await cur.execute(sql, params)
-            return await cur.fetchall()
 
 
 def _decoded(value: bytes) -> typing.Any:

@@ -17,7 +17,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-import psycopg
 
 from restate_pg.api.app import App
 from restate_pg.api.errors import SdkInternalBaseException
@@ -30,7 +29,7 @@ from restate_pg.runtime.clock import DbClock
 from restate_pg.core.ids import new_invocation_id, parse_awakeable_id
 from restate_pg.core import hints
 from restate_pg.core.hints import HintKind, process_channel, work_channel
-from restate_pg.core.errors import Fenced
+from restate_pg.core.errors import Fenced, JournalConflict, StoreUnavailable
 from restate_pg.store.driver import SERVICE_SETTINGS, Store
 from restate_pg.store.faults import FaultPlan
 from restate_pg.worker.failures import FailureLog
@@ -170,7 +169,7 @@ class Engine:
         await self.load_overrides()
         self.clock.sync(db_now)
         if not self.poll_only:
-            from restate_pg.worker.listener import Listener
+            from restate_pg.store.listener import Listener
 
             self._listener = Listener(self.store.conninfo, [self.work_channel, self.own_channel], self._on_notify, self._work.set)
             self._listener.start()
@@ -645,12 +644,12 @@ class Engine:
             # release below is refused by the fence) or by stop() (unregistering hands it back).
             if not self._stopping:
                 await self._release_lease(attempt.lease, f"attempt ended: {exc!r}")
-        except psycopg.OperationalError as exc:  # the database went away under it: not a bug
+        except StoreUnavailable as exc:  # the database went away under it: not a bug
             logger.warning("attempt %d of %s lost its database connection (%s); handing it back",
                            attempt.lease.epoch, invocation_id, exc)
             await self._release_lease(attempt.lease, f"database connection lost: {exc}")
         except Exception as exc:
-            if isinstance(exc, psycopg.errors.UniqueViolation) and exc.diag.constraint_name == "journal_pkey":
+            if isinstance(exc, JournalConflict):
                 # A flush whose answer was lost with its connection had committed after all: this
                 # attempt's idea of its journal is behind. The next attempt replays what was written.
                 logger.warning("attempt %d of %s: a write whose answer was lost had committed; handing it back to replay",
