@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from restate_pg.core.errors import RestatePgError, SchemaNotMigrated
-from restate_pg.store.connections import execute
+from restate_pg.store.user_connections import execute
 from restate_pg.store.database import connect, validate_schema_name
 from restate_pg.store.queries import Queries
 from restate_pg.store.schema import DEFAULT_SCHEMA
