@@ -32,3 +32,11 @@ def test_every_sql_file_ships_as_package_data() -> None:
         data = {path for path in (folder / "sql").rglob("*") if path.is_file() and "__pycache__" not in path.parts}
         assert data, package
         assert data <= shipped, f"add to [tool.setuptools.package-data] {package}: {sorted(map(str, data - shipped))}"
+
+
+def test_the_version_is_written_once_for_python_and_once_for_packaging() -> None:
+    """`restate_pg.__version__` (from core/version.py) and pyproject.toml's version agree."""
+    import restate_pg
+
+    project = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())["project"]
+    assert restate_pg.__version__ == project["version"]
