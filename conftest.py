@@ -20,7 +20,19 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     return 0 if named_tests and len(named_tests) == len(config.args) else SUITE_WORKERS
 
 
+#: Fixtures that need PostgreSQL, which a test marked `memory` must not request.
+DATABASE_FIXTURES = {"database_url", "restate_database_url", "clean_db", "side_effects", "restate_harness"}
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests marked `slow` (tens of seconds each) first: started last, one of them would be the
-    long pole that keeps a worker busy after the others ran out of tests."""
+    long pole that keeps a worker busy after the others ran out of tests.
+
+    A test marked `memory` promises to run without a database: one that asks for a database
+    fixture anyway is refused here, before anything runs."""
+    for item in items:
+        if item.get_closest_marker("memory") is not None:
+            wanted = DATABASE_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+            if wanted:
+                raise pytest.UsageError(f"{item.nodeid} is marked memory but requests {sorted(wanted)}")
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)

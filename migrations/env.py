@@ -20,7 +20,7 @@ from typing import Any
 
 from alembic import context
 from alembic.util import CommandError
-from sqlalchemy import MetaData, create_engine, text
+from sqlalchemy import MetaData, create_engine
 from sqlalchemy.engine import Connection
 from sqlalchemy.pool import NullPool
 
@@ -28,6 +28,7 @@ from restate_pg.errors import RestatePgError
 from restate_pg.migrations._schema import SCHEMA_ATTRIBUTE
 from restate_pg.store.database import to_sqlalchemy_url, validate_schema_name
 from restate_pg.store.migrate import SCHEMA_ENV, VERSION_TABLE, acquire_migration_lock
+from restate_pg.store.queries import Queries
 from restate_pg.store.schema import DEFAULT_SCHEMA, build_metadata
 
 config = context.config
@@ -65,10 +66,6 @@ def _configure(schema: str, target_metadata: MetaData, **kwargs: Any) -> None:
     )
 
 
-def _quoted(schema: str) -> str:
-    return f'"{schema}"'  # validate_schema_name() allows no character that needs escaping
-
-
 def run_migrations_offline(schema: str) -> None:
     url = _setting("url", "DATABASE_URL")
     target = {"url": to_sqlalchemy_url(url)} if url else {"dialect_name": "postgresql"}
@@ -81,13 +78,13 @@ def run_migrations_offline(schema: str) -> None:
         **target,
     )
     with context.begin_transaction():
-        context.execute(f"CREATE SCHEMA IF NOT EXISTS {_quoted(schema)}")
+        context.execute(Queries(schema).CREATE_SCHEMA)
         context.run_migrations()
 
 
 def _run(connection: Connection, schema: str) -> None:
     # The version table lives in the schema, so the schema must exist before alembic looks for it.
-    connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {_quoted(schema)}"))
+    connection.exec_driver_sql(Queries(schema).CREATE_SCHEMA)
     _configure(schema, build_metadata(schema), connection=connection)
     with context.begin_transaction():
         context.run_migrations()

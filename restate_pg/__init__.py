@@ -8,6 +8,7 @@ import typing
 
 from restate_pg import exceptions, serde
 from restate_pg.api.app import App, app
+from restate_pg.core.version import VERSION
 from restate_pg.api.context import (
     Context,
     DurablePromise,
@@ -48,7 +49,7 @@ if typing.TYPE_CHECKING:
     from restate_pg.admin.cron import cron_schedules
 
 
-__version__ = "0.2.0"
+__version__ = VERSION
 
 #: Imported on first use: the client brings database and HTTP drivers that handler modules,
 #: which import this package first thing, do not need.

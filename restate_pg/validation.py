@@ -11,26 +11,20 @@ up with `check_text` / `check_json` first, and answer `InvalidInput` as a 400 (a
 the client, one error line for the command line). Bytes stored as `bytea` (a handler's input, an
 awakeable's value) may hold anything and are not checked.
 
-`is_unstorable` recognizes the database's own refusal, for the exception handlers' safety net:
-a value that slipped past the checks still gets a 400, never a 500.
+`is_unstorable` (the store's: `store.errors`) recognizes the database's own refusal, for the
+exception handlers' safety net: a value that slipped past the checks still gets a 400, never a 500.
 """
 
 from __future__ import annotations
 
 import typing
 
-import psycopg
-
 from restate_pg.core.errors import RestatePgError
+from restate_pg.store.errors import is_unstorable
 
 __all__ = ["UNSTORABLE", "InvalidInput", "check_headers", "check_json", "check_text", "is_unstorable"]
 
 NUL = "\x00"
-#: SQLSTATEs of a value PostgreSQL cannot store: a NUL in text (character_not_in_repertoire),
-#: `\u0000` in jsonb (untranslatable_character).
-_UNSTORABLE_SQLSTATES = ("22021", "22P05")
-#: What psycopg says when it refuses a text parameter with a NUL itself (it has no SQLSTATE).
-_PSYCOPG_NUL = "cannot contain NUL"
 _WHY = "it contains a NUL character (\\u0000), which PostgreSQL cannot store"
 #: The answer of the safety net, which cannot tell which field held the NUL.
 UNSTORABLE = "bad request: a value contains a NUL character (\\u0000), which PostgreSQL cannot store"
@@ -84,10 +78,3 @@ def check_json(value: typing.Any, path: str = "", opaque: typing.Collection[str]
     elif isinstance(value, list):
         for index, item in enumerate(value):
             check_json(item, f"{path}[{index}]")
-
-
-def is_unstorable(exc: BaseException) -> bool:
-    """Whether `exc` is PostgreSQL refusing a value it cannot store (see the module docstring)."""
-    if not isinstance(exc, psycopg.DataError):
-        return False
-    return exc.sqlstate in _UNSTORABLE_SQLSTATES or (exc.sqlstate is None and _PSYCOPG_NUL in str(exc))

@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from tests.apps import awakeables
+from tests.support.polling import eventually
 from tests.support.processes import WorkerProcess
 from tests.support.server import serve
 
@@ -28,12 +29,11 @@ async def start(ingress, handler: str) -> tuple[str, str]:
 
 
 async def held_id(ingress, key: str) -> str:
-    for _ in range(500):
+    async def held():
         response = await ingress.client.post(f"/Holder/{key}/held")
-        if response.content:  # None is an empty body, as in restate-sdk
-            return response.json()
-        await asyncio.sleep(0.02)
-    raise AssertionError("the awakeable id never reached the holder")
+        return response.json() if response.content else None  # None is an empty body, as in restate-sdk
+
+    return await eventually(held, what="the awakeable id to reach the holder")
 
 
 async def outcome(ingress, invocation_id: str):

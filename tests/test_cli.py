@@ -10,7 +10,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import pytest
 from psycopg import sql
 
 from restate_pg.store.migrate import head_revision
+from tests.support.polling import eventually_sync
 
 UNREACHABLE = "postgresql://postgres@127.0.0.1:1/x"
 ERROR_PREFIX = "restate-pg: error: "
@@ -165,14 +165,14 @@ def test_a_signal_stops_a_long_running_command_gracefully(tmp_path: Path) -> Non
     # independent of the worker itself.
     script = (
         "import asyncio, sys\n"
-        "from restate_pg.cli.main import _run_until_signalled\n"
+        "from restate_pg.cli.running import run_until_signalled\n"
         "async def work():\n"
         "    print('ready', flush=True)\n"
         "    try:\n"
         "        await asyncio.sleep(60)\n"
         "    finally:\n"
         "        print('cleaned up', flush=True)\n"
-        "sys.exit(_run_until_signalled(work()))\n"
+        "sys.exit(run_until_signalled(work()))\n"
     )
     process = subprocess.Popen(
         [sys.executable, "-c", script],
@@ -195,11 +195,11 @@ def test_a_signal_stops_a_long_running_command_gracefully(tmp_path: Path) -> Non
 
 
 def test_tuning_defaults_quoted_in_help_are_the_engines() -> None:
-    from restate_pg.cli.main import _ENGINE_OPTIONS
+    from restate_pg.cli.arguments import ENGINE_OPTIONS
     from restate_pg.worker.engine import Engine
 
     parameters = inspect.signature(Engine.__init__).parameters
-    for flag, keyword, help_text in _ENGINE_OPTIONS:
+    for flag, keyword, help_text in ENGINE_OPTIONS:
         quoted = re.search(r"\(default: ([0-9.]+)\)", help_text)
         assert quoted is not None, flag
         assert float(quoted.group(1)) == parameters[keyword].default, flag
@@ -226,12 +226,15 @@ def test_dev_serves_the_admin_api_on_its_own_port(tmp_path: Path, database_url: 
                 break
         assert admin_port is not None
         with httpx.Client(timeout=10) as client:
-            for _ in range(200):
+
+            def healthy() -> bool:
                 try:
                     client.get(f"http://127.0.0.1:{port}/restate/health")
-                    break
+                    return True
                 except httpx.TransportError:
-                    time.sleep(0.05)
+                    return False
+
+            eventually_sync(healthy, timeout_s=10, interval_s=0.05, what="the ingress to answer")
             sent = client.post(f"http://127.0.0.1:{port}/Holder/k/hold/send?delay=1h", json="x")
             invocation_id = sent.json()["invocationId"]
             assert client.patch(f"http://127.0.0.1:{admin_port}/invocations/{invocation_id}/cancel").status_code == 200

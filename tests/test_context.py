@@ -8,7 +8,16 @@ import pytest
 
 from tests.apps import kitchen
 from tests.support import ledger
+from tests.support.polling import eventually, row
 from tests.support.server import serve
+
+
+async def _json(response):
+    return (await response).json()
+
+
+async def _content(response):
+    return (await response).content
 
 
 @pytest.fixture
@@ -118,18 +127,16 @@ async def test_shared_handler_cannot_write_state(clean_db, side_effects):
 
 
 async def wait_for_failure(served, invocation_id, code=None):
-    """Poll the task row until it records a failure (with `code`, if given)."""
-    for _ in range(400):
-        async with served.engine.store.pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT status, last_failure, last_failure_code, attempt FROM restate.task WHERE invocation_id = %s",
-                (invocation_id,),
-            )
-            row = await cur.fetchone()
-        if row is not None and row[1] is not None and (code is None or row[2] == code):
-            return {"status": row[0], "last_failure": row[1], "last_failure_code": row[2], "attempt": row[3]}
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{invocation_id} never failed with code {code}")
+    """The task row once it records a failure (with `code`, if given)."""
+
+    async def failure():
+        found = await row(served.engine, "SELECT status, last_failure, last_failure_code, attempt FROM restate.task "
+                                         "WHERE invocation_id = %s", invocation_id)
+        if found is not None and found[1] is not None and (code is None or found[2] == code):
+            return {"status": found[0], "last_failure": found[1], "last_failure_code": found[2], "attempt": found[3]}
+        return None
+
+    return await eventually(failure, what=f"{invocation_id} to fail with code {code}")
 
 
 async def test_non_determinism_is_reported_with_code_570(ingress):
@@ -154,31 +161,23 @@ async def test_terminal_error_propagates_through_nested_calls(ingress):
 
 async def test_one_way_sends_arrive_in_issue_order(ingress):
     assert (await ingress.client.post("/First/fan_out", json="fan")).json() == "sent"
-    for _ in range(200):
-        items = (await ingress.client.get("/Counter/fan/items")).json()
-        if len(items) == 5:
-            break
-        await asyncio.sleep(0.05)
+    items = await eventually(lambda: _json(ingress.client.get("/Counter/fan/items")), [f"item{i}" for i in range(5)])
     assert items == [f"item{i}" for i in range(5)]
 
 
 async def test_send_with_idempotency_key_runs_once(ingress):
     assert (await ingress.client.post("/First/send_once", json="idem")).json() == "sent twice"
-    for _ in range(100):
-        if (await ingress.client.get("/Counter/idem/get")).json() == 1:
-            break
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(0.3)  # a second execution, if any, would have landed by now
+    assert await eventually(lambda: _json(ingress.client.get("/Counter/idem/get")), 1) == 1
+    # no second execution can come: both sends are the one invocation, and it has completed
+    sends = await row(ingress.engine, "SELECT count(*), bool_and(status = 'completed') FROM restate.invocation "
+                                      "WHERE service = 'Counter' AND key = 'idem' AND handler = 'add'")
+    assert sends == (1, True)
     assert (await ingress.client.get("/Counter/idem/get")).json() == 1
 
 
 async def test_generic_call_and_send(ingress):
     assert (await ingress.client.post("/First/generic", json="g")).json() == "7"
-    for _ in range(100):
-        if (await ingress.client.get("/Counter/g/get")).json() == 8:
-            break
-        await asyncio.sleep(0.05)
-    assert (await ingress.client.get("/Counter/g/get")).json() == 8
+    assert await eventually(lambda: _json(ingress.client.get("/Counter/g/get")), 8) == 8
 
 
 async def test_object_call_from_a_service(ingress):
@@ -196,11 +195,8 @@ async def test_service_send_with_and_without_delay(ingress):
     response = await ingress.client.post("/First/notify", json="note")
     sent_id = response.json()
     assert sent_id.startswith("inv_1")
-    for _ in range(200):
-        if ledger.count("note") == 1 and ledger.count("note-later") == 1:
-            break
-        await asyncio.sleep(0.05)
-    assert (ledger.count("note"), ledger.count("note-later")) == (1, 1)
+    seen = await eventually(lambda: (ledger.count("note"), ledger.count("note-later")), (1, 1))
+    assert seen == (1, 1)
     async with ingress.engine.store.pool.connection() as conn:
         cur = await conn.execute("SELECT service, handler, invoked_by FROM restate.invocation WHERE id = %s", (sent_id,))
         assert await cur.fetchone() == ("Third", "record", "service")
@@ -209,25 +205,22 @@ async def test_service_send_with_and_without_delay(ingress):
 async def test_workflow_call_and_send_from_a_handler(ingress):
     assert (await ingress.client.post("/First/workflows", json="wf1")).json() == "welcome wf1@example.com"
     assert (await ingress.client.post("/Signup/wf1/stage")).json() == "done"
-    for _ in range(200):  # an empty body (None) until the sent workflow has finished
-        if (await ingress.client.post("/Signup/wf1-sent/stage")).content == b'"done"':
-            break
-        await asyncio.sleep(0.05)
-    assert (await ingress.client.post("/Signup/wf1-sent/stage")).json() == "done"
+    # an empty body (None) until the sent workflow has finished
+    stage = await eventually(lambda: _content(ingress.client.post("/Signup/wf1-sent/stage")), b'"done"')
+    assert stage == b'"done"'
+
+
+async def _paused(ingress, invocation_id):
+    task = await row(ingress.engine, "SELECT status, attempt, last_failure FROM restate.task WHERE invocation_id = %s",
+                     invocation_id)
+    return task if task is not None and task[0] == "paused" else None
 
 
 async def test_retry_policy_pauses_after_max_attempts(ingress):
     invocation_id = (await ingress.client.post("/Flaky/always_pauses/send")).json()["invocationId"]
-    row = None
-    for _ in range(200):
-        async with ingress.engine.store.pool.connection() as conn:
-            cur = await conn.execute("SELECT status, attempt, last_failure FROM restate.task WHERE invocation_id = %s", (invocation_id,))
-            row = await cur.fetchone()
-        if row and row[0] == "paused":
-            break
-        await asyncio.sleep(0.05)
-    assert row[0] == "paused" and row[1] == 3
-    assert "still broken" in row[2]
+    task = await eventually(lambda: _paused(ingress, invocation_id), what=f"{invocation_id} to pause")
+    assert task[0] == "paused" and task[1] == 3
+    assert "still broken" in task[2]
     assert ledger.count(invocation_id) == 3
 
 
@@ -241,13 +234,14 @@ async def test_retry_policy_kill_fails_the_invocation_with_the_last_error(ingres
 async def test_handler_inactivity_timeout_suspends_early(ingress):
     invocation_id = (await ingress.client.post("/Flaky/quick_to_suspend/send", json=1500)).json()["invocationId"]
     statuses = set()
-    for _ in range(400):
-        async with ingress.engine.store.pool.connection() as conn:
-            row = await (await conn.execute("SELECT status FROM restate.task WHERE invocation_id = %s", (invocation_id,))).fetchone()
-        if row is None:
-            break
-        statuses.add(row[0])
-        await asyncio.sleep(0.02)
+
+    async def finished():  # records every status seen on the way
+        task = await row(ingress.engine, "SELECT status FROM restate.task WHERE invocation_id = %s", invocation_id)
+        if task is not None:
+            statuses.add(task[0])
+        return task is None
+
+    assert await eventually(finished) is True
     assert "suspended" in statuses
     result = await ingress.engine.results.wait(invocation_id)
     assert result.output == b'"woke"'

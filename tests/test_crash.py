@@ -16,7 +16,8 @@ import pytest
 
 from tests.apps import crash
 from tests.support import ledger
-from tests.support.crashing import killed_and_rescued, wait_until
+from tests.support.crashing import killed_and_rescued
+from tests.support.polling import eventually
 from tests.support.processes import WorkerProcess
 from tests.support.server import serve
 
@@ -56,7 +57,7 @@ async def test_a_paused_worker_past_its_lease_cannot_write(ingress, clean_db):
     zombie = WorkerProcess(APP, clean_db, env={"STALL": "1"}).start()
     try:
         call = asyncio.ensure_future(ingress.client.post(f"/Journey/{key}/stall"))
-        await wait_until(lambda: ledger.count(key) > 0, "the zombie to start its step")
+        await eventually(lambda: ledger.count(key) > 0, what="the zombie to start its step")
         zombie.signal(signal.SIGSTOP)
         with WorkerProcess(APP, clean_db) as rescuer:
             response = await asyncio.wait_for(call, 60)
@@ -64,10 +65,10 @@ async def test_a_paused_worker_past_its_lease_cannot_write(ingress, clean_db):
             assert response.json() == rescuer.pid
             zombie.signal(signal.SIGCONT)
             # the zombie wakes up, finishes its ctx.run and tries to journal it and write state
-            await wait_until(lambda: ledger.count(key, f"slow by {zombie.pid}") == 1, "the zombie's step")
-            await wait_until(
+            await eventually(lambda: ledger.count(key, f"slow by {zombie.pid}") == 1, what="the zombie's step")
+            await eventually(
                 lambda: "lost its lease" in zombie.log() or "declared dead" in zombie.log(),
-                "the zombie to find out it lost the invocation",
+                what="the zombie to find out it lost the invocation",
             )
             assert (await ingress.client.get(f"/Journey/{key}/writer")).json() == rescuer.pid
     finally:
@@ -148,11 +149,7 @@ async def test_two_workers_racing_on_the_same_keys(ingress, clean_db):
             counts = [(await ingress.client.get(f"/Racer/{k}/count")).json() for k in keys]
             return counts == [sent[k] for k in keys]
 
-        for _ in range(1200):
-            if await all_done():
-                break
-            await asyncio.sleep(0.05)
-        assert await all_done(), "some invocations never completed"
+        assert await eventually(all_done, timeout_s=60, interval_s=0.05) is True, "some invocations never completed"
         logs = f"worker {first.pid}:\n{first.log()}\nworker {second.pid}:\n{second.log()}"
     with psycopg.connect(clean_db) as conn:
         assert conn.execute("SELECT count(*) FROM restate.task").fetchone()[0] == 0

@@ -18,7 +18,8 @@ from tests.apps import dbstep
 from tests.support import ledger
 from tests.support.processes import REPO, WorkerProcess
 from tests.support.server import serve
-from tests.support.crashing import killed_and_rescued, wait_until
+from tests.support.crashing import killed_and_rescued
+from tests.support.polling import eventually
 
 APP = "tests.apps.dbstep:app"
 VARIANTS = ["async", "sync", "session", "async_session", "django"]
@@ -122,14 +123,14 @@ async def test_an_attempt_that_lost_its_lease_writes_nothing(ingress, clean_db, 
     try:
         call = asyncio.ensure_future(ingress.client.post(f"/Shop/{key}/book", json={"variant": variant}))
         # journaled, not only run: stopped between the two, the zombie would lose its lease there
-        await wait_until(lambda: step_entries(clean_db, key, "before"), "the zombie to journal its first step")
+        await eventually(lambda: step_entries(clean_db, key, "before"), what="the zombie to journal its first step")
         zombie.signal(signal.SIGSTOP)
         with WorkerProcess(APP, clean_db) as rescuer:
             response = await asyncio.wait_for(call, 60)
             assert response.status_code == 200, response.text
             zombie.signal(signal.SIGCONT)
-            await wait_until(lambda: ledger.count(key, f"step reached by {zombie.pid}") == 1, "the zombie's step")
-            await wait_until(lambda: "lost its lease" in zombie.log(), "the step's fence to refuse the zombie")
+            await eventually(lambda: ledger.count(key, f"step reached by {zombie.pid}") == 1, what="the zombie's step")
+            await eventually(lambda: "lost its lease" in zombie.log(), what="the step's fence to refuse the zombie")
     except BaseException:
         print("zombie log:\n" + zombie.log())
         raise

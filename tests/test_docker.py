@@ -11,6 +11,7 @@ import subprocess
 import sys
 import sysconfig
 import typing
+import zipfile
 from pathlib import Path
 
 import psycopg
@@ -85,6 +86,11 @@ def test_restate_pg_runs_from_its_wheel_alone(tmp_path, clean_db):
                            capture_output=True, text=True, timeout=300)
     assert built.returncode == 0, built.stderr
     (wheel,) = wheels.glob("restate_pg-*.whl")
+    with zipfile.ZipFile(wheel) as archive:  # the SQL restate-pg reads at run time is in it
+        packed = set(archive.namelist())
+    sql_files = {path.relative_to(REPO).as_posix() for path in (REPO / "restate_pg" / "store" / "sql").rglob("*.sql")}
+    sql_files |= {"restate_pg/" + path.relative_to(REPO).as_posix() for path in (REPO / "migrations" / "sql").rglob("*") if path.is_file()}
+    assert any(name.endswith("sql/MANIFEST") for name in sql_files) and sql_files <= packed, sorted(sql_files - packed)
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     bin_dir = venv / "bin"
@@ -100,6 +106,9 @@ def test_restate_pg_runs_from_its_wheel_alone(tmp_path, clean_db):
                      for path in (REPO / "restate_pg").rglob("*.py"))
     probe = ("import importlib, restate_pg\n"
              f"for name in {modules!r}: importlib.import_module(name)\n"
+             "from restate_pg.store.queries import statements; assert statements()\n"
+             "from restate_pg.store.procedures import procedures_sql; assert 'flush' in procedures_sql('x')\n"
+             "from restate_pg.store.introspection import introspection_sql; assert 'sys_journal' in introspection_sql('x')\n"
              "print(restate_pg.__file__)")
     imported = subprocess.run([bin_dir / "python", "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert imported.returncode == 0, imported.stderr

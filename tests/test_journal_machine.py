@@ -18,8 +18,7 @@ from restate_pg.api.errors import SdkInternalException, TerminalError
 from restate_pg.core.ids import new_awakeable_id, new_invocation_id
 from restate_pg.runtime.journal import NonDeterminismError, Result
 from restate_pg.runtime.machine import IN_TRANSACTION, JournalMachine
-from restate_pg.store.procedures import CANCEL_SIGNAL
-from restate_pg.core.records import Batch, Failure, JournalRow, MailboxItem, StateOp, Submission
+from restate_pg.core.records import CANCEL_SIGNAL, Batch, Failure, JournalRow, MailboxItem, StateOp, Submission
 
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 SERVICE, KEY = "Cart", "alice"

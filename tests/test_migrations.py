@@ -1,5 +1,7 @@
 """The alembic migrations: what they create, that they can be re-run, undone and run concurrently,
-and that they agree with `restate_pg.store.schema`."""
+and that the database they leave agrees with the store: `restate_pg.store.schema`'s tables and the
+functions and views of `restate_pg/store/sql/` (tests/test_frozen_migrations.py keeps the
+revisions' own SQL frozen)."""
 
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ from restate_pg.store.migrate import (
     head_revision,
     upgrade,
 )
+from restate_pg.store.introspection import FUNCTION_SIGNATURES as INTROSPECTION_FUNCTIONS
 from restate_pg.store.introspection import VIEW_NAMES, introspection_sql
 from restate_pg.store.procedures import FUNCTION_SIGNATURES, procedures_sql
 
@@ -240,6 +243,18 @@ def test_write_path_functions_agree_with_procedures_module(database_url: str) ->
     assert sorted(defined) == sorted(sig.split("(")[0] for sig in FUNCTION_SIGNATURES)
     for name, body in defined.items():
         assert _function_source(database_url, "restate", name) == body, name
+
+
+def test_the_database_has_exactly_the_functions_the_store_defines(database_url: str) -> None:
+    """The head revision created every function of store/sql/functions/ with the signature the
+    store calls, and left no other (such as the overload a changed signature would add)."""
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT p.proname || '(' || oidvectortypes(p.proargtypes) || ')' FROM pg_proc p"
+            " JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'restate'"
+        ).fetchall()
+    expected = {*FUNCTION_SIGNATURES, *INTROSPECTION_FUNCTIONS, "fence(text, text, integer)"}
+    assert {row[0] for row in rows} == expected
 
 
 def test_downgrade_drops_the_write_path_functions(database_url: str, fresh_schema: str) -> None:

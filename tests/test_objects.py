@@ -9,7 +9,12 @@ import pytest
 
 from tests.apps import kitchen
 from tests.support import ledger
+from tests.support.polling import eventually
 from tests.support.server import serve
+
+
+async def _json(response):
+    return (await response).json()
 
 
 @pytest.fixture
@@ -33,11 +38,7 @@ async def test_exclusive_calls_run_in_arrival_order(ingress):
     for i in range(30):
         response = await ingress.client.post("/Counter/fifo/append/send", json=f"v{i}")
         assert response.status_code == 202  # accepted, i.e. committed to the inbox, in this order
-    for _ in range(400):
-        items = (await ingress.client.get("/Counter/fifo/items")).json()
-        if len(items) == 30:
-            break
-        await asyncio.sleep(0.05)
+    items = await eventually(lambda: _json(ingress.client.get("/Counter/fifo/items")), [f"v{i}" for i in range(30)])
     assert items == [f"v{i}" for i in range(30)]
 
 
@@ -68,12 +69,7 @@ async def test_shared_handler_answers_while_exclusive_handler_sleeps(ingress):
     client = ingress.client
     held = await client.post("/Counter/busy/hold/send", json=3000)
     held_id = held.json()["invocationId"]
-    for _ in range(200):
-        if (await client.get("/Counter/busy/holding")).json() is True:
-            break
-        await asyncio.sleep(0.02)
-    else:
-        raise AssertionError("the exclusive handler never started")
+    await eventually(lambda: _json(client.get("/Counter/busy/holding")), True, what="the exclusive handler to start")
     # An exclusive call queues behind the sleeping holder...
     queued = await client.post("/Counter/busy/add/send", json=1)
     queued_id = queued.json()["invocationId"]
@@ -88,9 +84,5 @@ async def test_shared_handler_answers_while_exclusive_handler_sleeps(ingress):
     assert (await client.get("/Counter/busy/holding")).json() is True
     assert (await client.get("/Counter/busy/get")).json() == 0
     # When the holder finishes, the queued call runs.
-    for _ in range(400):
-        if (await client.get("/Counter/busy/get")).json() == 1:
-            break
-        await asyncio.sleep(0.05)
-    assert (await client.get("/Counter/busy/get")).json() == 1
+    assert await eventually(lambda: _json(client.get("/Counter/busy/get")), 1) == 1
     assert (await client.get("/Counter/busy/holding")).json() is False

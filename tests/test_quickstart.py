@@ -7,12 +7,12 @@ import shlex
 import socket
 import subprocess
 import sys
-import time
 import typing
 from pathlib import Path
 
 import pytest
 
+from tests.support.polling import eventually_sync
 from tests.support.processes import REPO, WorkerProcess
 
 README = REPO / "README.md"
@@ -45,15 +45,15 @@ def free_port() -> int:
 
 def wait_for_port(port: int, process: subprocess.Popen, log: Path, timeout_s: float = 60.0) -> None:
     """Until the server listens on `port` (a loaded machine may take many seconds to start it)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+
+    def listening() -> bool:
         if process.poll() is not None:
             raise AssertionError(f"the server exited:\n{log.read_text()}")
         with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise AssertionError(f"the server never listened:\n{log.read_text()}")
+            return s.connect_ex(("127.0.0.1", port)) == 0
+
+    if not eventually_sync(listening, timeout_s=timeout_s, interval_s=0.05):
+        raise AssertionError(f"the server never listened:\n{log.read_text()}")
 
 
 def matches(expected: str, actual: str) -> bool:

@@ -69,13 +69,7 @@ async def hold_key(engine: Engine, key: str) -> typing.Tuple[str, str]:
     sub = submission("hold", key)
     await engine.submissions.submit(sub)
     store = engine.store
-    awakeable = None
-    for _ in range(500):
-        awakeable = await awakeable_of(store, sub.id)
-        if awakeable is not None:
-            break
-        await asyncio.sleep(0.02)
-    assert awakeable is not None, "hold never journaled its awakeable"
+    awakeable = await eventually(lambda: awakeable_of(store, sub.id), what="hold to journal its awakeable")
     return sub.id, awakeable
 
 
@@ -249,21 +243,37 @@ async def test_a_live_worker_releases_a_lease_it_has_no_attempt_for(clean_db):
 # -- after an outage, nobody is declared dead for the outage itself ------------------------------------
 
 
+def count_reaps(engine: Engine, reaps: typing.Dict[str, int]) -> None:
+    """Count the reaping rounds `engine` completes in `reaps` (by worker id)."""
+    reap = engine.store.reap
+
+    async def counted(lease_ms: int) -> typing.Any:
+        reaped = await reap(lease_ms)
+        reaps[engine.worker_id] += 1
+        return reaped
+
+    engine.store.reap = counted  # type: ignore[method-assign]
+
+
 async def test_after_the_database_was_unreachable_no_worker_reaps_the_others(clean_db, caplog):
     """Every worker's heartbeat is stale after an outage; the first worker back must not declare
     the others dead for it (they would abandon all their work): it reaps only after its own
     heartbeats have succeeded for a whole lease, by which time the others have beaten again."""
     first = worker(clean_db, "heartbeat:before=x3")  # back after 1.5 s
     second = worker(clean_db, "heartbeat:before=x5")  # back after 2.5 s
+    reaps = {first.worker_id: 0, second.worker_id: 0}
+    for engine in (first, second):
+        count_reaps(engine, reaps)
     await first.start()
     await second.start()
     caplog.set_level(logging.ERROR, logger="restate_pg.worker")
     try:
-        injected = lambda: asyncio.sleep(0.05, second.store.faults.injected.get(("heartbeat", "before"), 0))
+        injected = lambda: second.store.faults.injected.get(("heartbeat", "before"), 0)
         assert await eventually(injected, 5, timeout_s=10) == 5
-        beats = lambda: asyncio.sleep(0.05, (first.liveness.beating_since is not None, second.liveness.beating_since is not None))
+        beats = lambda: (first.liveness.beating_since is not None, second.liveness.beating_since is not None)
         assert await eventually(beats, (True, True), timeout_s=10) == (True, True)
-        await asyncio.sleep(2 * LEASE)  # a window in which a premature reap would show
+        # A premature reap would come in a worker's first reaping round: both have had theirs.
+        assert await eventually(lambda: min(reaps.values()) >= 1, timeout_s=10) is True
         with psycopg.connect(clean_db, autocommit=True) as conn:
             alive = {r[0] for r in conn.execute("SELECT id FROM restate.worker").fetchall()}
         assert alive == {first.worker_id, second.worker_id}

@@ -91,7 +91,7 @@ async def test_a_workflow_submitted_then_attached(ingress):
         async def waiting() -> str | None:
             return await client.workflow_call(status, workflow_id, None)
 
-        assert await eventually(waiting, "waiting for approval")
+        assert await eventually(waiting, "waiting for approval") == "waiting for approval"
         await client.workflow_call(approve, workflow_id, "ana")
         with pytest.raises(restate.HttpError) as refused:  # a second run call is refused, as by Restate
             await client.workflow_call(run, workflow_id, {"amount": 7})

@@ -156,9 +156,10 @@ def test_sql_json_for_scripts(clean_db: str, tmp_path: Path) -> None:
         ("SELECT 1; SELECT 2", "one statement at a time"),
     ],
 )
-def test_sql_bad_query_is_one_line_and_exit_2(clean_db: str, tmp_path: Path, sql: str, fragment: str) -> None:
+def test_sql_bad_query_is_one_line_and_exit_1(clean_db: str, tmp_path: Path, sql: str, fragment: str) -> None:
+    # 1, as every operator command exits when PostgreSQL refuses what it runs (tests/test_cli_exit_status.py)
     done = run_cli("sql", "--database-url", clean_db, sql, cwd=tmp_path)
-    assert done.returncode == 2
+    assert done.returncode == 1
     assert_one_line_error(done, fragment)
     assert done.stdout == ""
 

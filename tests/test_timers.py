@@ -8,6 +8,7 @@ import psycopg
 import pytest
 
 from tests.apps import kitchen
+from tests.support.polling import eventually
 from tests.support.processes import WorkerProcess
 from tests.support.server import serve
 
@@ -15,15 +16,14 @@ APP = "tests.apps.kitchen:app"
 
 
 async def journaled_sleep(database_url: str, invocation_id: str):
-    for _ in range(400):
+    def wakeup_at():
         with psycopg.connect(database_url) as conn:
             row = conn.execute(
                 "SELECT sleep_wakeup_at FROM restate.journal WHERE invocation_id = %s AND entry_type = 'Sleep'"
                 " AND command_index IS NOT NULL", (invocation_id,)).fetchone()
-        if row is not None:
-            return row[0]
-        await asyncio.sleep(0.02)
-    raise AssertionError("the sleep was never journaled")
+        return None if row is None else row[0]
+
+    return await eventually(wakeup_at, what="the sleep to be journaled")
 
 
 @pytest.mark.parametrize("how", ["restart", "sigkill"])
@@ -105,10 +105,8 @@ async def test_waiters_beyond_the_in_memory_limit_suspend_at_once(clean_db):
         ids = [(await ingress.client.post("/Steps/nap/send", json=3000)).json()["invocationId"] for _ in range(4)]
         for invocation_id in ids:
             await journaled_sleep(clean_db, invocation_id)
-        for _ in range(200):  # suspension is the flush right after the journaled sleep
-            if await _task_states(clean_db) == {"running": 2, "suspended": 2}:
-                break
-            await asyncio.sleep(0.02)
-        assert await _task_states(clean_db) == {"running": 2, "suspended": 2}
+        # suspension is the flush right after the journaled sleep
+        states = await eventually(lambda: _task_states(clean_db), {"running": 2, "suspended": 2})
+        assert states == {"running": 2, "suspended": 2}
         results = await asyncio.wait_for(asyncio.gather(*(ingress.engine.results.wait(i) for i in ids)), 30)
     assert all(r.output == b'"rested"' for r in results)

@@ -22,6 +22,7 @@ from restate_pg.core.records import (
     Submission,
     Suspend,
 )
+from tests.support.polling import eventually
 
 W1, W2 = "worker-one", "worker-two"
 
@@ -322,11 +323,7 @@ async def test_suspension_with_a_timer_becomes_due(store):
     async with store.pool.connection() as conn:
         wake_at = (await (await conn.execute("SELECT now() + interval '50 milliseconds'")).fetchone())[0]
     assert (await store.flush(lease, Batch(outcome=Suspend(wake_at, 0)))).suspended
-    for _ in range(100):
-        claimed = await store.claim(W1, ["Svc"], 10)
-        if claimed:
-            break
-        await asyncio.sleep(0.02)
+    claimed = await eventually(lambda: store.claim(W1, ["Svc"], 10), what="the timer to become due")
     assert claimed[0].lease.invocation_id == s.id
 
 

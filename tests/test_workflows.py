@@ -23,12 +23,11 @@ def order_id() -> str:
 
 
 async def wait_for_status(ingress, order: str, expected: str) -> None:
-    for _ in range(500):
+    async def status():
         response = await ingress.client.post(f"/PaymentWorkflow/{order}/status")
-        if response.content and response.json() == expected:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"{order} never reached {expected!r}")
+        return response.json() if response.content else None
+
+    await eventually(status, expected, what=f"{order} to reach {expected!r}")
 
 
 async def test_the_payment_workflow_waits_for_approval(ingress):
@@ -127,17 +126,13 @@ async def test_after_its_retention_a_workflow_id_starts_afresh(clean_db):
         workflow_id = order_id()
         first = await ingress.client.post(f"/Brief/{workflow_id}/brief_run", json="hello")
         assert first.json() == "hello (run 1 of this id)"
-        async with ingress.engine.store.pool.connection() as conn:
-            for _ in range(500):  # swept once its 200 ms retention passed
-                left = await (await conn.execute(
-                    "SELECT (SELECT count(*) FROM restate.invocation WHERE service = 'Brief')"
-                    " + (SELECT count(*) FROM restate.state_entry WHERE service = 'Brief')"
-                    " + (SELECT count(*) FROM restate.promise WHERE service = 'Brief')"
-                    " + (SELECT count(*) FROM restate.journal j WHERE j.invocation_id = %s)",
-                    (first.headers["x-restate-id"],))).fetchone()
-                if left == (0,):
-                    break
-                await asyncio.sleep(0.02)
+        left = await eventually(lambda: row(  # swept once its 200 ms retention passed
+            ingress.engine,
+            "SELECT (SELECT count(*) FROM restate.invocation WHERE service = 'Brief')"
+            " + (SELECT count(*) FROM restate.state_entry WHERE service = 'Brief')"
+            " + (SELECT count(*) FROM restate.promise WHERE service = 'Brief')"
+            " + (SELECT count(*) FROM restate.journal j WHERE j.invocation_id = %s)",
+            first.headers["x-restate-id"]), (0,))
         assert left == (0,)
         assert (await ingress.client.get(f"/restate/workflow/Brief/{workflow_id}/output")).status_code == 404
         again = await ingress.client.post(f"/Brief/{workflow_id}/brief_run/send", json="again")

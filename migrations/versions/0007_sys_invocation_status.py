@@ -1,8 +1,11 @@
 """Introspection: the view `sys_invocation_status` (Restate's persisted invocation status), which
 Restate's CLI reads to find the invocations it cancels, kills, purges, pauses or resumes.
 
-A frozen copy of that view of `restate_pg.store.introspection` at this revision; a test checks
+A frozen copy of that view of `store/sql/views/` at this revision; a test checks
 that they agree.
+
+Its SQL, frozen since release: `migrations/sql/0007_sys_invocation_status/upgrade.sql` and
+`downgrade.sql` (migrations/README.md).
 
 Revision ID: 0007
 Revises: 0006
@@ -13,36 +16,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from alembic import op
-
-from restate_pg.migrations._schema import target_schema
+from restate_pg.migrations._sql import run
 
 revision: str = "0007"
 down_revision: str | Sequence[str] | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_VIEW_DDL = r"""
--- sys_invocation_status: each invocation's status as Restate stores it (inboxed, scheduled,
--- invoked, suspended, paused, completed), without the attempt columns; Restate's CLI finds the
--- invocations to cancel, kill or purge here
-CREATE OR REPLACE VIEW {schema}.sys_invocation_status AS
-SELECT id, target, target_service_name, target_service_key, target_handler_name, target_service_ty,
-       CASE status WHEN 'pending' THEN 'inboxed' WHEN 'ready' THEN 'invoked' WHEN 'running' THEN 'invoked'
-                   WHEN 'backing-off' THEN 'invoked' ELSE status END AS status,
-       vqueue_id, scope, limit_key, idempotency_key, invoked_by, invoked_by_service_name, invoked_by_id,
-       invoked_by_subscription_id, invoked_by_target, restarted_from, pinned_deployment_id,
-       pinned_service_protocol_version, trace_id, journal_size, journal_commands_size, created_at,
-       created_using_restate_version, modified_at, inboxed_at, scheduled_at, scheduled_start_at, running_at,
-       completed_at, completion_retention, journal_retention, suspended_waiting_for_completions,
-       suspended_waiting_for_signals, suspended_waiting_future_json, completion_result, completion_failure
-  FROM {schema}.sys_invocation;
-"""
-
 
 def upgrade() -> None:
-    op.execute(_VIEW_DDL.replace("{schema}", f'"{target_schema()}"'))
+    run("0007_sys_invocation_status", "upgrade")
 
 
 def downgrade() -> None:
-    op.execute(f'DROP VIEW IF EXISTS "{target_schema()}".sys_invocation_status')
+    run("0007_sys_invocation_status", "downgrade")

@@ -12,13 +12,14 @@ from __future__ import annotations
 import logging
 import typing
 
-import psycopg
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
+from restate_pg.core.errors import DatabaseUnavailable
+from restate_pg.http_errors import unavailable
 from restate_pg.validation import UNSTORABLE, InvalidInput, check_text, is_unstorable
 
 logger = logging.getLogger("restate_pg.admin")
@@ -76,8 +77,8 @@ def answer_exception(exc: Exception) -> JSONResponse:
         return error_response(exc.status_code, str(exc.detail))
     if isinstance(exc, RequestValidationError):
         return error_response(422, validation_message(exc))
-    if isinstance(exc, psycopg.OperationalError):
-        return error_response(503, "the database is unavailable, retry later")
+    if isinstance(exc, DatabaseUnavailable):
+        return error_response(*unavailable(exc))
     if is_unstorable(exc):  # a value no check caught: PostgreSQL refused it, and stored nothing
         logger.warning("admin request refused by the database: %s", exc)
         return error_response(400, UNSTORABLE)

@@ -12,9 +12,10 @@ import logging
 import typing
 from dataclasses import dataclass
 
-import psycopg
 
+from restate_pg.core.errors import DatabaseUnavailable
 from restate_pg.core.ids import is_invocation_id
+from restate_pg.http_errors import unavailable
 from restate_pg.services import outcomes
 from restate_pg.services.gateway import Gateway
 
@@ -113,8 +114,8 @@ async def perform(node: Gateway, name: str, invocation_id: str, **options: typin
         return Answer(400, f"bad invocation id '{invocation_id}'")
     try:
         outcome = await getattr(node.operations, operation.method)(invocation_id, **options)
-    except psycopg.OperationalError:
-        return Answer(503, "the database is unavailable, retry later")
+    except DatabaseUnavailable as exc:
+        return Answer(*unavailable(exc))
     except Exception:
         logger.exception("%s of %s failed", name, invocation_id)
         return Answer(500, f"internal error during {name}")

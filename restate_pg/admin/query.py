@@ -19,6 +19,7 @@ from fastapi.responses import Response
 from restate_pg.admin import arrow
 from restate_pg.admin.errors import AdminRoute, error_response
 from restate_pg.core.errors import DatabaseUnavailable
+from restate_pg.http_errors import unavailable
 from restate_pg.store.console import DEFAULT_TIMEOUT_S, QueryError, QueryResult, json_safe, run_query
 from restate_pg.validation import check_json
 from restate_pg.services.gateway import Gateway
@@ -63,7 +64,7 @@ def create_query_router(engine: Gateway, *, timeout_s: float = DEFAULT_TIMEOUT_S
         except QueryError as exc:
             return error_response(400, str(exc))
         except DatabaseUnavailable as exc:
-            return error_response(503, str(exc))
+            return error_response(*unavailable(exc))
         except Exception:
             logger.exception("query failed")
             return error_response(500, "internal error while running the query")

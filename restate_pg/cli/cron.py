@@ -9,12 +9,22 @@ import argparse
 import typing
 
 from restate_pg.api.cron import CronNotFound
+from restate_pg.cli.arguments import Commands, Parser, add_operator_command
 from restate_pg.cli.errors import EXIT_FAILURE, CLIError
 from restate_pg.cli.output import print_json
 from restate_pg.cli.store import with_store
 from restate_pg.store.driver import Store
 
 _COLUMNS = ["name", "target", "schedule", "timezone", "catch_up", "source", "enabled", "next_at", "last_tick_at"]
+
+
+def add_parser(commands: Commands, common: argparse.ArgumentParser) -> None:
+    """`restate-pg cron`, its subcommands taking the database options `common`."""
+    command = add_operator_command(
+        commands, "cron", "list, pause, resume or delete cron schedules",
+        "Look at and steer cron schedules, straight through the database.",
+    )
+    add_arguments(command, [common], Parser)
 
 
 def add_arguments(

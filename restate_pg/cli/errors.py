@@ -1,4 +1,9 @@
-"""How the `restate-pg` command fails: one line on stderr and an exit status."""
+"""How the `restate-pg` command fails: one line on stderr and an exit status.
+
+The exit statuses, and which failure gets which, are described once, in `restate_pg.cli.main`:
+2 when the command cannot run as given (raised here as a `CLIError`, whose status is 2 unless it
+says otherwise), 1 when it ran and failed.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,14 @@ import argparse
 
 from restate_pg.validation import InvalidInput, check_text
 
-#: Exit status for problems found before starting (usage, configuration, database, schema).
+PROG = "restate-pg"
+
+#: Exit status when the command cannot run as given: usage, an argument in the wrong form,
+#: configuration, a database not reachable or not migrated when the command starts.
 EXIT_USAGE = 2
 #: Exit status for failures while running.
 EXIT_FAILURE = 1
+#: Exit status after Ctrl-C, as a shell reports a process killed by SIGINT.
 EXIT_INTERRUPTED = 130
 
 

@@ -14,6 +14,7 @@ import typing
 
 from restate_pg.admin.operations import OPERATIONS, Answer, perform
 from restate_pg.api.durations import InvalidDuration, parse_duration
+from restate_pg.cli.arguments import Commands, Parser, add_operator_command
 from restate_pg.cli.errors import CLIError
 from restate_pg.cli.output import print_json, print_result, render_table
 from restate_pg.core.ids import is_invocation_id
@@ -26,6 +27,16 @@ STATUSES = ("pending", "scheduled", "ready", "running", "backing-off", "suspende
 _ON_COMPLETED = ("purge", "purge-journal", "restart-as-new")
 #: Above this many invocations, an operation reports its progress on stderr.
 _PROGRESS_FROM = 20
+
+
+def add_parser(commands: Commands, common: argparse.ArgumentParser) -> None:
+    """`restate-pg invocations`, its subcommands taking the database options `common`."""
+    command = add_operator_command(
+        commands, "invocations", "list, describe, cancel, kill, pause, resume, purge or restart invocations",
+        "List and describe invocations, and steer them as Restate's admin API does (same status codes "
+        "and messages), straight through the database.",
+    )
+    add_arguments(command, [common], Parser)
 
 
 def add_arguments(

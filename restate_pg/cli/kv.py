@@ -14,12 +14,21 @@ import json
 import sys
 import typing
 
+from restate_pg.cli.arguments import Commands, Parser, add_operator_command
 from restate_pg.cli.errors import CLIError
 from restate_pg.cli.output import print_json, render_table
 from restate_pg.cli.store import with_store
 from restate_pg.store.console import QueryResult, run_query
 from restate_pg.store.driver import Store, state_version
 from restate_pg.store.queries import Queries
+
+
+def add_parser(commands: Commands, common: argparse.ArgumentParser) -> None:
+    """`restate-pg kv`, its subcommands taking the database options `common`."""
+    command = add_operator_command(
+        commands, "kv", "read and change the state of an object key", "The K/V state of virtual objects and workflows."
+    )
+    add_arguments(command, [common], Parser)
 
 
 def add_arguments(

@@ -1,4 +1,5 @@
-"""What the operator commands print: aligned tables for people, JSON for scripts."""
+"""What the commands print: progress lines and errors prefixed with the program's name, and, from
+the operator commands, aligned tables for people and JSON for scripts."""
 
 from __future__ import annotations
 
@@ -7,7 +8,18 @@ import typing
 
 import orjson
 
+from restate_pg.cli.errors import PROG
 from restate_pg.store.console import QueryResult, json_safe
+
+
+def info(message: str) -> None:
+    """A line of progress on stdout: `restate-pg: <message>`."""
+    print(f"{PROG}: {message}", flush=True)
+
+
+def error(message: str) -> None:
+    """The one line on stderr a failing command ends with: `restate-pg: error: <message>`."""
+    print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
 
 
 def print_json(value: typing.Any) -> None:

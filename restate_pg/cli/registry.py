@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import typing
 
+from restate_pg.cli.arguments import Commands, Parser, add_operator_command
 from restate_pg.cli.errors import CLIError
 from restate_pg.cli.output import print_result
 from restate_pg.cli.store import with_store
@@ -18,6 +19,18 @@ from restate_pg.core.hints import work_channel
 from restate_pg.store.console import run_query
 from restate_pg.store.driver import Store
 from restate_pg.store.queries import Queries
+
+
+def add_parser(commands: Commands, common: argparse.ArgumentParser) -> None:
+    """`restate-pg services` and `restate-pg deployments`, their subcommands taking the database
+    options `common`."""
+    services = add_operator_command(commands, "services", "list the registered services", "The services workers registered.")
+    add_services_arguments(services, [common], Parser)
+    deployments = add_operator_command(
+        commands, "deployments", "list deployments, and mark them compatible for upgrades",
+        "Deployments (application versions), their in-flight invocations, and which may resume whose.",
+    )
+    add_deployments_arguments(deployments, [common], Parser)
 
 
 def add_services_arguments(

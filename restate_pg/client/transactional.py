@@ -13,14 +13,13 @@ from __future__ import annotations
 import typing
 from datetime import timedelta
 
-import orjson
 
 from restate_pg.api.app import App
-from restate_pg.store.connections import execute, execute_async
+from restate_pg.store.user_connections import execute, execute_async
 from restate_pg.client.handle import RestateClientSendHandle
 from restate_pg.client.target import TargetLike, resolve
 from restate_pg.core.hints import work_channel
-from restate_pg.store.driver import submission_doc
+from restate_pg.store.codec import decode_results, encode_requests, submission_doc
 from restate_pg.store.queries import Queries
 from restate_pg.core.records import Submission
 
@@ -42,12 +41,12 @@ def prepare(
 
 
 def _statement(sub: Submission, schema: str) -> typing.Tuple[str, typing.Dict[str, typing.Any]]:
-    requests = orjson.dumps([{"submit": submission_doc(sub)}]).decode()
+    requests = encode_requests([{"submit": submission_doc(sub)}])
     return Queries(schema).ENQUEUE, {"requests": requests, "channel": work_channel(schema)}
 
 
 def _handle(sub: Submission, row: typing.Sequence[typing.Any]) -> RestateClientSendHandle:
-    started = orjson.loads(row[0])[0]
+    started = decode_results(row[0])[0]  # the `started` column of ENQUEUE
     return RestateClientSendHandle(sub.id, 202, "Accepted" if started["status"] is not None else "PreviouslyAccepted")
 
 

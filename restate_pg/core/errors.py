@@ -9,14 +9,20 @@ re-exported by `restate_pg.api.errors` and `restate_pg.exceptions`.
 
 from __future__ import annotations
 
+import typing
+
 __all__ = [
     "DatabaseUnavailable",
     "Fenced",
+    "JournalConflict",
     "RestatePgError",
     "SchemaNotMigrated",
     "SdkInternalBaseException",
     "SdkInternalException",
+    "StoreUnavailable",
     "SuspendedException",
+    "Unstorable",
+    "ValueRefused",
     "is_internal_exception",
 ]
 
@@ -27,6 +33,33 @@ class RestatePgError(Exception):
 
 class DatabaseUnavailable(RestatePgError):
     """PostgreSQL cannot be reached, or refused the connection (wrong host, credentials, database)."""
+
+
+class StoreUnavailable(DatabaseUnavailable):
+    """The store lost PostgreSQL in the middle of its work: a connection broke, the server shut
+    down, or no pooled connection came free in time. Raised by the store in place of the
+    driver's error, so that no layer above it needs to know the driver; whether the work it was
+    doing committed is unknown (see docs/invocation-lifecycle.md for how each step recovers)."""
+
+
+class ValueRefused(RestatePgError):
+    """PostgreSQL refused a value the store sent it (a data exception, SQLSTATE class 22): a
+    timestamp beyond its range, say. `sqlstate` says which, when the server said so."""
+
+    def __init__(self, message: str, sqlstate: typing.Optional[str] = None) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+
+
+class Unstorable(ValueRefused):
+    """A value holds a character PostgreSQL cannot store (a NUL in text or jsonb): the request
+    is at fault, and nothing was stored (see `restate_pg.validation`)."""
+
+
+class JournalConflict(Exception):
+    """A flush wrote a journal entry that is already there: an earlier write of the same
+    attempt, whose answer was lost with its connection, had committed after all, so the
+    attempt's idea of its journal is behind. The next attempt replays what was written."""
 
 
 class SchemaNotMigrated(RestatePgError):

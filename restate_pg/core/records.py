@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 
 
@@ -66,6 +66,10 @@ class JournalRow:
     value: typing.Optional[bytes] = None
     failure: typing.Optional[Failure] = None
     sleep_wakeup_at: typing.Optional[datetime] = None
+
+
+#: The command index of the mailbox notification that asks an invocation to cancel itself.
+CANCEL_SIGNAL = -1
 
 
 @dataclass(frozen=True)
@@ -206,10 +210,20 @@ class Batch:
     outcome: typing.Optional[Outcome] = None
 
     def empty(self) -> bool:
-        return not (
-            self.create or self.journal or self.state or self.submissions or self.consumed or self.resolutions
-            or self.promise_gets or self.promise_completions or self.attaches or self.cancels or self.outcome
-        )
+        """Nothing to write (`promise_key` alone is not a write: it says whose promises the
+        promise commands are on)."""
+        return not any(getattr(self, f.name) for f in fields(self) if f.name != "promise_key")
+
+    def followed_by(self, later: "Batch") -> "Batch":
+        """This batch's writes, then `later`'s, as one batch (of the single-valued fields, the first
+        that is set). The outcome is not carried over: whoever flushes the result decides it."""
+        merged: typing.Dict[str, typing.Any] = {}
+        for f in fields(self):
+            if f.name == "outcome":
+                continue
+            mine, theirs = getattr(self, f.name), getattr(later, f.name)
+            merged[f.name] = mine + theirs if isinstance(mine, list) else (mine or theirs)
+        return Batch(**merged)
 
 
 @dataclass

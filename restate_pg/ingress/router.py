@@ -14,7 +14,6 @@ import typing
 from datetime import datetime, timedelta
 from urllib.parse import unquote
 
-import psycopg
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
@@ -28,7 +27,9 @@ from restate_pg.ingress.requests import (
 from restate_pg.ingress.responses import IngressError, result_response, rfc3339
 from restate_pg.observability import tracing
 from restate_pg.runtime.submission import idempotent_invocation_id, new_submission, workflow_invocation_id
+from restate_pg.core.errors import DatabaseUnavailable, ValueRefused
 from restate_pg.core.records import Failure
+from restate_pg.http_errors import unavailable
 from restate_pg.validation import UNSTORABLE, InvalidInput, check_json, check_text, is_unstorable
 from restate_pg.services.gateway import Gateway
 from restate_pg.services.outcomes import Accepted, InvalidAwakeableId, Missing, NotReady, NotResolved
@@ -201,7 +202,7 @@ class Ingress:
                 accepted = await self.node.submissions.send(submission)
             else:
                 submitted, result = await self.node.submissions.call(submission)
-        except psycopg.DataError as exc:
+        except ValueRefused as exc:
             if delay_ms is None or is_unstorable(exc):
                 raise
             # now() + delay is beyond what PostgreSQL's timestamps hold
@@ -301,7 +302,7 @@ class Ingress:
         """Until when a completed invocation's result is kept (the `idempotency-expires` header)."""
         try:
             return await self.node.results.retained_until(invocation_id)
-        except psycopg.Error as exc:  # the header is informative: answer without it
+        except DatabaseUnavailable as exc:  # the header is informative: answer without it
             logger.debug("no retention time for %s: %s", invocation_id, exc)
             return None
 
@@ -387,9 +388,9 @@ def create_router(
             return exc.response()
         except InvalidInput as exc:
             return IngressError(exc.status, exc.message).response()
-        except psycopg.OperationalError as exc:
+        except DatabaseUnavailable as exc:
             logger.warning("database unavailable: %s", exc)
-            return IngressError(503, "the database is unavailable, retry later").response()
+            return IngressError(*unavailable(exc)).response()
         except Exception as exc:
             if is_unstorable(exc):  # a value no check caught: PostgreSQL refused it, and stored nothing
                 logger.warning("ingress request refused by the database: %s", exc)

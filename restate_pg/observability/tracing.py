@@ -52,9 +52,9 @@ def tracer() -> typing.Any:
     if isinstance(provider, (api[0].ProxyTracerProvider, api[0].NoOpTracerProvider)):
         _off_until = now + 1.0
         return None
-    from restate_pg import __version__
+    from restate_pg.core.version import VERSION
 
-    _tracer = provider.get_tracer("restate_pg", __version__)
+    _tracer = provider.get_tracer("restate_pg", VERSION)
     return _tracer
 
 

@@ -20,8 +20,8 @@ from restate_pg.runtime.futures import DurableFuture
 from restate_pg.runtime.host import Host
 from restate_pg.runtime.journal import NonDeterminismError, Result
 from restate_pg.runtime.machine import JournalMachine
-from restate_pg.store.procedures import CANCEL_SIGNAL
 from restate_pg.core.records import (
+    CANCEL_SIGNAL,
     Batch,
     FlushResult,
     InvocationRecord,

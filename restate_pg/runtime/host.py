@@ -7,18 +7,25 @@ import typing
 from restate_pg.api.app import App
 from restate_pg.api.definitions import Handler
 from restate_pg.runtime.clock import DbClock
-from restate_pg.store.driver import Store
+from restate_pg.runtime.port import JournalStore
 from restate_pg.core.records import Batch, FlushResult, Lease, Submission
 
 
 class Host(typing.Protocol):
-    store: Store
     app: App
-    clock: DbClock
     worker_id: str
     deployment_id: str
     poll_interval: float
     default_inactivity_timeout: float
+
+    @property
+    def store(self) -> JournalStore:
+        """Storage, as far as an attempt needs it: the worker's PostgreSQL `Store`, or the
+        in-memory one of `restate_pg.testing.memory` (read-only here, so either type fits)."""
+
+    @property
+    def clock(self) -> DbClock:
+        """The database's clock (timers are set in its time)."""
 
     def setting(self, handler: Handler, name: str) -> typing.Any:
         """A timeout or retention of `handler`: an operator's override of its service's setting

@@ -26,8 +26,8 @@ from restate_pg.api.serde import JsonSerde
 from restate_pg.core.ids import new_awakeable_id, parse_awakeable_id
 from restate_pg.runtime.journal import RecordedJournal, Result
 from restate_pg.runtime.state_overlay import StateOverlay
-from restate_pg.store.procedures import CANCEL_SIGNAL
 from restate_pg.core.records import (
+    CANCEL_SIGNAL,
     Batch,
     Failure,
     JournalRow,
@@ -426,16 +426,4 @@ def refuse_unstorable(entry_type: str, name: typing.Optional[str], params: typin
 
 def merge(first: Batch, second: Batch) -> Batch:
     """`first` then `second`, as one batch."""
-    return Batch(
-        create=first.create or second.create,
-        journal=first.journal + second.journal,
-        state=first.state + second.state,
-        submissions=first.submissions + second.submissions,
-        consumed=first.consumed + second.consumed,
-        resolutions=first.resolutions + second.resolutions,
-        promise_key=first.promise_key or second.promise_key,
-        promise_gets=first.promise_gets + second.promise_gets,
-        promise_completions=first.promise_completions + second.promise_completions,
-        attaches=first.attaches + second.attaches,
-        cancels=first.cancels + second.cancels,
-    )
+    return first.followed_by(second)

@@ -14,9 +14,7 @@ import functools
 import inspect
 import time
 import typing
-from datetime import datetime, timedelta, timezone
-
-import orjson
+from datetime import timedelta
 
 from restate_pg.api.context import RestateDurableFuture
 from restate_pg.api.errors import RetryableError, SdkInternalBaseException, TerminalError
@@ -29,9 +27,9 @@ from restate_pg.runtime.core import AttemptFailed, ContextCore, logger
 from restate_pg.runtime.futures import DurableFuture
 from restate_pg.runtime.journal import Result
 from restate_pg.runtime.machine import IN_TRANSACTION
+from restate_pg.runtime.port import Statement
 from restate_pg.runtime.transaction import Step, StepBinding, binding_for, is_fenced
 from restate_pg.core.errors import Fenced
-from restate_pg.store.driver import flush_request, flush_result
 from restate_pg.core.records import Batch, Failure, JournalRow
 
 T = typing.TypeVar("T")
@@ -170,21 +168,20 @@ class RunCommands(ContextCore):
         # The invocation's rows must exist before the step's fence can see them: they may be in
         # the buffer, or in a flush under way (holding the flush lock), which this waits for.
         await self.flush()
-        lease, queries = self._lease, self._host.store.q
+        statements = self._host.store.step_statements(self._lease)
         sealed: typing.List[typing.Tuple[Batch, JournalRow]] = []
 
-        def seal(value: typing.Any, error: typing.Optional[TerminalError]) -> typing.Tuple[str, typing.Dict[str, typing.Any]]:
+        def seal(value: typing.Any, error: typing.Optional[TerminalError]) -> Statement:
             self._check_open()
             raw = serde.serialize(value) if error is None else None
             failure = None if error is None else Failure(error.status_code, error.message, error.metadata)
             row = self._machine.journal_run(command, name, Result(raw, failure), IN_TRANSACTION)
             batch = self._machine.take_batch()
             sealed.append((batch, row))
-            return queries.FLUSH_IN_TRANSACTION, {"requests": orjson.dumps([{"flush": flush_request(lease, batch)}]).decode()}
+            return statements.flush(batch)
 
-        fence = {"id": lease.invocation_id, "owner": lease.owner, "epoch": lease.epoch}
         try:
-            applied, db_epoch = await binding.transact(Step((queries.FENCE, fence), seal), action, args, kwargs)
+            flushed = await binding.transact(Step(statements.fence(), seal), action, args, kwargs)
         except BaseException as exc:
             for batch, row in sealed:  # not committed: the buffered writes wait for the next flush
                 self._machine.restore(batch, without=row)
@@ -195,8 +192,7 @@ class RunCommands(ContextCore):
             self._fail_attempt(exc)
             raise AttemptFailed(f"database step {name!r} failed: {exc!r}") from exc
         batch, row = sealed[0]
-        db_now = datetime.fromtimestamp(float(db_epoch), timezone.utc)
-        self._committed(batch, flush_result(batch, orjson.loads(applied)[0], db_now))
+        self._committed(batch, statements.result(batch, flushed))
         METRICS.observe(METRICS.run_duration, self.labels, time.monotonic() - started)
         self._resolve(command, Result(row.value, row.failure, row.index))
 

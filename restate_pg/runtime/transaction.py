@@ -22,11 +22,12 @@ import inspect
 import typing
 from dataclasses import dataclass
 
-import psycopg
-
 from restate_pg.api.errors import TerminalError
-from restate_pg.store.connections import Params, Row, execute, execute_async, is_sqlalchemy, is_sqlalchemy_async
-from restate_pg.store.schema import FENCED_SQLSTATE
+from restate_pg.store import user_connections
+from restate_pg.store.errors import is_fenced
+from restate_pg.store.user_connections import Params, Row, execute, execute_async, is_sqlalchemy, is_sqlalchemy_async
+
+__all__ = ["Step", "StepBinding", "binding_for", "is_fenced"]
 
 Statement = typing.Tuple[str, Params]
 #: Seconds a thread's transaction waits for the event loop to journal its outcome.
@@ -120,27 +121,22 @@ class PsycopgAsyncBinding(AsyncStepBinding):
     def __init__(self, conninfo: str) -> None:
         self.conninfo = conninfo
 
-    @contextlib.asynccontextmanager
-    async def transaction(self) -> typing.AsyncIterator[psycopg.AsyncConnection[typing.Any]]:
-        async with await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True) as conn:
-            async with conn.transaction():
-                yield conn
+    def transaction(self) -> typing.AsyncContextManager[typing.Any]:
+        return user_connections.step_transaction_async(self.conninfo)
 
     def savepoint(self, handle: typing.Any) -> typing.AsyncContextManager[typing.Any]:
-        return handle.transaction()
+        return typing.cast(typing.AsyncContextManager[typing.Any], user_connections.savepoint(handle))
 
 
 class PsycopgBinding(ThreadStepBinding):
     def __init__(self, conninfo: str) -> None:
         self.conninfo = conninfo
 
-    @contextlib.contextmanager
-    def transaction(self) -> typing.Iterator[psycopg.Connection[typing.Any]]:
-        with psycopg.connect(self.conninfo, autocommit=True) as conn, conn.transaction():
-            yield conn
+    def transaction(self) -> typing.ContextManager[typing.Any]:
+        return user_connections.step_transaction(self.conninfo)
 
     def savepoint(self, handle: typing.Any) -> typing.ContextManager[typing.Any]:
-        return handle.transaction()
+        return typing.cast(typing.ContextManager[typing.Any], user_connections.savepoint(handle))
 
 
 class SessionBinding(ThreadStepBinding):
@@ -191,16 +187,3 @@ def binding_for(session: typing.Any, action: typing.Callable[..., typing.Any], c
         want = "a coroutine function (async def)" if binding.asynchronous else "a plain function (def)"
         raise TypeError(f"run_in_transaction: {type(binding).__name__} runs {want}; got {action!r}")
     return binding
-
-
-def is_fenced(exc: BaseException) -> bool:
-    """Whether `exc`, or the driver error a framework wrapped in it, is the fence's refusal."""
-    seen: typing.Set[int] = set()
-    current: typing.Optional[BaseException] = exc
-    while current is not None and id(current) not in seen:
-        if getattr(current, "sqlstate", None) == FENCED_SQLSTATE:
-            return True
-        seen.add(id(current))
-        orig = getattr(current, "orig", None)  # SQLAlchemy's DBAPIError
-        current = orig if isinstance(orig, BaseException) else (current.__cause__ or current.__context__)
-    return False

@@ -21,13 +21,12 @@ import psycopg
 
 from restate_pg.core.errors import DatabaseUnavailable, RestatePgError
 from restate_pg.store.database import connect
+from restate_pg.store.errors import UNAVAILABLE_CLASSES
 from restate_pg.store.queries import Queries
 
 #: How long a query may run unless the caller says otherwise.
 DEFAULT_TIMEOUT_S = 30.0
 
-#: SQLSTATE classes that mean the server, not the query, is the problem.
-_UNAVAILABLE_CLASSES = ("08", "53", "57P")
 _READ_ONLY_SQLSTATE = "25006"
 _CANCELED_SQLSTATE = "57014"
 _SYNTAX_SQLSTATE = "42601"
@@ -89,7 +88,7 @@ def _classify(exc: psycopg.Error, timeout_s: float) -> RestatePgError:
         return QueryError(f"the query ran longer than {timeout_s:g}s and was cancelled")
     if state == _SYNTAX_SQLSTATE and "multiple commands" in message:
         return QueryError("send one statement at a time: a query is a single SELECT (or WITH, VALUES, ...)")
-    if not state or state.startswith(_UNAVAILABLE_CLASSES):
+    if not state or state.startswith(UNAVAILABLE_CLASSES):  # the server, not the query, is the problem
         return DatabaseUnavailable(f"the database went away during the query: {message}")
     return QueryError(message)
 

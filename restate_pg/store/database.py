@@ -17,6 +17,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from restate_pg.core.errors import DatabaseUnavailable, RestatePgError
+from restate_pg.store import queries
 
 __all__ = [
     "DATABASE_URL_ENV",
@@ -24,6 +25,7 @@ __all__ = [
     "check_reachable",
     "connect",
     "describe_target",
+    "libpq_conninfo",
     "resolve_database_url",
     "to_psycopg_conninfo",
     "to_sqlalchemy_url",
@@ -97,6 +99,12 @@ def to_sqlalchemy_url(url: str) -> str:
     return "postgresql+psycopg:///?" + urlencode({k: str(v) for k, v in params.items()})
 
 
+def libpq_conninfo(**params: str) -> str:
+    """A libpq `key=value` connection string of `params` (quoted as libpq needs), for settings
+    that arrive as separate fields (Django's `DATABASES`)."""
+    return make_conninfo(**params)
+
+
 def validate_schema_name(schema: str) -> str:
     """Return `schema` if it is a usable schema name, else raise `ConfigurationError`.
 
@@ -157,7 +165,7 @@ def check_reachable(url: str, timeout: float = 3.0) -> None:
     """
     with connect(url, timeout=timeout, autocommit=True) as conn:
         try:
-            conn.execute("SELECT 1")
+            conn.execute(queries.CHECK_REACHABLE)
         except psycopg.Error as exc:
             raise DatabaseUnavailable(
                 f"{describe_target(url)} accepted the connection but failed a query: "

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 
 import psycopg
 
+from restate_pg.core.errors import StoreUnavailable
+
 #: The environment variable a worker process reads its fault plan from.
 FAULTS_ENV = "RESTATE_PG_FAULTS"
 
@@ -36,8 +38,10 @@ WHEN = ("before", "after")
 _STATEMENT_NAME = re.compile(r"^\s*--\s*([a-z_]+):", re.MULTILINE)
 
 
-class InjectedFault(psycopg.OperationalError):
-    """A failure made on purpose; to the code under test it is a lost connection."""
+class InjectedFault(psycopg.OperationalError, StoreUnavailable):
+    """A failure made on purpose; to the code under test it is a lost connection: inside the
+    store the driver's error, above it the store's (`store.errors.translate` lets it through as
+    it is, so that a test can still tell an injected fault from a real one)."""
 
 
 @dataclass

@@ -23,11 +23,15 @@ import typing
 from dataclasses import dataclass
 from datetime import datetime
 
-import orjson
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from restate_pg.store.codec import decode_results, encode_requests
 from restate_pg.store.faults import FaultPlan, request_kinds
+from restate_pg.store.rows import named_rows
+
+#: Names of the columns of the `APPLY` statement (its first is unnamed).
+_APPLIED = named_rows(("results", "db_now"))
 
 #: Upper bound on the requests of one group, to bound the time a request can wait behind others.
 MAX_GROUP_REQUESTS = 128
@@ -114,12 +118,13 @@ class GroupCommitter:
         for kind in kinds:
             self._faults.check(kind, "before")  # type: ignore[union-attr]
         async with self._pool.connection() as conn:
-            cur = await conn.execute(self._apply_sql, (orjson.dumps(bodies).decode(),))
+            cur = conn.cursor(row_factory=_APPLIED)
+            await cur.execute(self._apply_sql, (encode_requests(typing.cast(typing.Any, bodies)),))
             row = await cur.fetchone()
         for kind in kinds:
             self._faults.check(kind, "after")  # type: ignore[union-attr]
         assert row is not None
-        return orjson.loads(row[0]), row[1]
+        return decode_results(row["results"]), row["db_now"]
 
 
 def _settle(request: _Request, applied: typing.Optional[Applied] = None, *, exc: typing.Optional[BaseException] = None) -> None:

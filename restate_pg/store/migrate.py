@@ -15,10 +15,10 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from psycopg import sql
-
 from restate_pg.core.errors import RestatePgError, SchemaNotMigrated
+from restate_pg.store.user_connections import execute
 from restate_pg.store.database import connect, validate_schema_name
+from restate_pg.store.queries import Queries
 from restate_pg.store.schema import DEFAULT_SCHEMA
 
 if TYPE_CHECKING:
@@ -40,7 +40,8 @@ __all__ = [
     "upgrade",
 ]
 
-#: Name of alembic's version table, kept inside the restate-pg schema.
+#: Name of alembic's version table, kept inside the restate-pg schema (`migrated_revisions` in
+#: store/sql/queries/migrations.sql names it too).
 VERSION_TABLE = "alembic_version"
 #: Environment variable naming the schema when none is given (used by env.py and the CLI).
 SCHEMA_ENV = "RESTATE_PG_SCHEMA"
@@ -71,15 +72,12 @@ def downgrade(database_url: str, schema: str = DEFAULT_SCHEMA, *, revision: str)
 def current_revision(database_url: str, schema: str = DEFAULT_SCHEMA) -> str | None:
     """Return the revision `schema` is at, or None if restate-pg was never migrated there."""
     validate_schema_name(schema)
+    q = Queries(schema)
     with connect(database_url, timeout=_CONNECT_TIMEOUT, autocommit=True) as conn:
         table = f'"{schema}".{VERSION_TABLE}'
-        if conn.execute("SELECT to_regclass(%s)", [table]).fetchone() == (None,):
+        if conn.execute(q.VERSION_TABLE, {"table": table}).fetchone() == (None,):
             return None
-        rows = conn.execute(
-            sql.SQL("SELECT version_num FROM {}.{}").format(
-                sql.Identifier(schema), sql.Identifier(VERSION_TABLE)
-            )
-        ).fetchall()
+        rows = conn.execute(q.MIGRATED_REVISIONS).fetchall()
     if len(rows) > 1:
         raise MigrationError(
             f"the restate-pg schema {schema!r} records several revisions "
@@ -121,9 +119,7 @@ def check_migrated(database_url: str, schema: str = DEFAULT_SCHEMA) -> None:
 
 def acquire_migration_lock(connection: Connection, schema: str) -> None:
     """Wait for, then hold until the transaction ends, the lock serialising migrations of `schema`."""
-    from sqlalchemy import text
-
-    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(schema)})
+    execute(connection, Queries(schema).LOCK_MIGRATIONS, {"key": _lock_key(schema)})  # any driver's parameters
 
 
 def _lock_key(schema: str) -> int:

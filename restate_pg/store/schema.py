@@ -1,8 +1,9 @@
 """The PostgreSQL tables of restate-pg, as SQLAlchemy metadata.
 
-This is the description alembic migrations are written from; the queries themselves live in
-`queries.py` as plain SQL. `docs/invocation-lifecycle.md` explains what each table is for.
-The schema name is a parameter so that an application can keep restate-pg next to its own tables
+This is the description the tables are checked against (tests/test_migrations.py compares it with
+a migrated database); the statements themselves live in `sql/` as plain SQL (`queries.py` loads
+them), and the migrations run frozen SQL files (`migrations/sql/`).
+`docs/invocation-lifecycle.md` explains what each table is for. The schema name is a parameter so that an application can keep restate-pg next to its own tables
 under any name (`restate` by default).
 """
 
@@ -25,6 +26,8 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+
+from restate_pg.store.queries import fill_schema, read_sql
 
 DEFAULT_SCHEMA = "restate"
 
@@ -275,22 +278,11 @@ def build_metadata(schema: str = DEFAULT_SCHEMA) -> MetaData:
 
 
 def fence_function_sql(schema: str) -> str:
-    """DDL of `fence()`: the first statement of every transaction an attempt commits.
+    """DDL of `fence()` (`sql/functions/fence.sql`): the first statement of every transaction an
+    attempt commits.
 
-    It share-locks the invocation's task row and fails unless the attempt still holds the lease, so
-    a worker that lost its lease (paused, partitioned, declared dead) can never apply a stale write.
+    It share-locks the invocation's task row and fails with `FENCED_SQLSTATE` unless the attempt
+    still holds the lease, so a worker that lost its lease (paused, partitioned, declared dead) can
+    never apply a stale write.
     """
-    return f"""
-CREATE OR REPLACE FUNCTION "{schema}".fence(p_invocation_id text, p_owner text, p_epoch integer)
-RETURNS void LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM 1 FROM "{schema}".task
-     WHERE invocation_id = p_invocation_id AND lease_owner = p_owner AND epoch = p_epoch
-       FOR SHARE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'restate-pg: attempt % of invocation % lost its lease', p_epoch, p_invocation_id
-            USING ERRCODE = '{FENCED_SQLSTATE}';
-    END IF;
-END
-$$;
-"""
+    return fill_schema(read_sql("functions", "fence"), schema)

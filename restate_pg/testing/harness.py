@@ -20,12 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
-import uvicorn
 from fastapi import FastAPI
-from psycopg.rows import dict_row
 
 from restate_pg.api.app import App
 from restate_pg.api.serde import DefaultSerde, Serde, serde_for_type
+from restate_pg.cli.servers import running, uvicorn_server
 from restate_pg.client.base import RestateClient
 from restate_pg.client.http import HttpClient
 from restate_pg.client.sql import output_of
@@ -101,12 +100,11 @@ class HarnessEnvironment:
 
     async def invocation(self, invocation_id: str) -> typing.Optional[typing.Dict[str, typing.Any]]:
         """The invocation's row of `sys_invocation` (status, target, retry_count, ...), or None."""
-        rows = await self._rows(self.engine.store.q.OPERATOR_DESCRIBE_INVOCATION, {"id": invocation_id})
-        return rows[0] if rows else None
+        return await self.engine.store.describe_invocation(invocation_id)
 
     async def journal(self, invocation_id: str) -> typing.List[typing.Dict[str, typing.Any]]:
         """The invocation's rows of `sys_journal` (index, entry_type, name, completed, ...), in order."""
-        return await self._rows(self.engine.store.q.TEST_JOURNAL, {"id": invocation_id})
+        return await self.engine.store.journal_entries(invocation_id)
 
     async def state(self, service: str, key: str) -> typing.Dict[str, typing.Any]:
         """The state of one object key or workflow id: each value decoded from JSON (as the
@@ -119,12 +117,6 @@ class HarnessEnvironment:
         path, so `SELECT * FROM sys_invocation` works unqualified); the rows as dicts."""
         result = await asyncio.to_thread(run_query, self.database_url, self.schema, sql, params)
         return [dict(zip(result.columns, row)) for row in result.rows]
-
-    async def _rows(self, sql: str, params: typing.Mapping[str, typing.Any]) -> typing.List[typing.Dict[str, typing.Any]]:
-        async with self.engine.store.pool.connection() as conn:
-            cur = conn.cursor(row_factory=dict_row)
-            await cur.execute(sql, params)
-            return await cur.fetchall()
 
 
 def _decoded(value: bytes) -> typing.Any:
@@ -190,19 +182,11 @@ async def _running(
 
 @contextlib.asynccontextmanager
 async def serve_api(api: FastAPI) -> typing.AsyncIterator[str]:
-    """Serve `api` on a free port of 127.0.0.1 with uvicorn, in this event loop; yield its base URL."""
-    server = uvicorn.Server(
-        uvicorn.Config(api, host="127.0.0.1", port=0, log_level="warning", lifespan="on", timeout_graceful_shutdown=2)
+    """Serve `api` on a free port of 127.0.0.1 with uvicorn, in this event loop; yield its base URL.
+    The server is built and started as `restate-pg dev` starts its admin API (`restate_pg.cli.servers`)."""
+    server = uvicorn_server(
+        api, host="127.0.0.1", port=0, log_level="warning", lifespan="on", timeout_graceful_shutdown=2,
+        own_signals=False,  # leave the test runner its signals
     )
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]  # leave the test runner its signals
-    task = asyncio.ensure_future(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
+    async with running(server) as port:
         yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task

@@ -15,14 +15,12 @@ import os
 import socket
 import typing
 
-import psycopg
-
 from restate_pg.api.app import App
 from restate_pg.api.definitions import Handler
 from restate_pg.api.errors import SdkInternalBaseException
 from restate_pg.api.metadata import service_metadata
 from restate_pg.core import hints
-from restate_pg.core.errors import Fenced
+from restate_pg.core.errors import Fenced, JournalConflict, StoreUnavailable
 from restate_pg.core.hints import HintKind
 from restate_pg.core.records import Batch, Complete, Failure, FlushResult, InvocationRecord, Lease, Retry, Submission
 from restate_pg.observability import logs
@@ -261,12 +259,12 @@ class Engine(Gateway):
             # release below is refused by the fence) or by stop() (unregistering hands it back).
             if not self._stopping:
                 await self.release_lease(attempt.lease, f"attempt ended: {exc!r}")
-        except psycopg.OperationalError as exc:  # the database went away under it: not a bug
+        except StoreUnavailable as exc:  # the database went away under it: not a bug
             logger.warning("attempt %d of %s lost its database connection (%s); handing it back",
                            attempt.lease.epoch, invocation_id, exc)
             await self.release_lease(attempt.lease, f"database connection lost: {exc}")
         except Exception as exc:
-            if isinstance(exc, psycopg.errors.UniqueViolation) and exc.diag.constraint_name == "journal_pkey":
+            if isinstance(exc, JournalConflict):
                 # A flush whose answer was lost with its connection had committed after all: this
                 # attempt's idea of its journal is behind. The next attempt replays what was written.
                 logger.warning("attempt %d of %s: a write whose answer was lost had committed; handing it back to replay",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import typing
 
-from psycopg.conninfo import make_conninfo
+from restate_pg.store.database import libpq_conninfo
 
 #: Connection parameters of Django's settings that are libpq's too (the rest are Django's own).
 _LIBPQ_OPTIONS = frozenset({
@@ -45,4 +45,4 @@ def database_url(using: typing.Optional[str] = None) -> str:
         if (name in {"dbname", "user", "password", "host", "port"} or name in _LIBPQ_OPTIONS)
         and value not in (None, "")
     }
-    return make_conninfo(**{name: str(value) for name, value in kept.items()})
+    return libpq_conninfo(**{name: str(value) for name, value in kept.items()})

@@ -1,13 +1,18 @@
-"""Running one statement on a connection the application owns, in its current transaction.
+"""Connections the application owns: running one statement in their current transaction, and
+opening one for a database step.
 
 Supported: SQLAlchemy's `Session` and `Connection` and their asyncio versions, psycopg 3's
 `Connection` and `AsyncConnection`, and any DB-API connection with `.cursor()` taking
-`%(name)s` parameters (Django's `connection`, psycopg2). Nothing here commits: the statement
-belongs to whatever transaction the connection is in (or begins one, as the driver does).
+`%(name)s` parameters (Django's `connection`, psycopg2). Nothing in `execute` commits: the
+statement belongs to whatever transaction the connection is in (or begins one, as the driver
+does). A database step without a session of the application's runs on a psycopg connection of
+its own (`step_transaction`), whose driver calls are kept here, beside the store's others; the
+step's logic is the runtime's (`runtime/transaction.py`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import typing
 
@@ -71,3 +76,24 @@ async def execute_async(conn: typing.Any, sql: str, params: Params) -> Row:
         return tuple(row)
     raise TypeError(f"cannot run statements asynchronously on {type(conn).__name__}: pass a SQLAlchemy "
                     "AsyncSession or AsyncConnection, or a psycopg AsyncConnection (else use enqueue)")
+
+
+@contextlib.asynccontextmanager
+async def step_transaction_async(conninfo: str) -> typing.AsyncIterator[typing.Any]:
+    """A transaction on a psycopg connection of its own (not the worker's pool, whose
+    connections must stay free for heartbeats and flushes however long actions take)."""
+    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+        async with conn.transaction():
+            yield conn
+
+
+@contextlib.contextmanager
+def step_transaction(conninfo: str) -> typing.Iterator[typing.Any]:
+    """`step_transaction_async` for a plain function, run whole on one thread."""
+    with psycopg.connect(conninfo, autocommit=True) as conn, conn.transaction():
+        yield conn
+
+
+def savepoint(conn: typing.Any) -> typing.Any:
+    """A savepoint on a connection of `step_transaction(_async)`, released on success, rolled back on error."""
+    return conn.transaction()

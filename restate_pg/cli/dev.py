@@ -1,0 +1,100 @@
+"""`restate-pg dev MODULE:APP`: migrate, then serve the ingress and run the handlers in one process,
+on the configured database or an embedded PostgreSQL."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from restate_pg.cli.arguments import (
+    ENGINE_OPTIONS,
+    Commands,
+    add_app,
+    add_command,
+    add_deployment,
+    add_engine_options,
+    add_http,
+    add_log_level,
+    engine_options,
+    port,
+)
+from restate_pg.cli.errors import CLIError
+from restate_pg.cli.loader import load_app
+from restate_pg.cli.migrate import migrate_schema
+from restate_pg.cli.output import info
+from restate_pg.cli.running import configure_logging, import_runtime
+from restate_pg.cli.servers import serve
+from restate_pg.cli.store import check_database, database_url
+from restate_pg.core.errors import RestatePgError
+from restate_pg.store.database import resolve_database_url
+
+
+def add_parser(commands: Commands, common: argparse.ArgumentParser) -> None:
+    dev = add_command(
+        commands,
+        common,
+        "dev",
+        "migrate, then serve the ingress and run the handlers in one process",
+        "For development: migrate the schema, then serve the HTTP ingress with an in-process "
+        "worker. With no database configured, starts an embedded PostgreSQL that keeps its "
+        "data in --data-dir.",
+    )
+    add_app(dev)
+    add_http(dev)
+    dev.add_argument(
+        "--admin-port", type=port, default=9070,
+        help="port of the admin API (cancel, kill, ...), as Restate's (default: 9070; 0: any free port)",
+    )
+    dev.add_argument("--no-admin", action="store_true", help="do not serve the admin API")
+    add_deployment(dev)
+    dev.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        help="data directory of the embedded PostgreSQL, used when no database is configured "
+        "(default: ./.restate-pg/pgdata)",
+    )
+    add_engine_options(dev, *(flag for flag, _, _ in ENGINE_OPTIONS))
+    add_log_level(dev)
+    dev.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    app = load_app(args.app)  # before starting any database: a typo should fail fast
+    create_router = import_runtime("restate_pg.ingress", "create_router")
+    url = resolve_database_url(args.database_url)
+    embedded = None
+    if url is None:
+        from restate_pg.store.embedded import start_embedded
+
+        try:
+            embedded = start_embedded(args.data_dir)
+        except RestatePgError as exc:
+            raise CLIError(str(exc)) from exc
+        url = embedded.url
+        info(f"embedded PostgreSQL in {embedded.data_dir} at {url}")
+    else:
+        url = database_url(args)
+        if args.data_dir is not None:
+            info("--data-dir ignored: a database is configured (--database-url or DATABASE_URL)")
+    try:
+        check_database(url, args.schema, migrated=False)
+        migrate_schema(url, args.schema)
+        configure_logging(args.log_level, args.log_format)
+        router = create_router(
+            app,
+            database_url=url,
+            schema=args.schema,
+            run_handlers=True,
+            poll_only=False,
+            **({"deployment": args.deployment} if args.deployment else {}),
+            **engine_options(args),
+        )
+        admin_port = None if args.no_admin else args.admin_port
+        return serve(
+            router, host=args.host, port=args.port, log_level=args.log_level, admin_port=admin_port,
+            log_format=args.log_format,
+        )
+    finally:
+        if embedded is not None:
+            embedded.stop()

@@ -1,0 +1,74 @@
+"""What the long-running commands (worker, serve, dev) share: logging, the runtime's entry points,
+and stopping on a signal."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import os
+import signal
+import sys
+from collections.abc import Coroutine
+from typing import Any
+
+from restate_pg.cli.errors import EXIT_FAILURE, PROG, CLIError
+
+#: Signals that stop a long-running command gracefully.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def configure_logging(level: str, log_format: str = "text") -> None:
+    from restate_pg.observability import logs
+
+    logs.configure(level, log_format)
+
+
+def import_runtime(module: str, name: str) -> Any:
+    """`module.name`, imported only by the command that runs it (the CLI's other commands start
+    without the worker's or the ingress's imports); an installation lacking it fails in one line."""
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise CLIError(
+            f"this installation of restate-pg lacks {module}.{name} ({exc})", EXIT_FAILURE
+        ) from exc
+
+
+def run_until_signalled(coro: Coroutine[Any, Any, Any]) -> int:
+    """Run `coro`; SIGINT or SIGTERM cancels it (a graceful stop), a second one exits at once."""
+
+    async def runner() -> int:
+        loop = asyncio.get_running_loop()
+        task = asyncio.ensure_future(coro)
+        received: list[int] = []
+
+        def on_signal(signum: int) -> None:
+            if received:
+                print(f"{PROG}: stopping now", file=sys.stderr, flush=True)
+                os._exit(128 + signum)
+            received.append(signum)
+            print(
+                f"{PROG}: stopping (in-flight invocations are handed back to other workers; send the signal again to quit now)",
+                file=sys.stderr,
+                flush=True,
+            )
+            task.cancel()
+
+        installed = []
+        for signum in STOP_SIGNALS:
+            try:
+                loop.add_signal_handler(signum, on_signal, signum)
+                installed.append(signum)
+            except (NotImplementedError, RuntimeError):  # Windows: Ctrl-C still interrupts
+                pass
+        try:
+            await task
+        except asyncio.CancelledError:
+            if not received:
+                raise
+        finally:
+            for signum in installed:
+                loop.remove_signal_handler(signum)
+        return 0
+
+    return asyncio.run(runner())

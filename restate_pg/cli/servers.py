@@ -1,0 +1,120 @@
+"""HTTP servers with uvicorn: the ingress and the admin API of `restate-pg dev` and `serve`, and the
+server of the test harness (`restate_pg.testing.harness.serve_api`), built and started the same way.
+
+Two things are easy to get wrong with uvicorn and are done once here: its logs (with `--log-format
+json` its records must go through the root logger's handler, not uvicorn's own) and its signals
+(only one server of a process may capture SIGINT and SIGTERM; the others, and a server inside a
+test runner, must leave them alone).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import socket
+import typing
+
+from restate_pg.cli.errors import EXIT_FAILURE, CLIError
+from restate_pg.cli.output import info
+from restate_pg.cli.running import STOP_SIGNALS
+
+if typing.TYPE_CHECKING:
+    import uvicorn
+    from fastapi import FastAPI
+
+__all__ = ["running", "serve", "uvicorn_server"]
+
+
+def uvicorn_server(
+    api: FastAPI, *, log_level: str, log_format: str = "text", own_signals: bool = True, **config: typing.Any
+) -> uvicorn.Server:
+    """A uvicorn server for `api` (`config`: more of `uvicorn.Config`'s keywords). Without
+    `own_signals` it leaves SIGINT and SIGTERM to whoever runs it: another server, a test runner."""
+    import uvicorn
+
+    # JSON logs: uvicorn's records go through the root logger's handler rather than its own
+    log_config = None if log_format == "json" else uvicorn.config.LOGGING_CONFIG
+    server = uvicorn.Server(uvicorn.Config(api, log_level=log_level, log_config=log_config, **config))
+    if not own_signals:
+        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+    return server
+
+
+@contextlib.asynccontextmanager
+async def running(server: uvicorn.Server, sock: socket.socket | None = None) -> typing.AsyncIterator[int]:
+    """Run `server` in this event loop (on `sock`, else on its configured host and port) while the
+    block runs; yields the port it listens on once it accepts connections, and stops it at the end."""
+    task = asyncio.ensure_future(server.serve(sockets=[sock] if sock is not None else None))
+    while not server.started:
+        if task.done():
+            task.result()  # its failure, if it failed
+            raise RuntimeError("the HTTP server stopped before it started")
+        await asyncio.sleep(0.01)
+    port: int = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        await task
+
+
+def serve(
+    router: typing.Any, *, host: str, port: int, log_level: str, admin_port: int | None = None, log_format: str = "text"
+) -> int:
+    """Serve the ingress `router` on host:port (and the admin API of its engine on `admin_port`)
+    until SIGINT or SIGTERM; the exit status: 0 after a graceful stop, 1 if it never started."""
+    import fastapi
+
+    from restate_pg.admin.sockets import listening_socket
+
+    try:  # bound here, so that a port in use is one clear line rather than uvicorn's exit
+        ingress_socket = listening_socket(host, port)
+    except OSError as exc:
+        raise CLIError(f"cannot listen on {host}:{port} ({exc.strerror})") from None
+    api = fastapi.FastAPI(title="restate-pg ingress")
+    api.include_router(router)
+    server = uvicorn_server(api, host=host, port=port, log_level=log_level, log_format=log_format)
+    admin: uvicorn.Server | None = None
+    admin_socket = _bind(host, admin_port) if admin_port is not None else None
+    if admin_socket is not None:
+        from restate_pg.admin import create_admin_app
+
+        admin_api = create_admin_app(router.engine)
+        # the ingress server's signals stop both
+        admin = uvicorn_server(admin_api, log_level=log_level, log_format=log_format, own_signals=False, lifespan="off")
+        info(f"admin API on http://{host}:{admin_socket.getsockname()[1]}")
+
+    async def serve_both() -> None:
+        async with contextlib.AsyncExitStack() as stack:
+            if admin is not None:
+                await stack.enter_async_context(running(admin, admin_socket))
+            await server.serve(sockets=[ingress_socket])
+
+    # uvicorn handles SIGINT and SIGTERM itself (stops accepting, drains, runs shutdown hooks),
+    # then re-raises the signal to the handler it found. Ours only notes it, so a SIGTERM does
+    # not kill the process before the caller's clean-up (say, of the embedded PostgreSQL), and a
+    # graceful stop exits 0, as the worker's does.
+    received: list[int] = []
+    previous = {
+        signum: signal.signal(signum, lambda signum, frame: received.append(signum))
+        for signum in STOP_SIGNALS
+    }
+    try:
+        with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:
+            runner.run(serve_both())
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return 0 if server.started or received else EXIT_FAILURE
+
+
+def _bind(host: str, port: int) -> socket.socket | None:
+    """A listening socket for the admin API, or None (with a warning) when the port is taken."""
+    from restate_pg.admin.sockets import listening_socket
+
+    try:
+        return listening_socket(host, port)
+    except OSError as exc:
+        info(f"admin API not served: cannot listen on {host}:{port} ({exc.strerror})")
+        return None

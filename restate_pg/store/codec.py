@@ -1,0 +1,428 @@
+"""The request and the answer of the server-side `apply()`, as typed structures, in one place.
+
+Every write of the hot path is one request to `apply()` (procedures.py): `{"submit": ...}`,
+`{"flush": ...}`, `{"resolve": ...}`, `{"cancel": id}` or `{"kill": id}`, a JSON document whose
+keys the plpgsql reads with `->` and `->>`. This module writes those documents from the records
+of `core.records` and reads what the functions answer; the `TypedDict`s below are the contract,
+and `tests/test_codec.py` checks them against the functions' text (every key written is read,
+every key read is written) and round-trips each request kind through a real database.
+
+Binary values travel as base64; a section of a flush the batch does not use is left out, which
+costs the server nothing (its `IF p ? 'section'` skips it).
+"""
+
+from __future__ import annotations
+
+import base64
+import typing
+from datetime import datetime
+
+import orjson
+
+from restate_pg.core.records import (
+    Batch,
+    Complete,
+    Failure,
+    FlushResult,
+    InvocationRecord,
+    JournalRow,
+    Lease,
+    Resolution,
+    Retry,
+    Submission,
+    Submitted,
+    Suspend,
+)
+
+# -- what apply() reads ----------------------------------------------------------------------------
+
+
+class FailureFields(typing.TypedDict):
+    """A failure, spread over three keys (and three columns); all None for a success."""
+
+    failure_code: typing.Optional[int]
+    failure_message: typing.Optional[str]
+    failure_metadata: typing.Optional[typing.Dict[str, str]]
+
+
+class SubmissionDoc(typing.TypedDict):
+    """A new invocation, as `submit_invocation(p)` and `started(p, ...)` read it."""
+
+    id: str
+    service: str
+    handler: str
+    key: typing.Optional[str]
+    service_ty: str
+    handler_ty: typing.Optional[str]
+    input: typing.Optional[str]
+    headers: typing.Dict[str, str]
+    idempotency_key: typing.Optional[str]
+    invoked_by: str
+    caller_id: typing.Optional[str]
+    caller_command: typing.Optional[int]
+    waiter: typing.Optional[str]
+    delay_ms: typing.Optional[int]
+    owner: typing.Optional[str]
+    deployment: typing.Optional[str]
+
+
+class JournalDoc(FailureFields):
+    """A journal entry, as flush()'s append_journal reads it."""
+
+    index: int
+    command_index: typing.Optional[int]
+    completes: typing.Optional[int]
+    entry_type: str
+    name: typing.Optional[str]
+    params: typing.Optional[typing.Dict[str, typing.Any]]
+    completed: bool
+    value: typing.Optional[str]
+    sleep_wakeup_at: typing.Optional[datetime]
+
+
+class StateDoc(typing.TypedDict):
+    """One state operation (set, clear, clear_all) of an object key."""
+
+    op: str
+    service: str
+    key: str
+    name: typing.Optional[str]
+    value: typing.Optional[str]
+
+
+class ResolutionDoc(FailureFields):
+    """A result for an awakeable, as `resolve_awakeable(p)` reads it."""
+
+    id: str
+    invocation_id: str
+    command_index: int
+    value: typing.Optional[str]
+
+
+class PromiseGetDoc(typing.TypedDict):
+    name: str
+    command: int
+    peek: bool
+
+
+class PromiseCompletionDoc(FailureFields):
+    """As `complete_promise(..., p)` reads it (flush() adds the completing invocation's id)."""
+
+    name: str
+    command: int
+    value: typing.Optional[str]
+
+
+class AttachDoc(typing.TypedDict):
+    target: str
+    command: int
+
+
+class SuspendDoc(typing.TypedDict):
+    kind: typing.Literal["suspend"]
+    wake_at: typing.Optional[datetime]
+    wakeups: int
+
+
+class RetryDoc(typing.TypedDict):
+    kind: typing.Literal["retry"]
+    status: str
+    delay_ms: int
+    failure: str
+    failure_code: int
+
+
+class CompleteDoc(FailureFields):
+    kind: typing.Literal["complete"]
+    output: typing.Optional[str]
+    retention_ms: int
+    caller_id: typing.Optional[str]
+    caller_command: typing.Optional[int]
+    release_key: typing.Optional[typing.Tuple[str, str]]
+    take_next_owner: typing.Optional[str]
+
+
+OutcomeDoc = typing.Union[SuspendDoc, RetryDoc, CompleteDoc]
+
+
+class _FlushFence(typing.TypedDict):
+    """The attempt whose lease fences the flush."""
+
+    id: str
+    owner: str
+    epoch: int
+
+
+class FlushDoc(_FlushFence, total=False):
+    """An attempt's buffered writes and outcome, as `flush(p)` reads them; a section the batch
+    does not use is absent."""
+
+    create: SubmissionDoc
+    locks: typing.List[typing.Tuple[str, str]]
+    journal: typing.List[JournalDoc]
+    state: typing.List[StateDoc]
+    submissions: typing.List[SubmissionDoc]
+    consumed: typing.List[int]
+    resolutions: typing.List[ResolutionDoc]
+    promise_key: typing.Optional[typing.Tuple[str, str]]
+    promise_gets: typing.List[PromiseGetDoc]
+    promise_completions: typing.List[PromiseCompletionDoc]
+    cancels: typing.List[str]
+    attaches: typing.List[AttachDoc]
+    outcome: OutcomeDoc
+
+
+class SubmitRequest(typing.TypedDict):
+    submit: SubmissionDoc
+
+
+class FlushRequest(typing.TypedDict):
+    flush: FlushDoc
+
+
+class ResolveRequest(typing.TypedDict):
+    resolve: ResolutionDoc
+
+
+class CancelRequest(typing.TypedDict):
+    cancel: str
+
+
+class KillRequest(typing.TypedDict):
+    kill: str
+
+
+Request = typing.Union[SubmitRequest, FlushRequest, ResolveRequest, CancelRequest, KillRequest]
+
+#: The request kinds `apply()` tells apart, by their only key.
+REQUEST_KINDS = ("submit", "flush", "resolve", "cancel", "kill")
+
+# -- what apply() answers ----------------------------------------------------------------------------
+
+
+class StartedDoc(typing.TypedDict, total=False):
+    """What became of a submission (`started()`): its status (None: the id existed), and the
+    eager state of its key when it was leased to the submitter (None: too big to send)."""
+
+    status: typing.Optional[str]
+    state: typing.Optional[typing.Dict[str, str]]
+
+
+class NextHolderDoc(typing.TypedDict):
+    """The inboxed invocation a completion handed its object key to."""
+
+    id: str
+    service: str
+    handler: str
+    key: typing.Optional[str]
+    input: str
+    headers: typing.Optional[typing.Dict[str, str]]
+    idempotency_key: typing.Optional[str]
+    caller_id: typing.Optional[str]
+    caller_command: typing.Optional[int]
+
+
+class FlushAnswer(typing.TypedDict, total=False):
+    submitted: typing.List[StartedDoc]
+    woken: typing.List[typing.Tuple[str, typing.Optional[str]]]
+    answers: typing.Dict[str, typing.Any]
+    caller_owner: typing.Optional[str]
+    suspended: bool
+    waiter: typing.Optional[str]
+    next_holder: NextHolderDoc
+
+
+class ResolveAnswer(typing.TypedDict, total=False):
+    status: str  # resolved | unknown | completed | already
+    owner: typing.Optional[str]
+
+
+class StopAnswer(typing.TypedDict, total=False):
+    """What `cancel_invocation()` and `kill_invocation()` answer."""
+
+    status: str  # missing | completed | canceled | signalled | killed
+    waiter: typing.Optional[str]
+    woken: typing.List[typing.Tuple[str, typing.Optional[str]]]
+    ready: bool  # kill only: whether work became ready (an object key passed on)
+
+
+# -- encoding ----------------------------------------------------------------------------------------
+
+
+def b64(value: typing.Optional[bytes]) -> typing.Optional[str]:
+    return None if value is None else base64.b64encode(value).decode("ascii")
+
+
+def failure_fields(failure: typing.Optional[Failure]) -> FailureFields:
+    if failure is None:
+        return {"failure_code": None, "failure_message": None, "failure_metadata": None}
+    # a text column cannot hold NUL: a message that has one (echoing bad input, say) is spelled out
+    message = failure.message.replace("\x00", "\\u0000")
+    return {"failure_code": failure.code, "failure_message": message, "failure_metadata": failure.metadata or None}
+
+
+def submission_doc(sub: Submission) -> SubmissionDoc:
+    """A submission as `submit_invocation()` reads it."""
+    return {
+        "id": sub.id,
+        "service": sub.service,
+        "handler": sub.handler,
+        "key": sub.key,
+        "service_ty": sub.service_ty,
+        "handler_ty": sub.handler_ty,
+        "input": b64(sub.input),
+        "headers": sub.headers,
+        "idempotency_key": sub.idempotency_key,
+        "invoked_by": sub.invoked_by,
+        "caller_id": sub.caller_id,
+        "caller_command": sub.caller_command,
+        "waiter": sub.waiter,
+        "delay_ms": sub.delay_ms,
+        "owner": sub.owner,
+        "deployment": sub.deployment,
+    }
+
+
+def resolution_doc(resolution: Resolution) -> ResolutionDoc:
+    failure = resolution.failure
+    return {
+        "id": resolution.awakeable_id,
+        "invocation_id": resolution.invocation_id,
+        "command_index": resolution.command_index,
+        "value": b64(resolution.value) if failure is None else None,
+        **failure_fields(failure),
+    }
+
+
+def journal_doc(row: JournalRow) -> JournalDoc:
+    return {
+        "index": row.index,
+        "command_index": row.command_index,
+        "completes": row.completes,
+        "entry_type": row.entry_type,
+        "name": row.name,
+        "params": row.params,
+        "completed": row.completed,
+        "value": b64(row.value),
+        **failure_fields(row.failure),
+        "sleep_wakeup_at": row.sleep_wakeup_at,
+    }
+
+
+def outcome_doc(lease: Lease, batch: Batch) -> typing.Optional[OutcomeDoc]:
+    outcome = batch.outcome
+    if isinstance(outcome, Suspend):
+        return {"kind": "suspend", "wake_at": outcome.wake_at, "wakeups": outcome.wakeups}
+    if isinstance(outcome, Retry):
+        return {"kind": "retry", "status": outcome.status, "delay_ms": outcome.delay_ms,
+                "failure": outcome.failure, "failure_code": outcome.failure_code}
+    if isinstance(outcome, Complete):
+        return {
+            "kind": "complete",
+            "output": b64(outcome.output),
+            **failure_fields(outcome.failure),
+            "retention_ms": outcome.retention_ms,
+            "caller_id": outcome.caller[0] if outcome.caller else None,
+            "caller_command": outcome.caller[1] if outcome.caller else None,
+            "release_key": outcome.release_key,
+            "take_next_owner": lease.owner if outcome.take_next else None,
+        }
+    return None
+
+
+def flush_request(lease: Lease, batch: Batch) -> FlushDoc:
+    """The request of `flush()` in procedures.py for an attempt's buffered writes and outcome."""
+    outcome = batch.outcome
+    request: FlushDoc = {"id": lease.invocation_id, "owner": lease.owner, "epoch": lease.epoch}
+    if batch.create is not None:  # created here, leased to this attempt: the fence then holds
+        request["create"] = submission_doc(batch.create)
+    keys: typing.Set[typing.Tuple[str, str]] = {
+        (s.service, s.key or "") for s in batch.submissions if s.exclusive and s.delay_ms is None
+    }
+    if isinstance(outcome, Complete) and outcome.release_key is not None:
+        keys.add(outcome.release_key)
+    if keys:
+        request["locks"] = sorted(keys)
+    if batch.journal:
+        request["journal"] = [journal_doc(row) for row in batch.journal]
+    if batch.state:
+        request["state"] = [
+            {"op": op.kind, "service": service, "key": key, "name": op.name, "value": b64(op.value)}
+            for service, key, op in batch.state
+        ]
+    if batch.submissions:
+        request["submissions"] = [submission_doc(sub) for sub in batch.submissions]
+    if batch.consumed:
+        request["consumed"] = batch.consumed
+    if batch.resolutions:
+        request["resolutions"] = [resolution_doc(r) for r in batch.resolutions]
+    if batch.promise_gets or batch.promise_completions:
+        request["promise_key"] = batch.promise_key
+        request["promise_gets"] = [{"name": g.name, "command": g.command_index, "peek": g.peek} for g in batch.promise_gets]
+        request["promise_completions"] = [
+            {"name": c.name, "command": c.command_index, "value": b64(c.value) if c.failure is None else None,
+             **failure_fields(c.failure)}
+            for c in batch.promise_completions
+        ]
+    if batch.cancels:
+        request["cancels"] = batch.cancels
+    if batch.attaches:
+        request["attaches"] = [{"target": target, "command": command} for target, command in batch.attaches]
+    described = outcome_doc(lease, batch)
+    if described is not None:
+        request["outcome"] = described
+    return request
+
+
+def encode_requests(requests: typing.Sequence[Request]) -> str:
+    """The argument of one `apply()` call: its requests, run in order as one transaction."""
+    return orjson.dumps(list(requests)).decode()
+
+
+def request_kind(request: typing.Mapping[str, typing.Any]) -> str:
+    """A request's kind: its only key (flush, submit, ...)."""
+    return next(iter(request), "")
+
+
+# -- decoding ----------------------------------------------------------------------------------------
+
+
+def decode_results(text: typing.Union[str, bytes]) -> typing.List[typing.Any]:
+    """What one `apply()` call answered: a result per request, in order."""
+    return typing.cast(typing.List[typing.Any], orjson.loads(text))
+
+
+def decode_submitted(sub: Submission, started: StartedDoc, db_now: datetime) -> Submitted:
+    status = started["status"]
+    if status is None:
+        return Submitted(sub.id, None, False)
+    state = started.get("state")
+    return Submitted(
+        sub.id, status, status == "invoked" and sub.owner is not None, db_now,
+        None if state is None else {name: base64.b64decode(value) for name, value in state.items()},
+    )
+
+
+def decode_next_holder(holder: NextHolderDoc) -> InvocationRecord:
+    return InvocationRecord(
+        id=holder["id"], service=holder["service"], handler=holder["handler"], key=holder["key"],
+        input=base64.b64decode(holder["input"]), headers=holder["headers"] or {},
+        idempotency_key=holder["idempotency_key"], caller_id=holder["caller_id"],
+        caller_command=holder["caller_command"], status="invoked",
+    )
+
+
+def flush_result(batch: Batch, applied: FlushAnswer, db_now: datetime) -> FlushResult:
+    """What a committed `flush()` of `batch` answered."""
+    result = FlushResult(db_now=db_now)
+    for sub, started in zip(batch.submissions, applied["submitted"], strict=True):
+        result.submitted.append(decode_submitted(sub, started, db_now))
+    result.suspended = bool(applied.get("suspended"))
+    result.waiter = applied.get("waiter")
+    result.caller_owner = applied.get("caller_owner")
+    result.woken = [(target, owner) for target, owner in applied.get("woken", ())]
+    result.answers = {int(command): answer for command, answer in (applied.get("answers") or {}).items()}
+    holder = applied.get("next_holder")
+    if holder is not None:
+        result.next_holder = decode_next_holder(holder)
+    return result

@@ -1,0 +1,57 @@
+-- submit_invocation: create an invocation and its task, or queue it behind its object key;
+-- returns its status (invoked | inboxed | scheduled), or NULL when the id already existed.
+-- For an exclusive handler the caller holds the key's lock_object_key.
+CREATE OR REPLACE FUNCTION {s}.submit_invocation(p jsonb)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    v_id text := p->>'id';
+    v_service text := p->>'service';
+    v_key text := p->>'key';
+    v_owner text := p->>'owner';
+    v_delay_ms bigint := (p->>'delay_ms')::bigint;
+    v_exclusive boolean := p->>'handler_ty' = 'exclusive';
+    v_status text := 'invoked';
+    v_start_at timestamptz;
+    v_deployment text;
+BEGIN
+    IF v_delay_ms IS NOT NULL THEN
+        v_status := 'scheduled';
+        v_start_at := now() + v_delay_ms * interval '1 millisecond';
+    ELSIF v_exclusive AND EXISTS (
+        SELECT 1 FROM {s}.object_lock WHERE service = v_service AND key = v_key
+    ) THEN
+        v_status := 'inboxed';
+    END IF;
+    IF v_owner IS NOT NULL AND v_status = 'invoked' THEN  -- starts at once: pinned to the owner's deployment
+        v_deployment := p->>'deployment';
+    END IF;
+    INSERT INTO {s}.invocation (
+        id, service, handler, key, service_ty, handler_ty, status, input, headers,
+        idempotency_key, invoked_by, caller_id, caller_command, waiter, scheduled_start_at, deployment_id)
+    VALUES (v_id, v_service, p->>'handler', v_key, p->>'service_ty', p->>'handler_ty', v_status,
+            decode(p->>'input', 'base64'), COALESCE(p->'headers', '{}'::jsonb),
+            p->>'idempotency_key', p->>'invoked_by', p->>'caller_id', (p->>'caller_command')::integer,
+            p->>'waiter', v_start_at, v_deployment)
+    ON CONFLICT (id) DO NOTHING;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    IF v_status = 'inboxed' THEN
+        INSERT INTO {s}.inbox (service, key, invocation_id) VALUES (v_service, v_key, v_id);
+        RETURN v_status;
+    END IF;
+    IF v_status = 'invoked' AND v_exclusive THEN
+        INSERT INTO {s}.object_lock (service, key, invocation_id) VALUES (v_service, v_key, v_id);
+    END IF;
+    IF v_status = 'invoked' AND v_owner IS NOT NULL THEN  -- leased at once to the submitting worker
+        INSERT INTO {s}.task (invocation_id, service, status, run_at, lease_owner, epoch, attempt, last_start_at,
+                              deployment_id)
+        VALUES (v_id, v_service, 'running', now(), v_owner, 1, 1, now(), v_deployment);
+    ELSE
+        INSERT INTO {s}.task (invocation_id, service, status, run_at)
+        VALUES (v_id, v_service, CASE WHEN v_status = 'scheduled' THEN 'scheduled' ELSE 'ready' END,
+                COALESCE(v_start_at, now()));
+    END IF;
+    RETURN v_status;
+END
+$$;

@@ -1,0 +1,93 @@
+-- Claiming due work, and what a new attempt loads.
+-- Each statement: `-- name: <name>`, then its purpose; see restate_pg/store/queries.py.
+
+-- name: start_due_scheduled
+-- delayed invocations whose time has come start as calls would (`start_due_scheduled()`)
+SELECT {s}.start_due_scheduled(%(services)s, %(limit)s)
+
+-- name: claim_tasks
+-- lease due, unleased tasks of the given services to a worker: those not started
+-- yet and those pinned to a deployment it may resume; each is pinned to the worker's deployment,
+-- which from then on writes its journal. A task of an exclusive handler is leased only while its
+-- invocation holds its object key: checked by the statement that gives the lease, so that no
+-- path can start one beside the key's holder
+WITH due AS (
+    SELECT t.invocation_id, t.status, t.deployment_id, t.run_at FROM {s}.task t
+     WHERE t.lease_owner IS NULL AND t.run_at <= now() AND t.status <> 'scheduled'
+       AND t.service = ANY(%(services)s)
+       AND (t.deployment_id IS NULL OR t.deployment_id = ANY(%(deployments)s))
+       AND NOT EXISTS (
+           SELECT 1 FROM {s}.invocation i
+            WHERE i.id = t.invocation_id AND i.handler_ty = 'exclusive'
+              AND NOT EXISTS (SELECT 1 FROM {s}.object_lock l
+                               WHERE l.service = i.service AND l.key = i.key AND l.invocation_id = i.id))
+     ORDER BY t.run_at
+     LIMIT %(limit)s
+       FOR UPDATE OF t SKIP LOCKED
+), claimed AS (
+    UPDATE {s}.task t
+       SET lease_owner = %(owner)s, epoch = t.epoch + 1, attempt = t.attempt + 1,
+           status = 'running', last_start_at = now(), deployment_id = %(deployment)s
+      FROM due
+     WHERE t.invocation_id = due.invocation_id
+    RETURNING t.invocation_id, t.epoch, t.attempt, t.wakeups, due.status AS previous_status,
+              due.deployment_id IS DISTINCT FROM %(deployment)s AS pinned_now,
+              EXTRACT(EPOCH FROM now() - due.run_at)::float8 AS lag
+), pinned AS (
+    UPDATE {s}.invocation SET deployment_id = %(deployment)s
+     WHERE id IN (SELECT invocation_id FROM claimed WHERE pinned_now)
+)
+SELECT invocation_id, epoch, attempt, wakeups, previous_status, now() AS db_now, lag FROM claimed
+
+-- name: next_due
+-- seconds until the earliest unleased task this worker may claim is due
+SELECT EXTRACT(EPOCH FROM (min(run_at) - now()))::float8 AS seconds
+  FROM {s}.task
+ WHERE lease_owner IS NULL AND run_at < 'infinity' AND service = ANY(%(services)s)
+   AND (deployment_id IS NULL OR deployment_id = ANY(%(deployments)s))
+
+-- name: compatible_deployments
+-- the deployments whose pinned invocations a deployment may resume
+SELECT compatible_with FROM {s}.deployment WHERE id = %(deployment)s
+
+-- name: mark_compatible
+-- let a deployment's workers resume invocations pinned to others (or, with an
+-- empty list, only their own); returns whether the deployment exists
+UPDATE {s}.deployment SET compatible_with = %(compatible)s WHERE id = %(deployment)s RETURNING id
+
+-- name: task_gauges
+-- invocations not completed per service and status (ready: due and unleased), for metrics
+SELECT service, CASE WHEN run_at <= now() THEN 'ready' ELSE status END, count(*)::int
+  FROM {s}.task WHERE lease_owner IS NULL GROUP BY 1, 2
+UNION ALL
+SELECT service, 'running', count(*)::int FROM {s}.task WHERE lease_owner IS NOT NULL GROUP BY 1
+
+-- name: load_invocations
+-- what a new attempt needs to know about its invocations
+SELECT id, service, handler, key, input, headers, idempotency_key, caller_id, caller_command, status
+  FROM {s}.invocation WHERE id = ANY(%(ids)s)
+
+-- name: load_journals
+-- the recorded journals of invocations, in write order
+SELECT invocation_id, index, command_index, completes, entry_type, name, params, completed, value,
+       failure_code, failure_message, failure_metadata, sleep_wakeup_at
+  FROM {s}.journal WHERE invocation_id = ANY(%(ids)s)
+ ORDER BY invocation_id, index
+
+-- name: load_mailboxes
+-- undelivered notifications of freshly claimed invocations
+SELECT invocation_id, seq, command_index, value, failure_code, failure_message, failure_metadata
+  FROM {s}.notification WHERE invocation_id = ANY(%(ids)s)
+ ORDER BY seq
+
+-- name: read_mailbox
+-- the wake-up counter and the undelivered notifications of one invocation
+SELECT t.wakeups, n.seq, n.command_index, n.value, n.failure_code, n.failure_message, n.failure_metadata
+  FROM {s}.task t
+  LEFT JOIN {s}.notification n ON n.invocation_id = t.invocation_id AND n.seq > %(after)s
+ WHERE t.invocation_id = %(id)s
+ ORDER BY n.seq
+
+-- name: load_state
+-- every state value of one object key
+SELECT name, value FROM {s}.state_entry WHERE service = %(service)s AND key = %(key)s

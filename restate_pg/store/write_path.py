@@ -1,0 +1,34 @@
+"""An attempt's transaction, and the awakeable resolutions that enter from outside any handler:
+requests of the server-side `apply()`, written and read by `codec`, committed with concurrent
+ones by `group_commit`."""
+
+from __future__ import annotations
+
+import typing
+
+from restate_pg.core.records import Batch, FlushResult, Lease, Resolution
+from restate_pg.store import codec
+from restate_pg.store.gateway import StorePart
+from restate_pg.store.steps import SqlStepStatements
+
+
+class WritePath(StorePart):
+    """Flushes and resolutions, each one request of `apply()`."""
+
+    async def flush(self, lease: Lease, batch: Batch) -> FlushResult:
+        """Apply an attempt's buffered writes and its outcome atomically, fenced by its lease
+        (`flush()` in procedures.py)."""
+        applied, db_now = await self._db.apply({"flush": codec.flush_request(lease, batch)})
+        return codec.flush_result(batch, applied, db_now)
+
+    def step_statements(self, lease: Lease) -> SqlStepStatements:
+        """The fence and flush a database step of `lease`'s attempt runs in its own transaction
+        (the runtime's `JournalStore` port)."""
+        return SqlStepStatements(self._db.q, lease)
+
+    async def resolve_awakeable(self, resolution: Resolution) -> typing.Tuple[str, typing.Optional[str]]:
+        """Complete an awakeable from outside any handler (`resolve_awakeable()`); returns what
+        became of it (resolved, unknown, completed, already) and the process to wake."""
+        applied: codec.ResolveAnswer
+        applied, _ = await self._db.apply({"resolve": codec.resolution_doc(resolution)})
+        return applied["status"], applied.get("owner")
