@@ -184,9 +184,9 @@ def _confirm(question: str) -> bool:
 
 async def _perform_all(url: str, schema: str, args: argparse.Namespace, ids: typing.Sequence[str]) -> typing.List[typing.Tuple[str, Answer]]:
     from restate_pg.api.app import App
-    from restate_pg.worker.engine import Engine
+    from restate_pg.services.gateway import Gateway
 
-    engine = Engine(App([]), url, schema=schema, run_handlers=False, poll_only=True, pool_size=2)
+    engine = Gateway(App([]), url, schema=schema, poll_only=True, pool_size=2)  # operates, runs nothing
     await engine.start()
     try:
         options = {"prefix": args.prefix} if args.operation == "restart-as-new" else {}

@@ -192,7 +192,7 @@ class PromiseCompletion:
 class Batch:
     """The writes of one attempt transaction (a flush), applied atomically and in this order."""
 
-    #: The invocation itself, when its creation was deferred to its first flush (see Engine.submit).
+    #: The invocation itself, when its creation was deferred to its first flush (see services/submissions.py).
     create: typing.Optional[Submission] = None
     journal: typing.List[JournalRow] = field(default_factory=list)
     state: typing.List[typing.Tuple[str, str, StateOp]] = field(default_factory=list)  # (service, key, op)

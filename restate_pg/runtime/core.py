@@ -234,7 +234,7 @@ class ContextCore:
         completed = self._machine.ingest(items, self._timers)
         for command in completed:
             timer = self._timers.pop(command, None)
-            if timer is not None:  # a sleep fired from outside (Engine.fire_timers)
+            if timer is not None:  # a sleep fired from outside (Operations.fire_timers)
                 timer[1].cancel()
         self._wake_waiters(completed)
 

@@ -172,7 +172,7 @@ class JournalMachine:
         """Take in mailbox notifications; the commands they completed (CANCEL_SIGNAL included).
 
         `sleeping` holds the commands with a timer armed: a notification for one is a timer fired
-        from outside (Engine.fire_timers)."""
+        from outside (Operations.fire_timers)."""
         completed: typing.List[int] = []
         for item in items:
             if item.seq <= self.mailbox_after:
