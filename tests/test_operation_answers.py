@@ -6,7 +6,7 @@ import typing
 
 import pytest
 
-from restate_pg.admin.operations import _COMMON, OPERATIONS, Answer, answer
+from restate_pg.services.answers import _COMMON, OPERATIONS, Answer, answer
 from restate_pg.services import outcomes
 from restate_pg.services.operations import Operations
 

@@ -19,7 +19,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
 from restate_pg.core.errors import DatabaseUnavailable
-from restate_pg.http_errors import unavailable
+from restate_pg.services.http_errors import unavailable
 from restate_pg.validation import UNSTORABLE, InvalidInput, check_text, is_unstorable
 
 logger = logging.getLogger("restate_pg.admin")

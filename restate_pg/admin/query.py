@@ -19,7 +19,7 @@ from fastapi.responses import Response
 from restate_pg.admin import arrow
 from restate_pg.admin.errors import AdminRoute, error_response
 from restate_pg.core.errors import DatabaseUnavailable
-from restate_pg.http_errors import unavailable
+from restate_pg.services.http_errors import unavailable
 from restate_pg.store.console import DEFAULT_TIMEOUT_S, QueryError, QueryResult, json_safe, run_query
 from restate_pg.validation import check_json
 from restate_pg.services.gateway import Gateway

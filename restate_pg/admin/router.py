@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from restate_pg.admin.cron import add_cron_routes
 from restate_pg.admin.errors import AdminRoute, answer_exception, error_response
 from restate_pg.admin.metrics import create_metrics_router
-from restate_pg.admin.operations import OPERATIONS, Answer, perform
+from restate_pg.services.answers import OPERATIONS, Answer, perform
 from restate_pg.admin.query import create_query_router
 from restate_pg.admin.services import VERSION_PREFIXES, add_service_routes
 from restate_pg.services.gateway import Gateway

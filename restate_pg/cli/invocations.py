@@ -12,7 +12,7 @@ import asyncio
 import sys
 import typing
 
-from restate_pg.admin.operations import OPERATIONS, Answer, perform
+from restate_pg.services.answers import OPERATIONS, Answer, perform
 from restate_pg.api.durations import InvalidDuration, parse_duration
 from restate_pg.cli.arguments import Commands, Parser, add_operator_command
 from restate_pg.cli.errors import CLIError

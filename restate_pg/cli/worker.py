@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 from typing import Any
 
 from restate_pg.cli.arguments import (
@@ -74,7 +75,13 @@ def run(args: argparse.Namespace) -> int:
     if args.deployment:
         options["deployment"] = args.deployment
     if args.metrics_port is not None:
-        options.update(metrics_port=args.metrics_port, metrics_host=args.metrics_host)
+        serve_metrics = import_runtime("restate_pg.admin.metrics", "serve_metrics")
+        options["alongside"] = functools.partial(_metrics, serve_metrics, args.metrics_host, args.metrics_port)
     services = ", ".join(sorted(app.services)) or "no services"
     info(f"worker for {services} on {describe_target(url)}, schema {args.schema!r}")
     return run_until_signalled(run_worker(app, **options))
+
+
+def _metrics(serve_metrics: Any, host: str, port: int, engine: Any) -> Any:
+    """`GET /metrics` of the worker's engine on host:port, for as long as the worker runs."""
+    return serve_metrics(engine, host, port)

@@ -12,7 +12,7 @@ import typing
 from datetime import timedelta
 
 from restate_pg.api.app import App
-from restate_pg.admin.operations import perform
+from restate_pg.services.answers import perform
 from restate_pg.client.base import Headers, RestateClient, raise_failure
 from restate_pg.client.handle import ClientError, RestateClientSendHandle
 from restate_pg.client.target import Target

@@ -29,7 +29,7 @@ from restate_pg.observability import tracing
 from restate_pg.runtime.submission import idempotent_invocation_id, new_submission, workflow_invocation_id
 from restate_pg.core.errors import DatabaseUnavailable, ValueRefused
 from restate_pg.core.records import Failure
-from restate_pg.http_errors import unavailable
+from restate_pg.services.http_errors import unavailable
 from restate_pg.validation import UNSTORABLE, InvalidInput, check_json, check_text, is_unstorable
 from restate_pg.services.gateway import Gateway
 from restate_pg.services.outcomes import Accepted, InvalidAwakeableId, Missing, NotReady, NotResolved

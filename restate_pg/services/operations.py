@@ -1,6 +1,6 @@
 """What operators do to one invocation: cancel, kill, purge, pause, resume, restart as new, and
 firing its timers (for tests). Each verb returns its domain outcome (`restate_pg.services.outcomes`);
-the admin API, the CLI and the clients give it their own answer (see `restate_pg.admin.operations`).
+the admin API, the CLI and the clients give it their own answer (see `restate_pg.services.answers`).
 
 The store changes the invocation in one statement; what follows here are the hints that make
 the change felt at once: the processes running the invocations it touched are woken or told to

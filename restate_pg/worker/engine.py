@@ -317,21 +317,19 @@ async def run_worker(
     *,
     concurrency: int = 100,
     poll_only: bool = False,
-    metrics_port: typing.Optional[int] = None,
-    metrics_host: str = "127.0.0.1",
+    alongside: typing.Optional[typing.Callable[["Engine"], typing.AsyncContextManager[typing.Any]]] = None,
     **options: typing.Any,
 ) -> None:
-    """Run a worker until cancelled: claim and execute the application's invocations; with
-    `metrics_port`, also serve `GET /metrics` there."""
+    """Run a worker until cancelled: claim and execute the application's invocations. `alongside`
+    is entered once the worker has started and left before it stops (the CLI serves `GET /metrics`
+    in it): the worker itself knows nothing of HTTP."""
     engine = Engine(app, database_url, schema=schema, concurrency=concurrency, poll_only=poll_only, **options)
     await engine.start()
     try:
-        if metrics_port is None:
+        if alongside is None:
             await engine.run_forever()
         else:
-            from restate_pg.admin.metrics import serve_metrics
-
-            async with serve_metrics(engine, metrics_host, metrics_port):
+            async with alongside(engine):
                 await engine.run_forever()
     finally:
         await engine.stop()

@@ -1,8 +1,8 @@
-"""What an operator can do to one invocation, and how each outcome is answered.
+"""What an operator can do to one invocation, and how each outcome is answered, by every transport.
 
 The verbs themselves are `restate_pg.services.operations.Operations`; this module maps each of
-their outcomes to the HTTP status and message of Restate's admin API. The admin router and the
-`restate-pg invocations` command share this table, so that both give the same answers.
+their outcomes to the HTTP status and message of Restate's admin API. The admin router, the SQL client and the
+`restate-pg invocations` command share this table, so that all give the same answers.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from restate_pg.core.errors import DatabaseUnavailable
 from restate_pg.core.ids import is_invocation_id
-from restate_pg.http_errors import unavailable
+from restate_pg.services.http_errors import unavailable
 from restate_pg.services import outcomes
 from restate_pg.services.gateway import Gateway
 
