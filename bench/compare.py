@@ -48,6 +48,9 @@ def _checkout(rev: str, into: Path) -> Path:
         return REPO
     path = into / rev.replace("/", "_")
     _git("worktree", "add", "--detach", str(path), rev)
+    # the wheel ships migrations/ as restate_pg.migrations (pyproject's package-dir); through
+    # PYTHONPATH the checkout needs the same name, else the editable install's would be found
+    (path / "restate_pg" / "migrations").symlink_to(path / "migrations", target_is_directory=True)
     return path
 
 
