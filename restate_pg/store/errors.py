@@ -12,7 +12,6 @@ Only this package and `restate_pg.testing.database` import psycopg.
 
 from __future__ import annotations
 
-import contextlib
 import typing
 
 import psycopg
@@ -20,7 +19,7 @@ import psycopg
 from restate_pg.core.errors import Fenced, JournalConflict, StoreUnavailable, Unstorable, ValueRefused
 from restate_pg.store.schema import FENCED_SQLSTATE
 
-__all__ = ["UNAVAILABLE_CLASSES", "is_fenced", "is_unstorable", "translate", "translated"]
+__all__ = ["UNAVAILABLE_CLASSES", "is_fenced", "is_unstorable", "raise_translated", "translate", "translated"]
 
 #: SQLSTATE classes that mean the server, not the statement, is the problem: connection
 #: exceptions (08), insufficient resources (53), operator intervention (57P: shut down, starting).
@@ -51,19 +50,39 @@ def translate(exc: BaseException) -> BaseException:
     return exc
 
 
-@contextlib.contextmanager
-def translated() -> typing.Iterator[None]:
-    """Run the block with psycopg's errors translated (see `translate`). The driver's error is
-    kept as the cause, for the logs; a fence's refusal is its own explanation."""
-    try:
-        yield
-    except psycopg.Error as exc:
-        condition = translate(exc)
-        if condition is exc:
-            raise
-        if isinstance(condition, Fenced):
-            raise condition from None
-        raise condition from exc
+def raise_translated(exc: BaseException) -> None:
+    """Raise the condition `exc` means, if it means one (else return: the caller re-raises `exc`).
+    The driver's error is kept as the cause, for the logs; a fence's refusal is its own explanation."""
+    condition = translate(exc)
+    if condition is exc:
+        return
+    if isinstance(condition, Fenced):
+        raise condition from None
+    raise condition from exc
+
+
+class _Translated:
+    """`with translated():` runs its block with psycopg's errors translated. A class rather than a
+    generator-based context manager: it wraps every statement of the hot path, where the
+    generator's set-up cost several microseconds per call."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: typing.Any, exc: typing.Optional[BaseException], tb: typing.Any) -> bool:
+        if exc is not None:
+            raise_translated(exc)
+        return False
+
+
+_TRANSLATED = _Translated()
+
+
+def translated() -> _Translated:
+    """A context manager: its block runs with psycopg's errors translated (see `translate`)."""
+    return _TRANSLATED
 
 
 def is_fenced(exc: BaseException) -> bool:

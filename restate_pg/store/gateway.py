@@ -13,7 +13,6 @@ Every way out of here goes through `store.errors.translated`, so that what the p
 
 from __future__ import annotations
 
-import contextlib
 import typing
 
 import psycopg
@@ -22,7 +21,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from restate_pg.store.codec import Request
-from restate_pg.store.errors import translated
+from restate_pg.store.errors import raise_translated, translated
 from restate_pg.store.faults import FaultPlan, statement_name
 from restate_pg.store.group_commit import Applied, GroupCommitter
 from restate_pg.store.queries import Queries
@@ -55,13 +54,10 @@ class Gateway:
             self._own = None
         await self.pool.close()
 
-    @contextlib.asynccontextmanager
-    async def connection(self) -> typing.AsyncIterator[psycopg.AsyncConnection[typing.Any]]:
+    def connection(self) -> "_PooledConnection":
         """A pooled connection (autocommit), for a transaction the caller drives; errors
         translated once the pool has seen the driver's (and dropped a broken connection)."""
-        with translated():
-            async with self.pool.connection() as conn:
-                yield conn
+        return _PooledConnection(self.pool)
 
     def _check(self, sql: str, when: str) -> None:
         if self.faults is not None:
@@ -134,6 +130,27 @@ class Gateway:
         conn, self._own = self._own, None
         if conn is not None:
             await conn.close()
+
+
+class _PooledConnection:
+    """`async with gateway.connection() as conn`: the pool's connection context, with errors
+    translated after the pool has seen them. A class, not an async generator: every statement
+    of the hot path goes through it."""
+
+    __slots__ = ("_context",)
+
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self._context = pool.connection()
+
+    async def __aenter__(self) -> psycopg.AsyncConnection[typing.Any]:
+        with translated():
+            return await self._context.__aenter__()
+
+    async def __aexit__(self, exc_type: typing.Any, exc: typing.Optional[BaseException], tb: typing.Any) -> None:
+        with translated():
+            await self._context.__aexit__(exc_type, exc, tb)
+        if exc is not None:
+            raise_translated(exc)  # else the block's own error propagates as it is
 
 
 class StorePart:
