@@ -168,6 +168,13 @@ def test_the_sections_with_console_blocks_are_those_run_here() -> None:
     assert with_console == list(SECTIONS)
 
 
+def test_the_quickstart_starts_the_app_these_tests_serve() -> None:
+    """The quickstart's command ends with `restate-pg dev APP`: the tests below run that command
+    (on the test database and free ports) and the sections' examples against it."""
+    install_and_run = re.findall(r"```sh\n(.*?)```", section("Quickstart"), re.S)[0]
+    assert install_and_run.strip().split(" && ")[-1] == f"restate-pg dev {APP}"
+
+
 @pytest.fixture
 def server_log(tmp_path: Path) -> Path:
     return tmp_path / "server.log"
