@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import shlex
 import socket
 import subprocess
 import sys
@@ -140,3 +141,14 @@ async def test_restate_worker_reports_a_bad_app_in_one_line(shop, shop_database)
     assert result.returncode != 0
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("restate-pg: error:") and "orders.nowhere" in line
+
+
+def test_the_readme_installs_into_a_virtualenv():
+    """On a machine with nothing but Python, `pip install` outside a virtualenv fails (PEP 668) or
+    pollutes the system: the README's first commands make one and activate it, then install."""
+    readme = (EXAMPLE / "README.md").read_text()
+    first_block = re.findall(r"```sh\n(.*?)```", readme, re.S)[0]
+    commands = [" ".join(shlex.split(part, comments=True))
+                for line in first_block.splitlines() for part in line.split("&&") if part.strip()]
+    commands = [c for c in commands if c]
+    assert commands[:4] == ["python -m venv .venv", ". .venv/bin/activate", "pip install -e ../..[django]", "python dev.py"]

@@ -1,4 +1,4 @@
-"""The shop's web app: its own routes, and restate-pg's ingress mounted under /restate.
+"""The shop's web app: its own routes, and restate-pg's ingress mounted under /ingress.
 
 `POST /orders` inserts the order row and starts its workflow in one transaction: both exist after
 the commit, neither after a rollback. Serve it with
@@ -64,7 +64,7 @@ def create_api(database_url: str | None = None, *, run_handlers: bool | None = N
         engine.dispose()
 
     api = FastAPI(title="shop", lifespan=lifespan)
-    api.include_router(ingress, prefix="/restate")
+    api.include_router(ingress, prefix="/ingress")  # not /restate: Restate's own paths begin with /restate/
 
     @api.exception_handler(RequestValidationError)
     async def bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -1,10 +1,13 @@
-"""The quickstart: a greeter service and a counter object, written exactly as for restate-sdk.
+"""The quickstart: a greeter service, a counter object and a payment workflow, written exactly as
+for restate-sdk (the workflow is the one Restate's own documentation starts, `PaymentWorkflow`).
 
 Run it with `restate-pg dev examples.fastapi_app.services:app`.
 """
 
+from pydantic import BaseModel
+
 import restate_pg as restate
-from restate_pg import Context, ObjectContext, ObjectSharedContext
+from restate_pg import Context, ObjectContext, ObjectSharedContext, WorkflowContext, WorkflowSharedContext
 
 greeter = restate.Service("MyService")
 
@@ -29,4 +32,48 @@ async def get(ctx: ObjectSharedContext) -> int:
     return await ctx.get("count") or 0
 
 
-app = restate.app([greeter, counter])
+class Payment(BaseModel):
+    amount: int
+
+
+def reserve_funds(payment: Payment) -> str:
+    """Stands in for a payment provider's call; its answer is journaled by `ctx.run`."""
+    return f"reservation of {payment.amount}"
+
+
+def cancel_reservation(reservation: str) -> None:
+    """Stands in for releasing the reserved funds."""
+
+
+def complete_payment(reservation: str) -> None:
+    """Stands in for capturing the reserved funds."""
+
+
+payment_workflow = restate.Workflow("PaymentWorkflow")
+
+
+@payment_workflow.main()
+async def run(ctx: WorkflowContext, payment: Payment) -> dict:
+    # Step 1: reserve funds
+    reservation = await ctx.run("reserve", lambda: reserve_funds(payment))
+    # Step 2: wait for approval (a durable promise, completed by approve or reject)
+    approved = await ctx.promise("approval", type_hint=bool).value()
+    if not approved:
+        await ctx.run("cancel", lambda: cancel_reservation(reservation))
+        return {"status": "cancelled"}
+    # Step 3: complete the payment
+    await ctx.run("complete", lambda: complete_payment(reservation))
+    return {"status": "completed"}
+
+
+@payment_workflow.handler()
+async def approve(ctx: WorkflowSharedContext) -> None:
+    await ctx.promise("approval", type_hint=bool).resolve(True)
+
+
+@payment_workflow.handler()
+async def reject(ctx: WorkflowSharedContext) -> None:
+    await ctx.promise("approval", type_hint=bool).resolve(False)
+
+
+app = restate.app([greeter, counter, payment_workflow])

@@ -59,3 +59,13 @@ def test_one_alembic_upgrade_migrates_the_shop_and_restate_pg(restate_database_u
         with psycopg.connect(url) as conn:
             assert conn.execute("SELECT version_num FROM public.alembic_version").fetchall() == [("0001",)]
             assert conn.execute("SELECT count(*) FROM public.orders").fetchone() == (0,)
+
+
+def test_no_path_of_the_shop_names_restate_twice() -> None:
+    """Restate's own ingress paths begin with /restate/ (`/restate/workflow/...`): mounted under
+    /restate, they would name it twice. The shop mounts the ingress under /ingress."""
+    example = REPO / "examples" / "fastapi_app"
+    doubled = "/restate" * 2 + "/"
+    for path in [README, REPO / "README.md", *example.rglob("*.py")]:
+        assert doubled not in path.read_text(), path
+    assert 'include_router(ingress, prefix="/ingress")' in (example / "main.py").read_text()

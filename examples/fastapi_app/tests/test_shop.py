@@ -84,13 +84,13 @@ async def test_the_apps_routes(restate_harness: HarnessEnvironment, shop: httpx.
 
 
 async def test_the_mounted_ingress(restate_harness: HarnessEnvironment, shop: httpx.AsyncClient) -> None:
-    added = await shop.post("/restate/Customer/erin/record_order", json=300)
+    added = await shop.post("/ingress/Customer/erin/record_order", json=300)
     assert (added.status_code, added.json()) == (200, 300)
-    assert (await shop.post("/restate/Customer/erin/summary")).json() == {"orders": 1, "spent_cents": 300}
-    sent = await shop.post("/restate/OrderWorkflow/12345/run/send", json=12345)
+    assert (await shop.post("/ingress/Customer/erin/summary")).json() == {"orders": 1, "spent_cents": 300}
+    sent = await shop.post("/ingress/OrderWorkflow/12345/run/send", json=12345)
     assert sent.status_code == 202
     # No order 12345: the workflow fails terminally, as its first step says.
-    output = await shop.get("/restate/restate/workflow/OrderWorkflow/12345/attach")
+    output = await shop.get("/ingress/restate/workflow/OrderWorkflow/12345/attach")
     assert (output.status_code, output.json()["message"]) == (404, "order 12345 not found")
-    unknown = await shop.post("/restate/Nope/handler", json=1)
+    unknown = await shop.post("/ingress/Nope/handler", json=1)
     assert unknown.status_code == 404 and "message" in unknown.json()
