@@ -343,6 +343,7 @@ def create_router(
     run_handlers: bool = True,
     poll_only: bool = False,
     max_body_size: int = DEFAULT_MAX_BODY,
+    migrate: bool = False,
     **engine_options: typing.Any,
 ) -> APIRouter:
     """Build the ingress router for `app`.
@@ -351,6 +352,8 @@ def create_router(
     with False it only accepts requests and waits for workers started with `restate-pg worker`.
     The router's lifespan starts and stops the engine unless you pass your own `engine` (the
     process it serves from, `router.engine`: a `restate_pg.services.Gateway`, which a worker is).
+    The lifespan refuses a database whose schema is not at this version's revision
+    (`SchemaNotMigrated`: run `restate-pg migrate`), or with `migrate=True` migrates it first.
     """
     if engine is None:
         if database_url is None:
@@ -371,6 +374,7 @@ def create_router(
     @contextlib.asynccontextmanager
     async def lifespan(_: typing.Any) -> typing.AsyncIterator[None]:
         if owns_engine:
+            await engine.prepare_schema(migrate=migrate)
             await engine.start()
         try:
             yield
