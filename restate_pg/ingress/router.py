@@ -406,7 +406,12 @@ def create_router(
     async def health(request: Request) -> JSONResponse:
         if request.method != "GET":
             return IngressError(405, "method not allowed").response()
-        return JSONResponse({"services": sorted(app.services)})
+
+        async def answer() -> Response:
+            await engine.check_health()  # 503 within a second when the database does not answer
+            return JSONResponse({"services": sorted(app.services)})
+
+        return await guarded(answer)
 
     @router.api_route("/restate/call/{rest:path}", methods=_ALL_METHODS, include_in_schema=False)
     async def call_v17(request: Request, rest: str) -> Response:

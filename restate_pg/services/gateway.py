@@ -113,6 +113,11 @@ class Gateway:
         self._loops.append(asyncio.ensure_future(self._housekeeping_loop()))
         self._started = True
 
+    async def check_health(self) -> None:
+        """Raise `DatabaseUnavailable` unless the database answers within a second: what the
+        health endpoints (`/health`, `/restate/health`) answer, 503 or 200, in time for a probe."""
+        await self.store.check_health()
+
     async def prepare_schema(self, *, migrate: bool = False) -> None:
         """Before `start()` in an application's process (`create_router`, `create_client`): with
         `migrate`, bring the schema to this version's revision (`restate-pg migrate`, under its

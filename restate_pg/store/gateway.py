@@ -13,6 +13,7 @@ Every way out of here goes through `store.errors.translated`, so that what the p
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import typing
 
@@ -21,7 +22,9 @@ from psycopg import AsyncClientCursor
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from restate_pg.store.availability import HEALTH_TIMEOUT_S, Availability
 from restate_pg.store.codec import Request
+from restate_pg.core.errors import StoreUnavailable
 from restate_pg.store.errors import translated
 from restate_pg.store.faults import FaultPlan, statement_name
 from restate_pg.store.group_commit import Applied, GroupCommitter
@@ -46,7 +49,9 @@ class Gateway:
         self.q = queries
         self.conninfo = conninfo
         self.faults = faults
-        self.committer = GroupCommitter(pool, queries.APPLY, faults=faults)
+        #: The pool's connections, failing fast while the database is down (store/availability.py).
+        self.availability = Availability(pool)
+        self.committer = GroupCommitter(self.availability.connection, queries.APPLY, faults=faults)
         self._own: typing.Optional[psycopg.AsyncConnection[typing.Any]] = None
 
     async def close(self) -> None:
@@ -60,8 +65,16 @@ class Gateway:
         """A pooled connection (autocommit), for a transaction the caller drives; errors
         translated once the pool has seen the driver's (and dropped a broken connection)."""
         with translated():
-            async with self.pool.connection() as conn:
+            async with self.availability.connection() as conn:
                 yield conn
+
+    async def check_health(self, timeout_s: float = HEALTH_TIMEOUT_S) -> None:
+        """Raise `StoreUnavailable` unless the database answers a query within `timeout_s` (the
+        health endpoints: a liveness probe must get its answer in time, whatever it is)."""
+        try:
+            await asyncio.wait_for(self.scalar(self.q.DB_NOW, {}), timeout_s)
+        except asyncio.TimeoutError:
+            raise StoreUnavailable(f"the database did not answer within {timeout_s:g}s") from None
 
     def _check(self, sql: str, when: str) -> None:
         if self.faults is not None:
