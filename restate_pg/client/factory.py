@@ -25,15 +25,17 @@ def create_client(
     app: typing.Optional[App] = None,
     admin_url: typing.Optional[str] = None,
     schema: str = "restate",
+    migrate: bool = False,
 ) -> RestateClient:
     """A client of the ingress at an `http(s)://` URL, or of the database at a `postgresql://` URL
     or libpq string (then `app` gives names their kinds). `headers` go with every invocation.
-    A URL of another scheme raises `ConfigurationError`."""
+    A URL of another scheme raises `ConfigurationError`. Over SQL, the first use raises
+    `SchemaNotMigrated` unless the schema is migrated, or with `migrate=True` migrates it."""
     if journal_value_codec is not None:
         raise NotImplementedError("journal_value_codec is not supported by restate-pg yet")
     if url.startswith(("http://", "https://")):
         return HttpClient(url, headers=headers, admin_url=admin_url, app=app)
-    return SqlClient(to_psycopg_conninfo(url), schema=schema, app=app, headers=headers)
+    return SqlClient(to_psycopg_conninfo(url), schema=schema, app=app, headers=headers, migrate=migrate)
 
 
 def create_sync_client(url: str, headers: typing.Optional[typing.Dict[str, str]] = None, **options: typing.Any) -> SyncRestateClient:

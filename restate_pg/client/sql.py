@@ -33,15 +33,18 @@ class SqlClient(RestateClient):
         headers: Headers = None,
         poll_interval: float = 1.0,
         pool_size: int = 4,
+        migrate: bool = False,
     ) -> None:
         check_headers(headers)
         self.app = app
         self.headers = dict(headers or {})
         self.engine = Gateway(app or App(), database_url, schema=schema, poll_interval=poll_interval, pool_size=pool_size)
+        self.migrate = migrate
         self._opened = False
 
     async def open(self) -> None:
         if not self._opened:
+            await self.engine.prepare_schema(migrate=self.migrate)  # SchemaNotMigrated, unless migrating
             await self.engine.start()
             self._opened = True
 

@@ -20,6 +20,8 @@ from restate_pg.client.handle import RestateClientSendHandle
 from restate_pg.client.target import TargetLike, resolve
 from restate_pg.core.hints import work_channel
 from restate_pg.store.codec import decode_results, encode_requests, submission_doc
+from restate_pg.store.errors import is_schema_missing
+from restate_pg.store.migrate import not_migrated
 from restate_pg.store.queries import Queries
 from restate_pg.core.records import Submission
 
@@ -64,7 +66,12 @@ def enqueue(
     """
     sub = prepare(target, arg, **options)
     sql, params = _statement(sub, schema)
-    return _handle(sub, execute(conn, sql, params))
+    try:
+        row = execute(conn, sql, params)
+    except Exception as exc:
+        _refuse_unmigrated(exc, schema)
+        raise
+    return _handle(sub, row)
 
 
 async def enqueue_async(
@@ -74,4 +81,18 @@ async def enqueue_async(
     the same options (`key`, `delay`, `idempotency_key`, `headers`, `app`)."""
     sub = prepare(target, arg, **options)
     sql, params = _statement(sub, schema)
-    return _handle(sub, await execute_async(conn, sql, params))
+    try:
+        row = await execute_async(conn, sql, params)
+    except Exception as exc:
+        _refuse_unmigrated(exc, schema)
+        raise
+    return _handle(sub, row)
+
+
+def _refuse_unmigrated(exc: Exception, schema: str) -> None:
+    """Raise the CLI's one-line `SchemaNotMigrated` in place of the driver's `UndefinedTable` (or
+    missing schema or function) when `schema` was never migrated. Checked only once the statement
+    failed, so that a working enqueue costs nothing more; the driver's error is dropped, its
+    message is the one-liner's. The application's transaction is aborted either way."""
+    if is_schema_missing(exc):
+        raise not_migrated(schema) from None

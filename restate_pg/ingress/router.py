@@ -343,6 +343,7 @@ def create_router(
     run_handlers: bool = True,
     poll_only: bool = False,
     max_body_size: int = DEFAULT_MAX_BODY,
+    migrate: bool = False,
     **engine_options: typing.Any,
 ) -> APIRouter:
     """Build the ingress router for `app`.
@@ -351,6 +352,8 @@ def create_router(
     with False it only accepts requests and waits for workers started with `restate-pg worker`.
     The router's lifespan starts and stops the engine unless you pass your own `engine` (the
     process it serves from, `router.engine`: a `restate_pg.services.Gateway`, which a worker is).
+    The lifespan refuses a database whose schema is not at this version's revision
+    (`SchemaNotMigrated`: run `restate-pg migrate`), or with `migrate=True` migrates it first.
     """
     if engine is None:
         if database_url is None:
@@ -371,6 +374,7 @@ def create_router(
     @contextlib.asynccontextmanager
     async def lifespan(_: typing.Any) -> typing.AsyncIterator[None]:
         if owns_engine:
+            await engine.prepare_schema(migrate=migrate)
             await engine.start()
         try:
             yield
@@ -402,7 +406,12 @@ def create_router(
     async def health(request: Request) -> JSONResponse:
         if request.method != "GET":
             return IngressError(405, "method not allowed").response()
-        return JSONResponse({"services": sorted(app.services)})
+
+        async def answer() -> Response:
+            await engine.check_health()  # 503 within a second when the database does not answer
+            return JSONResponse({"services": sorted(app.services)})
+
+        return await guarded(answer)
 
     @router.api_route("/restate/call/{rest:path}", methods=_ALL_METHODS, include_in_schema=False)
     async def call_v17(request: Request, rest: str) -> Response:

@@ -113,6 +113,22 @@ class Gateway:
         self._loops.append(asyncio.ensure_future(self._housekeeping_loop()))
         self._started = True
 
+    async def check_health(self) -> None:
+        """Raise `DatabaseUnavailable` unless the database answers within a second: what the
+        health endpoints (`/health`, `/restate/health`) answer, 503 or 200, in time for a probe."""
+        await self.store.check_health()
+
+    async def prepare_schema(self, *, migrate: bool = False) -> None:
+        """Before `start()` in an application's process (`create_router`, `create_client`): with
+        `migrate`, bring the schema to this version's revision (`restate-pg migrate`, under its
+        lock); else raise `SchemaNotMigrated` with the CLI's one-line message unless it is there,
+        rather than the driver's `UndefinedTable` from the first statement. One connection of its
+        own, once per process; the CLI's commands check before they build a process."""
+        from restate_pg.store import migrate as migrations
+
+        step = migrations.upgrade if migrate else migrations.check_migrated
+        await asyncio.to_thread(step, self.store.conninfo, self.schema)
+
     async def _join(self) -> typing.Any:
         """Announce this process (a worker registers itself); returns the database's time."""
         return await self.store.db_now()

@@ -22,6 +22,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import AsyncConnectionPool
 
+from restate_pg.store.availability import RECONNECT_S, bounded
 from restate_pg.store.catalog import SERVICE_SETTINGS, Catalog
 from restate_pg.store.codec import flush_request, flush_result, submission_doc
 from restate_pg.store.cron import CronFiring, Crons
@@ -75,11 +76,12 @@ class Store(Invocations, WritePath, Workers, Catalog, Operators, Crons):
         #: Injected failures (fault-injection tests only); None in normal operation.
         self.faults = faults
         self.q = Queries(schema)
-        self.conninfo = _named(conninfo, application_name)
+        self.conninfo = bounded(_named(conninfo, application_name))
         self.pool = AsyncConnectionPool(
             self.conninfo,
             min_size=min_size,
             max_size=max_size,
+            reconnect_timeout=RECONNECT_S,  # then the next request tries at once (store/availability.py)
             open=False,
             kwargs={"autocommit": True, "prepare_threshold": 0 if prepare else None},
             name="restate-pg",
@@ -94,6 +96,10 @@ class Store(Invocations, WritePath, Workers, Catalog, Operators, Crons):
     async def open(self) -> None:
         with translated():
             await self.pool.open(wait=True, timeout=10)
+
+    async def check_health(self) -> None:
+        """Raise `StoreUnavailable` unless the database answers within a second (`/health`)."""
+        await self._db.check_health()
 
     async def close(self) -> None:
         await self._db.close()

@@ -19,7 +19,9 @@ import psycopg
 from restate_pg.core.errors import Fenced, JournalConflict, StoreUnavailable, Unstorable, ValueRefused
 from restate_pg.store.schema import FENCED_SQLSTATE
 
-__all__ = ["UNAVAILABLE_CLASSES", "is_fenced", "is_unstorable", "raise_translated", "translate", "translated"]
+__all__ = [
+    "UNAVAILABLE_CLASSES", "is_fenced", "is_schema_missing", "is_unstorable", "raise_translated", "translate", "translated",
+]
 
 #: SQLSTATE classes that mean the server, not the statement, is the problem: connection
 #: exceptions (08), insufficient resources (53), operator intervention (57P: shut down, starting).
@@ -29,6 +31,9 @@ UNAVAILABLE_CLASSES = ("08", "53", "57P")
 _UNSTORABLE_SQLSTATES = ("22021", "22P05")
 #: What psycopg says when it refuses a text parameter with a NUL itself (it has no SQLSTATE).
 _PSYCOPG_NUL = "cannot contain NUL"
+#: SQLSTATEs of a statement that names what a migration creates and finds it missing: the schema
+#: (invalid_schema_name), a table (undefined_table), a server-side function (undefined_function).
+_MISSING_SQLSTATES = ("3F000", "42P01", "42883")
 #: The primary key of the journal: a flush that hits it repeats a write that had committed.
 _JOURNAL_KEY = "journal_pkey"
 
@@ -97,6 +102,15 @@ def is_fenced(exc: BaseException) -> bool:
         orig = getattr(current, "orig", None)  # SQLAlchemy's DBAPIError
         current = orig if isinstance(orig, BaseException) else (current.__cause__ or current.__context__)
     return False
+
+
+def is_schema_missing(exc: BaseException) -> bool:
+    """Whether `exc`, or the driver error a framework wrapped in it (SQLAlchemy's `orig`), says
+    that a schema, table or function restate-pg's migrations create does not exist: a statement
+    of ours run on a database that was never migrated (`enqueue` on the application's connection)."""
+    orig = getattr(exc, "orig", None)
+    driver_error = orig if isinstance(orig, psycopg.Error) else exc
+    return isinstance(driver_error, psycopg.Error) and getattr(driver_error, "sqlstate", None) in _MISSING_SQLSTATES
 
 
 def is_unstorable(exc: BaseException) -> bool:

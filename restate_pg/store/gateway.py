@@ -13,6 +13,7 @@ Every way out of here goes through `store.errors.translated`, so that what the p
 
 from __future__ import annotations
 
+import asyncio
 import typing
 
 import psycopg
@@ -20,7 +21,9 @@ from psycopg import AsyncClientCursor
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from restate_pg.store.availability import HEALTH_TIMEOUT_S, Availability
 from restate_pg.store.codec import Request
+from restate_pg.core.errors import StoreUnavailable
 from restate_pg.store.errors import raise_translated, translated
 from restate_pg.store.faults import FaultPlan, statement_name
 from restate_pg.store.group_commit import Applied, GroupCommitter
@@ -45,7 +48,9 @@ class Gateway:
         self.q = queries
         self.conninfo = conninfo
         self.faults = faults
-        self.committer = GroupCommitter(pool, queries.APPLY, faults=faults)
+        #: The pool's connections, failing fast while the database is down (store/availability.py).
+        self.availability = Availability(pool)
+        self.committer = GroupCommitter(self.availability.connection, queries.APPLY, faults=faults)
         self._own: typing.Optional[psycopg.AsyncConnection[typing.Any]] = None
 
     async def close(self) -> None:
@@ -57,7 +62,15 @@ class Gateway:
     def connection(self) -> "_PooledConnection":
         """A pooled connection (autocommit), for a transaction the caller drives; errors
         translated once the pool has seen the driver's (and dropped a broken connection)."""
-        return _PooledConnection(self.pool)
+        return _PooledConnection(self.availability)
+
+    async def check_health(self, timeout_s: float = HEALTH_TIMEOUT_S) -> None:
+        """Raise `StoreUnavailable` unless the database answers a query within `timeout_s` (the
+        health endpoints: a liveness probe must get its answer in time, whatever it is)."""
+        try:
+            await asyncio.wait_for(self.scalar(self.q.DB_NOW, {}), timeout_s)
+        except asyncio.TimeoutError:
+            raise StoreUnavailable(f"the database did not answer within {timeout_s:g}s") from None
 
     def _check(self, sql: str, when: str) -> None:
         if self.faults is not None:
@@ -133,14 +146,14 @@ class Gateway:
 
 
 class _PooledConnection:
-    """`async with gateway.connection() as conn`: the pool's connection context, with errors
-    translated after the pool has seen them. A class, not an async generator: every statement
-    of the hot path goes through it."""
+    """`async with gateway.connection() as conn`: a connection of `Availability` (which notes
+    whether the database answers), with errors translated after the pool has seen them. A class,
+    not an async generator: every statement of the hot path goes through it."""
 
     __slots__ = ("_context",)
 
-    def __init__(self, pool: AsyncConnectionPool) -> None:
-        self._context = pool.connection()
+    def __init__(self, availability: Availability) -> None:
+        self._context = availability.connection()
 
     async def __aenter__(self) -> psycopg.AsyncConnection[typing.Any]:
         with translated():

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool
 
 from restate_pg.store.codec import decode_results, encode_requests
 from restate_pg.store.faults import FaultPlan, request_kinds
@@ -50,13 +49,13 @@ class GroupCommitter:
 
     def __init__(
         self,
-        pool: AsyncConnectionPool,
+        connection: typing.Callable[[], typing.AsyncContextManager[typing.Any]],
         apply_sql: str,
         *,
         max_requests: int = MAX_GROUP_REQUESTS,
         faults: typing.Optional[FaultPlan] = None,
     ) -> None:
-        self._pool = pool
+        self._connection = connection  # the pool's, through `Availability` (fails fast while the database is down)
         self._faults = faults
         self._apply_sql = apply_sql
         self._max_requests = max_requests
@@ -117,7 +116,7 @@ class GroupCommitter:
         kinds = request_kinds(bodies) if self._faults is not None else []
         for kind in kinds:
             self._faults.check(kind, "before")  # type: ignore[union-attr]
-        async with self._pool.connection() as conn:
+        async with self._connection() as conn:
             cur = conn.cursor(row_factory=_APPLIED)
             await cur.execute(self._apply_sql, (encode_requests(typing.cast(typing.Any, bodies)),))
             row = await cur.fetchone()

@@ -37,6 +37,7 @@ __all__ = [
     "current_revision",
     "downgrade",
     "head_revision",
+    "not_migrated",
     "upgrade",
 ]
 
@@ -103,9 +104,9 @@ def check_migrated(database_url: str, schema: str = DEFAULT_SCHEMA) -> None:
     head = head_revision()
     if current == head:
         return
-    hint = "run `restate-pg migrate" + ("`" if schema == DEFAULT_SCHEMA else f" --schema {schema}`")
     if current is None:
-        raise SchemaNotMigrated(f"the restate-pg schema {schema!r} is not migrated ({hint})")
+        raise not_migrated(schema)
+    hint = _hint(schema)
     if _is_known(current):
         raise SchemaNotMigrated(
             f"the restate-pg schema {schema!r} is at revision {current}, "
@@ -115,6 +116,16 @@ def check_migrated(database_url: str, schema: str = DEFAULT_SCHEMA) -> None:
         f"the restate-pg schema {schema!r} is at revision {current}, which this version of "
         f"restate-pg does not know: it was migrated by a newer restate-pg (upgrade restate-pg)"
     )
+
+
+def not_migrated(schema: str = DEFAULT_SCHEMA) -> SchemaNotMigrated:
+    """The error of a schema restate-pg never migrated, worded alike by the CLI and the library
+    (`check_migrated`, and `enqueue` when its statement finds no restate-pg schema)."""
+    return SchemaNotMigrated(f"the restate-pg schema {schema!r} is not migrated ({_hint(schema)})")
+
+
+def _hint(schema: str) -> str:
+    return "run `restate-pg migrate" + ("`" if schema == DEFAULT_SCHEMA else f" --schema {schema}`")
 
 
 def acquire_migration_lock(connection: Connection, schema: str) -> None:
