@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import uuid
 
 import pytest
@@ -115,3 +116,21 @@ async def test_a_live_worker_of_the_deployment_means_nothing_is_stranded(ingress
         result = await asyncio.wait_for(ingress.engine.results.wait(invocation_id), 30)
         assert result.output == b'"v1"'
         assert "stranded" not in same.log() and "no live worker" not in same.log()
+
+
+async def test_housekeeping_says_when_nothing_is_stranded_any_more(ingress, clean_db, monkeypatch, caplog):
+    """The check runs again at each housekeeping round and speaks when what it finds changes."""
+    invocation_id, _ = await suspended_on(ingress, clean_db, "v1")
+    monkeypatch.setenv("RESTATE_PG_DEPLOYMENT", "v2")  # what the app's handlers report, in this process
+    caplog.set_level(logging.INFO, logger="restate_pg.worker")
+    said = lambda text: [r.getMessage() for r in caplog.records if text in r.getMessage()]
+    async with serve(versions.app, clean_db, deployment="v2", retention_interval=0.1) as newer:
+        (warning,) = await eventually(lambda: said("wait for deployment v1"), what="the warning at start")
+        assert warning.startswith("1 invocation(s) wait for deployment v1,") and warning.endswith(
+            "restate-pg deployments compatible v2 v1"), warning
+        await newer.engine.store.mark_compatible("v2", ["v1"])  # what the printed command does
+        await eventually(lambda: said("no invocation waits for a deployment without a live worker"),
+                         what="housekeeping to notice the release")
+        result = await asyncio.wait_for(ingress.engine.results.wait(invocation_id), 30)
+    assert result.output == b'"v2"'
+    assert len(said("wait for deployment v1")) == 1  # said once, not at every round
