@@ -37,7 +37,8 @@ def add_parser(commands: Commands, common: argparse.ArgumentParser) -> None:
         "migrate, then serve the ingress and run the handlers in one process",
         "For development: migrate the schema, then serve the HTTP ingress with an in-process "
         "worker. With no database configured, starts an embedded PostgreSQL that keeps its "
-        "data in --data-dir.",
+        "data in --data-dir. Restarted after an edit, it resumes the invocations left in flight "
+        "by the earlier code (it marks every earlier deployment compatible with its own).",
     )
     add_app(dev)
     add_http(dev)
@@ -88,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
             run_handlers=True,
             poll_only=False,
             **({"deployment": args.deployment} if args.deployment else {}),
+            take_over_deployments=True,  # an edit makes a new deployment: its code resumes the old ones' invocations
             **engine_options(args),
         )
         admin_port = None if args.no_admin else args.admin_port

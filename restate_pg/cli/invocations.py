@@ -13,9 +13,10 @@ import sys
 import typing
 
 from restate_pg.services.answers import OPERATIONS, Answer, perform
+from restate_pg.services.deployments import stranded_messages
 from restate_pg.api.durations import InvalidDuration, parse_duration
 from restate_pg.cli.arguments import Commands, Parser, add_operator_command
-from restate_pg.cli.errors import CLIError
+from restate_pg.cli.errors import PROG, CLIError
 from restate_pg.cli.output import print_json, print_result, render_table
 from restate_pg.core.ids import is_invocation_id
 from restate_pg.store.console import QueryResult, run_query
@@ -105,7 +106,21 @@ def list_invocations(url: str, schema: str, args: argparse.Namespace) -> int:
         "older_than_s": args.older_than, "newer_than_s": args.newer_than, "limit": args.limit,
     })
     print_result(result, args.json)
+    if any(record.get("stranded") for record in result.records()):
+        _explain_stranded(url, schema)
     return 0
+
+
+def _explain_stranded(url: str, schema: str) -> None:
+    """Below the listing, on stderr: which deployments no live worker resumes, and the command
+    that lets the newest live deployment resume them."""
+    found = run_query(url, schema, Queries(schema).OPERATOR_STRANDED).records()
+    if not found:
+        return  # a worker took them over meanwhile
+    taker, resumes = found[0]["live_deployment"], found[0]["resumes"] or []
+    stranded = {row["deployment"]: row["invocations"] for row in found}
+    for message in stranded_messages(stranded, taker, resumes, schema):
+        print(f"{PROG}: {message}", file=sys.stderr)
 
 
 def describe_invocation(url: str, schema: str, args: argparse.Namespace) -> int:

@@ -126,10 +126,13 @@ class Collector:
 
 
 class TaskGauges:
-    """Invocations by service and status, as one scrape read them from the task table."""
+    """Invocations by service and status, and those no live worker can resume by deployment, as
+    one scrape read them from the task table."""
 
-    def __init__(self, tasks: typing.Mapping[typing.Tuple[str, str], int]) -> None:
+    def __init__(self, tasks: typing.Mapping[typing.Tuple[str, str], int],
+                 stranded: typing.Sequence[typing.Tuple[str, int]] = ()) -> None:
         self.tasks = tasks
+        self.stranded = stranded
 
     def collect(self) -> typing.Iterator[typing.Any]:
         from prometheus_client.core import GaugeMetricFamily
@@ -143,6 +146,15 @@ class TaskGauges:
         for (service, status), value in sorted(self.tasks.items()):
             gauge.add_metric((service, status), value)
         yield gauge
+        stranded = GaugeMetricFamily(
+            "restate_pg_invocations_stranded",
+            "Invocations pinned to a deployment that no registered worker runs or resumes: they wait "
+            "until one starts, or until `restate-pg deployments compatible NEW DEPLOYMENT` lets NEW resume them.",
+            labels=("deployment",),
+        )
+        for deployment, value in self.stranded:
+            stranded.add_metric((deployment,), value)
+        yield stranded
 
 
 _registered = False
@@ -171,12 +183,13 @@ async def exposition(store: typing.Any, services: typing.Sequence[str]) -> typin
         tasks = {(service, status): 0 for service in services for status in STATUSES}
         for service, status, count in await store.task_gauges():
             tasks[(service, status)] = count
+        stranded = await store.stranded_invocations()
     except Exception as exc:  # the counters are still worth serving
         logger.warning("task gauges not read: %s", exc)
         tasks = None
     body = generate_latest(REGISTRY)
     if tasks is not None:
         scrape = CollectorRegistry(auto_describe=False)
-        scrape.register(TaskGauges(tasks))
+        scrape.register(TaskGauges(tasks, stranded))
         body += generate_latest(scrape)
     return body, CONTENT_TYPE_LATEST

@@ -30,6 +30,20 @@ class Catalog(StorePart):
     async def mark_compatible(self, deployment: str, compatible: typing.Sequence[str]) -> bool:
         return await self._db.execute(self._db.q.MARK_COMPATIBLE, {"deployment": deployment, "compatible": list(compatible)})
 
+    async def take_over_deployments(self, deployment: str) -> typing.List[typing.Tuple[str, int]]:
+        """Development only: mark every other deployment with invocations pinned to it compatible
+        with `deployment` (`take_over_deployments`), so that a restarted `restate-pg dev` resumes
+        them on the edited code; (deployment, invocations) of each one taken over."""
+        rows = await self._db.rows(self._db.q.TAKE_OVER_DEPLOYMENTS, {"deployment": deployment})
+        return [(row["deployment"], row["invocations"]) for row in rows]
+
+    async def stranded_invocations(self) -> typing.List[typing.Tuple[str, int]]:
+        """(deployment, invocations) for each deployment no registered worker runs or resumes
+        while unleased invocations are pinned to it (`stranded_invocations`): they wait for ever
+        unless such a worker starts or an operator marks the deployment compatible."""
+        rows = await self._db.rows(self._db.q.STRANDED_INVOCATIONS, {})
+        return [(row["deployment"], row["invocations"]) for row in rows]
+
     async def list_deployments(self, deployment: typing.Optional[str] = None) -> typing.List[typing.Dict[str, typing.Any]]:
         return await self._db.rows(self._db.q.LIST_DEPLOYMENTS, {"id": deployment})
 

@@ -29,6 +29,7 @@ from restate_pg.services.gateway import Gateway
 from restate_pg.services.outcomes import InvocationResult
 from restate_pg.store.faults import FaultPlan
 from restate_pg.worker.claims import claim_loop
+from restate_pg.worker.deployments import Deployments
 from restate_pg.worker.liveness import Liveness
 from restate_pg.worker.slots import Slots
 
@@ -53,6 +54,7 @@ class Engine(Gateway):
         pool_size: int = 10,
         retention_interval: float = 60.0,
         deployment: typing.Optional[str] = None,
+        take_over_deployments: bool = False,
         faults: typing.Optional[FaultPlan] = None,
     ) -> None:
         self.run_handlers = run_handlers
@@ -74,6 +76,8 @@ class Engine(Gateway):
         #: Pauses between tries to hand an invocation back after an unexpected error.
         self.release_backoff: typing.Tuple[float, ...] = (0.1, 0.5, 2.0, 5.0)
         self.liveness = Liveness(self)
+        #: `take_over_deployments` (development): resume every other deployment's invocations.
+        self.other_deployments = Deployments(self, take_over_deployments)
         self._cron: typing.Any = None
         super().__init__(
             app, database_url, schema=schema, poll_interval=poll_interval, inactivity_timeout=inactivity_timeout,
@@ -97,6 +101,7 @@ class Engine(Gateway):
             return await super()._join()
         await self.store.register_deployment(
             self.deployment_id, [service_metadata(service) for service in self.app.services.values()])
+        await self.other_deployments.joined()
         db_now = await self.register_worker()
         self.liveness.registered()  # reaps at once
         return db_now
@@ -116,6 +121,8 @@ class Engine(Gateway):
         self._loops.append(asyncio.ensure_future(self.liveness.heartbeat_loop()))
         self._loops.append(asyncio.ensure_future(self.liveness.reap_loop()))
         self._loops.append(asyncio.ensure_future(self._cron.run()))
+        self.background(self.other_deployments.check(), "checking for stranded invocations",
+                        "checked again at the next housekeeping")
 
     async def load_overrides(self) -> None:
         """Read the settings operators changed: of this application's services, and which other
@@ -127,10 +134,11 @@ class Engine(Gateway):
 
     async def _housekeep(self) -> None:
         """Forget completed invocations past their retention: every worker sweeps, each takes
-        rows the others have not locked."""
+        rows the others have not locked. And warn of invocations no live worker can resume."""
         if self.run_handlers:
             while await self.store.purge_expired() == 1000:
                 pass  # a backlog: keep going
+            await self.other_deployments.check()
 
     def _abandon(self) -> None:
         """Stopping: abandon running attempts; unregistering hands their invocations back at once."""

@@ -55,6 +55,35 @@ SELECT compatible_with FROM {s}.deployment WHERE id = %(deployment)s
 -- empty list, only their own); returns whether the deployment exists
 UPDATE {s}.deployment SET compatible_with = %(compatible)s WHERE id = %(deployment)s RETURNING id
 
+-- name: take_over_deployments
+-- development (`restate-pg dev` restarted after an edit): let a deployment resume
+-- the unfinished invocations pinned to every other one, replacing any earlier marking; returns
+-- those deployments and how many invocations each has pinned
+WITH pinned AS (
+    SELECT deployment_id AS deployment, count(*)::int AS invocations FROM {s}.task
+     WHERE deployment_id IS NOT NULL AND deployment_id <> %(deployment)s GROUP BY 1
+), marked AS (
+    UPDATE {s}.deployment SET compatible_with = ARRAY(SELECT deployment FROM pinned ORDER BY deployment)
+     WHERE id = %(deployment)s
+)
+SELECT deployment, invocations FROM pinned ORDER BY deployment
+
+-- name: stranded_invocations
+-- per deployment that no registered worker runs or resumes (marked compatible), its
+-- unleased unfinished invocations pinned to it: nothing can resume them (housekeeping and
+-- metrics only, never a claim)
+WITH served AS (
+    SELECT w.deployment_id AS id FROM {s}.worker w
+    UNION
+    SELECT unnest(d.compatible_with) FROM {s}.deployment d
+     WHERE EXISTS (SELECT 1 FROM {s}.worker w WHERE w.deployment_id = d.id)
+), pinned AS (
+    SELECT deployment_id AS deployment, count(*)::int AS invocations FROM {s}.task
+     WHERE lease_owner IS NULL AND deployment_id IS NOT NULL GROUP BY 1
+)
+SELECT deployment, invocations FROM pinned
+ WHERE NOT EXISTS (SELECT 1 FROM served WHERE served.id = pinned.deployment) ORDER BY 1
+
 -- name: task_gauges
 -- invocations not completed per service and status (ready: due and unleased), for metrics
 SELECT service, CASE WHEN run_at <= now() THEN 'ready' ELSE status END, count(*)::int

@@ -141,9 +141,20 @@ SELECT %(new_id)s, index, command_index, completes, entry_type, name, params, co
  WHERE invocation_id = %(id)s AND index <= %(prefix)s AND entry_type <> 'Cancel'
 
 -- name: operator_list_invocations
--- invocations matching the given filters (each may be NULL), newest first
+-- invocations matching the given filters (each may be NULL), newest first; stranded:
+-- unleased and pinned to a deployment that no registered worker runs or resumes
+WITH served AS (
+    SELECT w.deployment_id AS id FROM {s}.worker w
+    UNION
+    SELECT unnest(d.compatible_with) FROM {s}.deployment d
+     WHERE EXISTS (SELECT 1 FROM {s}.worker w WHERE w.deployment_id = d.id)
+)
 SELECT id, target, status, retry_count AS attempts, created_at, modified_at,
-       COALESCE(completion_failure, last_failure) AS failure, pinned_deployment_id AS deployment
+       COALESCE(completion_failure, last_failure) AS failure, pinned_deployment_id AS deployment,
+       CASE WHEN status IN ('ready', 'suspended', 'backing-off', 'paused')
+                 AND last_attempt_deployment_id IS NOT NULL
+                 AND NOT EXISTS (SELECT 1 FROM served WHERE served.id = last_attempt_deployment_id)
+            THEN true END AS stranded
   FROM {s}.sys_invocation
  WHERE (%(service)s::text IS NULL OR target_service_name = %(service)s)
    AND (%(handler)s::text IS NULL OR target_handler_name = %(handler)s)
@@ -153,6 +164,27 @@ SELECT id, target, status, retry_count AS attempts, created_at, modified_at,
    AND (%(newer_than_s)s::float8 IS NULL OR created_at >= now() - %(newer_than_s)s * interval '1 second')
  ORDER BY created_at DESC
  LIMIT %(limit)s
+
+-- name: operator_stranded
+-- the invocations no worker can resume, per deployment (see stranded_invocations), with
+-- the newest deployment that has registered workers and what it resumes already: the command
+-- that releases them names it
+WITH served AS (
+    SELECT w.deployment_id AS id FROM {s}.worker w
+    UNION
+    SELECT unnest(d.compatible_with) FROM {s}.deployment d
+     WHERE EXISTS (SELECT 1 FROM {s}.worker w WHERE w.deployment_id = d.id)
+), stranded AS (
+    SELECT deployment_id AS deployment, count(*)::int AS invocations FROM {s}.task
+     WHERE lease_owner IS NULL AND deployment_id IS NOT NULL GROUP BY 1
+    HAVING NOT EXISTS (SELECT 1 FROM served WHERE served.id = deployment_id)
+), live AS (
+    SELECT d.id, d.compatible_with FROM {s}.deployment d
+     WHERE EXISTS (SELECT 1 FROM {s}.worker w WHERE w.deployment_id = d.id)
+     ORDER BY d.created_at DESC LIMIT 1
+)
+SELECT s.deployment, s.invocations, live.id AS live_deployment, live.compatible_with AS resumes
+  FROM stranded s LEFT JOIN live ON true ORDER BY s.deployment
 
 -- name: operator_describe_invocation
 -- everything sys_invocation knows of one invocation
