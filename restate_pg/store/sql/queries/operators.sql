@@ -141,10 +141,13 @@ SELECT %(new_id)s, index, command_index, completes, entry_type, name, params, co
  WHERE invocation_id = %(id)s AND index <= %(prefix)s AND entry_type <> 'Cancel'
 
 -- name: operator_list_invocations
--- invocations matching the given filters (each may be NULL), newest first
-SELECT id, target, status, retry_count AS attempts, created_at, modified_at,
+-- invocations matching the given filters (each may be NULL), newest first; attempts of
+-- completed ones from the invocation row (sys_invocation has none for them, as Restate's)
+SELECT id, target, status,
+       COALESCE(retry_count, (SELECT i.attempts FROM {s}.invocation i WHERE i.id = v.id)) AS attempts,
+       created_at, modified_at,
        COALESCE(completion_failure, last_failure) AS failure, pinned_deployment_id AS deployment
-  FROM {s}.sys_invocation
+  FROM {s}.sys_invocation v
  WHERE (%(service)s::text IS NULL OR target_service_name = %(service)s)
    AND (%(handler)s::text IS NULL OR target_handler_name = %(handler)s)
    AND (%(key)s::text IS NULL OR target_service_key = %(key)s)
@@ -155,8 +158,10 @@ SELECT id, target, status, retry_count AS attempts, created_at, modified_at,
  LIMIT %(limit)s
 
 -- name: operator_describe_invocation
--- everything sys_invocation knows of one invocation
-SELECT * FROM {s}.sys_invocation WHERE id = %(id)s
+-- everything sys_invocation knows of one invocation, and its attempts (completed ones' too)
+SELECT v.*, COALESCE(v.retry_count, i.attempts) AS attempts
+  FROM {s}.sys_invocation v LEFT JOIN {s}.invocation i ON i.id = v.id
+ WHERE v.id = %(id)s
 
 -- name: operator_journal
 -- one invocation's journal as a timeline
