@@ -167,9 +167,9 @@ def test_dev_after_a_sigkill_reuses_the_orphaned_server_and_stops_it_at_the_end(
     finally:
         assert second.stop() == 0, second.output()
         first.process.wait(timeout=10)
-    assert "reusing the embedded PostgreSQL" in second.output()
     eventually_sync(lambda: not orphan.is_running(), timeout_s=15, interval_s=0.1, what="the orphan to stop")
     assert _postgres_servers(data_dir) == []
+    assert "reusing the embedded PostgreSQL" in second.output()
 
 
 def test_dev_prints_each_url_once_and_no_unlabelled_duplicate_lines(workdir: Path) -> None:
