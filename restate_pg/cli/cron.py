@@ -21,7 +21,7 @@ _COLUMNS = ["name", "target", "schedule", "timezone", "catch_up", "source", "ena
 def add_parser(commands: Commands, common: argparse.ArgumentParser) -> None:
     """`restate-pg cron`, its subcommands taking the database options `common`."""
     command = add_operator_command(
-        commands, "cron", "list, pause, resume or delete cron schedules",
+        commands, "cron", "list, enable, disable or delete cron schedules",
         "Look at and steer cron schedules, straight through the database.",
     )
     add_arguments(command, [common], Parser)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from restate_pg.cli.arguments import (
     ENGINE_OPTIONS,
@@ -27,6 +28,9 @@ from restate_pg.cli.servers import serve
 from restate_pg.cli.store import check_database, database_url
 from restate_pg.core.errors import RestatePgError
 from restate_pg.store.database import resolve_database_url
+
+if TYPE_CHECKING:
+    from restate_pg.store.embedded import EmbeddedPostgres
 
 
 def add_parser(commands: Commands, common: argparse.ArgumentParser) -> None:
@@ -73,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         except RestatePgError as exc:
             raise CLIError(str(exc)) from exc
         url = embedded.url
-        info(f"embedded PostgreSQL in {embedded.data_dir} at {url}")
+        _announce(embedded)
     else:
         url = database_url(args)
         if args.data_dir is not None:
@@ -100,3 +104,17 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if embedded is not None:
             embedded.stop()
+
+
+def _announce(embedded: EmbeddedPostgres) -> None:
+    """Say which embedded server runs, and record its URL for the commands run in this directory
+    (`invocations`, `sql`, ...), which have no other way to find a server on a unix socket."""
+    what = (
+        "reusing the embedded PostgreSQL left running by a killed `restate-pg dev`"
+        if embedded.reused_orphan else "embedded PostgreSQL"
+    )
+    try:
+        recorded = f"; recorded in {embedded.record()} for the commands run in this directory"
+    except OSError as exc:
+        recorded = f"; not recorded for other commands ({exc.strerror})"
+    info(f"{what} in {embedded.data_dir} at {embedded.url}{recorded}")

@@ -140,7 +140,7 @@ def describe_invocation(url: str, schema: str, args: argparse.Namespace) -> int:
         outcome += f" ({invocation['completion_failure'] or 'success'})"
     facts = [
         ("id", invocation["id"]), ("target", invocation["target"]), ("status", outcome),
-        ("attempts", invocation["retry_count"]), ("last failure", invocation["last_failure"]),
+        ("attempts", invocation["attempts"]), ("last failure", invocation["last_failure"]),
         ("next retry at", invocation["next_retry_at"]), ("idempotency key", invocation["idempotency_key"]),
         ("invoked by", invocation["invoked_by_target"] or invocation["invoked_by"]),
         ("restarted from", invocation["restarted_from"]), ("deployment", invocation["pinned_deployment_id"]),

@@ -1,16 +1,18 @@
 """HTTP servers with uvicorn: the ingress and the admin API of `restate-pg dev` and `serve`, and the
 server of the test harness (`restate_pg.testing.harness.serve_api`), built and started the same way.
 
-Two things are easy to get wrong with uvicorn and are done once here: its logs (with `--log-format
-json` its records must go through the root logger's handler, not uvicorn's own) and its signals
-(only one server of a process may capture SIGINT and SIGTERM; the others, and a server inside a
-test runner, must leave them alone).
+Three things are easy to get wrong with uvicorn and are done once here: its logs (with `--log-format
+json` its records must go through the root logger's handler, not uvicorn's own), its start and stop
+lines (the same unlabelled lines from each server of a process: we drop them and say once which
+server listens where), and its signals (only one server of a process may capture SIGINT and
+SIGTERM; the others, and a server inside a test runner, must leave them alone).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 import socket
 import typing
@@ -25,6 +27,28 @@ if typing.TYPE_CHECKING:
 
 __all__ = ["running", "serve", "uvicorn_server"]
 
+#: uvicorn's lifecycle lines (its message templates), which every server of a process repeats
+#: word for word; `serve` says which server listens where instead.
+_LIFECYCLE = frozenset({
+    "Started server process [%d]", "Finished server process [%d]", "Shutting down",
+    "Waiting for application startup.", "Application startup complete.",
+    "Waiting for application shutdown.", "Application shutdown complete.",
+})
+
+
+class _DropLifecycle(logging.Filter):
+    """Drops uvicorn's lifecycle lines; its warnings, errors and other lines pass."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno == logging.INFO and record.msg in _LIFECYCLE)
+
+
+def _drop_lifecycle_lines() -> None:
+    """Install `_DropLifecycle` on uvicorn's logger once (after uvicorn configured its logging)."""
+    logger = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _DropLifecycle) for f in logger.filters):
+        logger.addFilter(_DropLifecycle())
+
 
 def uvicorn_server(
     api: FastAPI, *, log_level: str, log_format: str = "text", own_signals: bool = True, **config: typing.Any
@@ -36,6 +60,7 @@ def uvicorn_server(
     # JSON logs: uvicorn's records go through the root logger's handler rather than its own
     log_config = None if log_format == "json" else uvicorn.config.LOGGING_CONFIG
     server = uvicorn.Server(uvicorn.Config(api, log_level=log_level, log_config=log_config, **config))
+    _drop_lifecycle_lines()
     if not own_signals:
         server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
     return server
@@ -83,13 +108,19 @@ def serve(
         admin_api = create_admin_app(router.engine)
         # the ingress server's signals stop both
         admin = uvicorn_server(admin_api, log_level=log_level, log_format=log_format, own_signals=False, lifespan="off")
-        info(f"admin API on http://{host}:{admin_socket.getsockname()[1]}")
 
     async def serve_both() -> None:
         async with contextlib.AsyncExitStack() as stack:
             if admin is not None:
                 await stack.enter_async_context(running(admin, admin_socket))
-            await server.serve(sockets=[ingress_socket])
+            ingress = asyncio.ensure_future(server.serve(sockets=[ingress_socket]))
+            while not server.started and not ingress.done():
+                await asyncio.sleep(0.01)
+            if server.started:  # once each, now that they answer
+                info(f"ingress on http://{host}:{ingress_socket.getsockname()[1]}")
+                if admin_socket is not None:
+                    info(f"admin API on http://{host}:{admin_socket.getsockname()[1]}")
+            await ingress
 
     # uvicorn handles SIGINT and SIGTERM itself (stops accepting, drains, runs shutdown hooks),
     # then re-raises the signal to the handler it found. Ours only notes it, so a SIGTERM does
@@ -106,6 +137,8 @@ def serve(
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+    if server.started:
+        info("stopped the ingress" + (" and the admin API" if admin is not None else ""))
     return 0 if server.started or received else EXIT_FAILURE
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import typing
 
-from restate_pg.cli.errors import CLIError
+from restate_pg.cli.errors import PROG, CLIError
 from restate_pg.core.errors import RestatePgError
 from restate_pg.store.database import (
     ConfigurationError,
@@ -21,8 +22,12 @@ T = typing.TypeVar("T")
 
 
 def database_url(args: argparse.Namespace) -> str:
-    """`--database-url`, else `$DATABASE_URL`, checked for form; a `CLIError` when neither is set."""
+    """`--database-url`, else `$DATABASE_URL`, else the embedded PostgreSQL that `restate-pg dev`
+    recorded in this directory (saying so on stderr, since nothing on the command line shows it),
+    checked for form; a `CLIError` when there is none."""
     url = resolve_database_url(args.database_url)
+    if url is None and args.command != "dev":
+        url = _recorded_embedded_url()
     if url is None:
         hint = "" if args.command == "dev" else " (`restate-pg dev` can run an embedded PostgreSQL)"
         raise CLIError(f"no database configured: pass --database-url or set DATABASE_URL{hint}")
@@ -31,6 +36,27 @@ def database_url(args: argparse.Namespace) -> str:
     except ConfigurationError as exc:
         raise CLIError(str(exc)) from exc
     return url
+
+
+def _recorded_embedded_url() -> str | None:
+    """The URL of the embedded server `restate-pg dev` recorded in the current directory, if any;
+    a `CLIError` when it was recorded but no longer runs."""
+    from restate_pg.store.embedded import read_record
+
+    recorded = read_record()
+    if recorded is None:
+        return None
+    if not recorded.running():
+        raise CLIError(
+            f"no database configured, and the embedded PostgreSQL of `restate-pg dev` in {recorded.data_dir} "
+            "is not running: start `restate-pg dev` in this directory, or pass --database-url or set DATABASE_URL"
+        )
+    print(
+        f"{PROG}: using the embedded PostgreSQL of `restate-pg dev` in {recorded.data_dir} "
+        f"(recorded in {recorded.record}; --database-url or DATABASE_URL for another)",
+        file=sys.stderr, flush=True,
+    )
+    return recorded.url
 
 
 def check_database(url: str, schema: str, *, migrated: bool) -> None:

@@ -41,7 +41,7 @@ def add_parser(commands: Commands, common: argparse.ArgumentParser) -> None:
         type=positive_int,
         metavar="N",
         help="most invocations this process runs at once, not counting those waiting in memory for a "
-        "timer or a result (default: the worker's own default)",
+        "timer or a result (default: 100)",
     )
     worker.add_argument("--poll-only", action="store_true", help=POLL_ONLY_HELP)
     add_deployment(worker)

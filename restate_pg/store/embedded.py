@@ -12,6 +12,7 @@ import json
 import logging
 import subprocess
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,20 +22,32 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from types import TracebackType
 
-__all__ = ["DEFAULT_DATA_DIR", "EmbeddedPostgres", "start_embedded"]
+__all__ = ["DEFAULT_DATA_DIR", "RECORD", "EmbeddedPostgres", "Recorded", "read_record", "start_embedded"]
 
 #: Where `start_embedded` keeps its data by default, relative to the current directory.
 DEFAULT_DATA_DIR = Path(".restate-pg") / "pgdata"
+#: Where `restate-pg dev` records the embedded server it runs, relative to its current directory,
+#: so that the operator commands run in the same directory find it without a URL.
+RECORD = Path(".restate-pg") / "embedded.json"
 
 
 class EmbeddedPostgres:
     """A running embedded server: `url` to connect to it, `data_dir` where it lives, `stop()`."""
 
-    def __init__(self, server: Any, data_dir: Path) -> None:
+    def __init__(self, server: Any, data_dir: Path, *, reused_orphan: bool = False) -> None:
         self._server = server
         self.data_dir = data_dir
         self.url: str = server.get_uri()
+        #: whether the server was already running, left by a process killed without clean-up
+        self.reused_orphan = reused_orphan
         self._stopped = False
+
+    def record(self, record: Path = RECORD) -> Path:
+        """Write the server's URL and data directory to `record` (a JSON file), for `read_record`."""
+        path = record.expanduser().resolve()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"url": self.url, "data_dir": str(self.data_dir)}) + "\n")
+        return path
 
     def stop(self) -> None:
         """Stop the server, unless another process still uses the same data directory.
@@ -87,7 +100,7 @@ def start_embedded(data_dir: Path | None = None) -> EmbeddedPostgres:
             raise DatabaseUnavailable(
                 "the embedded PostgreSQL needs the 'pgserver' package (pip install pgserver)"
             ) from exc
-        _forget_dead_users(pgserver, path)
+        orphaned = _forget_dead_users(pgserver, path)
         try:
             server = pgserver.get_server(path, cleanup_mode="stop")
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
@@ -95,27 +108,71 @@ def start_embedded(data_dir: Path | None = None) -> EmbeddedPostgres:
                 f"cannot start the embedded PostgreSQL in {path} ({type(exc).__name__}); "
                 f"see {path / 'log'}"
             ) from exc
-    return EmbeddedPostgres(server, path)
+    return EmbeddedPostgres(server, path, reused_orphan=orphaned)
 
 
-def _forget_dead_users(pgserver: Any, data_dir: Path) -> None:
-    """Drop processes that no longer exist from pgserver's list of the server's users.
+@dataclass(frozen=True)
+class Recorded:
+    """The embedded server `restate-pg dev` recorded: its URL and data directory."""
 
-    pgserver stops the server when its last user exits, but a user killed without clean-up (say
-    by SIGKILL) stays listed forever, and the server would then never be stopped again.
-    """
+    url: str
+    data_dir: Path
+    record: Path
+
+    def running(self) -> bool:
+        """Whether a server runs on the data directory now (it stops when dev stops)."""
+        return _postmaster_pid(self.data_dir) is not None
+
+
+def read_record(record: Path = RECORD) -> Recorded | None:
+    """The embedded server recorded in `record`, or None when there is no (readable) record."""
+    try:
+        content = json.loads(record.read_text())
+        return Recorded(str(content["url"]), Path(content["data_dir"]), record.resolve())
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
+def _alive(pid: object) -> bool:
+    """Whether `pid` is a live process: not gone, and not a zombie (killed, not yet reaped)."""
     import psutil
 
+    if not isinstance(pid, int):
+        return False
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return False
+
+
+def _postmaster_pid(data_dir: Path) -> int | None:
+    """The pid of the server running on `data_dir`, from its postmaster.pid, if it is alive."""
+    try:
+        pid = int((data_dir / "postmaster.pid").read_text().splitlines()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if _alive(pid) else None
+
+
+def _forget_dead_users(pgserver: Any, data_dir: Path) -> bool:
+    """Drop processes that no longer live from pgserver's list of the server's users; True when
+    the server runs with no live user left: an orphan, which this process now adopts.
+
+    pgserver stops the server when its last user exits, but a user killed without clean-up (say
+    by SIGKILL) stays listed, and the server would then never be stopped again. A killed process
+    its parent has not reaped yet (a zombie) is as dead as a vanished one.
+    """
     users = data_dir / ".handle_pids.json"
     lock = getattr(getattr(pgserver, "PostgresServer", None), "_lock", None)
     with lock if lock is not None else contextlib.nullcontext():
         try:
             pids = json.loads(users.read_text())
         except (OSError, ValueError):
-            return
-        alive = [pid for pid in pids if isinstance(pid, int) and psutil.pid_exists(pid)]
+            pids = []
+        alive = [pid for pid in pids if _alive(pid)] if isinstance(pids, list) else []
         if alive != pids:
             users.write_text(json.dumps(alive))
+        return not alive and _postmaster_pid(data_dir) is not None
 
 
 @contextlib.contextmanager

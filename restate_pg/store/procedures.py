@@ -55,6 +55,7 @@ FUNCTION_SIGNATURES = (
     "started(jsonb, text)",
     "flush(jsonb)",
     "apply(jsonb)",
+    "keep_attempts()",
 )
 
 

@@ -77,6 +77,7 @@ def build_metadata(schema: str = DEFAULT_SCHEMA) -> MetaData:
         _ts("retain_until"),
         Column("deployment_id", Text),  # the deployment it is pinned to, from its first attempt
         Column("restarted_from", Text),  # the invocation it re-runs (restart-as-new)
+        Column("attempts", Integer),  # attempts it took, kept at completion (trigger keep_attempts)
         Index("invocation_service_status", "service", "status"),
         Index(
             "invocation_retain_until",

@@ -141,21 +141,24 @@ SELECT %(new_id)s, index, command_index, completes, entry_type, name, params, co
  WHERE invocation_id = %(id)s AND index <= %(prefix)s AND entry_type <> 'Cancel'
 
 -- name: operator_list_invocations
--- invocations matching the given filters (each may be NULL), newest first; stranded:
--- unleased and pinned to a deployment that no registered worker runs or resumes
+-- invocations matching the given filters (each may be NULL), newest first; attempts of
+-- completed ones from the invocation row (sys_invocation has none for them, as Restate's);
+-- stranded: unleased and pinned to a deployment that no registered worker runs or resumes
 WITH served AS (
     SELECT w.deployment_id AS id FROM {s}.worker w
     UNION
     SELECT unnest(d.compatible_with) FROM {s}.deployment d
      WHERE EXISTS (SELECT 1 FROM {s}.worker w WHERE w.deployment_id = d.id)
 )
-SELECT id, target, status, retry_count AS attempts, created_at, modified_at,
+SELECT id, target, status,
+       COALESCE(retry_count, (SELECT i.attempts FROM {s}.invocation i WHERE i.id = v.id)) AS attempts,
+       created_at, modified_at,
        COALESCE(completion_failure, last_failure) AS failure, pinned_deployment_id AS deployment,
        CASE WHEN status IN ('ready', 'suspended', 'backing-off', 'paused')
                  AND last_attempt_deployment_id IS NOT NULL
                  AND NOT EXISTS (SELECT 1 FROM served WHERE served.id = last_attempt_deployment_id)
             THEN true END AS stranded
-  FROM {s}.sys_invocation
+  FROM {s}.sys_invocation v
  WHERE (%(service)s::text IS NULL OR target_service_name = %(service)s)
    AND (%(handler)s::text IS NULL OR target_handler_name = %(handler)s)
    AND (%(key)s::text IS NULL OR target_service_key = %(key)s)
@@ -187,8 +190,10 @@ SELECT s.deployment, s.invocations, live.id AS live_deployment, live.compatible_
   FROM stranded s LEFT JOIN live ON true ORDER BY s.deployment
 
 -- name: operator_describe_invocation
--- everything sys_invocation knows of one invocation
-SELECT * FROM {s}.sys_invocation WHERE id = %(id)s
+-- everything sys_invocation knows of one invocation, and its attempts (completed ones' too)
+SELECT v.*, COALESCE(v.retry_count, i.attempts) AS attempts
+  FROM {s}.sys_invocation v LEFT JOIN {s}.invocation i ON i.id = v.id
+ WHERE v.id = %(id)s
 
 -- name: operator_journal
 -- one invocation's journal as a timeline

@@ -1,0 +1,11 @@
+-- keep_attempts: when an invocation completes, copy its attempt count from its live-work row
+-- (deleted in the same transaction) into the invocation, so that operators still see how many
+-- attempts it took. A trigger (invocation_keep_attempts), so that every way an invocation
+-- completes (flush, kill, cancel, finish) keeps it without each function saying so.
+CREATE OR REPLACE FUNCTION {s}.keep_attempts()
+RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.attempts := COALESCE((SELECT attempt FROM {s}.task WHERE invocation_id = NEW.id), NEW.attempts, 0);
+    RETURN NEW;
+END
+$$;
