@@ -182,3 +182,19 @@ async def test_enqueue_refuses_the_wrong_type_before_writing(ingress):
             enqueue(conn, "Typed/numbers", ["x"], app=APP)
         enqueue(conn, typed_input.number, 5, idempotency_key=uuid.uuid4().hex)
     assert await invocation_count(ingress.engine) == 1
+
+
+def test_a_cron_job_declared_with_input_of_the_wrong_type_is_refused():
+    """It would fire every tick into a handler that can only fail and be retried."""
+    from restate_pg.api.cron import Cron, InvalidCron
+
+    def declare(*crons: Cron) -> restate_pg.App:
+        return restate_pg.app([typed_input.typed], crons=crons)
+
+    with pytest.raises(InvalidCron, match="cron job 'bad': input validation error.*valid integer"):
+        declare(Cron("bad", "* * * * *", typed_input.number, input="5"))
+    with pytest.raises(InvalidCron, match="input validation error.*valid integer"):
+        declare(Cron("named", "* * * * *", "Typed/number", input="5"))
+    with pytest.raises(InvalidCron, match="cron job 'none': input validation error"):
+        declare(Cron("none", "* * * * *", typed_input.number))
+    assert declare(Cron("good", "* * * * *", typed_input.number, input=5)).crons["good"].input_bytes() == b"5"
