@@ -119,10 +119,28 @@ async def test_an_awakeable_resolved_with_a_body_that_is_not_json_is_refused(ing
     assert_error(response, 400, "not valid JSON")
     response = await ingress.client.post(f"/restate/a/{awakeable_id}/resolve", content=NOT_JSON, headers=JSON)
     assert_error(response, 400, "not valid JSON")
+    # `curl -d hello` (no content type: curl's form encoding) is not a content type chosen for a waiter
+    response = await ingress.client.post(f"/restate/awakeables/{awakeable_id}/resolve", content=b"hello")
+    assert_error(response, 400, "not valid JSON")
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    response = await ingress.client.post(f"/restate/awakeables/{awakeable_id}/resolve", content=b"hello", headers=form)
+    assert_error(response, 400, "not valid JSON")
     response = await ingress.client.post(f"/restate/awakeables/{awakeable_id}/resolve", json="hello")
     assert response.status_code == 202  # the refusals left it waiting
     result = await ingress.engine.results.wait(invocation_id)
     assert result is not None and result.output == b'"got hello"'
+
+
+async def test_an_awakeable_value_under_a_content_type_of_its_own_is_passed_as_is(ingress):
+    """A waiter may take raw bytes (`ctx.awakeable(serde=BytesSerde())`): its resolver says so."""
+    key = uuid.uuid4().hex
+    invocation_id = (await ingress.client.post("/Typed/wait_raw/send", json=key)).json()["invocationId"]
+    awakeable_id = await held_id(ingress, key)
+    response = await ingress.client.post(
+        f"/restate/awakeables/{awakeable_id}/resolve", content=b"\x01raw", headers={"content-type": "application/octet-stream"})
+    assert response.status_code == 202
+    result = await ingress.engine.results.wait(invocation_id)
+    assert result is not None and result.output == b"\x01raw"
 
 
 async def test_a_void_handler_names_the_content_type_plainly(ingress):

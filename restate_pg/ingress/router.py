@@ -288,7 +288,7 @@ class Ingress:
         if request.method != "POST":
             raise IngressError(405, "method not allowed")
         body = await self.read_body(request)
-        if action == "resolve" and is_json_content_type(header_text(request, "content-type")):
+        if action == "resolve" and _json_expected(header_text(request, "content-type")):
             try:  # the waiter's type is in its code, not known here: JSON at least (README)
                 check_json_body(body)
             except InputRejected as exc:
@@ -317,6 +317,15 @@ class Ingress:
 def _json_input(handler: Handler) -> bool:
     """Whether restate-sdk would register a JSON schema for the input (then an empty body is refused)."""
     return handler.input_type is not None and not isinstance(handler.input_serde, BytesSerde)
+
+
+def _json_expected(content_type: typing.Optional[str]) -> bool:
+    """Whether an awakeable's value must be JSON: under a JSON content type, and under none or
+    curl's default form encoding (`curl -d hello`), which no resolver picks for a waiter that
+    takes raw bytes: the default serde's waiter would fail on it at every retry."""
+    if content_type is None or is_json_content_type(content_type):
+        return True
+    return content_type.split(";", 1)[0].strip().lower() == "application/x-www-form-urlencoded"
 
 
 def _unexpected(body: bytes, content_type: typing.Optional[str]) -> str:

@@ -10,6 +10,7 @@ import pydantic
 import restate_pg as restate
 from restate_pg import Context
 from restate_pg.api.serde import BytesSerde
+from tests.apps.awakeables import hold
 
 typed = restate.Service("Typed")
 
@@ -63,6 +64,14 @@ async def anything(ctx, value):  # no annotation: any JSON is its business
 @typed.handler(accept="*/*", content_type="application/octet-stream", input_serde=BytesSerde(), output_serde=BytesSerde())
 async def raw(ctx: Context, value: bytes) -> bytes:
     return value
+
+
+@typed.handler(output_serde=BytesSerde())
+async def wait_raw(ctx: Context, key: str) -> bytes:
+    """Waits on an awakeable that takes raw bytes; hands its id to the awakeables app's Holder."""
+    awakeable_id, value = ctx.awakeable(serde=BytesSerde())
+    ctx.object_send(hold, key=key, arg=awakeable_id)
+    return await value
 
 
 app = restate.app([typed])
