@@ -19,6 +19,7 @@ import pytest
 
 import restate_pg
 from examples.fastapi_app import services as quickstart
+from restate_pg.api.serde import BytesSerde
 from restate_pg.client.handle import ClientError
 from restate_pg.client.transactional import enqueue
 from tests.apps import awakeables, typed_input, workflows
@@ -131,14 +132,20 @@ async def test_an_awakeable_resolved_with_a_body_that_is_not_json_is_refused(ing
     assert result is not None and result.output == b'"got hello"'
 
 
-async def test_an_awakeable_value_under_a_content_type_of_its_own_is_passed_as_is(ingress):
-    """A waiter may take raw bytes (`ctx.awakeable(serde=BytesSerde())`): its resolver says so."""
+@pytest.mark.parametrize("via", ["curl", "client"])
+async def test_an_awakeable_value_under_a_content_type_of_its_own_is_passed_as_is(ingress, via):
+    """A waiter may take raw bytes (`ctx.awakeable(serde=BytesSerde())`): its resolver says so
+    (the HTTP client does when given a serde that is not JSON)."""
     key = uuid.uuid4().hex
     invocation_id = (await ingress.client.post("/Typed/wait_raw/send", json=key)).json()["invocationId"]
     awakeable_id = await held_id(ingress, key)
-    response = await ingress.client.post(
-        f"/restate/awakeables/{awakeable_id}/resolve", content=b"\x01raw", headers={"content-type": "application/octet-stream"})
-    assert response.status_code == 202
+    if via == "curl":
+        response = await ingress.client.post(
+            f"/restate/awakeables/{awakeable_id}/resolve", content=b"\x01raw", headers={"content-type": "application/octet-stream"})
+        assert response.status_code == 202
+    else:
+        async with restate_pg.create_client(ingress.base_url) as http:
+            await http.resolve_awakeable(awakeable_id, b"\x01raw", serde=BytesSerde())
     result = await ingress.engine.results.wait(invocation_id)
     assert result is not None and result.output == b"\x01raw"
 
