@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from cronsim import CronSim, CronSimError
 
 from restate_pg.api.definitions import Handler, handler_of
+from restate_pg.api.inputs import InputRejected
 
 CatchUp = typing.Literal["latest", "all", "skip"]
 CATCH_UP_POLICIES: typing.Tuple[str, ...] = typing.get_args(CatchUp)
@@ -153,3 +154,13 @@ def check_target(handler: typing.Optional["Handler"], cron: Cron) -> None:
         raise InvalidCron(f"cron job {cron.name!r}: {service} is a virtual object, give the key to call")
     if handler.service.service_type == "service" and cron.key is not None:
         raise InvalidCron(f"cron job {cron.name!r}: {service} is a service, it takes no key")
+    check_input(handler, cron)
+
+
+def check_input(handler: "Handler", cron: Cron) -> None:
+    """Refuse a schedule whose input its handler's type refuses: it would fail every tick, and
+    each failure would be retried (`api/inputs.py`)."""
+    try:
+        handler.check_payload(cron.input_bytes(), None)
+    except InputRejected as exc:
+        raise InvalidCron(f"cron job {cron.name!r}: {exc.message}") from None

@@ -13,6 +13,7 @@ import typing
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from restate_pg.api.inputs import InputCheck, InputRejected, accepts_none
 from restate_pg.api.retry import InvocationRetryPolicy, RetrySchedule
 from restate_pg.api.serde import DefaultSerde, Serde, serde_for_type
 
@@ -64,6 +65,24 @@ class Handler:
     @property
     def is_private(self) -> bool:
         return bool(self.ingress_private if self.ingress_private is not None else self.service.ingress_private)
+
+    @functools.cached_property
+    def input_check(self) -> InputCheck:
+        """How a body is checked against this handler's input type; built on first use and kept,
+        so that a request pays for the check, never for building pydantic's validator."""
+        return InputCheck.build(self.input_type, self.input_serde)
+
+    def check_payload(self, payload: bytes, content_type: typing.Optional[str]) -> None:
+        """InputRejected unless this handler can take `payload` (what a client or `enqueue` is
+        about to submit): the ingress's rules, so that no transport starts an invocation that
+        could only fail and be retried."""
+        if not self.takes_input:
+            return
+        if not payload:
+            if not accepts_none(self.input_type):
+                raise InputRejected(f"the handler {self.service_name}/{self.name} needs an input, and None is not one")
+            return
+        self.input_check(payload, content_type)
 
     def retry_schedule(self) -> RetrySchedule:
         return RetrySchedule.resolve(self.invocation_retry_policy, self.service.invocation_retry_policy)

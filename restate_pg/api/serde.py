@@ -139,6 +139,12 @@ def _adapter(hint: typing.Any) -> typing.Any:
     return TypeAdapter(hint)
 
 
+def is_json_serde(serde: Serde[typing.Any]) -> bool:
+    """Whether `serde` writes JSON (restate-sdk's default and pydantic serdes); a user's own serde
+    may write anything."""
+    return isinstance(serde, (DefaultSerde, JsonSerde, PydanticJsonSerde))
+
+
 def serde_for_type(hint: typing.Any, default: Serde[typing.Any]) -> Serde[typing.Any]:
     """The serde restate-sdk would pick for a handler parameter or return annotation."""
     if not isinstance(default, DefaultSerde):
@@ -157,4 +163,5 @@ __all__ = [
     "DefaultSerde",
     "PydanticJsonSerde",
     "serde_for_type",
+    "is_json_serde",
 ]

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from restate_pg.api.app import App
 from restate_pg.api.errors import TerminalError
-from restate_pg.api.serde import DefaultSerde, Serde, serde_for_type
+from restate_pg.api.serde import DefaultSerde, Serde, is_json_serde, serde_for_type
 from restate_pg.client.handle import RestateClientSendHandle
 from restate_pg.client.target import Target, TargetLike, named, resolve
 from restate_pg.core.records import Failure
@@ -84,7 +84,10 @@ class RestateClient(abc.ABC):
 
     async def resolve_awakeable(self, awakeable_id: str, value: typing.Any, serde: Serde[typing.Any] = DefaultSerde()) -> None:
         """Complete an awakeable with a value (in the serde the awaiting handler expects)."""
-        await self._complete_awakeable(check_text("awakeable id", awakeable_id), serde.serialize(value), None)
+        payload = serde.serialize(value)
+        # sent as JSON only when it is: the ingress refuses a body that is not under a JSON content type
+        content_type = "application/json" if is_json_serde(serde) else "application/octet-stream"
+        await self._complete_awakeable(check_text("awakeable id", awakeable_id), payload, None, content_type)
 
     async def reject_awakeable(self, awakeable_id: str, failure_message: str, failure_code: int = 500) -> None:
         """Fail an awakeable: the awaiting handler gets `TerminalError(failure_message, failure_code)`."""
@@ -145,7 +148,8 @@ class RestateClient(abc.ABC):
     async def _output(self, invocation_id: str) -> bytes: ...
 
     @abc.abstractmethod
-    async def _complete_awakeable(self, awakeable_id: str, value: typing.Optional[bytes], failure: typing.Optional[Failure]) -> None: ...
+    async def _complete_awakeable(self, awakeable_id: str, value: typing.Optional[bytes], failure: typing.Optional[Failure], content_type: str = "application/json") -> None:
+        """`content_type` says how a value is encoded: JSON, unless the caller's serde is not."""
 
     @abc.abstractmethod
     async def _cancel(self, invocation_id: str) -> None: ...

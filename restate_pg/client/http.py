@@ -64,12 +64,14 @@ class HttpClient(RestateClient):
         return sent
 
     async def _call(self, target: Target, key: typing.Optional[str], payload: bytes, idempotency_key: typing.Optional[str], headers: Headers) -> bytes:
+        target.check_input(payload)  # as the SQL client's submission does: a ValueError, nothing sent
         response = await self._request(
             "POST", self._path(target, key), content=payload, headers=self._headers(target, payload, idempotency_key, headers)
         )
         return response.content
 
     async def _send(self, target: Target, key: typing.Optional[str], payload: bytes, delay: typing.Optional[timedelta], idempotency_key: typing.Optional[str], headers: Headers) -> RestateClientSendHandle:
+        target.check_input(payload)
         params = {} if delay is None else {"delay": f"{delay // timedelta(milliseconds=1)}ms"}
         response = await self._request(
             "POST", self._path(target, key) + "/send", content=payload, params=params,
@@ -88,10 +90,10 @@ class HttpClient(RestateClient):
     async def _output(self, invocation_id: str) -> bytes:
         return (await self._request("GET", f"restate/invocation/{quote(invocation_id, safe='')}/output")).content
 
-    async def _complete_awakeable(self, awakeable_id: str, value: typing.Optional[bytes], failure: typing.Optional[Failure]) -> None:
+    async def _complete_awakeable(self, awakeable_id: str, value: typing.Optional[bytes], failure: typing.Optional[Failure], content_type: str = "application/json") -> None:
         path = f"restate/awakeables/{quote(awakeable_id, safe='')}"
         if failure is None:
-            await self._request("POST", f"{path}/resolve", content=value or b"", headers={"content-type": "application/json"})
+            await self._request("POST", f"{path}/resolve", content=value or b"", headers={"content-type": content_type})
         else:
             if failure.code != 500:  # the ingress's reject carries a message only
                 raise ClientError(400, "over HTTP an awakeable is rejected with code 500 only, as Restate's ingress does")

@@ -80,7 +80,7 @@ class SqlClient(RestateClient):
             raise ClientError(470, "the invocation exists but has not completed yet")
         return output_of(invocation_id, finished.result)
 
-    async def _complete_awakeable(self, awakeable_id: str, value: typing.Optional[bytes], failure: typing.Any) -> None:
+    async def _complete_awakeable(self, awakeable_id: str, value: typing.Optional[bytes], failure: typing.Any, content_type: str = "application/json") -> None:
         await self.open()
         if isinstance(await self.engine.awakeables.complete(awakeable_id, value, failure), InvalidAwakeableId):
             raise ClientError(400, f"bad awakeable id '{awakeable_id}'")

@@ -71,6 +71,13 @@ class Target:
             raise ValueError("the idempotency key must not be empty")
         check_headers(headers)
 
+    def check_input(self, payload: bytes) -> None:
+        """What the ingress would refuse of the input (`api/inputs.py`): a value of the wrong type
+        for the handler's annotation, raised as `InputRejected` (a ValueError) before anything is
+        sent or written. A target named without its definition is checked by the ingress only."""
+        if self.definition is not None:
+            self.definition.check_payload(payload, self.content_type)
+
     def check_key(self, key: typing.Optional[str]) -> None:
         """A keyed handler (object, workflow) needs its key; a service's handler takes none."""
         if self.definition is None:
@@ -92,6 +99,7 @@ class Target:
         """The invocation a request to this target creates, checked as the ingress checks it."""
         handler = self.require_definition()
         self.check_request(key, idempotency_key, headers)
+        self.check_input(payload)
         if idempotency_key is not None and handler.kind == "workflow":
             raise ValueError("cannot use an idempotency key with a workflow's run: it is idempotent by its workflow id")
         delay_ms = None if delay is None else delay // timedelta(milliseconds=1)

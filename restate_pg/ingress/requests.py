@@ -20,13 +20,6 @@ DROPPED_HEADERS = {"connection", "host", "idempotency-key", "idempotency-expires
 EMPTY_IDEMPOTENCY_KEY = "the idempotency key provided in the request is empty"
 
 
-def accepts_none(hint: typing.Any) -> bool:
-    """Whether a handler whose input is annotated `hint` may receive None (an empty body)."""
-    if hint is None or hint is typing.Any or hint is object or hint is type(None):
-        return True
-    return type(None) in typing.get_args(hint)
-
-
 def content_type_matches(content_type: str, accept: str) -> bool:
     """Whether `content_type` is one `accept` lists (wildcards `type/*`, `*/*`; parameters ignored)."""
     actual = content_type.split(";", 1)[0].strip().lower()

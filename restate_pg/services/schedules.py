@@ -14,7 +14,8 @@ import contextlib
 import typing
 from datetime import datetime
 
-from restate_pg.api.cron import Cron, CronExists, CronNotFound, InvalidCron, next_tick
+from restate_pg.api.cron import Cron, CronExists, CronNotFound, InvalidCron, check_input, next_tick
+from restate_pg.api.definitions import handler_of
 from restate_pg.core import hints
 from restate_pg.core.hints import work_channel
 from restate_pg.store.driver import Store
@@ -61,6 +62,8 @@ class CronSchedules:
         if not registered:
             raise InvalidCron(f"cron job {cron.name!r}: service {service!r} is not registered (start a worker of it first)")
         _check_registered(registered[0], handler, cron)
+        if not isinstance(cron.handler, str):  # its definition is at hand: its input type too
+            check_input(handler_of(cron.handler), cron)
         if not await self.store.create_cron(cron_row(cron, await self.store.db_now())):
             raise CronExists(f"a cron job named {cron.name!r} exists already")
         await self._changed()
