@@ -66,6 +66,8 @@ class JournalRow:
     value: typing.Optional[bytes] = None
     failure: typing.Optional[Failure] = None
     sleep_wakeup_at: typing.Optional[datetime] = None
+    #: An SDK endpoint's command as it sent it (protobuf), replayed byte for byte.
+    message: typing.Optional[bytes] = None
 
 
 #: The command index of the mailbox notification that asks an invocation to cancel itself.
@@ -74,12 +76,14 @@ CANCEL_SIGNAL = -1
 
 @dataclass(frozen=True)
 class MailboxItem:
-    """A result delivered to an invocation from outside (a call's result)."""
+    """A result delivered to an invocation from outside: a call's result (its command), a signal
+    by index (minus the index: CANCEL_SIGNAL is signal 1) or by name (`signal_name`)."""
 
     seq: int
     command_index: typing.Optional[int]
     value: typing.Optional[bytes]
     failure: typing.Optional[Failure]
+    signal_name: typing.Optional[str] = None
 
 
 @dataclass(frozen=True)

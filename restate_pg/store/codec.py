@@ -78,6 +78,7 @@ class JournalDoc(FailureFields):
     completed: bool
     value: typing.Optional[str]
     sleep_wakeup_at: typing.Optional[datetime]
+    message: typing.Optional[str]
 
 
 class StateDoc(typing.TypedDict):
@@ -306,6 +307,7 @@ def journal_doc(row: JournalRow) -> JournalDoc:
         "value": b64(row.value),
         **failure_fields(row.failure),
         "sleep_wakeup_at": row.sleep_wakeup_at,
+        "message": b64(row.message),
     }
 
 

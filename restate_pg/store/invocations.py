@@ -43,11 +43,12 @@ def journal_row(row: Row) -> JournalRow:
         index=row["index"], command_index=row["command_index"], completes=row["completes"],
         entry_type=row["entry_type"], name=row["name"], params=row["params"], completed=row["completed"],
         value=_bytes(row["value"]), failure=failure_of(row), sleep_wakeup_at=row["sleep_wakeup_at"],
+        message=_bytes(row["message"]),
     )
 
 
 def mailbox_item(row: Row) -> MailboxItem:
-    return MailboxItem(row["seq"], row["command_index"], _bytes(row["value"]), failure_of(row))
+    return MailboxItem(row["seq"], row["command_index"], _bytes(row["value"]), failure_of(row), row["signal_name"])
 
 
 class Invocations(StorePart):

@@ -45,6 +45,7 @@ FUNCTION_SIGNATURES = (
     "eager_state(text, text)",
     "deliver_notification(text, integer, bytea, integer, text, jsonb)",
     "resolve_awakeable(jsonb)",
+    "resolve_signal(jsonb)",
     "lock_promise(text, text, text)",
     "get_promise(text, text, text, text, integer, boolean)",
     "complete_promise(text, text, jsonb)",

@@ -128,6 +128,7 @@ def build_metadata(schema: str = DEFAULT_SCHEMA) -> MetaData:
         Column("failure_metadata", JSONB),
         _ts("sleep_wakeup_at"),  # for Sleep commands: when the timer fires (database clock)
         _ts("appended_at", nullable=False, default_now=True),
+        Column("message", LargeBinary),  # an SDK endpoint's command, as it sent it (replayed as is)
         PrimaryKeyConstraint("invocation_id", "index"),
     )
 
@@ -142,6 +143,7 @@ def build_metadata(schema: str = DEFAULT_SCHEMA) -> MetaData:
         Column("failure_message", Text),
         Column("failure_metadata", JSONB),
         _ts("created_at", nullable=False, default_now=True),
+        Column("signal_name", Text),  # a signal delivered by name (by index: command_index is minus it)
         Index("notification_invocation", "invocation_id", "seq"),
     )
 
@@ -233,6 +235,16 @@ def build_metadata(schema: str = DEFAULT_SCHEMA) -> MetaData:
         Column("compatible_with", ARRAY(Text), nullable=False, server_default=text("'{}'::text[]")),
         _ts("created_at", nullable=False, default_now=True),
         _ts("last_seen_at", nullable=False, default_now=True),
+        # an SDK endpoint registered over Restate's service protocol (NULL uri: in-process Python)
+        Column("uri", Text),
+        Column("protocol_mode", Text),
+        Column("min_protocol_version", Integer),
+        Column("max_protocol_version", Integer),
+        Column("use_http_11", Boolean, nullable=False, server_default=text("false")),
+        Column("additional_headers", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+        Column("sdk_version", Text),
+        Column("manifest", JSONB),
+        Index("deployment_uri", "uri", unique=True, postgresql_where=text("uri IS NOT NULL")),
     )
 
     Table(

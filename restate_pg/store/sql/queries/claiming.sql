@@ -99,19 +99,19 @@ SELECT id, service, handler, key, input, headers, idempotency_key, caller_id, ca
 -- name: load_journals
 -- the recorded journals of invocations, in write order
 SELECT invocation_id, index, command_index, completes, entry_type, name, params, completed, value,
-       failure_code, failure_message, failure_metadata, sleep_wakeup_at
+       failure_code, failure_message, failure_metadata, sleep_wakeup_at, message
   FROM {s}.journal WHERE invocation_id = ANY(%(ids)s)
  ORDER BY invocation_id, index
 
 -- name: load_mailboxes
 -- undelivered notifications of freshly claimed invocations
-SELECT invocation_id, seq, command_index, value, failure_code, failure_message, failure_metadata
+SELECT invocation_id, seq, command_index, signal_name, value, failure_code, failure_message, failure_metadata
   FROM {s}.notification WHERE invocation_id = ANY(%(ids)s)
  ORDER BY seq
 
 -- name: read_mailbox
 -- the wake-up counter and the undelivered notifications of one invocation
-SELECT t.wakeups, n.seq, n.command_index, n.value, n.failure_code, n.failure_message, n.failure_metadata
+SELECT t.wakeups, n.seq, n.command_index, n.signal_name, n.value, n.failure_code, n.failure_message, n.failure_metadata
   FROM {s}.task t
   LEFT JOIN {s}.notification n ON n.invocation_id = t.invocation_id AND n.seq > %(after)s
  WHERE t.invocation_id = %(id)s
