@@ -25,6 +25,7 @@ from restate_pg.core.records import (
     PromiseCompletion,
     PromiseGet,
     Resolution,
+    Signal,
     StateOp,
     Submission,
     Suspend,
@@ -119,6 +120,7 @@ def test_a_flush_request_is_read_whole_by_flush() -> None:
 def test_resolutions_and_promise_completions_are_read_whole() -> None:
     bodies = functions()
     assert reads(bodies["resolve_awakeable"], "p") == fields(codec.ResolutionDoc)
+    assert reads(bodies["resolve_signal"], "p") == fields(codec.SignalDoc)
     # flush() adds the completing invocation's id to each completion it passes on
     assert "jsonb_build_object('invocation_id', v_id)" in bodies["flush"]
     assert reads(bodies["complete_promise"], "p") == fields(codec.PromiseCompletionDoc) | {"invocation_id"}
@@ -145,6 +147,7 @@ def _full_batch(caller: str) -> typing.Tuple[Lease, Batch]:
         submissions=[_submission(key="k", exclusive=True)],
         consumed=[1],
         resolutions=[Resolution("awk", "inv", 3, None, failure)],
+        signals=[Signal("inv", index=17, value=b"v"), Signal("inv", name="ready", failure=failure)],
         promise_key=("Wf", "id"),
         promise_gets=[PromiseGet("p", 4, True)],
         promise_completions=[PromiseCompletion("q", 5, None, failure)],
@@ -165,6 +168,7 @@ def test_what_the_codec_writes_is_typed() -> None:
     assert all(set(row) == fields(codec.JournalDoc) for row in doc["journal"])
     assert all(set(op) == fields(codec.StateDoc) for op in doc["state"])
     assert all(set(r) == fields(codec.ResolutionDoc) for r in doc["resolutions"])
+    assert all(set(r) == fields(codec.SignalDoc) for r in doc["signals"])
     assert all(set(g) == fields(codec.PromiseGetDoc) for g in doc["promise_gets"])
     assert all(set(c) == fields(codec.PromiseCompletionDoc) for c in doc["promise_completions"])
     assert all(set(a) == fields(codec.AttachDoc) for a in doc["attaches"])

@@ -174,6 +174,18 @@ class Resolution:
 
 
 @dataclass(frozen=True)
+class Signal:
+    """A signal for another invocation: by index (an SDK endpoint's awakeable; 1 is cancel) or by
+    name (`ctx.resolve_signal`), with a value or a failure."""
+
+    invocation_id: str
+    index: typing.Optional[int] = None
+    name: typing.Optional[str] = None
+    value: typing.Optional[bytes] = None
+    failure: typing.Optional[Failure] = None
+
+
+@dataclass(frozen=True)
 class PromiseGet:
     """A GetPromise (or, with `peek`, PeekPromise) command of a workflow handler."""
 
@@ -203,6 +215,7 @@ class Batch:
     submissions: typing.List[Submission] = field(default_factory=list)
     consumed: typing.List[int] = field(default_factory=list)
     resolutions: typing.List[Resolution] = field(default_factory=list)
+    signals: typing.List[Signal] = field(default_factory=list)
     #: Promise commands, on the promises of workflow `promise_key` (service, workflow id).
     promise_key: typing.Optional[typing.Tuple[str, str]] = None
     promise_gets: typing.List[PromiseGet] = field(default_factory=list)

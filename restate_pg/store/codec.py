@@ -29,6 +29,7 @@ from restate_pg.core.records import (
     Lease,
     Resolution,
     Retry,
+    Signal,
     Submission,
     Submitted,
     Suspend,
@@ -165,6 +166,7 @@ class FlushDoc(_FlushFence, total=False):
     submissions: typing.List[SubmissionDoc]
     consumed: typing.List[int]
     resolutions: typing.List[ResolutionDoc]
+    signals: typing.List[SignalDoc]
     promise_key: typing.Optional[typing.Tuple[str, str]]
     promise_gets: typing.List[PromiseGetDoc]
     promise_completions: typing.List[PromiseCompletionDoc]
@@ -185,6 +187,10 @@ class ResolveRequest(typing.TypedDict):
     resolve: ResolutionDoc
 
 
+class SignalRequest(typing.TypedDict):
+    signal: SignalDoc
+
+
 class CancelRequest(typing.TypedDict):
     cancel: str
 
@@ -193,10 +199,10 @@ class KillRequest(typing.TypedDict):
     kill: str
 
 
-Request = typing.Union[SubmitRequest, FlushRequest, ResolveRequest, CancelRequest, KillRequest]
+Request = typing.Union[SubmitRequest, FlushRequest, ResolveRequest, SignalRequest, CancelRequest, KillRequest]
 
 #: The request kinds `apply()` tells apart, by their only key.
-REQUEST_KINDS = ("submit", "flush", "resolve", "cancel", "kill")
+REQUEST_KINDS = ("submit", "flush", "resolve", "signal", "cancel", "kill")
 
 # -- what apply() answers ----------------------------------------------------------------------------
 
@@ -231,6 +237,15 @@ class FlushAnswer(typing.TypedDict, total=False):
     suspended: bool
     waiter: typing.Optional[str]
     next_holder: NextHolderDoc
+
+
+class SignalDoc(FailureFields):
+    """A signal, as `resolve_signal()` reads it."""
+
+    invocation_id: str
+    signal_index: typing.Optional[int]
+    signal_name: typing.Optional[str]
+    value: typing.Optional[str]
 
 
 class ResolveAnswer(typing.TypedDict, total=False):
@@ -291,6 +306,17 @@ def resolution_doc(resolution: Resolution) -> ResolutionDoc:
         "invocation_id": resolution.invocation_id,
         "command_index": resolution.command_index,
         "value": b64(resolution.value) if failure is None else None,
+        **failure_fields(failure),
+    }
+
+
+def signal_doc(signal: Signal) -> SignalDoc:
+    failure = signal.failure
+    return {
+        "invocation_id": signal.invocation_id,
+        "signal_index": signal.index,
+        "signal_name": signal.name,
+        "value": b64(signal.value) if failure is None else None,
         **failure_fields(failure),
     }
 
@@ -358,6 +384,8 @@ def flush_request(lease: Lease, batch: Batch) -> FlushDoc:
         request["consumed"] = batch.consumed
     if batch.resolutions:
         request["resolutions"] = [resolution_doc(r) for r in batch.resolutions]
+    if batch.signals:
+        request["signals"] = [signal_doc(s) for s in batch.signals]
     if batch.promise_gets or batch.promise_completions:
         request["promise_key"] = batch.promise_key
         request["promise_gets"] = [{"name": g.name, "command": g.command_index, "peek": g.peek} for g in batch.promise_gets]

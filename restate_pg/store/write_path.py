@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import typing
 
-from restate_pg.core.records import Batch, FlushResult, Lease, Resolution
+from restate_pg.core.records import Batch, FlushResult, Lease, Resolution, Signal
 from restate_pg.store import codec
 from restate_pg.store.gateway import StorePart
 from restate_pg.store.steps import SqlStepStatements
@@ -31,4 +31,11 @@ class WritePath(StorePart):
         became of it (resolved, unknown, completed, already) and the process to wake."""
         applied: codec.ResolveAnswer
         applied, _ = await self._db.apply({"resolve": codec.resolution_doc(resolution)})
+        return applied["status"], applied.get("owner")
+
+    async def resolve_signal(self, signal: Signal) -> typing.Tuple[str, typing.Optional[str]]:
+        """Deliver a signal from outside any handler (`resolve_signal()`: an SDK endpoint's
+        awakeable resolved at the ingress); what became of it, and the process to wake."""
+        applied: codec.ResolveAnswer
+        applied, _ = await self._db.apply({"signal": codec.signal_doc(signal)})
         return applied["status"], applied.get("owner")

@@ -152,6 +152,11 @@ class MemoryStore:
             if target is not None and target.status != "completed":
                 result.woken.append(self.deliver(resolution.invocation_id, resolution.command_index,
                                                  resolution.value, resolution.failure))
+        for signal in batch.signals:
+            target = self.invocations.get(signal.invocation_id)
+            if target is not None and target.status != "completed":
+                result.woken.append(self.deliver(signal.invocation_id, -signal.index if signal.index else None,
+                                                 signal.value, signal.failure, signal.name))
         self._promises(inv, batch, result)
         for callee in batch.cancels:
             result.woken.extend(self.cancel(callee))
@@ -228,13 +233,14 @@ class MemoryStore:
         inv = self.invocations[sub.id] = MemoryInvocation(record, sub.service_ty, status, owner=owner, epoch=epoch)
         return inv
 
-    def deliver(self, invocation_id: str, command: int, value: typing.Optional[bytes] = None,
-                failure: typing.Optional[Failure] = None) -> typing.Tuple[str, typing.Optional[str]]:
+    def deliver(self, invocation_id: str, command: typing.Optional[int], value: typing.Optional[bytes] = None,
+                failure: typing.Optional[Failure] = None,
+                signal_name: typing.Optional[str] = None) -> typing.Tuple[str, typing.Optional[str]]:
         """Put a result in the mailbox of `invocation_id` (`deliver_notification()`): wakes it
         if suspended; returns it with the process running it, as `FlushResult.woken` does."""
         inv = self.invocations[invocation_id]
         self._seq += 1
-        inv.mailbox.append(MailboxItem(self._seq, command, value, failure))
+        inv.mailbox.append(MailboxItem(self._seq, command, value, failure, signal_name))
         inv.wakeups += 1
         if inv.status == "suspended":
             inv.status = "ready"

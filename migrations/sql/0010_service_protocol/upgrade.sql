@@ -1,7 +1,7 @@
 -- Revision 0010 (0010_service_protocol), upgrade. Frozen once released, never edited (migrations/README.md).
 -- SDK endpoints registered over Restate's service protocol: where a deployment is reached and
 -- what it speaks; each journal entry's protocol message as the endpoint sent it (replayed
--- byte for byte); signals by name in the mailbox.
+-- byte for byte); signals by name in the mailbox and in flush() and apply() (`resolve_signal()`).
 ALTER TABLE "{schema}".deployment
     ADD COLUMN uri TEXT,
     ADD COLUMN protocol_mode TEXT,
@@ -17,6 +17,46 @@ CREATE UNIQUE INDEX deployment_uri ON "{schema}".deployment (uri) WHERE uri IS N
 ALTER TABLE "{schema}".journal ADD COLUMN message BYTEA;
 
 ALTER TABLE "{schema}".notification ADD COLUMN signal_name TEXT;
+
+-- resolve_signal: deliver a signal (by index: an SDK endpoint's awakeable; or by name) to an
+-- unfinished invocation; returns {"status": resolved | unknown | completed | already, "owner"}.
+-- A signal is delivered once: a second one with the same index or name is ignored.
+CREATE OR REPLACE FUNCTION "{schema}".resolve_signal(p jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_target text := p->>'invocation_id';
+    v_index integer := (p->>'signal_index')::integer;
+    v_name text := p->>'signal_name';
+    v_owner text;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM "{schema}".invocation WHERE id = v_target) THEN
+        RETURN jsonb_build_object('status', 'unknown');
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM "{schema}".task WHERE invocation_id = v_target) THEN
+        RETURN jsonb_build_object('status', 'completed');
+    END IF;
+    IF (v_index IS NOT NULL AND (
+            EXISTS (SELECT 1 FROM "{schema}".journal WHERE invocation_id = v_target AND completes = -v_index)
+         OR EXISTS (SELECT 1 FROM "{schema}".notification WHERE invocation_id = v_target AND command_index = -v_index)))
+       OR (v_name IS NOT NULL AND (
+            EXISTS (SELECT 1 FROM "{schema}".journal WHERE invocation_id = v_target AND entry_type = 'Signal'
+                                                AND params->>'signal_name' = v_name)
+         OR EXISTS (SELECT 1 FROM "{schema}".notification WHERE invocation_id = v_target AND signal_name = v_name))) THEN
+        RETURN jsonb_build_object('status', 'already');
+    END IF;
+    INSERT INTO "{schema}".notification (invocation_id, command_index, signal_name, value, failure_code, failure_message,
+                                  failure_metadata)
+    VALUES (v_target, -v_index, v_name, decode(p->>'value', 'base64'), (p->>'failure_code')::integer,
+            p->>'failure_message', p->'failure_metadata');
+    UPDATE "{schema}".task
+       SET wakeups = wakeups + 1,
+           status = CASE WHEN status = 'suspended' THEN 'ready' ELSE status END,
+           run_at = CASE WHEN status = 'suspended' THEN now() ELSE run_at END
+     WHERE invocation_id = v_target
+    RETURNING lease_owner INTO v_owner;
+    RETURN jsonb_build_object('status', 'resolved', 'owner', v_owner);
+END
+$$;
 
 -- flush: apply one attempt's buffered writes and its outcome, fenced by its lease. Locks are
 -- taken in the documented order: own task row (fence), the caller's task row, object keys in
@@ -114,6 +154,14 @@ BEGIN
             END IF;
         END LOOP;
     END IF;
+    IF p ? 'signals' THEN  -- signals for other invocations (SDK endpoints' awakeables, named signals)
+        FOR v_item IN SELECT value FROM jsonb_array_elements(p->'signals') LOOP
+            v_resolved := "{schema}".resolve_signal(v_item);
+            IF v_resolved->>'status' = 'resolved' THEN
+                v_woken := v_woken || jsonb_build_array(jsonb_build_array(v_item->>'invocation_id', v_resolved->'owner'));
+            END IF;
+        END LOOP;
+    END IF;
     IF p ? 'promise_completions' THEN
         FOR v_item IN SELECT value FROM jsonb_array_elements(p->'promise_completions') LOOP
             v_resolved := "{schema}".complete_promise(p->'promise_key'->>0, p->'promise_key'->>1,
@@ -204,42 +252,33 @@ BEGIN
 END
 $$;
 
--- resolve_signal: deliver a signal (by index: an SDK endpoint's awakeable; or by name) to an
--- unfinished invocation; returns {"status": resolved | unknown | completed | already, "owner"}.
--- A signal is delivered once: a second one with the same index or name is ignored.
-CREATE OR REPLACE FUNCTION "{schema}".resolve_signal(p jsonb)
+-- apply: run several requests (flushes, submissions, awakeable resolutions, signals) as one transaction, in order; returns
+-- their results in order. A failing request (a fenced flush) fails them all.
+CREATE OR REPLACE FUNCTION "{schema}".apply(p_requests jsonb)
 RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
-    v_target text := p->>'invocation_id';
-    v_index integer := (p->>'signal_index')::integer;
-    v_name text := p->>'signal_name';
-    v_owner text;
+    v_request jsonb;
+    v_results jsonb := '[]'::jsonb;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM "{schema}".invocation WHERE id = v_target) THEN
-        RETURN jsonb_build_object('status', 'unknown');
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM "{schema}".task WHERE invocation_id = v_target) THEN
-        RETURN jsonb_build_object('status', 'completed');
-    END IF;
-    IF (v_index IS NOT NULL AND (
-            EXISTS (SELECT 1 FROM "{schema}".journal WHERE invocation_id = v_target AND completes = -v_index)
-         OR EXISTS (SELECT 1 FROM "{schema}".notification WHERE invocation_id = v_target AND command_index = -v_index)))
-       OR (v_name IS NOT NULL AND (
-            EXISTS (SELECT 1 FROM "{schema}".journal WHERE invocation_id = v_target AND entry_type = 'Signal'
-                                                AND params->>'signal_name' = v_name)
-         OR EXISTS (SELECT 1 FROM "{schema}".notification WHERE invocation_id = v_target AND signal_name = v_name))) THEN
-        RETURN jsonb_build_object('status', 'already');
-    END IF;
-    INSERT INTO "{schema}".notification (invocation_id, command_index, signal_name, value, failure_code, failure_message,
-                                  failure_metadata)
-    VALUES (v_target, -v_index, v_name, decode(p->>'value', 'base64'), (p->>'failure_code')::integer,
-            p->>'failure_message', p->'failure_metadata');
-    UPDATE "{schema}".task
-       SET wakeups = wakeups + 1,
-           status = CASE WHEN status = 'suspended' THEN 'ready' ELSE status END,
-           run_at = CASE WHEN status = 'suspended' THEN now() ELSE run_at END
-     WHERE invocation_id = v_target
-    RETURNING lease_owner INTO v_owner;
-    RETURN jsonb_build_object('status', 'resolved', 'owner', v_owner);
+    FOR v_request IN SELECT value FROM jsonb_array_elements(p_requests) LOOP
+        IF v_request ? 'flush' THEN
+            v_results := v_results || jsonb_build_array("{schema}".flush(v_request->'flush'));
+        ELSIF v_request ? 'kill' THEN
+            v_results := v_results || jsonb_build_array("{schema}".kill_invocation(v_request->>'kill'));
+        ELSIF v_request ? 'cancel' THEN
+            v_results := v_results || jsonb_build_array("{schema}".cancel_invocation(v_request->>'cancel'));
+        ELSIF v_request ? 'resolve' THEN
+            v_results := v_results || jsonb_build_array("{schema}".resolve_awakeable(v_request->'resolve'));
+        ELSIF v_request ? 'signal' THEN
+            v_results := v_results || jsonb_build_array("{schema}".resolve_signal(v_request->'signal'));
+        ELSE  -- a submission, with the object key's lock when the handler is exclusive
+            IF v_request->'submit'->>'handler_ty' = 'exclusive' AND v_request->'submit'->>'delay_ms' IS NULL THEN
+                PERFORM "{schema}".lock_object_key(v_request->'submit'->>'service', COALESCE(v_request->'submit'->>'key', ''));
+            END IF;
+            v_results := v_results || jsonb_build_array(
+                "{schema}".started(v_request->'submit', "{schema}".submit_invocation(v_request->'submit')));
+        END IF;
+    END LOOP;
+    RETURN v_results;
 END
 $$;

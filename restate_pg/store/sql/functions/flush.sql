@@ -94,6 +94,14 @@ BEGIN
             END IF;
         END LOOP;
     END IF;
+    IF p ? 'signals' THEN  -- signals for other invocations (SDK endpoints' awakeables, named signals)
+        FOR v_item IN SELECT value FROM jsonb_array_elements(p->'signals') LOOP
+            v_resolved := {s}.resolve_signal(v_item);
+            IF v_resolved->>'status' = 'resolved' THEN
+                v_woken := v_woken || jsonb_build_array(jsonb_build_array(v_item->>'invocation_id', v_resolved->'owner'));
+            END IF;
+        END LOOP;
+    END IF;
     IF p ? 'promise_completions' THEN
         FOR v_item IN SELECT value FROM jsonb_array_elements(p->'promise_completions') LOOP
             v_resolved := {s}.complete_promise(p->'promise_key'->>0, p->'promise_key'->>1,
