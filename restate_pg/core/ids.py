@@ -45,6 +45,16 @@ def deterministic_invocation_id(*parts: typing.Optional[str], key: typing.Option
     return "inv_1" + _base62(partition, 11) + _base62(int.from_bytes(digest[:16], "big"), 22)
 
 
+def workflow_invocation_id(workflow: str, workflow_id: typing.Optional[str]) -> str:
+    """The id of a workflow's run: one per workflow id."""
+    return deterministic_invocation_id("wf", workflow, workflow_id, key=workflow_id)
+
+
+def idempotent_invocation_id(service: str, key: typing.Optional[str], handler: str, idempotency_key: str) -> str:
+    """The id of a request with an idempotency key: one per (service, key, handler, idempotency key)."""
+    return deterministic_invocation_id(service, key, handler, idempotency_key, key=key)
+
+
 def is_invocation_id(value: str) -> bool:
     return len(value) == 38 and value.startswith("inv_1") and all(c in _ALPHABET for c in value[5:])
 

@@ -73,7 +73,7 @@ class Ingress:
         if not segments:
             raise IngressError(404, "not found")
         service_name = segments[0]
-        service = self.app.services.get(service_name)
+        service = self.node.service(service_name)
         if service is None:
             raise IngressError(
                 404, f"service '{service_name}' not found, make sure to register the service before calling it."
@@ -241,7 +241,7 @@ class Ingress:
             raise IngressError(404, "invocation not found", invocation_id)
         if isinstance(finished, NotReady):
             raise IngressError(470, "the invocation exists but has not completed yet", invocation_id)
-        handler = self.app.handler(finished.service, finished.handler) if finished.service is not None else None
+        handler = self.node.handler(finished.service, finished.handler) if finished.service is not None else None
         response = result_response(handler, invocation_id, finished.result)
         if finished.retain_until is not None:
             response.headers["idempotency-expires"] = rfc3339(finished.retain_until)

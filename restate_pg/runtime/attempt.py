@@ -77,6 +77,15 @@ class Attempt:
     def invocation_id(self) -> str:
         return self.invocation.id
 
+    def close(self) -> None:
+        self.ctx.close()
+
+    def wake(self) -> None:
+        self.ctx.wake()
+
+    def known_state(self) -> typing.Optional[typing.Dict[str, bytes]]:
+        return self.ctx.known_state()
+
     async def run(self) -> typing.Optional[FlushResult]:
         """Run to an outcome; returns the completing flush when the invocation completed."""
         invocation, lease = self.invocation, self.lease

@@ -11,18 +11,10 @@ from __future__ import annotations
 import typing
 
 from restate_pg.api.definitions import Handler
-from restate_pg.core.ids import deterministic_invocation_id, new_invocation_id
+from restate_pg.core.ids import idempotent_invocation_id, new_invocation_id, workflow_invocation_id
 from restate_pg.core.records import Submission
 
-
-def workflow_invocation_id(workflow: str, workflow_id: typing.Optional[str]) -> str:
-    """The id of a workflow's run: one per workflow id."""
-    return deterministic_invocation_id("wf", workflow, workflow_id, key=workflow_id)
-
-
-def idempotent_invocation_id(service: str, key: typing.Optional[str], handler: str, idempotency_key: str) -> str:
-    """The id of a request with an idempotency key: one per (service, key, handler, idempotency key)."""
-    return deterministic_invocation_id(service, key, handler, idempotency_key, key=key)
+__all__ = ["idempotent_invocation_id", "invocation_id_for", "new_submission", "workflow_invocation_id"]
 
 
 def invocation_id_for(handler: Handler, key: typing.Optional[str], idempotency_key: typing.Optional[str]) -> str:

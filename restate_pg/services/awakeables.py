@@ -8,6 +8,7 @@ import typing
 
 from restate_pg.core.ids import parse_awakeable_id
 from restate_pg.core.records import Failure, Resolution
+from restate_pg.endpoints.journal import awakeable_signal
 from restate_pg.services.outcomes import InvalidAwakeableId, NotResolved, Resolved
 from restate_pg.services.signals import Signals
 from restate_pg.store.driver import Store
@@ -23,7 +24,15 @@ class Awakeables:
     async def complete(
         self, awakeable_id: str, value: typing.Optional[bytes], failure: typing.Optional[Failure] = None
     ) -> AwakeableOutcome:
-        """Complete an awakeable with `value`, or with `failure` when given."""
+        """Complete an awakeable with `value`, or with `failure` when given: an in-process
+        handler's, or an SDK endpoint's (a signal to its invocation)."""
+        signal = awakeable_signal(awakeable_id, value, failure)
+        if signal is not None:
+            status, owner = await self.store.resolve_signal(signal)
+            if status != "resolved":
+                return NotResolved(str(status))
+            self.signals.wake(signal.invocation_id, owner)
+            return Resolved()
         try:
             target, command = parse_awakeable_id(awakeable_id)
         except ValueError:

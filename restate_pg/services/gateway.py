@@ -15,6 +15,7 @@ import typing
 import uuid
 
 from restate_pg.api.app import App
+from restate_pg.api.definitions import Handler, ServiceDefinition
 from restate_pg.core import hints
 from restate_pg.core.hints import HintKind, process_channel, work_channel
 from restate_pg.observability import logs
@@ -23,6 +24,7 @@ from restate_pg.runtime.clock import DbClock
 from restate_pg.services.awakeables import Awakeables
 from restate_pg.services.operations import Operations
 from restate_pg.services.ports import LocalWorker
+from restate_pg.services.remote import RemoteServices
 from restate_pg.services.results import Results, ResultWaiters
 from restate_pg.services.settings import ServiceSettings
 from restate_pg.services.signals import Signals
@@ -79,6 +81,8 @@ class Gateway:
         self.submissions = Submissions(self.store, self.results, self.signals, self.clock, local)
         self.awakeables = Awakeables(self.store, self.signals)
         self.operations = Operations(self.store, self.signals)
+        #: The services SDK endpoints registered (Restate's service protocol).
+        self.remote = RemoteServices(self.store)
         self._tasks: typing.Set["asyncio.Task[typing.Any]"] = set()
         self._loops: typing.List["asyncio.Task[None]"] = []
         self._listener: typing.Any = None
@@ -137,8 +141,17 @@ class Gateway:
         """Start the process's own loops (a worker's: claiming, heartbeats, reaping, cron)."""
 
     async def load_overrides(self) -> None:
-        """Read the settings operators changed (see `ServiceSettings`)."""
+        """Read the settings operators changed (see `ServiceSettings`), and the services SDK
+        endpoints registered."""
         await self.settings.load()
+        await self.remote.load()
+
+    def handler(self, service: str, name: str) -> typing.Optional[Handler]:
+        """A handler of the application, or of a registered SDK endpoint."""
+        return self.app.handler(service, name) or self.remote.handler(service, name)
+
+    def service(self, name: str) -> typing.Optional[ServiceDefinition]:
+        return self.app.services.get(name) or self.remote.services.get(name)
 
     async def stop(self) -> None:
         """Stop the loops and the background work, then close the connections."""

@@ -47,6 +47,11 @@ class Catalog(StorePart):
     async def list_deployments(self, deployment: typing.Optional[str] = None) -> typing.List[typing.Dict[str, typing.Any]]:
         return await self._db.rows(self._db.q.LIST_DEPLOYMENTS, {"id": deployment})
 
+    async def endpoint_deployments(self) -> typing.List[typing.Dict[str, typing.Any]]:
+        """The SDK endpoints workers drive (`endpoint_deployments`), each with the services it
+        is the latest deployment of (those whose new invocations it takes)."""
+        return await self._db.rows(self._db.q.ENDPOINT_DEPLOYMENTS, {})
+
     async def list_services(self, name: typing.Optional[str] = None) -> typing.List[typing.Dict[str, typing.Any]]:
         return await self._db.rows(self._db.q.LIST_SERVICES, {"name": name})
 

@@ -64,12 +64,15 @@ class Workers(StorePart):
         await self._db.rows(self._db.q.UNREGISTER_WORKER, {"id": worker_id})
 
     async def claim(
-        self, owner: str, services: typing.Sequence[str], limit: int, deployments: typing.Sequence[str] = ()
+        self, owner: str, services: typing.Sequence[str], limit: int, deployments: typing.Sequence[str] = (),
+        fresh: typing.Optional[typing.Sequence[str]] = None,
     ) -> typing.List[ClaimedTask]:
-        """Lease due tasks (`claim_tasks`): unpinned ones, pinned to `deployments[0]` (the
-        worker's own) as they start, and those pinned to any of `deployments`."""
+        """Lease due tasks (`claim_tasks`): unpinned ones of the `fresh` services (default: all
+        of `services`), pinned to `deployments[0]` (the worker's own) as they start, and those
+        pinned to any of `deployments`."""
         q = self._db.q
         params = {"owner": owner, "services": list(services), "limit": limit,
+                  "fresh": list(services if fresh is None else fresh),
                   "deployments": list(deployments), "deployment": deployments[0] if deployments else None}
         _, rows = await self._db.transaction([(q.START_DUE_SCHEDULED, params), (q.CLAIM_TASKS, params)])
         return [
@@ -78,8 +81,10 @@ class Workers(StorePart):
             for row in rows or []
         ]
 
-    async def next_due(self, services: typing.Sequence[str], deployments: typing.Sequence[str] = ()) -> typing.Optional[float]:
-        row = await self._db.first(self._db.q.NEXT_DUE, {"services": list(services), "deployments": list(deployments)})
+    async def next_due(self, services: typing.Sequence[str], deployments: typing.Sequence[str] = (),
+                       fresh: typing.Optional[typing.Sequence[str]] = None) -> typing.Optional[float]:
+        row = await self._db.first(self._db.q.NEXT_DUE, {"services": list(services), "deployments": list(deployments),
+                                                         "fresh": list(services if fresh is None else fresh)})
         return None if row is None else row["seconds"]
 
     async def task_gauges(self) -> typing.List[typing.Tuple[str, str, int]]:

@@ -9,13 +9,53 @@ from __future__ import annotations
 
 import asyncio
 import typing
+from dataclasses import dataclass
 
-from restate_pg.core.records import ClaimedTask
+from restate_pg.core.records import ClaimedTask, LoadedInvocation
 from restate_pg.observability.metrics import METRICS
 from restate_pg.runtime.attempt import Attempt
 
 if typing.TYPE_CHECKING:
-    from restate_pg.worker.engine import Engine
+    from restate_pg.worker.engine import Engine, RunningAttempt
+
+
+@dataclass
+class ClaimScope:
+    """What one claim loop takes: pinned invocations of `services` pinned to one of
+    `deployments` (its own first, which new ones are pinned to), and new ones of `fresh`."""
+
+    services: typing.Sequence[str]
+    deployments: typing.Sequence[str]
+    fresh: typing.Sequence[str]
+
+
+class Claimant(typing.Protocol):
+    """A claim loop's source of work: the application's handlers, or one SDK endpoint."""
+
+    work: asyncio.Event
+
+    def scope(self) -> ClaimScope: ...
+
+    def attempt_for(self, task: ClaimedTask, entry: LoadedInvocation) -> typing.Optional["RunningAttempt"]:
+        """The attempt that runs a claimed invocation here, or None if this process cannot."""
+
+
+class AppClaimant:
+    """The application's in-process handlers."""
+
+    def __init__(self, engine: "Engine") -> None:
+        self.engine = engine
+        self.work = engine._work
+
+    def scope(self) -> ClaimScope:
+        return ClaimScope(self.engine.services, self.engine.deployments, self.engine.services)
+
+    def attempt_for(self, task: ClaimedTask, entry: LoadedInvocation) -> typing.Optional["RunningAttempt"]:
+        invocation = entry.invocation
+        handler = self.engine.app.handler(invocation.service, invocation.handler)
+        if handler is None:
+            return None
+        return Attempt(self.engine, task.lease, invocation, handler, entry.journal, entry.mailbox, task.wakeups)
 
 #: How long the claim loop waits before looking again at due tasks it could not claim.
 CONTENDED_PAUSE = 0.02
@@ -23,25 +63,28 @@ CONTENDED_PAUSE = 0.02
 BATCH_LIMIT = 32
 
 
-async def claim_loop(engine: "Engine") -> None:
+async def claim_loop(engine: "Engine", claimant: typing.Optional[Claimant] = None) -> None:
     """Claim while slots are free; sleep until the next task is due, a hint, or `poll_interval`."""
     store, slots = engine.store, engine.slots
+    source: Claimant = claimant or AppClaimant(engine)
     while True:
         try:
-            engine._work.clear()
+            source.work.clear()
+            scope = source.scope()
             free = slots.free
             claimed: typing.Sequence[ClaimedTask] = []
-            if free > 0:
-                claimed = await store.claim(engine.worker_id, engine.services, min(free, BATCH_LIMIT), engine.deployments)
+            if free > 0 and scope.deployments:
+                claimed = await store.claim(engine.worker_id, scope.services, min(free, BATCH_LIMIT),
+                                            scope.deployments, scope.fresh)
                 engine.failures.succeeded("claim")
                 if claimed:
                     engine.clock.sync(claimed[0].db_now)
                     slots.take(len(claimed))
                     engine._starting.update(c.lease.invocation_id for c in claimed)
-                    await start_claimed(engine, claimed)
+                    await start_claimed(engine, claimed, source)
                     if len(claimed) == min(free, BATCH_LIMIT):
                         continue
-            due = await store.next_due(engine.services, engine.deployments) if free > 0 else None
+            due = await store.next_due(scope.services, scope.deployments, scope.fresh) if free > 0 else None
             timeout = engine.poll_interval if due is None else max(0.0, min(due, engine.poll_interval))
             if not claimed and timeout == 0:
                 # due but not claimable: row-locked by a transaction under way (a database
@@ -49,7 +92,7 @@ async def claim_loop(engine: "Engine") -> None:
                 timeout = CONTENDED_PAUSE
             if timeout > 0:
                 try:
-                    await asyncio.wait_for(engine._work.wait(), timeout)
+                    await asyncio.wait_for(source.work.wait(), timeout)
                 except asyncio.TimeoutError:
                     pass
         except asyncio.CancelledError:
@@ -59,21 +102,22 @@ async def claim_loop(engine: "Engine") -> None:
             await asyncio.sleep(engine.poll_interval)
 
 
-async def start_claimed(engine: "Engine", claimed: typing.Sequence[ClaimedTask]) -> None:
+async def start_claimed(engine: "Engine", claimed: typing.Sequence[ClaimedTask], source: typing.Optional[Claimant] = None) -> None:
     """Start every claimed task (its slot taken), or hand it back: whatever raises, none is left
     leased here without an attempt (the heartbeat would give it back, but only after its grace),
     and the slot of each one not started is released, once."""
+    source = source or AppClaimant(engine)
     unstarted = {task.lease.invocation_id: task for task in claimed}
     try:
         loaded = await engine.store.load(list(unstarted))
         for task in claimed:
             invocation_id = task.lease.invocation_id
             entry = loaded.get(invocation_id)
-            handler = None if entry is None else engine.app.handler(entry.invocation.service, entry.invocation.handler)
-            if entry is None or handler is None:
+            attempt = None if entry is None else source.attempt_for(task, entry)
+            if entry is None or attempt is None:
                 continue  # handed back below
             METRICS.observe(METRICS.claim_lag, (entry.invocation.service, entry.invocation.handler), task.lag)
-            engine.launch(Attempt(engine, task.lease, entry.invocation, handler, entry.journal, entry.mailbox, task.wakeups))
+            engine.launch(attempt)
             del unstarted[invocation_id]
             engine._starting.discard(invocation_id)
     except Exception as exc:

@@ -30,12 +30,34 @@ from restate_pg.services.outcomes import InvocationResult
 from restate_pg.store.faults import FaultPlan
 from restate_pg.worker.claims import claim_loop
 from restate_pg.worker.deployments import Deployments
+from restate_pg.worker.endpoints import EndpointDriver
 from restate_pg.worker.liveness import Liveness
 from restate_pg.worker.slots import Slots
 
 logger = logs.internal_logger("restate_pg.worker")
 
-__all__ = ["Engine", "InvocationResult", "run_worker"]
+__all__ = ["Engine", "InvocationResult", "RunningAttempt", "run_worker"]
+
+
+class RunningAttempt(typing.Protocol):
+    """An attempt as the worker runs it: in-process (`runtime/attempt.py`) or on an SDK endpoint
+    (`endpoints/attempt.py`)."""
+
+    lease: Lease
+
+    @property
+    def invocation_id(self) -> str: ...
+
+    async def run(self) -> typing.Optional[FlushResult]: ...
+
+    def close(self) -> None:
+        """End at the next await: the lease is gone, or the process stops."""
+
+    def wake(self) -> None:
+        """Its mailbox has news."""
+
+    def known_state(self) -> typing.Optional[typing.Dict[str, bytes]]:
+        """The object key's state as the attempt left it, for the next invocation of the key."""
 
 
 class Engine(Gateway):
@@ -67,7 +89,7 @@ class Engine(Gateway):
         self._work = asyncio.Event()
         self.slots = Slots(concurrency, 10 * concurrency, self._work.set)
         #: Attempts running or waiting here, by invocation id.
-        self._attempts: typing.Dict[str, Attempt] = {}
+        self._attempts: typing.Dict[str, RunningAttempt] = {}
         #: Invocations claimed by this process and not yet running an attempt (being loaded).
         #: With `_attempts`, what the heartbeat says this process holds; it gives back the rest.
         self._starting: typing.Set[str] = set()
@@ -79,6 +101,8 @@ class Engine(Gateway):
         #: `take_over_deployments` (development): resume every other deployment's invocations.
         self.other_deployments = Deployments(self, take_over_deployments)
         self._cron: typing.Any = None
+        #: The SDK endpoints registered over Restate's service protocol, driven here too.
+        self.endpoints = EndpointDriver(self)
         super().__init__(
             app, database_url, schema=schema, poll_interval=poll_interval, inactivity_timeout=inactivity_timeout,
             poll_only=poll_only, pool_size=pool_size, retention_interval=retention_interval, faults=faults,
@@ -121,6 +145,7 @@ class Engine(Gateway):
         self._loops.append(asyncio.ensure_future(self.liveness.heartbeat_loop()))
         self._loops.append(asyncio.ensure_future(self.liveness.reap_loop()))
         self._loops.append(asyncio.ensure_future(self._cron.run()))
+        self.endpoints.sync()
         self.background(self.other_deployments.check(), "checking for stranded invocations",
                         "checked again at the next housekeeping")
 
@@ -131,6 +156,8 @@ class Engine(Gateway):
             compatible = await self.store.compatible_deployments(self.deployment_id)
             self.deployments = [self.deployment_id, *(d for d in compatible if d != self.deployment_id)]
         await super().load_overrides()
+        if self.run_handlers and self._started:
+            self.endpoints.sync()
 
     async def _housekeep(self) -> None:
         """Forget completed invocations past their retention: every worker sweeps, each takes
@@ -139,6 +166,8 @@ class Engine(Gateway):
             while await self.store.purge_expired() == 1000:
                 pass  # a backlog: keep going
             await self.other_deployments.check()
+            await self.remote.load()
+            self.endpoints.sync()
 
     def _abandon(self) -> None:
         """Stopping: abandon running attempts; unregistering hands their invocations back at once."""
@@ -146,9 +175,10 @@ class Engine(Gateway):
 
     def abandon_attempts(self) -> None:
         for attempt in list(self._attempts.values()):
-            attempt.ctx.close()  # each attempt ends at its next await, after its current statement
+            attempt.close()  # each attempt ends at its next await, after its current statement
 
     async def _leave(self) -> None:
+        await self.endpoints.close()
         if self.run_handlers and self._started:
             try:
                 await self.store.unregister_worker(self.worker_id)
@@ -171,9 +201,11 @@ class Engine(Gateway):
             self.stop_attempt(hint.invocation_id, hint.epoch)
         else:
             self._work.set()
+            self.endpoints.wake()
 
     def _on_reconnect(self) -> None:
         self._work.set()  # hints may have been missed: look for work
+        self.endpoints.wake()
 
     # -- the services' LocalWorker -----------------------------------------------------------
 
@@ -199,13 +231,13 @@ class Engine(Gateway):
     def wake_attempt(self, invocation_id: str) -> None:
         attempt = self._attempts.get(invocation_id)
         if attempt is not None:
-            attempt.ctx.wake()
+            attempt.wake()
 
     def stop_attempt(self, invocation_id: str, epoch: typing.Optional[int] = None) -> None:
         attempt = self._attempts.get(invocation_id)
         if attempt is not None and (epoch is None or attempt.lease.epoch == epoch):
             logger.info("attempt %d of %s stopped: its lease was taken away", attempt.lease.epoch, invocation_id)
-            attempt.ctx.close()  # its writes would be refused anyway: end it now
+            attempt.close()  # its writes would be refused anyway: end it now
 
     # -- the runtime's Host ------------------------------------------------------------------
 
@@ -235,7 +267,7 @@ class Engine(Gateway):
             if result.next_holder is not None:  # leased here with the key: start it, no reads needed
                 self.slots.take()
                 finished = self._attempts.get(invocation_id)
-                self._start_fresh(result.next_holder, state=finished.ctx.known_state() if finished else None)
+                self._start_fresh(result.next_holder, state=finished.known_state() if finished else None)
 
     # -- running attempts ---------------------------------------------------------------------
 
@@ -246,17 +278,25 @@ class Engine(Gateway):
         state: typing.Optional[typing.Dict[str, bytes]] = None,
     ) -> None:
         """Run an invocation leased to this process at epoch 1, which has no journal yet."""
+        lease = Lease(record.id, self.worker_id, 1, 1)
         handler = self.app.handler(record.service, record.handler)
-        assert handler is not None
-        self.launch(Attempt(self, Lease(record.id, self.worker_id, 1, 1), record, handler, create=create, state=state))
+        if handler is not None:
+            self.launch(Attempt(self, lease, record, handler, create=create, state=state))
+            return
+        remote = self.endpoints.attempt_for_record(record, lease, state)
+        if remote is None:  # its deployment is gone: hand it back to whoever can run it
+            self.slots.release()
+            self.background(self.release_lease(lease, "its deployment is not registered here"), "hand-back")
+            return
+        self.launch(remote)
 
-    def launch(self, attempt: Attempt) -> None:
+    def launch(self, attempt: RunningAttempt) -> None:
         """Run `attempt` (its slot taken). It is registered at once, before it first runs,
         so that the heartbeat counts its lease as held from the moment the lease is known."""
         self._attempts[attempt.invocation_id] = attempt
         self.background(self._run_attempt(attempt), "attempt")
 
-    async def _run_attempt(self, attempt: Attempt) -> None:
+    async def _run_attempt(self, attempt: RunningAttempt) -> None:
         invocation_id = attempt.invocation_id
         try:
             await attempt.run()

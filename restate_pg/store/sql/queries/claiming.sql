@@ -7,7 +7,8 @@ SELECT {s}.start_due_scheduled(%(services)s, %(limit)s)
 
 -- name: claim_tasks
 -- lease due, unleased tasks of the given services to a worker: those not started
--- yet and those pinned to a deployment it may resume; each is pinned to the worker's deployment,
+-- yet (of the services in `fresh`: those the worker's deployment is the latest of) and those
+-- pinned to a deployment it may resume; each is pinned to the worker's deployment,
 -- which from then on writes its journal. A task of an exclusive handler is leased only while its
 -- invocation holds its object key: checked by the statement that gives the lease, so that no
 -- path can start one beside the key's holder
@@ -15,7 +16,7 @@ WITH due AS (
     SELECT t.invocation_id, t.status, t.deployment_id, t.run_at FROM {s}.task t
      WHERE t.lease_owner IS NULL AND t.run_at <= now() AND t.status <> 'scheduled'
        AND t.service = ANY(%(services)s)
-       AND (t.deployment_id IS NULL OR t.deployment_id = ANY(%(deployments)s))
+       AND ((t.deployment_id IS NULL AND t.service = ANY(%(fresh)s)) OR t.deployment_id = ANY(%(deployments)s))
        AND NOT EXISTS (
            SELECT 1 FROM {s}.invocation i
             WHERE i.id = t.invocation_id AND i.handler_ty = 'exclusive'
@@ -44,7 +45,7 @@ SELECT invocation_id, epoch, attempt, wakeups, previous_status, now() AS db_now,
 SELECT EXTRACT(EPOCH FROM (min(run_at) - now()))::float8 AS seconds
   FROM {s}.task
  WHERE lease_owner IS NULL AND run_at < 'infinity' AND service = ANY(%(services)s)
-   AND (deployment_id IS NULL OR deployment_id = ANY(%(deployments)s))
+   AND ((deployment_id IS NULL AND service = ANY(%(fresh)s)) OR deployment_id = ANY(%(deployments)s))
 
 -- name: compatible_deployments
 -- the deployments whose pinned invocations a deployment may resume
@@ -61,7 +62,9 @@ UPDATE {s}.deployment SET compatible_with = %(compatible)s WHERE id = %(deployme
 -- those deployments and how many invocations each has pinned
 WITH pinned AS (
     SELECT deployment_id AS deployment, count(*)::int AS invocations FROM {s}.task
-     WHERE deployment_id IS NOT NULL AND deployment_id <> %(deployment)s GROUP BY 1
+     WHERE deployment_id IS NOT NULL AND deployment_id <> %(deployment)s
+       AND deployment_id NOT IN (SELECT id FROM {s}.deployment WHERE uri IS NOT NULL)  -- SDK endpoints go on
+     GROUP BY 1
 ), marked AS (
     UPDATE {s}.deployment SET compatible_with = ARRAY(SELECT deployment FROM pinned ORDER BY deployment)
      WHERE id = %(deployment)s
@@ -77,6 +80,8 @@ WITH served AS (
     UNION
     SELECT unnest(d.compatible_with) FROM {s}.deployment d
      WHERE EXISTS (SELECT 1 FROM {s}.worker w WHERE w.deployment_id = d.id)
+    UNION  -- SDK endpoints: driven by every worker
+    SELECT d.id FROM {s}.deployment d WHERE d.uri IS NOT NULL AND EXISTS (SELECT 1 FROM {s}.worker)
 ), pinned AS (
     SELECT deployment_id AS deployment, count(*)::int AS invocations FROM {s}.task
      WHERE lease_owner IS NULL AND deployment_id IS NOT NULL GROUP BY 1

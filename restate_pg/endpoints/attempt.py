@@ -1,0 +1,311 @@
+"""`EndpointAttempt`: one attempt of an invocation whose handler runs on an SDK endpoint.
+
+The attempt brings the journal up to date (mailbox, due timers) and writes that first, so that
+the endpoint only ever sees notifications that are stored; then it opens one HTTP exchange in
+request-response mode: the start message and the whole journal go out, the request body closes,
+and the endpoint's commands come back until it ends, suspends or fails. Each ending commits one
+outcome, as the in-process `runtime/attempt.py` does: completed, suspended (or resumed at once
+when what the endpoint waits for arrived meanwhile), retried after backoff, or paused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import typing
+from dataclasses import dataclass
+
+from restate_pg.core.errors import Fenced
+from restate_pg.core.records import (
+    Complete,
+    Failure,
+    FlushResult,
+    InvocationRecord,
+    JournalRow,
+    Lease,
+    MailboxItem,
+    Outcome,
+    Retry,
+    Suspend,
+)
+from restate_pg.endpoints.deployment import EndpointHandler
+from restate_pg.endpoints.host import EndpointHost
+from restate_pg.endpoints.journal import EndpointJournal
+from restate_pg.endpoints.suspension import awaited
+from restate_pg.observability import logs
+from restate_pg.protocol import service_protocol_pb2 as pb
+from restate_pg.protocol.errors import ProtocolViolation
+from restate_pg.protocol.framing import FrameDecoder, MessageType, encode_frame
+from restate_pg.protocol.messages import decode
+from restate_pg.protocol.versions import invocation_content_type
+
+logger = logs.internal_logger("restate_pg.endpoints")
+
+#: Restate's code for an endpoint that misbehaves (no terminal message, bad frames).
+PROTOCOL_VIOLATION = 571
+
+
+@dataclass(frozen=True)
+class Ended:
+    """The endpoint sent its output and EndMessage."""
+
+
+@dataclass(frozen=True)
+class Suspended:
+    completions: typing.FrozenSet[int]
+    signals: typing.FrozenSet[typing.Union[int, str]]
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The attempt failed: retried per the retry policy (or paused, or failed, per `behavior`)."""
+
+    code: int
+    message: str
+    retry_after_ms: typing.Optional[int] = None
+    behavior: str = "retry"  # retry | pause | fail
+
+
+Ending = typing.Union[Ended, Suspended, Failed]
+
+
+class EndpointAttempt:
+    def __init__(
+        self,
+        host: EndpointHost,
+        lease: Lease,
+        invocation: InvocationRecord,
+        handler: EndpointHandler,
+        journal: typing.Sequence[JournalRow] = (),
+        mailbox: typing.Sequence[MailboxItem] = (),
+        wakeups: int = 0,
+        state: typing.Optional[typing.Dict[str, bytes]] = None,
+    ) -> None:
+        self.host = host
+        self.lease = lease
+        self.invocation = invocation
+        self.handler = handler
+        self.journal = EndpointJournal(invocation, journal, host.targets, state)
+        self.mailbox = list(mailbox)
+        self.mailbox_after = max((item.seq for item in mailbox), default=0)
+        self.wakeups = wakeups
+        self.outcome = ""
+        self._task: typing.Optional[asyncio.Task[typing.Any]] = None
+
+    @property
+    def invocation_id(self) -> str:
+        return self.invocation.id
+
+    # -- what the worker asks of a running attempt ----------------------------------------------
+
+    def close(self) -> None:
+        """Stop now (the lease was taken away, or the process stops)."""
+        if self._task is not None:
+            self._task.cancel()
+
+    def wake(self) -> None:
+        """A notification arrived; request-response attempts read it at their next exchange."""
+
+    def known_state(self) -> typing.Optional[typing.Dict[str, bytes]]:
+        return None if self.journal.state is None else dict(self.journal.state)
+
+    # -- the attempt ---------------------------------------------------------------------------
+
+    async def run(self) -> typing.Optional[FlushResult]:
+        self._task = asyncio.current_task()
+        token = logs.enter(self.invocation.id, self.invocation.service, self.invocation.handler, self.invocation.key,
+                           self.lease.attempt, False)
+        try:
+            return await self._run()
+        except Fenced:
+            logger.warning("attempt %d of %s lost its lease; another worker owns it now", self.lease.epoch,
+                           self.invocation_id)
+            return None
+        finally:
+            logs.leave(token)
+
+    async def _run(self) -> typing.Optional[FlushResult]:
+        await self._load_state()
+        self._take_mailbox(self.mailbox)
+        while True:
+            await self._catch_up()
+            ending = await self._exchange()
+            if isinstance(ending, Ended):
+                return await self._complete()
+            if isinstance(ending, Failed):
+                await self._fail(ending)
+                return None
+            if await self._suspend(ending):
+                return None
+
+    async def _load_state(self) -> None:
+        if self.invocation.key is not None and self.journal.state is None and not self.handler.lazy_state:
+            self.journal.state = await self.host.store.load_state(self.invocation.service, self.invocation.key)
+
+    def _take_mailbox(self, items: typing.Sequence[MailboxItem]) -> None:
+        fresh = [item for item in items if item.seq > self.mailbox_after]
+        if fresh:
+            self.mailbox_after = max(item.seq for item in fresh)
+            self.journal.ingest(fresh)
+
+    async def _read_mailbox(self) -> None:
+        wakeups, items = await self.host.store.read_mailbox(self.invocation_id, self.mailbox_after)
+        if wakeups is not None:
+            self.wakeups = wakeups
+        self._take_mailbox(items)
+
+    async def _catch_up(self) -> None:
+        """Journal what arrived and the timers that are due, and store it before the endpoint
+        sees it: what it acts on must never be lost."""
+        self.journal.fire_timers(self.host.clock.now())
+        if not self.journal.pending.empty():
+            await self._flush(None)
+
+    async def _flush(self, outcome: typing.Optional[Outcome]) -> FlushResult:
+        batch = self.journal.take_batch()
+        batch.outcome = outcome
+        try:
+            result = await self.host.store.flush(self.lease, batch)
+        except Fenced:
+            raise
+        except BaseException:
+            self.journal.restore(batch)
+            raise
+        self.host.after_flush(batch, result, self.lease)
+        self.journal.answer(result)
+        return result
+
+    # -- the exchange --------------------------------------------------------------------------
+
+    def _start_message(self, known_entries: int) -> pb.StartMessage:
+        invocation, state = self.invocation, self.journal.state
+        start = pb.StartMessage(
+            id=invocation.id.encode("ascii"), debug_id=invocation.id, known_entries=known_entries,
+            key=invocation.key or "", partial_state=state is None,
+            retry_count_since_last_stored_entry=max(0, self.lease.attempt - 1),
+        )
+        for name, value in sorted((state or {}).items()):
+            start.state_map.add(key=name.encode(), value=value)
+        if self.handler.version >= 6:
+            start.random_seed = int.from_bytes(hashlib.sha256(invocation.id.encode()).digest()[:8], "big")
+        if self.handler.version >= 7 and invocation.idempotency_key is not None:
+            start.idempotency_key = invocation.idempotency_key
+        return start
+
+    async def _exchange(self) -> Ending:
+        replay = self.journal.replay()
+        frames = [encode_frame(MessageType.START, self._start_message(len(replay)))]
+        frames.extend(encode_frame(kind, message) for kind, message in replay)
+        handler, version = self.handler, self.handler.version
+        content_type = invocation_content_type(version)
+        headers = {**handler.additional_headers, "content-type": content_type, "accept": content_type,
+                   "x-restate-invocation-id": self.invocation_id}
+        path = f"/invoke/{handler.service}/{handler.name}"
+        headers.update(self.host.sign(path))
+        if self.invocation.key is not None:
+            from urllib.parse import quote
+
+            headers["x-restate-service-key"] = quote(self.invocation.key, safe="")
+        client = self.host.http_client(handler.use_http_11)
+        try:
+            async with client.stream("POST", handler.uri.rstrip("/") + path, content=b"".join(frames),
+                                     headers=headers, timeout=handler.abort_timeout) as response:
+                if response.status_code != 200:
+                    body = (await response.aread())[:500].decode("utf-8", errors="replace")
+                    return Failed(PROTOCOL_VIOLATION if response.status_code == 415 else 500,
+                                  f"the endpoint answered {response.status_code}: {body}".strip())
+                decoder = FrameDecoder()
+                async for chunk in response.aiter_raw():
+                    for frame in decoder.feed(chunk):
+                        ending = await self._on_frame(frame, version)
+                        if ending is not None:
+                            return ending
+        except ProtocolViolation as exc:
+            return Failed(PROTOCOL_VIOLATION, f"protocol violation: {exc}")
+        except (OSError, self.host.transport_errors) as exc:
+            return Failed(500, f"cannot reach the endpoint {handler.uri}: {exc!r}")
+        return Failed(PROTOCOL_VIOLATION, "the endpoint closed the stream without an end, suspension or error message")
+
+    async def _on_frame(self, frame: typing.Any, version: int) -> typing.Optional[Ending]:
+        message = decode(frame, version)
+        kind = frame.type
+        if MessageType(kind).is_command:
+            if kind in (MessageType.GET_LAZY_STATE_COMMAND, MessageType.GET_LAZY_STATE_KEYS_COMMAND) \
+                    and self.journal.state is None and self.invocation.key is not None:
+                self.journal.state = await self.host.store.load_state(self.invocation.service, self.invocation.key)
+            self.journal.on_command(kind, message, frame.payload, self.host.clock.now())
+            return None
+        if kind == MessageType.PROPOSE_RUN_COMPLETION:
+            self.journal.propose_run(message)  # type: ignore[arg-type]
+            return None
+        if kind == MessageType.END:
+            if self.journal.output is None:
+                raise ProtocolViolation("end message without an output command")
+            return Ended()
+        if kind == MessageType.SUSPENSION:
+            completions, signals = awaited(message)
+            return Suspended(frozenset(completions), frozenset(signals))
+        if kind == MessageType.ERROR:
+            behavior = {0: "retry", 1: "pause", 2: "fail"}.get(getattr(message, "behavior", 0), "retry")
+            delay = message.next_retry_delay if message.HasField("next_retry_delay") else None  # type: ignore[attr-defined]
+            return Failed(message.code or 500, message.message, delay, behavior)  # type: ignore[attr-defined]
+        if kind == MessageType.AWAITING_ON:
+            return None  # a hint; request-response endpoints suspend anyway
+        raise ProtocolViolation(f"unexpected message {MessageType(kind).name} from the endpoint")
+
+    # -- outcomes ------------------------------------------------------------------------------
+
+    async def _complete(self) -> typing.Optional[FlushResult]:
+        invocation = self.invocation
+        value, failure = self.journal.output or (None, None)
+        caller = None
+        if invocation.caller_id is not None and invocation.caller_command is not None:
+            caller = (invocation.caller_id, invocation.caller_command)
+        release = (invocation.service, invocation.key or "") if self.handler.exclusive else None
+        result = await self._flush(Complete(
+            output=value if failure is None else None, failure=failure,
+            retention_ms=self.handler.retention_ms(invocation.idempotency_key is not None),
+            caller=caller, release_key=release, take_next=release is not None))
+        self.outcome = "completed" if failure is None else "failed"
+        return result
+
+    async def _suspend(self, ending: Suspended) -> bool:
+        """Store the endpoint's commands, then suspend, unless what it waits for is here already
+        (then False: replay it now, as Restate resumes instead of suspending)."""
+        await self._flush(None)
+        await self._read_mailbox()
+        self.journal.fire_timers(self.host.clock.now())
+        if self.journal.resumable(ending.completions, ending.signals):
+            return False
+        result = await self._flush(Suspend(self.journal.next_timer(), self.wakeups))
+        if not result.suspended:  # a notification arrived meanwhile
+            await self._read_mailbox()
+            return False
+        self.outcome = "suspended"
+        return True
+
+    async def _fail(self, failure: Failed) -> None:
+        schedule = self.handler.retry_schedule
+        description = f"[{failure.code}] {failure.message}"
+        if failure.behavior == "fail" or (schedule.exhausted(self.lease.attempt) and schedule.on_max_attempts == "kill"):
+            logger.warning("invocation %s failed: %s", self.invocation_id, description)
+            await self._fail_terminally(Failure(failure.code, failure.message))
+            return
+        if failure.behavior == "pause" or schedule.exhausted(self.lease.attempt):
+            logger.warning("invocation %s failed %d times, pausing it: %s", self.invocation_id, self.lease.attempt,
+                           description)
+            await self._flush(Retry("paused", 0, description, failure.code))
+            self.outcome = "paused"
+            return
+        delay_ms = failure.retry_after_ms if failure.retry_after_ms is not None else int(
+            schedule.delay(self.lease.attempt) * 1000)
+        logger.warning("attempt %d of %s (%s/%s) failed, retrying in %.3fs: %s", self.lease.attempt,
+                       self.invocation_id, self.invocation.service, self.invocation.handler, delay_ms / 1000,
+                       description)
+        await self._flush(Retry("backing-off", delay_ms, description, failure.code))
+        self.outcome = "retry"
+
+    async def _fail_terminally(self, failure: Failure) -> None:
+        self.journal.output = (None, failure)
+        await self._complete()
+

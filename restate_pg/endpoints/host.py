@@ -1,0 +1,32 @@
+"""What an endpoint attempt needs from the process it runs in (implemented by the worker)."""
+
+from __future__ import annotations
+
+import typing
+
+import httpx
+
+from restate_pg.core.records import Batch, FlushResult, Lease
+from restate_pg.endpoints.targets import Targets
+from restate_pg.runtime.clock import DbClock
+from restate_pg.runtime.port import JournalStore
+
+
+class EndpointHost(typing.Protocol):
+    targets: Targets
+    #: The transport errors of the HTTP client (to tell "endpoint unreachable" from bugs).
+    transport_errors: typing.Tuple[typing.Type[BaseException], ...]
+
+    @property
+    def store(self) -> JournalStore: ...
+
+    @property
+    def clock(self) -> DbClock: ...
+
+    def http_client(self, http1: bool) -> httpx.AsyncClient:
+        """The process's client for endpoints: HTTP/2 cleartext with prior knowledge, or HTTP/1.1."""
+
+    def sign(self, path: str) -> typing.Dict[str, str]:
+        """Request identity headers for `path` (none unless a signing key is configured)."""
+
+    def after_flush(self, batch: Batch, result: FlushResult, lease: Lease) -> None: ...

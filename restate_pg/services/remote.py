@@ -1,0 +1,47 @@
+"""`RemoteServices`: the services registered by SDK endpoints, as every transport sees them.
+
+Read from the registry (`deployment` and `service` tables) when the process starts and whenever
+a deployment is registered (the `services` hint): for each service, the definitions of its latest
+deployment, which new invocations go to; for each deployment, what workers need to drive it.
+"""
+
+from __future__ import annotations
+
+import typing
+
+from restate_pg.api.definitions import Handler, ServiceDefinition
+from restate_pg.endpoints.deployment import EndpointDeployment
+from restate_pg.endpoints.services import remote_services
+from restate_pg.observability import logs
+from restate_pg.protocol.errors import IncompatibleProtocol
+from restate_pg.store.driver import Store
+
+logger = logs.internal_logger("restate_pg.endpoints")
+
+
+class RemoteServices:
+    def __init__(self, store: Store, max_protocol_version: typing.Optional[int] = None) -> None:
+        self.store = store
+        self.max_protocol_version = max_protocol_version
+        #: Every registered endpoint deployment, with the services it is the latest deployment of.
+        self.deployments: typing.List[typing.Tuple[EndpointDeployment, typing.List[str]]] = []
+        self.services: typing.Dict[str, ServiceDefinition] = {}
+
+    async def load(self) -> None:
+        deployments: typing.List[typing.Tuple[EndpointDeployment, typing.List[str]]] = []
+        services: typing.Dict[str, ServiceDefinition] = {}
+        for row in await self.store.endpoint_deployments():
+            try:
+                deployment = EndpointDeployment.from_row(row, *(
+                    () if self.max_protocol_version is None else (self.max_protocol_version,)))
+            except IncompatibleProtocol as exc:
+                logger.warning("deployment %s at %s is not served: %s", row["id"], row["uri"], exc)
+                continue
+            latest_of = list(row["latest_of"])
+            deployments.append((deployment, latest_of))
+            services.update(remote_services(deployment, latest_of))
+        self.deployments, self.services = deployments, services
+
+    def handler(self, service: str, name: str) -> typing.Optional[Handler]:
+        definition = self.services.get(service)
+        return None if definition is None else definition.handlers.get(name)
