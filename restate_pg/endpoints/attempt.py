@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import typing
-from dataclasses import dataclass
+from urllib.parse import quote
 
 from restate_pg.core.errors import Fenced
 from restate_pg.core.records import (
@@ -28,45 +28,24 @@ from restate_pg.core.records import (
     Retry,
     Suspend,
 )
+from restate_pg.endpoints import exchange
 from restate_pg.endpoints.deployment import EndpointHandler
+from restate_pg.endpoints.endings import PROTOCOL_VIOLATION, Ended, Ending, Failed, Suspended
+from restate_pg.endpoints.h2c import StreamClosed
 from restate_pg.endpoints.host import EndpointHost
 from restate_pg.endpoints.journal import EndpointJournal
 from restate_pg.endpoints.suspension import awaited
 from restate_pg.observability import logs
 from restate_pg.protocol import service_protocol_pb2 as pb
 from restate_pg.protocol.errors import ProtocolViolation
-from restate_pg.protocol.framing import FrameDecoder, MessageType, encode_frame
+from restate_pg.protocol.framing import MessageType, encode_frame
 from restate_pg.protocol.messages import decode
 from restate_pg.protocol.versions import invocation_content_type
 
 logger = logs.internal_logger("restate_pg.endpoints")
 
-#: Restate's code for an endpoint that misbehaves (no terminal message, bad frames).
-PROTOCOL_VIOLATION = 571
 
-
-@dataclass(frozen=True)
-class Ended:
-    """The endpoint sent its output and EndMessage."""
-
-
-@dataclass(frozen=True)
-class Suspended:
-    completions: typing.FrozenSet[int]
-    signals: typing.FrozenSet[typing.Union[int, str]]
-
-
-@dataclass(frozen=True)
-class Failed:
-    """The attempt failed: retried per the retry policy (or paused, or failed, per `behavior`)."""
-
-    code: int
-    message: str
-    retry_after_ms: typing.Optional[int] = None
-    behavior: str = "retry"  # retry | pause | fail
-
-
-Ending = typing.Union[Ended, Suspended, Failed]
+__all__ = ["EndpointAttempt", "Ended", "Ending", "Failed", "Suspended"]
 
 
 class EndpointAttempt:
@@ -91,6 +70,10 @@ class EndpointAttempt:
         self.wakeups = wakeups
         self.outcome = ""
         self._task: typing.Optional[asyncio.Task[typing.Any]] = None
+        #: Set when the mailbox has news (`wake`).
+        self.woken = asyncio.Event()
+        #: Whether the current exchange is bidirectional (notifications go out while it runs).
+        self.streaming = False
 
     @property
     def invocation_id(self) -> str:
@@ -104,7 +87,9 @@ class EndpointAttempt:
             self._task.cancel()
 
     def wake(self) -> None:
-        """A notification arrived; request-response attempts read it at their next exchange."""
+        """A notification arrived: a bidirectional exchange reads it now, a request-response one
+        at its next exchange."""
+        self.woken.set()
 
     def known_state(self) -> typing.Optional[typing.Dict[str, bytes]]:
         return None if self.journal.state is None else dict(self.journal.state)
@@ -148,7 +133,7 @@ class EndpointAttempt:
             self.mailbox_after = max(item.seq for item in fresh)
             self.journal.ingest(fresh)
 
-    async def _read_mailbox(self) -> None:
+    async def read_mailbox(self) -> None:
         wakeups, items = await self.host.store.read_mailbox(self.invocation_id, self.mailbox_after)
         if wakeups is not None:
             self.wakeups = wakeups
@@ -159,9 +144,9 @@ class EndpointAttempt:
         sees it: what it acts on must never be lost."""
         self.journal.fire_timers(self.host.clock.now())
         if not self.journal.pending.empty():
-            await self._flush(None)
+            await self.flush(None)
 
-    async def _flush(self, outcome: typing.Optional[Outcome]) -> FlushResult:
+    async def flush(self, outcome: typing.Optional[Outcome]) -> FlushResult:
         batch = self.journal.take_batch()
         batch.outcome = outcome
         try:
@@ -192,41 +177,33 @@ class EndpointAttempt:
             start.idempotency_key = invocation.idempotency_key
         return start
 
-    async def _exchange(self) -> Ending:
+    def _request(self) -> typing.Tuple[str, typing.Dict[str, str], bytes]:
+        """The invoke request: its URL, headers, and the start message and journal as frames."""
         replay = self.journal.replay()
         frames = [encode_frame(MessageType.START, self._start_message(len(replay)))]
         frames.extend(encode_frame(kind, message) for kind, message in replay)
-        handler, version = self.handler, self.handler.version
-        content_type = invocation_content_type(version)
+        handler = self.handler
+        content_type = invocation_content_type(handler.version)
         headers = {**handler.additional_headers, "content-type": content_type, "accept": content_type,
                    "x-restate-invocation-id": self.invocation_id}
-        path = f"/invoke/{handler.service}/{handler.name}"
+        path = f"/invoke/{quote(handler.service, safe='')}/{quote(handler.name, safe='')}"
         headers.update(self.host.sign(path))
         if self.invocation.key is not None:
-            from urllib.parse import quote
-
             headers["x-restate-service-key"] = quote(self.invocation.key, safe="")
-        client = self.host.http_client(handler.use_http_11)
+        return handler.uri.rstrip("/") + path, headers, b"".join(frames)
+
+    async def _exchange(self) -> Ending:
+        url, headers, body = self._request()
         try:
-            async with client.stream("POST", handler.uri.rstrip("/") + path, content=b"".join(frames),
-                                     headers=headers, timeout=handler.abort_timeout) as response:
-                if response.status_code != 200:
-                    body = (await response.aread())[:500].decode("utf-8", errors="replace")
-                    return Failed(PROTOCOL_VIOLATION if response.status_code == 415 else 500,
-                                  f"the endpoint answered {response.status_code}: {body}".strip())
-                decoder = FrameDecoder()
-                async for chunk in response.aiter_raw():
-                    for frame in decoder.feed(chunk):
-                        ending = await self._on_frame(frame, version)
-                        if ending is not None:
-                            return ending
+            if self.handler.bidirectional:
+                return await exchange.bidirectional(self, url, headers, body)
+            return await exchange.request_response(self, url, headers, body)
         except ProtocolViolation as exc:
             return Failed(PROTOCOL_VIOLATION, f"protocol violation: {exc}")
-        except (OSError, self.host.transport_errors) as exc:
-            return Failed(500, f"cannot reach the endpoint {handler.uri}: {exc!r}")
-        return Failed(PROTOCOL_VIOLATION, "the endpoint closed the stream without an end, suspension or error message")
+        except (OSError, StreamClosed, *self.host.transport_errors) as exc:
+            return Failed(500, f"cannot reach the endpoint {self.handler.uri}: {exc!r}")
 
-    async def _on_frame(self, frame: typing.Any, version: int) -> typing.Optional[Ending]:
+    async def on_frame(self, frame: typing.Any, version: int) -> typing.Optional[Ending]:
         message = decode(frame, version)
         kind = frame.type
         if MessageType(kind).is_command:
@@ -236,7 +213,8 @@ class EndpointAttempt:
             self.journal.on_command(kind, message, frame.payload, self.host.clock.now())
             return None
         if kind == MessageType.PROPOSE_RUN_COMPLETION:
-            self.journal.propose_run(message)  # type: ignore[arg-type]
+            ack = self.streaming and version >= 7 and frame.requested_ack
+            self.journal.propose_run(message, ack)  # type: ignore[arg-type]
             return None
         if kind == MessageType.END:
             if self.journal.output is None:
@@ -262,7 +240,7 @@ class EndpointAttempt:
         if invocation.caller_id is not None and invocation.caller_command is not None:
             caller = (invocation.caller_id, invocation.caller_command)
         release = (invocation.service, invocation.key or "") if self.handler.exclusive else None
-        result = await self._flush(Complete(
+        result = await self.flush(Complete(
             output=value if failure is None else None, failure=failure,
             retention_ms=self.handler.retention_ms(invocation.idempotency_key is not None),
             caller=caller, release_key=release, take_next=release is not None))
@@ -272,14 +250,14 @@ class EndpointAttempt:
     async def _suspend(self, ending: Suspended) -> bool:
         """Store the endpoint's commands, then suspend, unless what it waits for is here already
         (then False: replay it now, as Restate resumes instead of suspending)."""
-        await self._flush(None)
-        await self._read_mailbox()
+        await self.flush(None)
+        await self.read_mailbox()
         self.journal.fire_timers(self.host.clock.now())
         if self.journal.resumable(ending.completions, ending.signals):
             return False
-        result = await self._flush(Suspend(self.journal.next_timer(), self.wakeups))
+        result = await self.flush(Suspend(self.journal.next_timer(), self.wakeups))
         if not result.suspended:  # a notification arrived meanwhile
-            await self._read_mailbox()
+            await self.read_mailbox()
             return False
         self.outcome = "suspended"
         return True
@@ -294,7 +272,7 @@ class EndpointAttempt:
         if failure.behavior == "pause" or schedule.exhausted(self.lease.attempt):
             logger.warning("invocation %s failed %d times, pausing it: %s", self.invocation_id, self.lease.attempt,
                            description)
-            await self._flush(Retry("paused", 0, description, failure.code))
+            await self.flush(Retry("paused", 0, description, failure.code))
             self.outcome = "paused"
             return
         delay_ms = failure.retry_after_ms if failure.retry_after_ms is not None else int(
@@ -302,7 +280,7 @@ class EndpointAttempt:
         logger.warning("attempt %d of %s (%s/%s) failed, retrying in %.3fs: %s", self.lease.attempt,
                        self.invocation_id, self.invocation.service, self.invocation.handler, delay_ms / 1000,
                        description)
-        await self._flush(Retry("backing-off", delay_ms, description, failure.code))
+        await self.flush(Retry("backing-off", delay_ms, description, failure.code))
         self.outcome = "retry"
 
     async def _fail_terminally(self, failure: Failure) -> None:

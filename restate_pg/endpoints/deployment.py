@@ -32,6 +32,9 @@ class EndpointHandler:
     idempotency_retention_ms: int = DAY_MS
     workflow_retention_ms: int = DAY_MS
     abort_timeout: float = 600.0
+    inactivity_timeout: float = 60.0
+    #: Exchanges stay open both ways (HTTP/2 and an endpoint that streams), else request-response.
+    bidirectional: bool = False
     #: The ingress's input rules: whether it takes an input, must have one, and its content types.
     takes_input: bool = True
     input_required: bool = False
@@ -90,6 +93,9 @@ class EndpointDeployment:
                     idempotency_retention_ms=_ms(handler, service, "idempotencyRetention", DAY_MS),
                     workflow_retention_ms=int(handler.get("workflowCompletionRetention") or DAY_MS),
                     abort_timeout=_ms(handler, service, "abortTimeout", 600_000) / 1000,
+                    inactivity_timeout=_ms(handler, service, "inactivityTimeout", 60_000) / 1000,
+                    bidirectional=manifest.get("protocolMode", "BIDI_STREAM") == "BIDI_STREAM"
+                    and not row.get("use_http_11") and _ms(handler, service, "inactivityTimeout", 1) > 0,
                     **_io(handler), ingress_private=service.get("ingressPrivate"),
                     handler_private=handler.get("ingressPrivate"),
                 )

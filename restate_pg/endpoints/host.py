@@ -7,6 +7,7 @@ import typing
 import httpx
 
 from restate_pg.core.records import Batch, FlushResult, Lease
+from restate_pg.endpoints.h2c import H2Client
 from restate_pg.endpoints.targets import Targets
 from restate_pg.runtime.clock import DbClock
 from restate_pg.runtime.port import JournalStore
@@ -25,6 +26,9 @@ class EndpointHost(typing.Protocol):
 
     def http_client(self, http1: bool) -> httpx.AsyncClient:
         """The process's client for endpoints: HTTP/2 cleartext with prior knowledge, or HTTP/1.1."""
+
+    def h2_client(self) -> H2Client:
+        """The process's full-duplex HTTP/2 cleartext client (bidirectional exchanges)."""
 
     def sign(self, path: str) -> typing.Dict[str, str]:
         """Request identity headers for `path` (none unless a signing key is configured)."""

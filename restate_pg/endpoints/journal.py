@@ -336,14 +336,28 @@ class EndpointJournal:
             completion_id = (self.commands[command].params or {})["completion_id"]
             self.outbox.append(notes.completion(entry_type, completion_id, row))
 
-    def propose_run(self, message: pb.ProposeRunCompletionMessage) -> int:
-        """Journal a `ctx.run` result where its proposal arrived; the command it completes."""
+    def propose_run(self, message: pb.ProposeRunCompletionMessage, ack: bool = False) -> int:
+        """Journal a `ctx.run` result where its proposal arrived; the command it completes. With
+        `ack` (V7, asked for), the endpoint is answered with an acknowledgement instead of the
+        notification, which takes the acknowledgement's place on replay."""
         command = self.by_completion.get(message.result_completion_id)
         if command is None or self.commands[command].entry_type != "Run":
             raise ProtocolViolation(f"run completion proposed for unknown completion id {message.result_completion_id}")
         value, failure = notes.result_of(message)
         self._complete(command, value, failure)
+        if ack and self.outbox:
+            self.outbox[-1] = (T.PROPOSE_RUN_COMPLETION_ACK,
+                               pb.ProposeRunCompletionAckMessage(completion_id=message.result_completion_id))
         return command
+
+    def awaits_answer(self) -> bool:
+        """Whether the endpoint may wait for what the next flush stores or answers."""
+        pending = self.pending
+        return bool(self.outbox or pending.promise_gets or pending.promise_completions or pending.attaches)
+
+    def take_outbox(self) -> typing.List[Outgoing]:
+        outgoing, self.outbox = self.outbox, []
+        return outgoing
 
     def ingest(self, items: typing.Iterable[MailboxItem]) -> None:
         """Journal the mailbox: results of calls, promises and attaches, signals, the cancel signal."""

@@ -17,6 +17,7 @@ import httpx
 from restate_pg.core.records import ClaimedTask, InvocationRecord, Lease, LoadedInvocation
 from restate_pg.endpoints.attempt import EndpointAttempt
 from restate_pg.endpoints.deployment import EndpointDeployment, EndpointHandler
+from restate_pg.endpoints.h2c import H2Client
 from restate_pg.endpoints.targets import CallTarget
 from restate_pg.observability import logs
 from restate_pg.worker.claims import ClaimScope, claim_loop
@@ -58,6 +59,7 @@ class EndpointDriver:
         #: The latest deployment of each endpoint service (for calls to it, and fresh invocations).
         self.latest: typing.Dict[str, EndpointDeployment] = {}
         self._clients: typing.Dict[bool, httpx.AsyncClient] = {}
+        self._h2: typing.Optional[H2Client] = None
         self.transport_errors: typing.Tuple[typing.Type[BaseException], ...] = (httpx.TransportError,)
         self.targets = self
 
@@ -78,6 +80,11 @@ class EndpointDriver:
             client = httpx.AsyncClient(http1=http1, http2=not http1, limits=limits, timeout=httpx.Timeout(600.0))
             self._clients[http1] = client
         return client
+
+    def h2_client(self) -> H2Client:
+        if self._h2 is None:
+            self._h2 = H2Client()
+        return self._h2
 
     def sign(self, path: str) -> typing.Dict[str, str]:
         return {}
@@ -143,3 +150,6 @@ class EndpointDriver:
         for client in self._clients.values():
             await client.aclose()
         self._clients.clear()
+        if self._h2 is not None:
+            await self._h2.close()
+            self._h2 = None

@@ -1,0 +1,107 @@
+"""The two ways an attempt exchanges messages with an endpoint (Restate's transport modes).
+
+- Request-response (HTTP/1.1, or any endpoint that asks for it): the start message and the
+  journal go out, the request ends, the endpoint's messages come back. Whatever it waits for
+  that is not in the journal makes it suspend; the attempt then resumes it with a new exchange.
+- Bidirectional (HTTP/2 cleartext): the request stays open. What the endpoint waits for (a run's
+  acknowledgement, a call's result, a timer, an awakeable) goes out on the same stream as soon as
+  it is stored, so a handler of n steps is replayed once, not n times. After the handler's
+  inactivity timeout with nothing to send, the request ends and the endpoint suspends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import typing
+
+from restate_pg.endpoints.endings import PROTOCOL_VIOLATION, Ending, Failed
+from restate_pg.protocol.framing import FrameDecoder, encode_frame
+
+if typing.TYPE_CHECKING:
+    from restate_pg.endpoints.attempt import EndpointAttempt
+
+_NO_TERMINAL = "the endpoint closed the stream without an end, suspension or error message"
+
+
+def _refused(status: int, body: bytes) -> Failed:
+    text = body[:500].decode("utf-8", errors="replace").strip()
+    return Failed(PROTOCOL_VIOLATION if status == 415 else 500, f"the endpoint answered {status}: {text}".strip())
+
+
+async def request_response(attempt: "EndpointAttempt", url: str, headers: typing.Dict[str, str], body: bytes) -> Ending:
+    attempt.streaming = False
+    client = attempt.host.http_client(attempt.handler.use_http_11)
+    async with client.stream("POST", url, content=body, headers=headers, timeout=attempt.handler.abort_timeout) as response:
+        if response.status_code != 200:
+            return _refused(response.status_code, await response.aread())
+        decoder = FrameDecoder()
+        async for chunk in response.aiter_raw():
+            for frame in decoder.feed(chunk):
+                ending = await attempt.on_frame(frame, attempt.handler.version)
+                if ending is not None:
+                    return ending
+    return Failed(PROTOCOL_VIOLATION, _NO_TERMINAL)
+
+
+async def bidirectional(attempt: "EndpointAttempt", url: str, headers: typing.Dict[str, str], body: bytes) -> Ending:
+    attempt.streaming = True
+    stream = await attempt.host.h2_client().open(url, headers)
+    loop = asyncio.get_running_loop()
+    reader: typing.Optional[asyncio.Future[typing.Optional[bytes]]] = None
+    try:
+        await stream.send(body)
+        status = await asyncio.wait_for(stream.response(), attempt.handler.abort_timeout)
+        if status != 200:
+            chunks = []
+            while (chunk := await stream.read()) is not None:
+                chunks.append(chunk)
+            return _refused(status, b"".join(chunks))
+        decoder = FrameDecoder()
+        journal = attempt.journal
+        inactivity = attempt.handler.inactivity_timeout
+        idle_since = loop.time()
+        closed_at: typing.Optional[float] = None
+        reader = asyncio.ensure_future(stream.read())
+        while True:
+            if closed_at is None:
+                timeout: typing.Optional[float] = max(0.0, idle_since + inactivity - loop.time())
+            else:
+                timeout = closed_at + attempt.handler.abort_timeout - loop.time()
+                if timeout <= 0:
+                    return Failed(500, f"the endpoint did not end or suspend within the abort timeout "
+                                       f"({attempt.handler.abort_timeout:g}s) after the request ended")
+            timer = journal.next_timer()
+            if timer is not None:
+                until_timer = max(0.0, attempt.host.clock.seconds_until(timer))
+                timeout = until_timer if timeout is None else min(timeout, until_timer)
+            woken = asyncio.ensure_future(attempt.woken.wait())
+            done, _ = await asyncio.wait({reader, woken}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            if woken not in done:
+                woken.cancel()
+            if reader in done:
+                chunk = reader.result()
+                if chunk is None:
+                    return Failed(PROTOCOL_VIOLATION, _NO_TERMINAL)
+                for frame in decoder.feed(chunk):
+                    ending = await attempt.on_frame(frame, attempt.handler.version)
+                    if ending is not None:
+                        return ending
+                reader = asyncio.ensure_future(stream.read())
+                idle_since = loop.time()
+            if attempt.woken.is_set():
+                attempt.woken.clear()
+                await attempt.read_mailbox()
+            journal.fire_timers(attempt.host.clock.now())
+            if journal.awaits_answer():
+                await attempt.flush(None)  # stored before the endpoint sees it
+                outgoing = journal.take_outbox()
+                if outgoing:
+                    await stream.send(b"".join(encode_frame(kind, message) for kind, message in outgoing))
+                    idle_since = loop.time()
+            elif closed_at is None and loop.time() - idle_since >= inactivity:
+                await stream.end()  # nothing to send for a while: let the endpoint suspend
+                closed_at = loop.time()
+    finally:
+        if reader is not None and not reader.done():
+            reader.cancel()
+        await stream.reset()
