@@ -48,6 +48,9 @@ from restate_pg.protocol.errors import ProtocolViolation
 from restate_pg.protocol.framing import MessageType as T
 from restate_pg.protocol.messages import ENTRY_TYPES, MESSAGE_TYPES_BY_ENTRY_TYPE
 
+#: A command's result known as it arrives: journaled right after it.
+Result = typing.Tuple[typing.Optional[bytes], typing.Optional[Failure]]
+
 #: A message to send to the endpoint: its type and the message (or its bytes, as recorded).
 Outgoing = typing.Tuple[int, typing.Union[Message, bytes]]
 
@@ -158,38 +161,40 @@ class EndpointJournal:
         handler = _HANDLERS.get(kind)
         if handler is None:
             raise ProtocolViolation(f"unexpected command {entry_type} from the endpoint")
-        handler(self, number, row, message, now)
+        result = handler(self, number, row, message, now)
         if not row.params:
             row.params = None
         self._append(row)
+        if result is not None:  # known at once: journaled right after the command
+            self._complete(number, *result)
 
-    def _output(self, number: int, row: JournalRow, msg: Message, now: datetime) -> None:
+    def _output(self, number: int, row: JournalRow, msg: Message, now: datetime) -> typing.Optional[Result]:
         value, failure = notes.result_of(msg)
         row.completed, row.value, row.failure = True, value, failure
         self.output = (value, failure)
 
-    def _eager_state(self, number: int, row: JournalRow, msg: Message, now: datetime) -> None:
+    def _eager_state(self, number: int, row: JournalRow, msg: Message, now: datetime) -> typing.Optional[Result]:
         row.completed = True
         if msg.HasField("value"):
             row.value = msg.value.content
         if hasattr(msg, "key"):
             row.params["name"] = _state_name(msg.key)  # type: ignore[index]
 
-    def _eager_keys(self, number: int, row: JournalRow, msg: Message, now: datetime) -> None:
+    def _eager_keys(self, number: int, row: JournalRow, msg: Message, now: datetime) -> typing.Optional[Result]:
         row.completed = True
         row.value = json.dumps([_state_name(k) for k in msg.value.keys]).encode()
 
-    def _set_state(self, number: int, row: JournalRow, msg: Message, now: datetime) -> None:
+    def _set_state(self, number: int, row: JournalRow, msg: Message, now: datetime) -> typing.Optional[Result]:
         name = _state_name(msg.key)
         row.completed, row.value, row.params["name"] = True, msg.value.content, name  # type: ignore[index]
         self._state_op(StateOp("set", name, msg.value.content))
 
-    def _clear_state(self, number: int, row: JournalRow, msg: Message, now: datetime) -> None:
+    def _clear_state(self, number: int, row: JournalRow, msg: Message, now: datetime) -> typing.Optional[Result]:
         name = _state_name(msg.key)
         row.completed, row.params["name"] = True, name  # type: ignore[index]
         self._state_op(StateOp("clear", name))
 
-    def _clear_all_state(self, number: int, row: JournalRow, msg: Message, now: datetime) -> None:
+    def _clear_all_state(self, number: int, row: JournalRow, msg: Message, now: datetime) -> typing.Optional[Result]:
         row.completed = True
         self._state_op(StateOp("clear_all"))
 
@@ -206,24 +211,22 @@ class EndpointJournal:
             else:
                 self.state.clear()
 
-    def _lazy_state(self, number: int, row: JournalRow, msg: Message, now: datetime) -> None:
+    def _lazy_state(self, number: int, row: JournalRow, msg: Message, now: datetime) -> typing.Optional[Result]:
         row.params["name"] = _state_name(msg.key)  # type: ignore[index]
-        value = self._known_state().get(row.params["name"])  # type: ignore[index]
-        self._complete(number, value, None)
+        return self._known_state().get(row.params["name"]), None  # type: ignore[index]
 
-    def _lazy_keys(self, number: int, row: JournalRow, msg: Message, now: datetime) -> None:
-        keys = sorted(self._known_state())
-        self._complete(number, json.dumps(keys).encode(), None)
+    def _lazy_keys(self, number: int, row: JournalRow, msg: Message, now: datetime) -> typing.Optional[Result]:
+        return json.dumps(sorted(self._known_state())).encode(), None
 
     def _known_state(self) -> typing.Dict[str, bytes]:
         if self.state is None:
             raise ProtocolViolation("lazy state read before the state was loaded")  # the attempt loads it first
         return self.state
 
-    def _sleep(self, number: int, row: JournalRow, msg: Message, now: datetime) -> None:
+    def _sleep(self, number: int, row: JournalRow, msg: Message, now: datetime) -> typing.Optional[Result]:
         row.sleep_wakeup_at = datetime.fromtimestamp(msg.wake_up_time / 1000, tz=now.tzinfo or timezone.utc)
 
-    def _call(self, number: int, row: JournalRow, msg: Message, now: datetime) -> None:
+    def _call(self, number: int, row: JournalRow, msg: Message, now: datetime) -> typing.Optional[Result]:
         one_way = isinstance(msg, pb.OneWayCallCommandMessage)
         key = msg.key or None
         target = self.targets.lookup(msg.service_name, msg.handler_name)
@@ -233,12 +236,11 @@ class EndpointJournal:
         if target is None:
             params["invocation_id"] = ""
             self.outbox.append(notes.invocation_id(msg.invocation_id_notification_idx, ""))
-            if not one_way:  # Restate fails the call: the target does not exist
-                self._complete(number, None, Failure(404, f"service '{msg.service_name}' or its handler "
-                                                          f"'{msg.handler_name}' not found"))
-            else:
+            if one_way:
                 row.completed = True
-            return
+                return None
+            # Restate fails the call: the target does not exist
+            return None, Failure(404, f"service '{msg.service_name}' or its handler '{msg.handler_name}' not found")
         idempotency_key = msg.idempotency_key if msg.HasField("idempotency_key") else None
         delay_ms = None
         if one_way and msg.invoke_time:
@@ -254,12 +256,12 @@ class EndpointJournal:
         if one_way:
             row.completed = True
 
-    def _promise_get(self, number: int, row: JournalRow, msg: Message, now: datetime) -> None:
+    def _promise_get(self, number: int, row: JournalRow, msg: Message, now: datetime) -> typing.Optional[Result]:
         row.params["name"] = msg.key  # type: ignore[index]
         self.pending.promise_key = self._promise_key()
         self.pending.promise_gets.append(PromiseGet(msg.key, number, peek=isinstance(msg, pb.PeekPromiseCommandMessage)))
 
-    def _promise_complete(self, number: int, row: JournalRow, msg: Message, now: datetime) -> None:
+    def _promise_complete(self, number: int, row: JournalRow, msg: Message, now: datetime) -> typing.Optional[Result]:
         row.params["name"] = msg.key  # type: ignore[index]
         if msg.HasField("completion_failure"):
             value, failure = None, notes.failure_of(msg.completion_failure)
@@ -273,15 +275,15 @@ class EndpointJournal:
             raise ProtocolViolation("promise commands need a workflow key")
         return self.invocation.service, self.invocation.key
 
-    def _run(self, number: int, row: JournalRow, msg: Message, now: datetime) -> None:
+    def _run(self, number: int, row: JournalRow, msg: Message, now: datetime) -> typing.Optional[Result]:
         pass  # its result arrives as a proposal, journaled where it arrives
 
-    def _attach(self, number: int, row: JournalRow, msg: Message, now: datetime) -> None:
+    def _attach(self, number: int, row: JournalRow, msg: Message, now: datetime) -> typing.Optional[Result]:
         target = self._target_invocation(msg)
         row.params["invocation_id"] = target  # type: ignore[index]
         self.pending.attaches.append((target, number))
 
-    def _output_of(self, number: int, row: JournalRow, msg: Message, now: datetime) -> None:
+    def _output_of(self, number: int, row: JournalRow, msg: Message, now: datetime) -> typing.Optional[Result]:
         """Attach, but an answer that the target has not completed yet completes it empty."""
         self._attach(number, row, msg, now)
 
@@ -297,7 +299,7 @@ class EndpointJournal:
             return idempotent_invocation_id(t.service_name, key, t.handler_name, t.idempotency_key)
         raise ProtocolViolation("attach/get output without a target")
 
-    def _send_signal(self, number: int, row: JournalRow, msg: Message, now: datetime) -> None:
+    def _send_signal(self, number: int, row: JournalRow, msg: Message, now: datetime) -> typing.Optional[Result]:
         row.completed = True
         row.params["invocation_id"] = msg.target_invocation_id  # type: ignore[index]
         value, failure = notes.result_of(msg)
@@ -309,7 +311,7 @@ class EndpointJournal:
         else:
             self.pending.signals.append(Signal(msg.target_invocation_id, name=msg.name, value=value, failure=failure))
 
-    def _complete_awakeable(self, number: int, row: JournalRow, msg: Message, now: datetime) -> None:
+    def _complete_awakeable(self, number: int, row: JournalRow, msg: Message, now: datetime) -> typing.Optional[Result]:
         row.completed = True
         row.params["id"] = msg.awakeable_id  # type: ignore[index]
         value, failure = notes.result_of(msg)
@@ -446,7 +448,7 @@ def _state_name(key: bytes) -> str:
         raise ProtocolViolation("state keys must be UTF-8") from None
 
 
-_Handler = typing.Callable[[EndpointJournal, int, JournalRow, Message, datetime], None]
+_Handler = typing.Callable[[EndpointJournal, int, JournalRow, Message, datetime], typing.Optional[Result]]
 _HANDLERS: typing.Dict[int, _Handler] = {
     T.OUTPUT_COMMAND: EndpointJournal._output,
     T.GET_EAGER_STATE_COMMAND: EndpointJournal._eager_state,
