@@ -136,12 +136,15 @@ def add_operator_command(
     return command
 
 
-def add_app(command: argparse.ArgumentParser) -> None:
+def add_app(command: argparse.ArgumentParser, optional: bool = False) -> None:
     command.add_argument(
         "app",
         metavar="MODULE:APP",
+        nargs="?" if optional else None,
         help="the application: a module importable from the current directory (or the path "
-        "of a .py file) and the name of its restate_pg.App, e.g. myproject.services:app",
+        "of a .py file) and the name of its restate_pg.App, e.g. myproject.services:app"
+        + ("; without it, only the SDK endpoints registered with `restate-pg deployments register` "
+           "(or Restate's CLI) are served" if optional else ""),
     )
 
 

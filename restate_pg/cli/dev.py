@@ -1,4 +1,4 @@
-"""`restate-pg dev MODULE:APP`: migrate, then serve the ingress and run the handlers in one process,
+"""`restate-pg dev [MODULE:APP]`: migrate, then serve the ingress and run the handlers in one process,
 on the configured database or an embedded PostgreSQL."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from restate_pg.cli.arguments import (
     port,
 )
 from restate_pg.cli.errors import CLIError
-from restate_pg.cli.loader import load_app
+from restate_pg.cli.loader import load_app_or_none
 from restate_pg.cli.migrate import migrate_schema
 from restate_pg.cli.output import info
 from restate_pg.cli.running import configure_logging, import_runtime
@@ -44,7 +44,7 @@ def add_parser(commands: Commands, common: argparse.ArgumentParser) -> None:
         "data in --data-dir. Restarted after an edit, it resumes the invocations left in flight "
         "by the earlier code (it marks every earlier deployment compatible with its own).",
     )
-    add_app(dev)
+    add_app(dev, optional=True)
     add_http(dev)
     dev.add_argument(
         "--admin-port", type=port, default=9070,
@@ -65,7 +65,7 @@ def add_parser(commands: Commands, common: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    app = load_app(args.app)  # before starting any database: a typo should fail fast
+    app = load_app_or_none(args.app)  # before starting any database: a typo should fail fast
     create_router = import_runtime("restate_pg.ingress", "create_router")
     url = resolve_database_url(args.database_url)
     embedded = None

@@ -14,11 +14,20 @@ import sys
 import traceback
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Optional
 
 from restate_pg.cli.errors import CLIError
 
 __all__ = ["load_app"]
+
+
+def load_app_or_none(spec: Optional[str]) -> Any:
+    """The App `spec` names, or an empty one (serving only registered SDK endpoints) without it."""
+    if spec is None:
+        from restate_pg.api.app import App
+
+        return App()
+    return load_app(spec)
 
 
 def load_app(spec: str) -> Any:

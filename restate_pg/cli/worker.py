@@ -1,4 +1,4 @@
-"""`restate-pg worker MODULE:APP`: claim and run invocations of the application's handlers."""
+"""`restate-pg worker [MODULE:APP]`: claim and run invocations of the application's handlers and of the registered SDK endpoints."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from restate_pg.cli.arguments import (
     port,
     positive_int,
 )
-from restate_pg.cli.loader import load_app
+from restate_pg.cli.loader import load_app_or_none
 from restate_pg.cli.output import info
 from restate_pg.cli.running import configure_logging, import_runtime, run_until_signalled
 from restate_pg.cli.store import check_database, database_url
@@ -35,7 +35,7 @@ def add_parser(commands: Commands, common: argparse.ArgumentParser) -> None:
         "Claim and run invocations of the application's handlers until stopped. Start as many "
         "worker processes as you like; SIGINT or SIGTERM stops one gracefully.",
     )
-    add_app(worker)
+    add_app(worker, optional=True)
     worker.add_argument(
         "--concurrency",
         type=positive_int,
@@ -61,7 +61,7 @@ def add_parser(commands: Commands, common: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     url = database_url(args)
     check_database(url, args.schema, migrated=True)
-    app = load_app(args.app)
+    app = load_app_or_none(args.app)
     run_worker = import_runtime("restate_pg.worker", "run_worker")
     configure_logging(args.log_level, args.log_format)
     options: dict[str, Any] = {
