@@ -45,6 +45,8 @@ def test_the_import_contracts_hold() -> None:
         ("ingress/requests.py", "import restate_pg.worker.engine", "transports go through services, never the worker"),
         ("store/rows.py", "import restate_pg.services.outcomes", "store imports nothing above core"),
         ("services/outcomes.py", "import restate_pg.admin.router", "Layers: each imports only those below it"),
+        ("protocol/framing.py", "import restate_pg.store.codec", "protocol imports only core, the stdlib, google.protobuf"),
+        ("protocol/messages.py", "import httpx", "protocol imports only core, the stdlib, google.protobuf"),
     ],
 )
 def test_a_violation_breaks_its_contract(tmp_path: Path, module: str, violation: str, contract: str) -> None:
