@@ -26,7 +26,7 @@ Headers = typing.Optional[typing.Dict[str, str]]
 
 class CallCommands(ContextCore):
     def _target(self, service: str, handler: str) -> Handler:
-        target = self._host.app.handler(service, handler)
+        target = self._host.handler(service, handler)
         if target is None:  # as in Restate: the caller's attempt fails and is retried
             message = f"the service handler {service}/{handler} was not found"
             self._fail_attempt(RetryableError(message, 404))

@@ -27,6 +27,10 @@ class Host(typing.Protocol):
     def clock(self) -> DbClock:
         """The database's clock (timers are set in its time)."""
 
+    def handler(self, service: str, name: str) -> typing.Optional[Handler]:
+        """A handler by name: of the application, or of a registered SDK endpoint (callable by
+        name: `ctx.generic_call`)."""
+
     def setting(self, handler: Handler, name: str) -> typing.Any:
         """A timeout or retention of `handler`: an operator's override of its service's setting
         (admin `PATCH /services/{name}`), else the handler's own, else its service's."""

@@ -290,6 +290,9 @@ class MemoryRuntime:
 
     # -- the Host protocol -------------------------------------------------------------------
 
+    def handler(self, service: str, name: str) -> typing.Optional[Handler]:
+        return self.app.handler(service, name)
+
     def setting(self, handler: Handler, name: str) -> typing.Any:
         if name == "inactivity_timeout":
             return timedelta(seconds=self.default_inactivity_timeout)
