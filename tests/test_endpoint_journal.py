@@ -14,7 +14,8 @@ import pytest
 
 from restate_pg.core.ids import new_invocation_id
 from restate_pg.core.records import CANCEL_SIGNAL, Failure, FlushResult, InvocationRecord, JournalRow, MailboxItem
-from restate_pg.endpoints.journal import EndpointJournal, awakeable_signal
+from restate_pg.endpoints.journal import EndpointJournal
+from restate_pg.protocol.awakeables import awakeable_signal
 from restate_pg.endpoints.suspension import awaited
 from restate_pg.endpoints.targets import CallTarget
 from restate_pg.protocol import service_protocol_pb2 as pb

@@ -5,8 +5,9 @@ from __future__ import annotations
 import typing
 from dataclasses import dataclass
 
-#: Restate's code for an endpoint that misbehaves (no terminal message, bad frames).
-PROTOCOL_VIOLATION = 571
+from restate_pg.protocol.errors import PROTOCOL_VIOLATION
+
+__all__ = ["PROTOCOL_VIOLATION", "Ended", "Ending", "Failed", "Suspended"]
 
 
 @dataclass(frozen=True)

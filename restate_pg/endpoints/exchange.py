@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import typing
 
-from restate_pg.endpoints.endings import PROTOCOL_VIOLATION, Ending, Failed
+from restate_pg.endpoints.endings import Ending, Failed
+from restate_pg.protocol.errors import INTERNAL, UNSUPPORTED_MEDIA_TYPE
 from restate_pg.protocol.framing import FrameDecoder, encode_frame
 
 if typing.TYPE_CHECKING:
@@ -25,7 +26,7 @@ _NO_TERMINAL = "the endpoint closed the stream without an end, suspension or err
 
 def _refused(status: int, body: bytes) -> Failed:
     text = body[:500].decode("utf-8", errors="replace").strip()
-    return Failed(PROTOCOL_VIOLATION if status == 415 else 500, f"the endpoint answered {status}: {text}".strip())
+    return Failed(UNSUPPORTED_MEDIA_TYPE if status == 415 else INTERNAL, f"the endpoint answered {status}: {text}".strip())
 
 
 async def request_response(attempt: "EndpointAttempt", url: str, headers: typing.Dict[str, str], body: bytes) -> Ending:
@@ -40,7 +41,7 @@ async def request_response(attempt: "EndpointAttempt", url: str, headers: typing
                 ending = await attempt.on_frame(frame, attempt.handler.version)
                 if ending is not None:
                     return ending
-    return Failed(PROTOCOL_VIOLATION, _NO_TERMINAL)
+    return Failed(INTERNAL, _NO_TERMINAL)
 
 
 async def bidirectional(attempt: "EndpointAttempt", url: str, headers: typing.Dict[str, str], body: bytes) -> Ending:
@@ -81,7 +82,7 @@ async def bidirectional(attempt: "EndpointAttempt", url: str, headers: typing.Di
             if reader in done:
                 chunk = reader.result()
                 if chunk is None:
-                    return Failed(PROTOCOL_VIOLATION, _NO_TERMINAL)
+                    return Failed(INTERNAL, _NO_TERMINAL)
                 for frame in decoder.feed(chunk):
                     ending = await attempt.on_frame(frame, attempt.handler.version)
                     if ending is not None:

@@ -19,12 +19,7 @@ from datetime import datetime, timezone
 
 from google.protobuf.message import Message
 
-from restate_pg.core.ids import (
-    idempotent_invocation_id,
-    is_invocation_id,
-    parse_awakeable_id,
-    workflow_invocation_id,
-)
+from restate_pg.core.ids import idempotent_invocation_id, parse_awakeable_id, workflow_invocation_id
 from restate_pg.core.records import (
     CANCEL_SIGNAL,
     Batch,
@@ -43,7 +38,7 @@ from restate_pg.core.records import (
 from restate_pg.endpoints import notifications as notes
 from restate_pg.endpoints.targets import CallTarget, Targets
 from restate_pg.protocol import service_protocol_pb2 as pb
-from restate_pg.protocol.awakeables import parse_sdk_awakeable_id
+from restate_pg.protocol.awakeables import awakeable_signal
 from restate_pg.protocol.errors import ProtocolViolation
 from restate_pg.protocol.framing import MessageType as T
 from restate_pg.protocol.messages import ENTRY_TYPES, MESSAGE_TYPES_BY_ENTRY_TYPE
@@ -425,21 +420,6 @@ class EndpointJournal:
             if notes.awaited_by(message, completions, signals):
                 return True
         return False
-
-def awakeable_signal(
-    awakeable_id: str, value: typing.Optional[bytes], failure: typing.Optional[Failure]
-) -> typing.Optional[Signal]:
-    """The signal that completes an SDK endpoint's awakeable (None for restate-pg's own ids):
-    the endpoint's invocation is named by `StartMessage.id`, the invocation id's ASCII bytes."""
-    try:
-        start_id, index = parse_sdk_awakeable_id(awakeable_id)
-    except ValueError:
-        return None
-    invocation_id = start_id.decode("ascii", errors="replace")
-    if not is_invocation_id(invocation_id):
-        return None
-    return Signal(invocation_id, index=index, value=value, failure=failure)
-
 
 def _state_name(key: bytes) -> str:
     try:

@@ -21,7 +21,10 @@ import binascii
 import string
 import typing
 
-__all__ = ["sdk_awakeable_id", "parse_sdk_awakeable_id"]
+from restate_pg.core.ids import is_invocation_id
+from restate_pg.core.records import Failure, Signal
+
+__all__ = ["awakeable_signal", "sdk_awakeable_id", "parse_sdk_awakeable_id"]
 
 PREFIX = "sign_1"
 SPEC_PREFIX = "prom_1"
@@ -55,3 +58,18 @@ def parse_sdk_awakeable_id(awakeable_id: str) -> typing.Tuple[bytes, int]:
     if len(raw) <= _INDEX_BYTES:
         raise ValueError(f"not an awakeable id (too short): {awakeable_id!r}")
     return raw[:-_INDEX_BYTES], int.from_bytes(raw[-_INDEX_BYTES:], "big")
+
+
+def awakeable_signal(
+    awakeable_id: str, value: typing.Optional[bytes], failure: typing.Optional[Failure]
+) -> typing.Optional[Signal]:
+    """The signal that completes an SDK endpoint's awakeable (None for restate-pg's own ids):
+    the endpoint's invocation is named by `StartMessage.id`, the invocation id's ASCII bytes."""
+    try:
+        start_id, index = parse_sdk_awakeable_id(awakeable_id)
+    except ValueError:
+        return None
+    invocation_id = start_id.decode("ascii", errors="replace")
+    if not is_invocation_id(invocation_id):
+        return None
+    return Signal(invocation_id, index=index, value=value, failure=failure)

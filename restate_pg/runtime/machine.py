@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from restate_pg.api.errors import SdkInternalException, TerminalError
 from restate_pg.api.serde import JsonSerde
 from restate_pg.core.ids import new_awakeable_id, parse_awakeable_id
+from restate_pg.protocol.awakeables import awakeable_signal
 from restate_pg.runtime.journal import RecordedJournal, Result
 from restate_pg.runtime.state_overlay import StateOverlay
 from restate_pg.core.records import (
@@ -261,17 +262,23 @@ class JournalMachine:
     def complete_awakeable(
         self, awakeable_id: str, value: typing.Optional[bytes], failure: typing.Optional[Failure]
     ) -> None:
-        """Journal the completion; it is delivered in the transaction of the next flush."""
-        try:
-            target, target_command = parse_awakeable_id(awakeable_id)
-        except ValueError:
-            raise TerminalError(f"bad awakeable id '{awakeable_id}'", 400) from None
+        """Journal the completion; it is delivered in the transaction of the next flush (an SDK
+        endpoint's awakeable as a signal to its invocation)."""
+        signal = awakeable_signal(awakeable_id, value, failure)
+        if signal is None:
+            try:
+                target, target_command = parse_awakeable_id(awakeable_id)
+            except ValueError:
+                raise TerminalError(f"bad awakeable id '{awakeable_id}'", 400) from None
         params = {"id": awakeable_id}
         command, recorded = self.issue("CompleteAwakeable", None, params)
         if recorded is None:
             self.append_command(command, "CompleteAwakeable", params=params, completed=True, value=value,
                                 failure=failure)
-            self.pending.resolutions.append(Resolution(awakeable_id, target, target_command, value, failure))
+            if signal is not None:
+                self.pending.signals.append(signal)
+            else:
+                self.pending.resolutions.append(Resolution(awakeable_id, target, target_command, value, failure))
 
     def promise_get(self, name: str, peek: bool, promise_key: typing.Tuple[str, str]) -> int:
         """A GetPromise (or PeekPromise) command; asked again on replay, the answer being idempotent."""

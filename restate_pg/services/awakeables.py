@@ -8,7 +8,7 @@ import typing
 
 from restate_pg.core.ids import parse_awakeable_id
 from restate_pg.core.records import Failure, Resolution
-from restate_pg.endpoints.journal import awakeable_signal
+from restate_pg.protocol.awakeables import awakeable_signal
 from restate_pg.services.outcomes import InvalidAwakeableId, NotResolved, Resolved
 from restate_pg.services.signals import Signals
 from restate_pg.store.driver import Store
