@@ -204,10 +204,12 @@ async def test_service_config_patch_with_the_fields_left_null(admin):
 
 
 async def test_what_restate_pg_does_not_do_is_answered_in_restates_error_shape(admin):
-    """`restate deployments register URI` and `deployments remove --force ID` get a message the
-    CLI prints (workers register their deployment themselves); `subscriptions list` shows none."""
-    registered = await admin.client.post("/admin/v4/deployments", json={"uri": "http://localhost:9080"})
-    assert registered.status_code == 501 and "workers register" in registered.json()["message"]
+    """`restate deployments register URI` of an endpoint that does not answer gets Restate's
+    discovery error, and `deployments remove --force ID` of an in-process deployment a message the
+    CLI prints (its workers own it); `subscriptions list` shows none. Registering endpoints that
+    answer: tests/test_endpoint_registration.py."""
+    registered = await admin.client.post("/admin/v4/deployments", json={"uri": "http://127.0.0.1:1"})
+    assert registered.status_code == 400 and registered.json()["message"].startswith("[META0003] error when calling")
     removed = await admin.client.delete(f"/admin/v4/deployments/{admin.engine.deployment_id}?force=true")
     assert removed.status_code == 501 and "stop its workers" in removed.json()["message"]
     assert (await admin.client.get("/admin/v4/subscriptions")).json() == {"subscriptions": []}

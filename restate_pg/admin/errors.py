@@ -38,15 +38,20 @@ _PATH_FIELDS = {
 class AdminError(Exception):
     """A request the admin API refuses, with the HTTP status Restate's would answer."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, restate_code: typing.Optional[str] = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.restate_code = restate_code
 
 
-def error_response(status: int, message: str) -> JSONResponse:
-    """An admin error, shaped as Restate's: `{"code", "message"}`."""
-    return JSONResponse({"code": status, "message": message}, status_code=status)
+def error_response(status: int, message: str, restate_code: typing.Optional[str] = None) -> JSONResponse:
+    """An admin error, shaped as Restate's: `{"code", "message"}`, with Restate's error code
+    (`restate_code`, such as META0003) when it has one."""
+    body: typing.Dict[str, typing.Any] = {"code": status, "message": message}
+    if restate_code is not None:
+        body["restate_code"] = restate_code
+    return JSONResponse(body, status_code=status)
 
 
 def validation_message(exc: RequestValidationError) -> str:
@@ -70,7 +75,7 @@ def check_parameters(request: Request) -> None:
 def answer_exception(exc: Exception) -> JSONResponse:
     """The admin answer to an exception a route raised."""
     if isinstance(exc, AdminError):
-        return error_response(exc.status, exc.message)
+        return error_response(exc.status, exc.message, exc.restate_code)
     if isinstance(exc, InvalidInput):
         return error_response(exc.status, exc.message)
     if isinstance(exc, HTTPException):

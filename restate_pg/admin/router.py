@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from restate_pg.admin.cron import add_cron_routes
+from restate_pg.admin.deployments import add_deployment_routes
 from restate_pg.admin.errors import AdminRoute, answer_exception, error_response
 from restate_pg.admin.metrics import create_metrics_router
 from restate_pg.services.answers import OPERATIONS, Answer, perform
@@ -53,6 +54,7 @@ def create_admin_router(engine: Gateway) -> APIRouter:
         return _respond(await perform(engine, "restart-as-new", invocation_id, prefix=int(from_)))
 
     add_service_routes(router, engine)
+    add_deployment_routes(router, engine)
     add_cron_routes(router, engine)
     versioned = APIRouter(route_class=AdminRoute)
     versioned.include_router(router)

@@ -1,4 +1,4 @@
-"""Restate's admin paths for services, deployments and the server itself.
+"""Restate's admin paths for services and the server itself (deployments: `admin/deployments.py`).
 
 Services are read from the registry workers write when they start (`service`, `deployment`
 tables), so an admin process that hosts no handlers still lists every service in use.
@@ -9,8 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import typing
-from datetime import datetime, timedelta, timezone
-from urllib.parse import quote
+from datetime import timedelta
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
@@ -74,7 +73,7 @@ def _without_nulls(described: typing.Mapping[str, typing.Any]) -> typing.Dict[st
 
 
 def add_service_routes(router: APIRouter, engine: Gateway) -> None:
-    """Mount the service, deployment, health and version paths on `router`."""
+    """Mount the service, health and version paths on `router` (deployments: `admin.deployments`)."""
     store = engine.store
 
     async def one_service(name: str) -> typing.Dict[str, typing.Any]:
@@ -172,40 +171,9 @@ def add_service_routes(router: APIRouter, engine: Gateway) -> None:
         return JSONResponse({"object_key": key, "version": state_version(state),
                              "state": {entry: list(value) for entry, value in state.items()}})
 
-    @router.post("/deployments", include_in_schema=False)
-    async def register_deployment() -> Response:
-        raise AdminError(501, "restate-pg discovers no deployment: its workers register theirs when they start")
-
-    @router.delete("/deployments/{deployment_id}", include_in_schema=False)
-    async def remove_deployment(deployment_id: str) -> Response:
-        raise AdminError(501, "restate-pg removes no deployment: stop its workers once its in-flight invocations are 0")
-
     @router.get("/subscriptions", include_in_schema=False)
     async def list_subscriptions() -> Response:
         return JSONResponse({"subscriptions": []})  # restate-pg reads no Kafka topics
-
-    @router.get("/deployments", include_in_schema=False)
-    async def list_deployments() -> Response:
-        latest = {row["name"]: row for row in await store.list_services()}
-        return JSONResponse({"deployments": [_render_deployment(row, latest) for row in await store.list_deployments()]})
-
-    @router.get("/deployments/{deployment_id}", include_in_schema=False)
-    async def get_deployment(deployment_id: str) -> Response:
-        """By its name, or by the Restate-shaped id the admin API shows for it; with the full
-        metadata of its services (Restate's `DetailedDeploymentResponse`)."""
-        rows = await store.list_deployments(deployment_id) or [
-            row for row in await store.list_deployments() if restate_deployment_id(row["id"]) == deployment_id]
-        if not rows:
-            raise AdminError(404, f"deployment '{deployment_id}' not found")
-        latest = {row["name"]: row for row in await store.list_services()}
-        described = _render_deployment(rows[0], latest)
-        revisions = {entry["name"]: entry["revision"] for entry in described["services"]}
-        described["services"] = [
-            render_service(latest[doc["name"]], engine) if latest.get(doc["name"], {}).get("deployment_id") == rows[0]["id"]
-            else _without_nulls({**doc, "handlers": [_without_nulls(h) for h in doc.get("handlers", [])],
-                                 "deployment_id": described["id"], "revision": revisions[doc["name"]], "public": True})
-            for doc in rows[0]["services"] if isinstance(doc, dict)]
-        return JSONResponse(described)
 
 
 def restate_deployment_id(name: str) -> str:
@@ -214,36 +182,6 @@ def restate_deployment_id(name: str) -> str:
     if is_deployment_id(name):
         return name
     return deployment_id_from_digest(hashlib.sha256(name.encode()).digest())
-
-
-def _render_deployment(row: typing.Mapping[str, typing.Any],
-                       latest: typing.Mapping[str, typing.Mapping[str, typing.Any]]) -> typing.Dict[str, typing.Any]:
-    """A deployment as Restate's `DeploymentResponse`, plus restate-pg's own fields (its name,
-    compatibility, live workers, in-flight invocations)."""
-    names = [entry["name"] if isinstance(entry, dict) else entry for entry in row["services"]]
-    return {
-        "id": restate_deployment_id(row["id"]),
-        "name": row["id"],
-        # workers pull from the database: no endpoint is called, so the URI only names the deployment
-        "uri": "restate-pg://deployment/" + quote(row["id"], safe=""),
-        "protocol_type": "RequestResponse",
-        "http_version": "HTTP/1.1",
-        "min_protocol_version": 0,  # restate-pg's workers speak no service protocol
-        "max_protocol_version": 0,
-        "created_at": _utc(row["created_at"]),
-        # a service's revision is recorded only for the deployment that registered it last
-        "services": [{"name": name, "revision": latest[name]["revision"]
-                      if name in latest and latest[name]["deployment_id"] == row["id"] else 0} for name in names],
-        "compatible_with": row["compatible_with"],
-        "last_seen_at": _utc(row["last_seen_at"]),
-        "workers": row["workers"],
-        "in_flight_invocations": row["in_flight"],
-    }
-
-
-def _utc(moment: datetime) -> str:
-    """RFC 3339 in UTC with a `Z`, the one form Restate's CLI parses."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 async def _json_object(request: Request, opaque: typing.Collection[str] = ()) -> typing.Dict[str, typing.Any]:

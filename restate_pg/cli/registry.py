@@ -1,4 +1,5 @@
-"""`restate-pg services list` and `restate-pg deployments list|compatible`: what workers registered.
+"""`restate-pg services list` and `restate-pg deployments list|compatible`: what workers registered
+(`deployments register|describe|remove`, for SDK endpoints: `cli/endpoints.py`).
 
 Upgrading without stopping: each worker runs one deployment (an application version) and resumes
 only invocations pinned to it, or to deployments an operator marked compatible with it, so an old
@@ -11,6 +12,7 @@ import argparse
 import typing
 
 from restate_pg.cli.arguments import Commands, Parser, add_operator_command
+from restate_pg.cli.endpoints import add_endpoint_commands
 from restate_pg.cli.errors import CLIError
 from restate_pg.cli.output import print_result
 from restate_pg.cli.store import with_store
@@ -27,8 +29,8 @@ def add_parser(commands: Commands, common: argparse.ArgumentParser) -> None:
     services = add_operator_command(commands, "services", "list the registered services", "The services workers registered.")
     add_services_arguments(services, [common], Parser)
     deployments = add_operator_command(
-        commands, "deployments", "list deployments, and mark them compatible for upgrades",
-        "Deployments (application versions), their in-flight invocations, and which may resume whose.",
+        commands, "deployments", "list deployments, mark them compatible, register SDK endpoints",
+        "Deployments (application versions, and SDK endpoints), their in-flight invocations, and which may resume whose.",
     )
     add_deployments_arguments(deployments, [common], Parser)
 
@@ -59,6 +61,7 @@ def add_deployments_arguments(
     compatible.add_argument("deployment", metavar="DEPLOYMENT")
     compatible.add_argument("old", nargs="*", metavar="OLD")
     compatible.set_defaults(run=mark_compatible)
+    add_endpoint_commands(commands, parents)
 
 
 def list_services(url: str, schema: str, args: argparse.Namespace) -> int:

@@ -65,6 +65,11 @@ def deployment_id_from_digest(digest: bytes) -> str:
     return "dp_1" + _base62(int.from_bytes(digest[:16], "big"), 22)
 
 
+def new_deployment_id() -> str:
+    """A fresh random deployment id, as Restate gives a registered SDK endpoint."""
+    return deployment_id_from_digest(os.urandom(16))
+
+
 def is_deployment_id(value: str) -> bool:
     return len(value) == 26 and value.startswith("dp_1") and all(c in _ALPHABET for c in value[4:])
 

@@ -1,4 +1,9 @@
-"""Services written with Restate's SDKs, in any language, run on restate-pg through Restate's
-service protocol: their endpoints' registry entries (`deployment.py`, `services.py`), the
-journal of an attempt as protocol messages (`journal.py`, `notifications.py`), and the attempt
-that drives an endpoint over HTTP (`attempt.py`, `exchange.py`, `h2c.py`)."""
+"""SDK endpoints: services written with Restate's SDKs, in any language, run as processes of
+their own and reached over HTTP through Restate's service protocol. This package discovers what an
+endpoint serves (`discovery.py`: `GET {uri}/discover`) and reads its manifest (`manifest.py`);
+turns a registered deployment into what the ingress and the worker use (`deployment.py`,
+`services.py`, `targets.py`); and drives an attempt on an endpoint: the journal as protocol
+messages (`journal.py`, `notifications.py`, `suspension.py`) and the HTTP exchange
+(`attempt.py`, `exchange.py`, `h2c.py`). Registering is `services.deployments`' part, storing it
+the store's.
+"""

@@ -120,3 +120,35 @@ async def perform(node: Gateway, name: str, invocation_id: str, **options: typin
         logger.exception("%s of %s failed", name, invocation_id)
         return Answer(500, f"internal error during {name}")
     return answer(operation, outcome)
+
+
+# -- deployments ------------------------------------------------------------------------------
+
+#: A deployment operation's failure: the HTTP status, the message, and Restate's error code.
+DeploymentReply = typing.Tuple[int, str, typing.Optional[str]]
+
+IN_PROCESS_REMOVAL = "restate-pg removes no deployment: stop its workers once its in-flight invocations are 0"
+
+
+def deployment_reply(outcome: outcomes.Outcome) -> typing.Optional[DeploymentReply]:
+    """How a registration, update or removal that failed is answered (None: it did not fail).
+    Discovery failures are the request's fault here (400), where Restate answers 500."""
+    match outcome:
+        case outcomes.InvalidField(field, reason):
+            return 400, f"The request field '{field}' is invalid. Reason: {reason}", None
+        case outcomes.DiscoveryFailed(message, code):
+            return 400, message if code is None else f"[{code}] {message}", code
+        case outcomes.ServiceTypeChanged(service):
+            return (409, f"[META0006] detected a new service revision for '{service}' changing the service type from "
+                    "previous revision. Service type cannot be changed across revisions.", "META0006")
+        case outcomes.UnknownDeployment(deployment_id):
+            return 404, f"deployment '{deployment_id}' not found", None
+        case outcomes.InProcessDeployment(deployment_id):
+            return 400, f"deployment '{deployment_id}' is run by restate-pg's workers: it has no uri or headers to change", None
+        case outcomes.UriTaken(uri, deployment_id):
+            return 409, f"the uri {uri} is registered already, as deployment {deployment_id}", None
+        case outcomes.ProtocolVersionsChanged((low, high), (new_low, new_high)):
+            return (400, "[META0016] an update deployment operation must provide an endpoint with the same services and "
+                    f"handlers. The update tried to change the supported protocol versions from {low}..={high} to "
+                    f"{new_low}..={new_high}", "META0016")
+    return None

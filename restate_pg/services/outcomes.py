@@ -187,3 +187,87 @@ class PrefixSplitsCommand(Outcome):
     """Restart-as-new refused: the journal up to `prefix` holds commands whose results come later."""
 
     prefix: int
+
+
+# -- SDK endpoint deployments -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EndpointDeployment(Outcome):
+    """An endpoint deployment as registered (or as a dry run would register it): what Restate's
+    `RegisterDeploymentResponse` shows. `result` is Restate's: `created`, `unchanged` (the uri was
+    registered already, and nothing was done) or `overwritten` (with force)."""
+
+    id: str
+    result: str
+    services: typing.Tuple[typing.Mapping[str, typing.Any], ...]
+    min_protocol_version: int
+    max_protocol_version: int
+    sdk_version: typing.Optional[str] = None
+
+
+@dataclass(frozen=True)
+class DiscoveryFailed(Outcome):
+    """The endpoint could not be discovered, or its manifest cannot be registered; `message` is
+    Restate's, `restate_code` its code."""
+
+    message: str
+    restate_code: typing.Optional[str] = None
+
+
+@dataclass(frozen=True)
+class ServiceTypeChanged(Outcome):
+    """A service would change type (a service becoming a virtual object, say): refused unless
+    the registration allows breaking changes."""
+
+    service: str
+
+
+@dataclass(frozen=True)
+class UnknownDeployment(Outcome):
+    """No deployment has this id."""
+
+    deployment_id: str
+
+
+@dataclass(frozen=True)
+class InProcessDeployment(Outcome):
+    """The deployment is run by restate-pg's workers: it has no uri, and goes when they stop."""
+
+    deployment_id: str
+
+
+@dataclass(frozen=True)
+class UriTaken(Outcome):
+    """Another deployment is registered at this uri."""
+
+    uri: str
+    deployment_id: str
+
+
+@dataclass(frozen=True)
+class ProtocolVersionsChanged(Outcome):
+    """An update found the endpoint supporting other protocol versions than it registered with."""
+
+    registered: typing.Tuple[int, int]
+    discovered: typing.Tuple[int, int]
+
+
+@dataclass(frozen=True)
+class DeploymentUpdated(Outcome):
+    """An endpoint deployment's new address or headers (and with overwrite, services) are stored."""
+
+    deployment_id: str
+
+
+@dataclass(frozen=True)
+class DeploymentRemoved(Outcome):
+    """The deployment and the services it was the latest of are forgotten."""
+
+
+@dataclass(frozen=True)
+class InvalidField(Outcome):
+    """A field of a registration or update is not what it must be (Restate's "invalid field")."""
+
+    field: str
+    reason: str

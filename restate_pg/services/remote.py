@@ -30,7 +30,7 @@ class RemoteServices:
     async def load(self) -> None:
         deployments: typing.List[typing.Tuple[EndpointDeployment, typing.List[str]]] = []
         services: typing.Dict[str, ServiceDefinition] = {}
-        for row in await self.store.endpoint_deployments():
+        for row in await self.store.driven_endpoints():
             try:
                 deployment = EndpointDeployment.from_row(row, *(
                     () if self.max_protocol_version is None else (self.max_protocol_version,)))

@@ -219,12 +219,13 @@ SELECT name, ty AS type, revision, public, deployment_id AS deployment,
 
 -- name: operator_deployments
 -- the deployments, oldest first, with their live workers and in-flight
--- invocations (to drain before switching one off)
+-- invocations (to drain before switching one off), and an SDK endpoint's uri
 SELECT d.id, d.created_at,
        (SELECT count(*) FROM {s}.worker w WHERE w.deployment_id = d.id) AS workers,
        (SELECT count(*) FROM {s}.task t WHERE t.deployment_id = d.id) AS in_flight,
        array_to_string(d.compatible_with, ', ') AS resumes_also,
-       (SELECT string_agg(e->>'name', ', ') FROM jsonb_array_elements(d.services) e) AS services
+       (SELECT string_agg(e->>'name', ', ') FROM jsonb_array_elements(d.services) e) AS services,
+       d.uri AS endpoint
   FROM {s}.deployment d ORDER BY d.created_at
 
 -- name: operator_state

@@ -30,8 +30,10 @@ UPDATE {s}.service
 RETURNING name
 
 -- name: list_deployments
--- application versions, with their live workers and in-flight invocations
-SELECT d.id, d.services, d.compatible_with, d.created_at, d.last_seen_at,
+-- application versions and SDK endpoints (those with a uri), with their live workers
+-- and in-flight invocations
+SELECT d.id, d.services, d.compatible_with, d.created_at, d.last_seen_at, d.uri, d.protocol_mode,
+       d.min_protocol_version, d.max_protocol_version, d.use_http_11, d.additional_headers, d.sdk_version,
        (SELECT count(*) FROM {s}.worker w WHERE w.deployment_id = d.id) AS workers,
        (SELECT count(*) FROM {s}.task t WHERE t.deployment_id = d.id) AS in_flight
   FROM {s}.deployment d
