@@ -22,8 +22,7 @@ from tests.endpoints.processes import (
     TYPESCRIPT_MODES,
     Endpoint,
     ensure_node_modules,
-    start_python_endpoint,
-    start_typescript_endpoint,
+    start_endpoint as start,
     stop_all,
 )
 
@@ -47,18 +46,12 @@ def node_modules() -> Path:
 def start_endpoint(request: pytest.FixtureRequest) -> typing.Iterator[StartEndpoint]:
     started = request.node.stash.setdefault(_STARTED, [])
 
-    def start(sdk: str, mode: str = "h2", **options: typing.Any) -> Endpoint:
-        if sdk == "typescript":
-            request.getfixturevalue("node_modules")
-            endpoint = start_typescript_endpoint(mode, **options)
-        elif sdk == "python":
-            endpoint = start_python_endpoint(mode, **options)
-        else:
-            raise ValueError(f"unknown SDK {sdk!r} (typescript or python)")
+    def start_and_track(sdk: str, mode: str = "h2", **options: typing.Any) -> Endpoint:
+        endpoint = start(sdk, mode, **options)
         started.append(endpoint)
         return endpoint
 
-    yield start
+    yield start_and_track
     stop_all(started)
 
 

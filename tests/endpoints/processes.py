@@ -112,8 +112,8 @@ class Endpoint:
         the old process is killed first if it still runs."""
         if self.process.process is not None and self.process.process.poll() is None:
             self.kill()
-        start = start_typescript_endpoint if self.sdk == "typescript" else start_python_endpoint
-        return start(self.mode, self.port, prefix=self.prefix, counters=self.counters, env=self.process.extra_env)
+        return start_endpoint(self.sdk, self.mode, self.port, prefix=self.prefix, counters=self.counters,
+                              env=self.process.extra_env)
 
     def __str__(self) -> str:
         return f"{self.sdk} endpoint ({self.mode}, {self.protocol_mode}) at {self.url}, pid {self.process.pid}"
@@ -127,47 +127,44 @@ class EndpointProcess(ChildProcess):
         self.extra_env = dict(env)
 
 
-def _launch(sdk: str, mode: str, port: typing.Optional[int], prefix: str, counters: typing.Optional[Path],
-            env: typing.Mapping[str, str], command: typing.Callable[[int], typing.List[str]]) -> Endpoint:
-    """Start `command(port)` with the services' environment, and wait until it answers."""
-    modes = TYPESCRIPT_MODES if sdk == "typescript" else PYTHON_MODES
-    if mode not in modes:
-        raise ValueError(f"unknown {sdk} endpoint mode {mode!r} (one of {', '.join(modes)})")
+def start_endpoint(
+    sdk: str,
+    mode: str = "h2",
+    port: typing.Optional[int] = None,
+    *,
+    prefix: str = "",
+    counters: typing.Optional[Path] = None,
+    env: typing.Optional[typing.Mapping[str, str]] = None,
+) -> Endpoint:
+    """`sdk`'s test services ("typescript" or "python") served in `mode` (see the module's table)
+    on `port` (a free one if None), once they answer /discover. `prefix` goes before every
+    service's name, `counters` is the directory of the services' counters (a fresh one if None),
+    `env` adds variables (RESTATE_IDENTITY_KEYS: the endpoint checks request signatures)."""
+    modes = {"typescript": TYPESCRIPT_MODES, "python": PYTHON_MODES}.get(sdk)
+    if modes is None or mode not in modes:
+        raise ValueError(f"no {sdk} endpoint mode {mode!r} (typescript: {TYPESCRIPT_MODES}, python: {PYTHON_MODES})")
     port = port or free_port()
     counters = counters or Path(tempfile.mkdtemp(prefix="restate-test-counters-"))
-    variables = {"RESTATE_TEST_PREFIX": prefix, "RESTATE_TEST_COUNTERS": str(counters), **env}
-    return _started(Endpoint(sdk, mode, port, EndpointProcess(command(port), env=variables), prefix, counters))
+    variables = {"RESTATE_TEST_PREFIX": prefix, "RESTATE_TEST_COUNTERS": str(counters), **(env or {})}
+    if sdk == "typescript":
+        ensure_node_modules()
+        node = shutil.which("node") or "node"
+        command = [node, "--require", str(POLYFILL), str(TS_BUILD / "main.js"), mode, str(port)]
+    else:  # hypercorn in this one process (python/serve.py): h2c and HTTP/1.1 on one port
+        command = [sys.executable, "-m", "tests.endpoints.python.serve", str(port)]
+        if mode == "h2-rr":
+            variables.setdefault("RESTATE_TEST_PROTOCOL", "request_response")
+    return _started(Endpoint(sdk, mode, port, EndpointProcess(command, env=variables), prefix, counters))
 
 
-def start_typescript_endpoint(
-    mode: str = "h2",
-    port: typing.Optional[int] = None,
-    *,
-    prefix: str = "",
-    counters: typing.Optional[Path] = None,
-    env: typing.Optional[typing.Mapping[str, str]] = None,
-) -> Endpoint:
-    """The TypeScript test services served in `mode` (see the module's table) on `port` (a free one
-    if None), answering /discover. `env` adds variables, e.g. RESTATE_IDENTITY_KEYS."""
-    ensure_node_modules()
-    node = shutil.which("node") or "node"
-    return _launch("typescript", mode, port, prefix, counters, env or {},
-                   lambda port: [node, "--require", str(POLYFILL), str(TS_BUILD / "main.js"), mode, str(port)])
+def start_typescript_endpoint(mode: str = "h2", port: typing.Optional[int] = None, **options: typing.Any) -> Endpoint:
+    """tests/endpoints/typescript on the TypeScript SDK (options: see `start_endpoint`)."""
+    return start_endpoint("typescript", mode, port, **options)
 
 
-def start_python_endpoint(
-    mode: str = "h2",
-    port: typing.Optional[int] = None,
-    *,
-    prefix: str = "",
-    counters: typing.Optional[Path] = None,
-    env: typing.Optional[typing.Mapping[str, str]] = None,
-) -> Endpoint:
-    """tests/endpoints/python's services on restate-sdk, served by hypercorn (h2c and HTTP/1.1 on
-    one port, in this one process: python/serve.py); arguments as for the TypeScript one."""
-    protocol = {"RESTATE_TEST_PROTOCOL": "request_response"} if mode == "h2-rr" else {}
-    return _launch("python", mode, port, prefix, counters, {**protocol, **(env or {})},
-                   lambda port: [sys.executable, "-m", "tests.endpoints.python.serve", str(port)])
+def start_python_endpoint(mode: str = "h2", port: typing.Optional[int] = None, **options: typing.Any) -> Endpoint:
+    """tests/endpoints/python on restate-sdk, served by hypercorn (options: see `start_endpoint`)."""
+    return start_endpoint("python", mode, port, **options)
 
 
 #: The seed's example listens on this port, as written (`listen(9080)`).
