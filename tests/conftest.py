@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-pytest_plugins = ["restate_pg.testing"]
+pytest_plugins = ["restate_pg.testing", "tests.endpoints.fixtures"]  # the second: real SDK endpoints
 
 #: The schema the session database is migrated into.
 TEST_SCHEMA = "restate"

@@ -1,0 +1,1 @@
+"""The test services of tests/endpoints/typescript, written against the real restate-sdk."""
