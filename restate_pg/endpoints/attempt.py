@@ -66,7 +66,7 @@ class EndpointAttempt:
         self.handler = handler
         self.journal = EndpointJournal(invocation, journal, host.targets, state)
         self.mailbox = list(mailbox)
-        self.mailbox_after = max((item.seq for item in mailbox), default=0)
+        self.mailbox_after = 0  # the loaded mailbox is taken in as the attempt starts
         self.wakeups = wakeups
         self.outcome = ""
         self._task: typing.Optional[asyncio.Task[typing.Any]] = None

@@ -32,7 +32,8 @@ class EndpointHandler:
     idempotency_retention_ms: int = DAY_MS
     workflow_retention_ms: int = DAY_MS
     abort_timeout: float = 600.0
-    inactivity_timeout: float = 60.0
+    #: Seconds without news before a bidirectional exchange ends (None: the worker's default).
+    inactivity_timeout: typing.Optional[float] = None
     #: Exchanges stay open both ways (HTTP/2 and an endpoint that streams), else request-response.
     bidirectional: bool = False
     #: The ingress's input rules: whether it takes an input, must have one, and its content types.
@@ -93,7 +94,7 @@ class EndpointDeployment:
                     idempotency_retention_ms=_ms(handler, service, "idempotencyRetention", DAY_MS),
                     workflow_retention_ms=int(handler.get("workflowCompletionRetention") or DAY_MS),
                     abort_timeout=_ms(handler, service, "abortTimeout", 600_000) / 1000,
-                    inactivity_timeout=_ms(handler, service, "inactivityTimeout", 60_000) / 1000,
+                    inactivity_timeout=_seconds(handler, service, "inactivityTimeout"),
                     bidirectional=manifest.get("protocolMode", "BIDI_STREAM") == "BIDI_STREAM"
                     and not row.get("use_http_11") and _ms(handler, service, "inactivityTimeout", 1) > 0,
                     **_io(handler), ingress_private=service.get("ingressPrivate"),
@@ -105,6 +106,11 @@ class EndpointDeployment:
 def _ms(handler: typing.Mapping[str, typing.Any], service: typing.Mapping[str, typing.Any], name: str, default: int) -> int:
     value = handler.get(name, service.get(name))
     return default if value is None else int(value)
+
+
+def _seconds(handler: typing.Mapping[str, typing.Any], service: typing.Mapping[str, typing.Any], name: str) -> typing.Optional[float]:
+    value = handler.get(name, service.get(name))
+    return None if value is None else int(value) / 1000
 
 
 def _retry(*policies: typing.Optional[typing.Mapping[str, typing.Any]]) -> RetrySchedule:

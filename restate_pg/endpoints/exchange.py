@@ -15,6 +15,7 @@ import asyncio
 import typing
 
 from restate_pg.endpoints.endings import Ending, Failed
+from restate_pg.endpoints.h2c import Stream, StreamClosed
 from restate_pg.protocol.errors import INTERNAL, UNSUPPORTED_MEDIA_TYPE
 from restate_pg.protocol.framing import FrameDecoder, encode_frame
 
@@ -44,14 +45,27 @@ async def request_response(attempt: "EndpointAttempt", url: str, headers: typing
     return Failed(INTERNAL, _NO_TERMINAL)
 
 
+async def _open(attempt: "EndpointAttempt", url: str, headers: typing.Dict[str, str], body: bytes) -> typing.Tuple[Stream, int]:
+    """Open the stream and send the journal; a connection the endpoint closed just as the
+    stream opened on it is replaced once (nothing was received: nothing happened)."""
+    for retry in (False, True):
+        stream = await attempt.host.h2_client().open(url, headers)
+        try:
+            await stream.send(body)
+            return stream, await asyncio.wait_for(stream.response(), attempt.handler.abort_timeout)
+        except StreamClosed:
+            await stream.reset()
+            if retry:
+                raise
+    raise AssertionError("unreachable")
+
+
 async def bidirectional(attempt: "EndpointAttempt", url: str, headers: typing.Dict[str, str], body: bytes) -> Ending:
     attempt.streaming = True
-    stream = await attempt.host.h2_client().open(url, headers)
+    stream, status = await _open(attempt, url, headers, body)
     loop = asyncio.get_running_loop()
     reader: typing.Optional[asyncio.Future[typing.Optional[bytes]]] = None
     try:
-        await stream.send(body)
-        status = await asyncio.wait_for(stream.response(), attempt.handler.abort_timeout)
         if status != 200:
             chunks = []
             while (chunk := await stream.read()) is not None:
@@ -60,6 +74,8 @@ async def bidirectional(attempt: "EndpointAttempt", url: str, headers: typing.Di
         decoder = FrameDecoder()
         journal = attempt.journal
         inactivity = attempt.handler.inactivity_timeout
+        if inactivity is None:
+            inactivity = attempt.host.default_inactivity_timeout
         idle_since = loop.time()
         closed_at: typing.Optional[float] = None
         reader = asyncio.ensure_future(stream.read())

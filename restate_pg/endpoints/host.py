@@ -15,6 +15,8 @@ from restate_pg.runtime.port import JournalStore
 
 class EndpointHost(typing.Protocol):
     targets: Targets
+    #: Seconds a bidirectional exchange waits with nothing to send before the endpoint suspends.
+    default_inactivity_timeout: float
     #: The transport errors of the HTTP client (to tell "endpoint unreachable" from bugs).
     transport_errors: typing.Tuple[typing.Type[BaseException], ...]
 

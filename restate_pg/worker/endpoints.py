@@ -66,6 +66,10 @@ class EndpointDriver:
     # -- the EndpointHost -----------------------------------------------------------------------
 
     @property
+    def default_inactivity_timeout(self) -> float:
+        return self.engine.default_inactivity_timeout
+
+    @property
     def store(self) -> typing.Any:
         return self.engine.store
 

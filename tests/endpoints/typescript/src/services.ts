@@ -58,8 +58,11 @@ export const calls = restate.service({
 
     /** A typed call to Echo/echo (serviceClient), with an optional idempotency key. */
     callEcho: async (ctx: restate.Context, req: { value: unknown; idempotencyKey?: string }) => {
-      const opts = req.idempotencyKey ? restate.rpc.opts({ idempotencyKey: req.idempotencyKey }) : undefined;
-      return ctx.serviceClient(echo).echo(req.value, opts);
+      const client = ctx.serviceClient(echo);
+      // an explicit `undefined` second argument is refused by the SDK: pass options only when there are some
+      return req.idempotencyKey
+        ? client.echo(req.value, restate.rpc.opts({ idempotencyKey: req.idempotencyKey }))
+        : client.echo(req.value);
     },
 
     /** A typed one-way call to echo, delayed by `delayMs`, with an optional idempotency key. */
