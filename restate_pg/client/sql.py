@@ -12,6 +12,7 @@ import typing
 from datetime import timedelta
 
 from restate_pg.api.app import App
+from restate_pg.api.inputs import InputRejected
 from restate_pg.services.answers import perform
 from restate_pg.client.base import Headers, RestateClient, raise_failure
 from restate_pg.client.handle import ClientError, RestateClientSendHandle
@@ -82,7 +83,11 @@ class SqlClient(RestateClient):
 
     async def _complete_awakeable(self, awakeable_id: str, value: typing.Optional[bytes], failure: typing.Any, content_type: str = "application/json") -> None:
         await self.open()
-        if isinstance(await self.engine.awakeables.complete(awakeable_id, value, failure), InvalidAwakeableId):
+        try:
+            outcome = await self.engine.awakeables.complete(awakeable_id, value, failure)
+        except InputRejected as exc:  # as the ingress answers it, and the HTTP client raises it
+            raise ClientError(400, exc.message) from None
+        if isinstance(outcome, InvalidAwakeableId):
             raise ClientError(400, f"bad awakeable id '{awakeable_id}'")
 
     async def _cancel(self, invocation_id: str) -> None:

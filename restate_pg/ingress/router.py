@@ -289,7 +289,7 @@ class Ingress:
             raise IngressError(405, "method not allowed")
         body = await self.read_body(request)
         if action == "resolve" and _json_expected(header_text(request, "content-type")):
-            try:  # the waiter's type is in its code, not known here: JSON at least (README)
+            try:  # JSON at least; of the waiter's declared type, if it declared one (below)
                 check_json_body(body)
             except InputRejected as exc:
                 raise IngressError(400, exc.message) from None
@@ -298,7 +298,10 @@ class Ingress:
         if action == "reject":  # the message is stored as text
             message = check_text("failure message (the request body)", body.decode("utf-8", errors="replace"))
             value, failure = None, Failure(500, message)
-        outcome = await self.node.awakeables.complete(awakeable_id, value, failure)
+        try:
+            outcome = await self.node.awakeables.complete(awakeable_id, value, failure)
+        except InputRejected as exc:
+            raise IngressError(400, exc.message) from None
         if isinstance(outcome, InvalidAwakeableId):
             raise IngressError(400, f"bad awakeable id '{awakeable_id}'")
         if isinstance(outcome, NotResolved):  # accepted all the same, as Restate's ingress does

@@ -109,6 +109,14 @@ class Attempt:
             logs.leave(token)
 
     async def _run(self) -> typing.Optional[FlushResult]:
+        try:
+            return await self._run_handler()
+        except SdkInternalBaseException:
+            if self.ctx.refused is None:  # a flush refused a value the handler sent (runtime/typed.py)
+                raise
+            return await self._complete(None, self.ctx.refused)
+
+    async def _run_handler(self) -> typing.Optional[FlushResult]:
         handler = self.handler
         try:
             output = await self._invoke()
@@ -120,6 +128,8 @@ class Attempt:
         except TerminalError as exc:
             return await self._complete(None, Failure(exc.status_code, exc.message, exc.metadata))
         except SdkInternalBaseException:
+            if self.ctx.refused is not None:
+                return await self._complete(None, self.ctx.refused)
             if self.ctx.fatal is None:
                 raise
             return await self._retry(self.ctx.fatal)
@@ -177,7 +187,7 @@ class Attempt:
                 take_next=release is not None,
             )
         )
-        self.outcome = "completed" if failure is None else "failed"
+        self.outcome = "completed" if failure is None and self.ctx.refused is None else "failed"
         return result
 
     async def _retry(self, exc: BaseException) -> typing.Optional[FlushResult]:

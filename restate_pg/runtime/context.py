@@ -29,6 +29,7 @@ from restate_pg.api.context import (
     WorkflowContext,
     WorkflowSharedContext,
 )
+from restate_pg.api.completions import Schema, declared_schema
 from restate_pg.api.errors import RetryableError, TerminalError
 from restate_pg.api.serde import DefaultSerde, Serde
 from restate_pg.observability.metrics import METRICS
@@ -112,9 +113,10 @@ class InvocationContext(RunCommands, CallCommands, StateCommands, WorkflowContex
     def awakeable(
         self, serde: Serde[T] = DefaultSerde(), type_hint: typing.Optional[typing.Type[T]] = None
     ) -> typing.Tuple[str, RestateDurableFuture[T]]:
+        schema = declared_schema(serde, type_hint)  # journaled for whoever resolves it
         if isinstance(serde, DefaultSerde):
             serde = serde.with_maybe_type(type_hint)
-        command, awakeable_id = self._command(self._machine.awakeable, self.invocation_id)
+        command, awakeable_id = self._command(self._machine.awakeable, self.invocation_id, schema)
         return awakeable_id, DurableFuture(self, command, serde.deserialize)
 
     def resolve_awakeable(self, name: str, value: T, serde: Serde[T] = DefaultSerde()) -> None:
@@ -132,15 +134,17 @@ class InvocationContext(RunCommands, CallCommands, StateCommands, WorkflowContex
         if self._handler.service.service_type != "workflow":
             self._fail_attempt(RetryableError("only Workflow services support durable promises"))
             raise AttemptFailed("only Workflow services support durable promises")
+        schema = declared_schema(serde, type_hint)  # journaled with its waits, for whoever resolves it
         if isinstance(serde, DefaultSerde):
             serde = serde.with_maybe_type(type_hint)
-        return RuntimePromise(self, name, serde)
+        return RuntimePromise(self, name, serde, schema)
 
     def _promise_key(self) -> typing.Tuple[str, str]:
         return self._handler.service.name, self._invocation.key or ""
 
-    def promise_get(self, name: str, peek: bool, decode: typing.Callable[[typing.Optional[bytes]], T]) -> DurableFuture[T]:
-        command = self._command(self._machine.promise_get, name, peek, self._promise_key())
+    def promise_get(self, name: str, peek: bool, decode: typing.Callable[[typing.Optional[bytes]], T],
+                    schema: typing.Optional[Schema] = None) -> DurableFuture[T]:
+        command = self._command(self._machine.promise_get, name, peek, self._promise_key(), schema)
         return DurableFuture(self, command, decode)
 
     def promise_complete(self, name: str, value: typing.Optional[bytes], failure: typing.Optional[Failure]) -> DurableFuture[None]:

@@ -9,6 +9,7 @@ The context's command groups (`runs.py`, `calls.py`, `state.py`, `context.py`) b
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import typing
 from datetime import datetime
 
@@ -20,9 +21,12 @@ from restate_pg.runtime.futures import DurableFuture
 from restate_pg.runtime.host import Host
 from restate_pg.runtime.journal import NonDeterminismError, Result
 from restate_pg.runtime.machine import JournalMachine
+from restate_pg.runtime.typed import refuse_mistyped
 from restate_pg.core.records import (
     CANCEL_SIGNAL,
     Batch,
+    Complete,
+    Failure,
     FlushResult,
     InvocationRecord,
     JournalRow,
@@ -84,6 +88,8 @@ class ContextCore:
         self._finished = _FinishedEvent()
         #: Why the attempt failed, when the handler could not be told with a normal exception.
         self.fatal: typing.Optional[BaseException] = None
+        #: The terminal failure of a refused awakeable resolution, which ends the invocation.
+        self.refused: typing.Optional[Failure] = None
         #: The metrics' labels of this invocation.
         self.labels = (invocation.service, invocation.handler)
         self._ingest(mailbox)
@@ -241,19 +247,35 @@ class ContextCore:
     # -- writing -----------------------------------------------------------------------------
 
     async def flush(self, outcome: typing.Optional[Outcome] = None) -> typing.Optional[FlushResult]:
-        """Write everything buffered, plus `outcome`, in one fenced transaction."""
+        """Write everything buffered, plus `outcome`, in one fenced transaction; values for other
+        waiters that they could not take are refused first (`runtime/typed.py`)."""
         async with self._flush_lock:
             batch = self._machine.take_batch()
             batch.outcome = outcome
             if batch.empty():
                 return None
             try:
+                refusals = await refuse_mistyped(self._host.store, batch)
+                self.refused = self.refused or refusals.awakeable
+                batch.outcome = self._unless_refused(outcome)
                 result = await self._host.store.flush(self._lease, batch)
             except BaseException:
                 self._machine.restore(batch)  # not written: kept for the next flush
                 raise
+            result.answers.update(refusals.promises)
             self._committed(batch, result)
+            if self.refused is not None and not isinstance(batch.outcome, Complete):
+                raise AttemptFailed(self.refused.message)  # Attempt completes it with the refusal
             return result
+
+    def _unless_refused(self, outcome: typing.Optional[Outcome]) -> typing.Optional[Outcome]:
+        """`outcome`, unless a refused awakeable resolution ends the invocation: then a success
+        becomes that failure, and a suspension or retry gives way to it (written next)."""
+        if self.refused is None or outcome is None:
+            return outcome
+        if isinstance(outcome, Complete):
+            return outcome if outcome.failure is not None else dataclasses.replace(outcome, output=None, failure=self.refused)
+        return None
 
     def _committed(self, batch: Batch, result: FlushResult) -> None:
         """Act on a committed flush of `batch`."""

@@ -91,19 +91,22 @@ class DurableSendHandle(SendHandle):
 class RuntimePromise(DurablePromise[T]):
     """A workflow's durable promise, as a handler sees it; each method is a journaled command."""
 
-    def __init__(self, ctx: "InvocationContext", name: str, serde: "Serde[T]") -> None:
+    def __init__(self, ctx: "InvocationContext", name: str, serde: "Serde[T]",
+                 schema: typing.Optional[typing.Dict[str, typing.Any]] = None) -> None:
         self._ctx = ctx
         self.name = name
         self.serde = serde
+        #: The JSON schema of the declared type, journaled with `value()` and `peek()`.
+        self._schema = schema
 
     def _decode(self, value: typing.Optional[bytes]) -> typing.Optional[T]:
         return None if value is None else self.serde.deserialize(value)
 
     def value(self) -> RestateDurableFuture[T]:
-        return self._ctx.promise_get(self.name, False, self._decode)  # type: ignore[arg-type]
+        return self._ctx.promise_get(self.name, False, self._decode, self._schema)  # type: ignore[arg-type]
 
     def peek(self) -> typing.Awaitable[typing.Optional[T]]:
-        return self._ctx.promise_get(self.name, True, self._decode)
+        return self._ctx.promise_get(self.name, True, self._decode, self._schema)
 
     def resolve(self, value: T) -> typing.Awaitable[None]:
         return self._ctx.promise_complete(self.name, self.serde.serialize(value), None)

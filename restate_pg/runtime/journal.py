@@ -47,6 +47,7 @@ class Result:
 def describe(entry_type: str, name: typing.Optional[str], params: typing.Optional[dict]) -> str:
     detail = dict(params or {})
     detail.pop("invocation_id", None)
+    detail.pop("schema", None)  # a declared type's JSON schema: recorded, never matched
     if name:
         detail = {"name": name, **detail}
     inner = ", ".join(f"{k}={v!r}" for k, v in detail.items())

@@ -248,14 +248,16 @@ class JournalMachine:
                             sleep_wakeup_at=wake_at)
         return command, wake_at
 
-    def awakeable(self, invocation_id: str) -> typing.Tuple[int, str]:
-        """An Awakeable command and its id."""
+    def awakeable(self, invocation_id: str, schema: Params = None) -> typing.Tuple[int, str]:
+        """An Awakeable command and its id; `schema`, the JSON schema of the type the handler
+        declared, is journaled for whoever resolves it (`api/completions.py`), not matched on
+        replay: a journal without one (or another one) replays the same."""
         command, recorded = self.issue("Awakeable")
         if recorded is not None:
             awakeable_id = (recorded.value or b"").decode()
         else:
             awakeable_id = new_awakeable_id(invocation_id, command)
-            self.append_command(command, "Awakeable", value=awakeable_id.encode())
+            self.append_command(command, "Awakeable", params=_declaring(None, schema), value=awakeable_id.encode())
         self.completion_types[command] = "Awakeable"
         return command, awakeable_id
 
@@ -280,10 +282,11 @@ class JournalMachine:
             else:
                 self.pending.resolutions.append(Resolution(awakeable_id, target, target_command, value, failure))
 
-    def promise_get(self, name: str, peek: bool, promise_key: typing.Tuple[str, str]) -> int:
-        """A GetPromise (or PeekPromise) command; asked again on replay, the answer being idempotent."""
+    def promise_get(self, name: str, peek: bool, promise_key: typing.Tuple[str, str], schema: Params = None) -> int:
+        """A GetPromise (or PeekPromise) command; asked again on replay, the answer being idempotent.
+        `schema` is journaled, unmatched, as with `awakeable`."""
         entry_type = "PeekPromise" if peek else "GetPromise"
-        command = self._awaited_command(entry_type, {"name": name})
+        command = self._awaited_command(entry_type, {"name": name}, declared=schema)
         if command not in self.results:
             self.pending.promise_key = promise_key
             self.pending.promise_gets.append(PromiseGet(name, command, peek))
@@ -309,12 +312,12 @@ class JournalMachine:
 
     def _awaited_command(
         self, entry_type: str, params: typing.Dict[str, typing.Any], value: typing.Optional[bytes] = None,
-        failure: typing.Optional[Failure] = None,
+        failure: typing.Optional[Failure] = None, declared: Params = None,
     ) -> int:
         """Issue a command whose result is journaled as a completion of the same entry type."""
         command, recorded = self.issue(entry_type, None, params)
         if recorded is None:
-            self.append_command(command, entry_type, params=params, value=value, failure=failure)
+            self.append_command(command, entry_type, params=_declaring(params, declared), value=value, failure=failure)
         self.completion_types[command] = entry_type
         return command
 
@@ -403,8 +406,15 @@ class JournalMachine:
             self.pending.state.append((service, key, StateOp("clear_all")))
 
 
+def _declaring(params: Params, schema: Params) -> Params:
+    """`params` plus the declared type's schema, if any (kept out of what replay matches)."""
+    return params if schema is None else {**(params or {}), "schema": schema}
+
+
 def _answer_result(outcome: typing.Any, peek: bool) -> typing.Optional[Result]:
     """The result a flush's answer to a promise or attach command gives, or None if none yet."""
+    if isinstance(outcome, Failure):  # refused before the flush (a value its waiters cannot take)
+        return Result(None, outcome)
     if outcome == "completed":
         return Result(b"", None)
     if outcome == "already":

@@ -2,8 +2,9 @@
 
 The runtime replays a handler against its journal and buffers what it writes (`machine.py`); the
 few moments it needs storage are listed here and nowhere else: read its mailbox, read the key's
-state, flush a batch fenced by its lease, and, for a database step, the statements that fence and
-flush inside the step's own transaction. The PostgreSQL `Store` (`store/`) implements this port;
+state, read the types waiters declared for the completions it writes, flush a batch fenced by its
+lease, and, for a database step, the statements that fence and flush inside the step's own
+transaction. The PostgreSQL `Store` (`store/`) implements this port;
 `restate_pg.testing.memory` implements it in memory, so that replay, combinators, suspension and
 cancellation are tested without a database. The runtime imports no store module: what it knows of
 storage is this file.
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import typing
 
-from restate_pg.core.records import Batch, FlushResult, Lease, MailboxItem
+from restate_pg.core.records import Batch, FlushResult, Lease, MailboxItem, Resolution
 
 #: A statement and its named parameters (`%(name)s`), as a database step runs it.
 Statement = typing.Tuple[str, typing.Mapping[str, typing.Any]]
@@ -57,4 +58,11 @@ class JournalStore(typing.Protocol):
 
     def step_statements(self, lease: Lease) -> StepStatements:
         """The statements of a database step of the attempt holding `lease`."""
+
+    async def awakeable_schema(self, resolution: Resolution) -> typing.Optional[typing.Dict[str, typing.Any]]:
+        """The JSON schema of the type the awakeable's creator declared, if any (checked before
+        a handler's resolution is written: `runtime/typed.py`)."""
+
+    async def promise_schemas(self, service: str, key: str, name: str) -> typing.List[typing.Dict[str, typing.Any]]:
+        """The JSON schemas of the types the commands waiting for a workflow's promise declared."""
 

@@ -1,11 +1,12 @@
 """Completing awakeables from outside a handler (the ingress's `/restate/awakeables/{id}/resolve`,
 the clients' `resolve_awakeable`): the value or failure goes to the awaiting invocation's mailbox,
-and whoever runs it is woken."""
+and whoever runs it is woken; a value of another type than the one the waiter declared is refused."""
 
 from __future__ import annotations
 
 import typing
 
+from restate_pg.api.completions import check_completion
 from restate_pg.core.ids import parse_awakeable_id
 from restate_pg.core.records import Failure, Resolution
 from restate_pg.protocol.awakeables import awakeable_signal
@@ -25,7 +26,8 @@ class Awakeables:
         self, awakeable_id: str, value: typing.Optional[bytes], failure: typing.Optional[Failure] = None
     ) -> AwakeableOutcome:
         """Complete an awakeable with `value`, or with `failure` when given: an in-process
-        handler's, or an SDK endpoint's (a signal to its invocation)."""
+        handler's, or an SDK endpoint's (a signal to its invocation). Raises InputRejected (nothing
+        written) when the value is not of the type the awaiting in-process handler declared."""
         signal = awakeable_signal(awakeable_id, value, failure)
         if signal is not None:
             status, owner = await self.store.resolve_signal(signal)
@@ -37,7 +39,10 @@ class Awakeables:
             target, command = parse_awakeable_id(awakeable_id)
         except ValueError:
             return InvalidAwakeableId()
-        status, owner = await self.store.resolve_awakeable(Resolution(awakeable_id, target, command, value, failure))
+        resolution = Resolution(awakeable_id, target, command, value, failure)
+        if failure is None:  # refused unless of the type the waiter declared (api/completions.py)
+            check_completion(value, await self.store.awakeable_schema(resolution))
+        status, owner = await self.store.resolve_awakeable(resolution)
         if status != "resolved":
             return NotResolved(str(status))
         self.signals.wake(target, owner)

@@ -1,6 +1,6 @@
 """An attempt's transaction, and the awakeable resolutions that enter from outside any handler:
 requests of the server-side `apply()`, written and read by `codec`, committed with concurrent
-ones by `group_commit`."""
+ones by `group_commit`; and, read before a completion is written, the types its waiters declared."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ from restate_pg.core.records import Batch, FlushResult, Lease, Resolution, Signa
 from restate_pg.store import codec
 from restate_pg.store.gateway import StorePart
 from restate_pg.store.steps import SqlStepStatements
+
+#: A JSON schema, as the journal stores a waiter's declared type.
+Schema = typing.Dict[str, typing.Any]
 
 
 class WritePath(StorePart):
@@ -39,3 +42,16 @@ class WritePath(StorePart):
         applied: codec.ResolveAnswer
         applied, _ = await self._db.apply({"signal": codec.signal_doc(signal)})
         return applied["status"], applied.get("owner")
+
+    async def awakeable_schema(self, resolution: Resolution) -> typing.Optional[Schema]:
+        """The JSON schema the awakeable's creator declared for its value; None when it declared
+        none or the awakeable is not journaled (then resolving it finds nothing either)."""
+        row = await self._db.first(self._db.q.AWAKEABLE_SCHEMA, {
+            "invocation_id": resolution.invocation_id, "command_index": resolution.command_index,
+            "id": resolution.awakeable_id})
+        return None if row is None else row["schema"]
+
+    async def promise_schemas(self, service: str, key: str, name: str) -> typing.List[Schema]:
+        """The JSON schemas declared by the commands waiting for promise `name` of workflow `key`."""
+        rows = await self._db.rows(self._db.q.PROMISE_SCHEMAS, {"service": service, "key": key, "name": name})
+        return [row["schema"] for row in rows]

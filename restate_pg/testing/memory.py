@@ -35,6 +35,7 @@ from restate_pg.core.records import (
     JournalRow,
     Lease,
     MailboxItem,
+    Resolution,
     Retry,
     Submission,
     Submitted,
@@ -167,6 +168,21 @@ class MemoryStore:
 
     def step_statements(self, lease: Lease) -> StepStatements:
         return typing.cast(StepStatements, _NoStepStatements())
+
+    async def awakeable_schema(self, resolution: Resolution) -> typing.Optional[typing.Dict[str, typing.Any]]:
+        target = self.invocations.get(resolution.invocation_id)
+        for row in target.journal if target is not None else ():
+            if row.command_index == resolution.command_index and row.entry_type == "Awakeable":
+                return (row.params or {}).get("schema")
+        return None
+
+    async def promise_schemas(self, service: str, key: str, name: str) -> typing.List[typing.Dict[str, typing.Any]]:
+        schemas = []
+        for waiter, command in self.promise_waiters.get((service, key, name), []):
+            for row in self.invocations[waiter].journal:
+                if row.command_index == command and row.entry_type == "GetPromise" and (row.params or {}).get("schema"):
+                    schemas.append(row.params["schema"])  # type: ignore[index]
+        return schemas
 
     # -- what a flush does besides writing rows ------------------------------------------------
 
