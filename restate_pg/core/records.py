@@ -174,6 +174,16 @@ class Resolution:
 
 
 @dataclass(frozen=True)
+class SignalDelivery:
+    """A named signal for another invocation (`ctx.resolve_signal` / `ctx.reject_signal`)."""
+
+    invocation_id: str
+    name: str
+    value: typing.Optional[bytes]
+    failure: typing.Optional[Failure] = None
+
+
+@dataclass(frozen=True)
 class PromiseGet:
     """A GetPromise (or, with `peek`, PeekPromise) command of a workflow handler."""
 
@@ -203,6 +213,8 @@ class Batch:
     submissions: typing.List[Submission] = field(default_factory=list)
     consumed: typing.List[int] = field(default_factory=list)
     resolutions: typing.List[Resolution] = field(default_factory=list)
+    #: Named signals sent by this attempt, delivered just before the flush that journals them.
+    signals: typing.List[SignalDelivery] = field(default_factory=list)
     #: Promise commands, on the promises of workflow `promise_key` (service, workflow id).
     promise_key: typing.Optional[typing.Tuple[str, str]] = None
     promise_gets: typing.List[PromiseGet] = field(default_factory=list)

@@ -29,6 +29,7 @@ from restate_pg.core.records import (
     Lease,
     Resolution,
     Retry,
+    SignalDelivery,
     Submission,
     Submitted,
     Suspend,
@@ -291,6 +292,17 @@ def resolution_doc(resolution: Resolution) -> ResolutionDoc:
         "invocation_id": resolution.invocation_id,
         "command_index": resolution.command_index,
         "value": b64(resolution.value) if failure is None else None,
+        **failure_fields(failure),
+    }
+
+
+def signal_doc(signal: SignalDelivery) -> typing.Dict[str, typing.Any]:
+    """resolve_signal()'s argument for a named signal."""
+    failure = signal.failure
+    return {
+        "invocation_id": signal.invocation_id,
+        "signal_name": signal.name,
+        "value": b64(signal.value) if failure is None else None,
         **failure_fields(failure),
     }
 

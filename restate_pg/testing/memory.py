@@ -129,8 +129,12 @@ class MemoryStore:
         inv = self.invocations.get(lease.invocation_id)
         if inv is None or inv.owner != lease.owner or inv.epoch != lease.epoch:
             raise Fenced(f"attempt {lease.epoch} of {lease.invocation_id} lost its lease")
-        self.flushes.append((inv.record.id, batch))
         result = FlushResult(db_now=self.clock.now())
+        for signal in batch.signals:  # delivered ahead of the journal, as the PostgreSQL store does
+            woken = self.send_signal(signal.invocation_id, signal.name, signal.value, signal.failure)
+            if woken is not None:
+                result.woken.append(woken)
+        self.flushes.append((inv.record.id, batch))
         inv.journal.extend(batch.journal)
         for service, key, op in batch.state:
             values = self.state.setdefault((service, key), {})
@@ -228,17 +232,27 @@ class MemoryStore:
         inv = self.invocations[sub.id] = MemoryInvocation(record, sub.service_ty, status, owner=owner, epoch=epoch)
         return inv
 
-    def deliver(self, invocation_id: str, command: int, value: typing.Optional[bytes] = None,
-                failure: typing.Optional[Failure] = None) -> typing.Tuple[str, typing.Optional[str]]:
+    def deliver(self, invocation_id: str, command: typing.Optional[int], value: typing.Optional[bytes] = None,
+                failure: typing.Optional[Failure] = None,
+                signal_name: typing.Optional[str] = None) -> typing.Tuple[str, typing.Optional[str]]:
         """Put a result in the mailbox of `invocation_id` (`deliver_notification()`): wakes it
         if suspended; returns it with the process running it, as `FlushResult.woken` does."""
         inv = self.invocations[invocation_id]
         self._seq += 1
-        inv.mailbox.append(MailboxItem(self._seq, command, value, failure))
+        inv.mailbox.append(MailboxItem(self._seq, command, value, failure, signal_name))
         inv.wakeups += 1
         if inv.status == "suspended":
             inv.status = "ready"
         return invocation_id, inv.owner
+
+    def send_signal(self, invocation_id: str, name: str, value: typing.Optional[bytes] = None,
+                    failure: typing.Optional[Failure] = None) -> typing.Optional[typing.Tuple[str, typing.Optional[str]]]:
+        """Deliver a named signal (`resolve_signal()`): once per name, to an unfinished invocation."""
+        inv = self.invocations.get(invocation_id)
+        if inv is None or inv.status == "completed" or any(item.signal_name == name for item in inv.mailbox) or any(
+                row.entry_type == "Signal" and (row.params or {}).get("signal_name") == name for row in inv.journal):
+            return None
+        return self.deliver(invocation_id, None, value, failure, name)
 
     def cancel(self, invocation_id: str) -> typing.List[typing.Tuple[str, typing.Optional[str]]]:
         """Ask `invocation_id` to cancel itself (`cancel_invocation()`): the cancel signal in its
