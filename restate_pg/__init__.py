@@ -6,7 +6,7 @@ Service code written for restate-sdk runs unchanged after ``import restate_pg as
 import importlib
 import typing
 
-from restate_pg import exceptions, serde
+from restate_pg import exceptions, logging, serde
 from restate_pg.api.app import App, app
 from restate_pg.core.version import VERSION
 from restate_pg.api.context import (
@@ -18,11 +18,14 @@ from restate_pg.api.context import (
     RestateDurableCallFuture,
     RestateDurableFuture,
     RestateDurableSleepFuture,
+    ScopedContext,
     SendHandle,
     WorkflowContext,
     WorkflowSharedContext,
 )
 from restate_pg.api.cron import Cron, InvalidCron
+from restate_pg.api.entry_codec import JournalValueCodec, JournalValueCodecProvider
+from restate_pg.connection import ConnectError, connect, with_connection
 from restate_pg.api.definitions import Service, VirtualObject, Workflow
 from restate_pg.api.errors import (
     RetryableError,
@@ -38,6 +41,7 @@ from restate_pg.runtime.combinators import as_completed, gather, select, wait_co
 if typing.TYPE_CHECKING:
     from restate_pg.client import (
         ClientError,
+        HttpError,
         RestateClient,
         RestateClientSendHandle,
         SyncRestateClient,
@@ -47,6 +51,7 @@ if typing.TYPE_CHECKING:
         enqueue_async,
     )
     from restate_pg.admin.cron import cron_schedules
+    from restate_pg.testing.harness import HarnessEnvironment, create_test_harness, test_harness
 
 
 __version__ = VERSION
@@ -55,6 +60,10 @@ __version__ = VERSION
 #: which import this package first thing, do not need.
 _LAZY = {
     "ClientError": "restate_pg.client.handle",
+    "HttpError": "restate_pg.client.handle",
+    "HarnessEnvironment": "restate_pg.testing.harness",
+    "create_test_harness": "restate_pg.testing.harness",
+    "test_harness": "restate_pg.testing.harness",
     "RestateClientSendHandle": "restate_pg.client.handle",
     "RestateClient": "restate_pg.client.base",
     "SyncRestateClient": "restate_pg.client.blocking",
@@ -77,11 +86,16 @@ def __getattr__(name: str) -> typing.Any:
 __all__ = [
     "App",
     "ClientError",
+    "ConnectError",
     "Context",
     "Cron",
     "DurablePromise",
+    "HarnessEnvironment",
+    "HttpError",
     "InvalidCron",
     "InvocationRetryPolicy",
+    "JournalValueCodec",
+    "JournalValueCodecProvider",
     "ObjectContext",
     "ObjectSharedContext",
     "Request",
@@ -93,6 +107,7 @@ __all__ = [
     "RestateLoggingFilter",
     "RetryableError",
     "RunOptions",
+    "ScopedContext",
     "SdkInternalBaseException",
     "SendHandle",
     "Service",
@@ -105,6 +120,8 @@ __all__ = [
     "WorkflowSharedContext",
     "app",
     "as_completed",
+    "connect",
+    "create_test_harness",
     "create_client",
     "create_sync_client",
     "enqueue",
@@ -114,7 +131,10 @@ __all__ = [
     "gather",
     "getLogger",
     "is_internal_exception",
+    "logging",
     "select",
     "serde",
+    "test_harness",
     "wait_completed",
+    "with_connection",
 ]

@@ -66,6 +66,17 @@ async def test_unknown_invocations_and_bad_requests(ingress):
     assert (await ingress.client.post("/restate/attach", json={"target": "workflow"})).status_code == 400
 
 
+async def test_a_malformed_invocation_id_is_a_bad_request(ingress):
+    """As Restate's ingress (and restate-pg's admin API): 400 "bad invocation id", not 404."""
+    for method, path, body in (("GET", "/restate/invocation/garbage/output", None),
+                               ("GET", "/restate/invocation/garbage/attach", None),
+                               ("GET", "/restate/output/garbage", None), ("GET", "/restate/attach/garbage", None),
+                               ("POST", "/restate/output", {"target": "invocation", "invocationId": "garbage"})):
+        response = await ingress.client.request(method, path, json=body)
+        assert response.status_code == 400, path
+        assert response.json()["message"].startswith("bad invocation id 'garbage'"), path
+
+
 async def test_a_handler_attaches_to_another_invocation(ingress):
     key = uuid.uuid4().hex
     target = (await ingress.client.post("/Waiter/wait/send", json=key)).json()["invocationId"]

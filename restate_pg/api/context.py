@@ -79,9 +79,56 @@ class Request:
     attempt_headers: typing.Dict[str, str]
     body: bytes
     attempt_finished_event: AttemptFinishedEvent
-    idempotency_key: typing.Optional[str] = None
     scope: typing.Optional[str] = None
     limit_key: typing.Optional[str] = None
+    idempotency_key: typing.Optional[str] = None
+
+
+class ScopedContext(abc.ABC):
+    """Calls and sends within a scope (`ctx.scope(name)`), each with an optional `limit_key`.
+
+    Restate's flow control (a preview there) groups invocations by scope and limits their
+    concurrency by limit key. restate-pg has no flow control yet: a scoped call is the plain call,
+    and the scope and limit key are recorded with it only (see the README's differences)."""
+
+    @abc.abstractmethod
+    def service_call(
+        self, tpe: HandlerType, arg: typing.Any, limit_key: typing.Optional[str] = None,
+        idempotency_key: typing.Optional[str] = None, headers: typing.Optional[typing.Dict[str, str]] = None,
+    ) -> RestateDurableCallFuture[typing.Any]: ...
+
+    @abc.abstractmethod
+    def service_send(
+        self, tpe: HandlerType, arg: typing.Any, send_delay: typing.Optional[timedelta] = None,
+        limit_key: typing.Optional[str] = None, idempotency_key: typing.Optional[str] = None,
+        headers: typing.Optional[typing.Dict[str, str]] = None,
+    ) -> SendHandle: ...
+
+    @abc.abstractmethod
+    def object_call(
+        self, tpe: HandlerType, key: str, arg: typing.Any, limit_key: typing.Optional[str] = None,
+        idempotency_key: typing.Optional[str] = None, headers: typing.Optional[typing.Dict[str, str]] = None,
+    ) -> RestateDurableCallFuture[typing.Any]: ...
+
+    @abc.abstractmethod
+    def object_send(
+        self, tpe: HandlerType, key: str, arg: typing.Any, send_delay: typing.Optional[timedelta] = None,
+        limit_key: typing.Optional[str] = None, idempotency_key: typing.Optional[str] = None,
+        headers: typing.Optional[typing.Dict[str, str]] = None,
+    ) -> SendHandle: ...
+
+    @abc.abstractmethod
+    def workflow_call(
+        self, tpe: HandlerType, key: str, arg: typing.Any, limit_key: typing.Optional[str] = None,
+        idempotency_key: typing.Optional[str] = None, headers: typing.Optional[typing.Dict[str, str]] = None,
+    ) -> RestateDurableCallFuture[typing.Any]: ...
+
+    @abc.abstractmethod
+    def workflow_send(
+        self, tpe: HandlerType, key: str, arg: typing.Any, send_delay: typing.Optional[timedelta] = None,
+        limit_key: typing.Optional[str] = None, idempotency_key: typing.Optional[str] = None,
+        headers: typing.Optional[typing.Dict[str, str]] = None,
+    ) -> SendHandle: ...
 
 
 class Context(abc.ABC):
@@ -89,6 +136,25 @@ class Context(abc.ABC):
 
     @abc.abstractmethod
     def request(self) -> Request: ...
+
+    @abc.abstractmethod
+    def scope(self, scope: str) -> ScopedContext:
+        """Calls and sends made through the result carry `scope` (see `ScopedContext`)."""
+
+    @abc.abstractmethod
+    def signal(
+        self, name: str, serde: Serde[T] = DefaultSerde(), type_hint: typing.Optional[typing.Type[T]] = None
+    ) -> RestateDurableFuture[T]:
+        """Wait for the named signal of this invocation. A signal sent before the wait starts is
+        kept, and completes the wait at once; it is durable like any completion."""
+
+    @abc.abstractmethod
+    def resolve_signal(self, invocation_id: str, name: str, value: I, serde: Serde[I] = DefaultSerde()) -> None:
+        """Complete another invocation's named signal with `value` (once: later ones are ignored)."""
+
+    @abc.abstractmethod
+    def reject_signal(self, invocation_id: str, name: str, failure_message: str, failure_code: int = 500) -> None:
+        """Complete another invocation's named signal with a failure its waiter raises as TerminalError."""
 
     @abc.abstractmethod
     def random(self) -> Random:
@@ -252,6 +318,10 @@ class Context(abc.ABC):
     @abc.abstractmethod
     def reject_awakeable(self, name: str, failure_message: str, failure_code: int = 500) -> None: ...
 
+    @abc.abstractmethod
+    def cancel_invocation(self, invocation_id: str) -> None:
+        """Cancel another invocation (it fails with TerminalError 409 after running its compensations)."""
+
 
 class KeyValueStore(abc.ABC):
     """Reading and writing the K/V state of the current object key."""
@@ -307,8 +377,9 @@ class ObjectSharedContext(Context):
 class DurablePromise(typing.Generic[T], abc.ABC):
     """A named promise of one workflow run, completed once by any of its handlers or the ingress."""
 
-    name: str
-    serde: Serde[T]
+    def __init__(self, name: str, serde: Serde[T] = DefaultSerde()) -> None:
+        self.name = name
+        self.serde = serde
 
     @abc.abstractmethod
     def value(self) -> RestateDurableFuture[T]:

@@ -19,6 +19,9 @@ from restate_pg.api.serde import DefaultSerde, Serde, serde_for_type
 
 ServiceType = typing.Literal["service", "virtual_object", "workflow"]
 HandlerKind = typing.Optional[typing.Literal["exclusive", "shared", "workflow"]]
+#: restate-sdk's `state_preload=`: which state keys Restate sends eagerly. restate-pg reads state from
+#: PostgreSQL at first use, so every choice behaves the same; accepted and checked only.
+StatePreload = typing.Optional[typing.Union[bool, typing.List[str]]]
 ContextManagers = typing.Optional[typing.List[typing.Callable[[], typing.AsyncContextManager[None]]]]
 
 _HANDLER_ATTR = "__restate_pg_handler__"
@@ -47,6 +50,7 @@ class Handler:
     idempotency_retention: typing.Optional[timedelta] = None
     workflow_retention: typing.Optional[timedelta] = None
     enable_lazy_state: typing.Optional[bool] = None
+    state_preload: StatePreload = None
     ingress_private: typing.Optional[bool] = None
     invocation_retry_policy: typing.Optional[InvocationRetryPolicy] = None
     context_managers: typing.List[typing.Callable[[], typing.AsyncContextManager[None]]] = field(
@@ -118,6 +122,7 @@ class ServiceDefinition:
         journal_retention: typing.Optional[timedelta] = None,
         idempotency_retention: typing.Optional[timedelta] = None,
         enable_lazy_state: typing.Optional[bool] = None,
+        state_preload: StatePreload = None,
         ingress_private: typing.Optional[bool] = None,
         invocation_retry_policy: typing.Optional[InvocationRetryPolicy] = None,
         invocation_context_managers: ContextManagers = None,
@@ -132,7 +137,9 @@ class ServiceDefinition:
         self.journal_retention = journal_retention
         self.idempotency_retention = idempotency_retention
         self.workflow_retention: typing.Optional[timedelta] = None
+        check_state_preload(state_preload, enable_lazy_state)
         self.enable_lazy_state = enable_lazy_state
+        self.state_preload = state_preload
         self.ingress_private = ingress_private
         self.invocation_retry_policy = invocation_retry_policy
         self.context_managers = list(invocation_context_managers or [])
@@ -161,6 +168,8 @@ class ServiceDefinition:
         invocation_context_managers: ContextManagers,
         **options: typing.Any,
     ) -> typing.Callable[[typing.Any], typing.Any]:
+        check_state_preload(options.get("state_preload"), options.get("enable_lazy_state"))
+
         def decorator(fn: typing.Any) -> typing.Any:
             handler_name = name or fn.__name__
             if handler_name in self.handlers:
@@ -201,6 +210,13 @@ class ServiceDefinition:
             return wrapped
 
         return decorator
+
+
+def check_state_preload(state_preload: StatePreload, enable_lazy_state: typing.Optional[bool]) -> None:
+    """As restate-sdk: the deprecated `enable_lazy_state` and its replacement are not both set."""
+    if state_preload is not None and enable_lazy_state is not None:
+        raise ValueError("Cannot set both the 'state_preload' option and the deprecated 'enable_lazy_state' "
+                         "option at the same time. Use only 'state_preload'.")
 
 
 def _type_hints(fn: typing.Any) -> typing.Dict[str, typing.Any]:
@@ -297,6 +313,7 @@ class VirtualObject(ServiceDefinition):
         journal_retention: typing.Optional[timedelta] = None,
         idempotency_retention: typing.Optional[timedelta] = None,
         enable_lazy_state: typing.Optional[bool] = None,
+        state_preload: StatePreload = None,
         ingress_private: typing.Optional[bool] = None,
         invocation_retry_policy: typing.Optional[InvocationRetryPolicy] = None,
         invocation_context_managers: ContextManagers = None,
@@ -318,6 +335,7 @@ class VirtualObject(ServiceDefinition):
             journal_retention=journal_retention,
             idempotency_retention=idempotency_retention,
             enable_lazy_state=enable_lazy_state,
+            state_preload=state_preload,
             ingress_private=ingress_private,
             invocation_retry_policy=invocation_retry_policy,
         )
@@ -341,6 +359,7 @@ class Workflow(ServiceDefinition):
         journal_retention: typing.Optional[timedelta] = None,
         workflow_retention: typing.Optional[timedelta] = None,
         enable_lazy_state: typing.Optional[bool] = None,
+        state_preload: StatePreload = None,
         ingress_private: typing.Optional[bool] = None,
         invocation_retry_policy: typing.Optional[InvocationRetryPolicy] = None,
         invocation_context_managers: ContextManagers = None,
@@ -362,6 +381,7 @@ class Workflow(ServiceDefinition):
             journal_retention=journal_retention,
             workflow_retention=workflow_retention,
             enable_lazy_state=enable_lazy_state,
+            state_preload=state_preload,
             ingress_private=ingress_private,
             invocation_retry_policy=invocation_retry_policy,
         )
@@ -379,6 +399,7 @@ class Workflow(ServiceDefinition):
         journal_retention: typing.Optional[timedelta] = None,
         idempotency_retention: typing.Optional[timedelta] = None,
         enable_lazy_state: typing.Optional[bool] = None,
+        state_preload: StatePreload = None,
         ingress_private: typing.Optional[bool] = None,
         invocation_retry_policy: typing.Optional[InvocationRetryPolicy] = None,
         invocation_context_managers: ContextManagers = None,
@@ -398,6 +419,7 @@ class Workflow(ServiceDefinition):
             journal_retention=journal_retention,
             idempotency_retention=idempotency_retention,
             enable_lazy_state=enable_lazy_state,
+            state_preload=state_preload,
             ingress_private=ingress_private,
             invocation_retry_policy=invocation_retry_policy,
         )

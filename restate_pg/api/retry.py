@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
 from restate_pg.api.serde import DefaultSerde, Serde
@@ -71,7 +71,7 @@ class RunOptions(typing.Generic[T]):
     until `max_attempts` or `max_duration` is used up, then the run fails with a TerminalError.
     """
 
-    serde: Serde[T] = field(default_factory=DefaultSerde)
+    serde: Serde[T] = DefaultSerde()  # a shared default, as restate-sdk's: DefaultSerde keeps no state
     type_hint: typing.Optional[typing.Type[T]] = None
     max_attempts: typing.Optional[int] = None
     max_duration: typing.Optional[timedelta] = None

@@ -42,6 +42,8 @@ class BytesSerde(Serde[bytes]):
 def _default(obj: typing.Any) -> typing.Any:
     if _is_pydantic_model(type(obj)):
         return obj.model_dump(mode="json")
+    if Msgspec.is_struct(type(obj)):
+        return Msgspec.to_builtins(obj)
     if isinstance(obj, (set, frozenset)):
         return list(obj)
     raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
@@ -107,6 +109,8 @@ class DefaultSerde(Serde[I]):
         if not buf:
             return None
         hint = self.type_hint
+        if hint is not None and Msgspec.is_struct(hint):
+            return typing.cast(I, Msgspec.decode(buf, hint))
         if hint is not None and _needs_validation(hint):
             return _adapter(hint).validate_json(buf)
         return json_loads(buf)
@@ -115,6 +119,54 @@ class DefaultSerde(Serde[I]):
         if obj is None:
             return b""
         return json_dumps(obj)
+
+
+class Msgspec:
+    """msgspec, when installed (restate-sdk's optional `serde` extra): its structs are rebuilt
+    from a type hint as pydantic models are."""
+
+    @staticmethod
+    def _module() -> typing.Any:
+        try:
+            import msgspec
+        except ImportError:
+            return None
+        return msgspec
+
+    @classmethod
+    def is_struct(cls, tp: typing.Any) -> bool:
+        msgspec = cls._module() if isinstance(tp, type) else None
+        return msgspec is not None and issubclass(tp, msgspec.Struct)
+
+    @classmethod
+    def decode(cls, buf: bytes, type: typing.Any) -> typing.Any:  # noqa: A002 - restate-sdk's name
+        return cls._module().json.decode(buf, type=type)
+
+    @classmethod
+    def encode(cls, obj: typing.Any) -> bytes:
+        return typing.cast(bytes, cls._module().json.encode(obj))
+
+    @classmethod
+    def to_builtins(cls, obj: typing.Any) -> typing.Any:
+        return cls._module().to_builtins(obj)
+
+
+class MsgspecJsonSerde(Serde[I]):
+    """A msgspec struct to and from JSON (needs msgspec installed)."""
+
+    def __init__(self, model: typing.Type[I]) -> None:
+        self.model = model
+
+    def deserialize(self, buf: bytes) -> typing.Optional[I]:
+        return None if not buf else typing.cast(I, Msgspec.decode(buf, self.model))
+
+    def serialize(self, obj: typing.Optional[I]) -> bytes:
+        return b"" if obj is None else Msgspec.encode(obj)
+
+
+def is_pydantic(annotation: typing.Any) -> bool:
+    """Whether `annotation` is a pydantic model class (restate-sdk's name)."""
+    return _is_pydantic_model(annotation)
 
 
 def _is_pydantic_model(tp: typing.Any) -> bool:
@@ -142,7 +194,7 @@ def _adapter(hint: typing.Any) -> typing.Any:
 def is_json_serde(serde: Serde[typing.Any]) -> bool:
     """Whether `serde` writes JSON (restate-sdk's default and pydantic serdes); a user's own serde
     may write anything."""
-    return isinstance(serde, (DefaultSerde, JsonSerde, PydanticJsonSerde))
+    return isinstance(serde, (DefaultSerde, JsonSerde, PydanticJsonSerde, MsgspecJsonSerde))
 
 
 def serde_for_type(hint: typing.Any, default: Serde[typing.Any]) -> Serde[typing.Any]:
@@ -162,6 +214,9 @@ __all__ = [
     "JsonSerde",
     "DefaultSerde",
     "PydanticJsonSerde",
+    "MsgspecJsonSerde",
+    "Msgspec",
+    "is_pydantic",
     "serde_for_type",
     "is_json_serde",
 ]

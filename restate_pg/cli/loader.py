@@ -75,7 +75,9 @@ def load_app(spec: str) -> Any:
         try:
             obj = getattr(obj, part)
         except AttributeError:
-            raise CLIError(f"module {module_name!r} has no attribute {attr_path!r}") from None
+            raise CLIError(
+                f"module {module_name!r} has no attribute {attr_path!r}{_guard_hint(module, attr_path)}"
+            ) from None
 
     if not _is_app(obj):
         raise CLIError(
@@ -93,7 +95,29 @@ def _import_file(path: Path) -> ModuleType:
     folder = str(path.parent)
     if folder not in sys.path:
         sys.path.insert(0, folder)  # so that the file can import its neighbours
+    if path.name == "__main__.py":
+        return _import_main(path)
     name = path.stem if path.name != "__init__.py" else path.parent.name
+    return _exec_file(name, path)
+
+
+def _import_main(path: Path) -> ModuleType:
+    """Import a `__main__.py` (a project laid out for `uv run .`) without running its main guard.
+
+    Imported under its own name the file would see `__name__ == "__main__"` and start the
+    program's own server inside restate-pg. In a package it is imported as `package.__main__`
+    (so relative imports work); a lone file gets multiprocessing's name for the same job.
+    """
+    package = path.parent
+    if (package / "__init__.py").is_file() and package.name.isidentifier():
+        parent = str(package.parent)
+        if parent not in sys.path:
+            sys.path.insert(0, parent)
+        return importlib.import_module(f"{package.name}.__main__")
+    return _exec_file("__mp_main__", path)
+
+
+def _exec_file(name: str, path: Path) -> ModuleType:
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise CLIError(f"cannot import {str(path)!r}: not a Python module")
@@ -105,6 +129,20 @@ def _import_file(path: Path) -> ModuleType:
         del sys.modules[name]
         raise
     return module
+
+
+def _guard_hint(module: ModuleType, attr_path: str) -> str:
+    """Say why an app assigned only under `if __name__ == "__main__":` is not found."""
+    try:
+        source = Path(module.__file__ or "").read_text()
+    except OSError:
+        return ""
+    if "__name__ ==" not in source and "__name__==" not in source:
+        return ""
+    return (
+        f" outside its `if __name__ == \"__main__\":` block, which restate-pg never runs "
+        f"(move `{attr_path.split('.')[0]} = restate.app(...)` above it)"
+    )
 
 
 def _is_app(obj: object) -> bool:

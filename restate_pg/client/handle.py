@@ -26,13 +26,22 @@ class RestateClientSendHandle:
         return self.status == "PreviouslyAccepted"
 
 
-class ClientError(Exception):
+class HttpError(Exception):
+    """restate-sdk's error of an ingress request that did not succeed: its status, reason and body."""
+
+    def __init__(self, status_code: int, message: str, body: typing.Optional[str] = None) -> None:
+        super().__init__(f"HTTP {status_code}: {message}")
+        self.status_code = status_code
+        self.message = message
+        self.body = body
+
+
+class ClientError(HttpError):
     """A request the client could not carry out: the target or invocation is unknown (404), its
     output is not ready (470), the request is invalid (400)... `status_code` says which, with the
     HTTP status the ingress gives the same case. A failure of the invocation itself is raised as
     `TerminalError` instead."""
 
     def __init__(self, status_code: int, message: str) -> None:
-        super().__init__(f"{status_code}: {message}")
-        self.status_code = status_code
-        self.message = message
+        super().__init__(status_code, message)
+        self.args = (f"{status_code}: {message}",)  # str(error), as before HttpError was its base

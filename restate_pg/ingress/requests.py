@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 from fastapi import Request
 
+from restate_pg.core.ids import is_invocation_id
 from restate_pg.ingress.responses import IngressError
 
 #: Restate forwards every request header to the invocation except these.
@@ -95,3 +96,11 @@ def raw_segments(request: Request, rest_param: str) -> typing.List[str]:
         raw = raw[len(root):]
     remainder = raw[len(prefix):] if raw.startswith(prefix) else request.path_params.get(rest_param, "")
     return remainder.split("/")
+
+
+def invocation_id_in_path(value: str) -> str:
+    """An invocation id given in a path (`/restate/invocation/{id}/output`), as Restate parses it:
+    one of another shape is a 400 ("bad invocation id"), not a 404 for an id that cannot exist."""
+    if not is_invocation_id(value):
+        raise IngressError(400, f"bad invocation id '{value}': expected inv_1 and 33 characters of [0-9a-zA-Z]")
+    return value

@@ -23,7 +23,7 @@ from restate_pg.api.inputs import InputRejected, accepts_none, check_json_body, 
 from restate_pg.api.serde import BytesSerde
 from restate_pg.api.durations import InvalidDuration, parse_duration
 from restate_pg.ingress.requests import (
-    content_type_matches, forwarded_headers, header_text, idempotency_key, raw_segments,
+    content_type_matches, forwarded_headers, header_text, idempotency_key, invocation_id_in_path, raw_segments,
 )
 from restate_pg.ingress.responses import IngressError, result_response, rfc3339
 from restate_pg.observability import tracing
@@ -252,7 +252,7 @@ class Ingress:
         kind = target.get("target")
         try:
             if kind == "invocation":
-                invocation_id = str(target["invocationId"])
+                invocation_id = invocation_id_in_path(str(target["invocationId"]))
             elif kind == "workflow":
                 name, key = str(target["workflowName"]), str(target["workflowKey"])
                 invocation_id = workflow_invocation_id(name, key)
@@ -440,7 +440,7 @@ def create_router(
                 raise IngressError(404, f"unknown ingress path /restate/invocation/{rest}")
             named = {field: check_text(field, part) for field, part in zip(fields, parts)}
             if len(parts) == 2:
-                invocation_id = named["invocation id"]
+                invocation_id = invocation_id_in_path(named["invocation id"])
             else:
                 invocation_id = idempotent_invocation_id(
                     named["service name"], named.get("key"), named["handler name"], named["idempotency key"])
@@ -460,7 +460,8 @@ def create_router(
     async def attach_output_v17(request: Request, action: str, invocation_id: str) -> Response:
         if action not in ("attach", "output"):
             return IngressError(404, f"unknown ingress path /restate/{action}/{invocation_id}").response()
-        return await guarded(lambda: ingress.attach_or_output(request, check_text("invocation id", invocation_id), action))
+        return await guarded(lambda: ingress.attach_or_output(
+            request, invocation_id_in_path(check_text("invocation id", invocation_id)), action))
 
     @router.api_route("/restate/{action}", methods=["POST"], include_in_schema=False)
     async def by_target_v17(request: Request, action: str) -> Response:

@@ -15,6 +15,7 @@ from restate_pg.api.definitions import Handler
 from restate_pg.api.errors import RetryableError, SdkInternalBaseException, SuspendedException, TerminalError
 from restate_pg.observability import logs, tracing
 from restate_pg.observability.metrics import METRICS
+from restate_pg.runtime import current
 from restate_pg.runtime.context import InvocationContext
 from restate_pg.runtime.host import Host
 from restate_pg.runtime.journal import NonDeterminismError
@@ -94,6 +95,7 @@ class Attempt:
             METRICS.count(METRICS.started, labels)
         token = logs.enter(invocation.id, invocation.service, invocation.handler, invocation.key, lease.attempt,
                            self.ctx.is_replaying)
+        entered = current.enter(self.ctx)
         try:
             with tracing.attempt_span(invocation, lease) as span:
                 try:
@@ -106,6 +108,7 @@ class Attempt:
                     METRICS.attempt_ended(labels, self.outcome)
                     tracing.end_attempt(span, self.outcome or "abandoned")
         finally:
+            current.leave(entered)
             logs.leave(token)
 
     async def _run(self) -> typing.Optional[FlushResult]:

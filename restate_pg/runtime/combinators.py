@@ -43,11 +43,12 @@ def _split(
 
 
 async def wait_completed(
-    *futures: DurableFuture[typing.Any],
+    *args: DurableFuture[typing.Any],
 ) -> typing.Tuple[typing.List[DurableFuture[typing.Any]], typing.List[DurableFuture[typing.Any]]]:
     """Wait until at least one future completed; return (completed, pending).
 
     Returns at once if one already completed. Completed futures come in completion order."""
+    futures = args  # restate-sdk's parameter name
     ctx = _context_of(futures)
     if ctx is None:
         return [], []
@@ -67,14 +68,14 @@ async def gather(*futures: DurableFuture[typing.Any]) -> typing.List[DurableFutu
     return list(futures)
 
 
-async def select(**futures: DurableFuture[typing.Any]) -> typing.List[typing.Any]:
+async def select(**kws: DurableFuture[typing.Any]) -> typing.List[typing.Any]:
     """Wait for the first future to complete; return `[name, value]`, or raise its TerminalError.
 
     Made for `match`: `match await restate.select(result=call, timeout=ctx.sleep(...))`."""
-    if not futures:
+    if not kws:
         raise ValueError("select needs at least one future")
-    names = {id(future): name for name, future in futures.items()}
-    done, _ = await wait_completed(*futures.values())
+    names = {id(future): name for name, future in kws.items()}
+    done, _ = await wait_completed(*kws.values())
     winner = done[0]
     return [names[id(winner)], await winner]
 

@@ -37,6 +37,8 @@ from restate_pg.runtime.calls import CallCommands
 from restate_pg.runtime.core import AttemptFailed
 from restate_pg.runtime.futures import DurableFuture, DurableSleepFuture, RuntimePromise
 from restate_pg.runtime.runs import RunCommands
+from restate_pg.runtime.scoped import PassThroughScope
+from restate_pg.runtime.signals import SignalCommands
 from restate_pg.runtime.state import StateCommands
 from restate_pg.core.records import Failure
 
@@ -45,7 +47,8 @@ __all__ = ["AttemptFailed", "InvocationContext"]
 T = typing.TypeVar("T")
 
 
-class InvocationContext(RunCommands, CallCommands, StateCommands, WorkflowContext, WorkflowSharedContext):
+class InvocationContext(RunCommands, CallCommands, StateCommands, SignalCommands, WorkflowContext,
+                        WorkflowSharedContext):
     #: `ctx.random()`'s generator, seeded from the invocation id on first use.
     _random: typing.Optional[Random] = None
 
@@ -66,6 +69,9 @@ class InvocationContext(RunCommands, CallCommands, StateCommands, WorkflowContex
             attempt_finished_event=self._finished,
             idempotency_key=self._invocation.idempotency_key,
         )
+
+    def scope(self, scope: str) -> PassThroughScope:
+        return PassThroughScope(self, scope)
 
     def key(self) -> str:
         if self._invocation.key is None:

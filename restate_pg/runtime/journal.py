@@ -60,10 +60,16 @@ class RecordedJournal:
     def __init__(self, rows: typing.Sequence[JournalRow]) -> None:
         self.commands: typing.Dict[int, JournalRow] = {}
         self.results: typing.Dict[int, Result] = {}
+        #: Named signals received, by name (rows that are neither a command nor a completion).
+        self.signals: typing.Dict[str, Result] = {}
         self.last_index = 0
         for row in rows:
             self.last_index = max(self.last_index, row.index)
-            if row.command_index is not None:
+            if row.entry_type == "Signal" and row.command_index is None and row.completes is None:
+                name = (row.params or {}).get("signal_name")
+                if isinstance(name, str) and name not in self.signals:
+                    self.signals[name] = Result(row.value, row.failure, row.index)
+            elif row.command_index is not None:
                 self.commands[row.command_index] = row
                 if row.completed:
                     self.results[row.command_index] = Result(row.value, row.failure, row.index)

@@ -36,6 +36,7 @@ from restate_pg.core.records import (
     PromiseCompletion,
     PromiseGet,
     Resolution,
+    Signal,
     StateOp,
     Submission,
 )
@@ -45,6 +46,9 @@ CallKind = typing.Literal["Call", "OneWayCall"]
 
 #: The params of a database step's journal entry (a Run), which tell it apart from a ctx.run.
 IN_TRANSACTION = {"transaction": True}
+
+#: Keys of named signals in the results table: below every command and index signal, one per name.
+NAMED_SIGNALS = -(1 << 30)
 
 
 class JournalMachine:
@@ -71,6 +75,9 @@ class JournalMachine:
         #: Entry type of the journaled completion of commands completed from outside, if not a Call.
         self.completion_types: typing.Dict[int, str] = {}
         self.state = StateOverlay(state)
+        #: Named signals received (journaled as 'Signal' rows), and the key each waited-on name has.
+        self.signals: typing.Dict[str, Result] = dict(self.recorded.signals)
+        self.signal_keys: typing.Dict[str, int] = {}
         #: The attempt ended: no command may be issued any more.
         self.closed = False
 
@@ -180,6 +187,9 @@ class JournalMachine:
                 continue
             self.mailbox_after = item.seq
             self.pending.consumed.append(item.seq)
+            if item.signal_name is not None:
+                completed += self._receive_signal(item)
+                continue
             command = item.command_index
             if command is None or command in self.results:
                 continue
@@ -192,6 +202,23 @@ class JournalMachine:
                 self.complete(command, entry_type, item.value, item.failure)
             completed.append(command)
         return completed
+
+    def _receive_signal(self, item: MailboxItem) -> typing.List[int]:
+        """Journal a named signal (the first of its name; the store delivers no second) and
+        complete its wait, if the handler waits for it already."""
+        name = typing.cast(str, item.signal_name)
+        if name in self.signals:
+            return []
+        index = self._position()
+        self.pending.journal.append(JournalRow(
+            index=index, command_index=None, completes=None, entry_type="Signal", params={"signal_name": name},
+            completed=True, value=item.value, failure=item.failure))
+        self.signals[name] = Result(item.value, item.failure, index)
+        key = self.signal_keys.get(name)
+        if key is None:
+            return []
+        self.results[key] = self.signals[name]
+        return [key]
 
     def answer(self, outcomes: typing.Mapping[int, typing.Any], peeks: typing.Set[int]) -> typing.List[int]:
         """Journal what a flush answered to promise and attach commands, and to calls that attached
@@ -281,6 +308,28 @@ class JournalMachine:
                 self.pending.signals.append(signal)
             else:
                 self.pending.resolutions.append(Resolution(awakeable_id, target, target_command, value, failure))
+
+    def signal(self, name: str) -> int:
+        """The key that the named signal's result has (now, if it arrived already, or on arrival).
+
+        As in Restate, waiting is not a command: the signal's own journal row, written when it
+        arrives, is the whole record, so a replay finds it whether it came before or after the wait."""
+        self.check_open()
+        key = self.signal_keys.get(name)
+        if key is None:
+            key = self.signal_keys[name] = NAMED_SIGNALS - len(self.signal_keys)
+            if name in self.signals:
+                self.results[key] = self.signals[name]
+        return key
+
+    def send_signal(self, invocation_id: str, name: str, value: typing.Optional[bytes],
+                    failure: typing.Optional[Failure]) -> None:
+        """A SendSignal command; the signal is delivered with the flush that journals it."""
+        params = {"target": invocation_id, "signal_name": name}
+        command, recorded = self.issue("SendSignal", None, params)
+        if recorded is None:
+            self.append_command(command, "SendSignal", params=params, completed=True, value=value, failure=failure)
+            self.pending.signals.append(Signal(invocation_id, name=name, value=value, failure=failure))
 
     def promise_get(self, name: str, peek: bool, promise_key: typing.Tuple[str, str], schema: Params = None) -> int:
         """A GetPromise (or PeekPromise) command; asked again on replay, the answer being idempotent.

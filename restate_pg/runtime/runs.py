@@ -12,6 +12,7 @@ import asyncio
 import contextvars
 import functools
 import inspect
+import inspect
 import time
 import typing
 from datetime import timedelta
@@ -37,6 +38,17 @@ T = typing.TypeVar("T")
 _RUN_INITIAL_INTERVAL = 0.05
 _RUN_FACTOR = 2.0
 _RUN_MAX_INTERVAL = 10.0
+
+
+def return_type_of(action: typing.Callable[..., typing.Any]) -> typing.Any:
+    """The action's return annotation (None when it has none or it cannot be resolved): as in
+    restate-sdk, it decides what the journaled result is rebuilt as, on the first execution and
+    on replay alike (a pydantic model, a dataclass, a msgspec struct...)."""
+    try:
+        annotation = inspect.signature(action, eval_str=True).return_annotation
+    except (TypeError, ValueError, NameError, AttributeError):
+        return None
+    return None if annotation is inspect.Signature.empty else annotation
 
 
 class RunCommands(ContextCore):
@@ -66,7 +78,7 @@ class RunCommands(ContextCore):
     ) -> RestateDurableFuture[T]:
         serde = options.serde
         if isinstance(serde, DefaultSerde):
-            serde = serde.with_maybe_type(options.type_hint)
+            serde = serde.with_maybe_type(options.type_hint or return_type_of(action))
         command, _ = self._command(self._machine.issue, "Run", name)
         future: DurableFuture[T] = DurableFuture(self, command, serde.deserialize)
         if not self._machine.is_done(command):

@@ -34,9 +34,12 @@ from restate_pg.store.console import run_query
 from restate_pg.store.schema import DEFAULT_SCHEMA
 from restate_pg.testing.database import migrated_database
 
-__all__ = ["HarnessEnvironment", "InvocationTimeout", "create_test_harness", "serve_api"]
+__all__ = ["HarnessEnvironment", "InvocationTimeout", "create_test_harness", "serve_api", "test_harness"]
 
 T = typing.TypeVar("T")
+
+#: restate-sdk's default image of its harness's Restate server (unused here: no Docker).
+RESTATE_IMAGE = "docker.io/restatedev/restate:latest"
 
 #: Path of the admin API beside the ingress on the harness's server.
 ADMIN_PREFIX = "/admin"
@@ -129,14 +132,20 @@ def _decoded(value: bytes) -> typing.Any:
 @contextlib.asynccontextmanager
 async def create_test_harness(
     app: App,
+    follow_logs: bool = False,
+    restate_image: str = RESTATE_IMAGE,
+    always_replay: bool = False,
+    disable_retries: bool = False,
+    journal_value_codec: typing.Any = None,
     *,
     database_url: typing.Optional[str] = None,
     schema: str = DEFAULT_SCHEMA,
-    always_replay: bool = False,
     **engine_options: typing.Any,
 ) -> typing.AsyncIterator[HarnessEnvironment]:
     """Run `app` for a test: ingress and admin API on a free local port, and a worker, in this
-    event loop, until the block ends.
+    event loop, until the block ends. restate-sdk's signature: `follow_logs` and `restate_image`
+    concern its Docker container and are ignored (the worker logs in the test's process);
+    `disable_retries` and `journal_value_codec` are refused (not supported yet).
 
     `database_url` is a database whose restate-pg `schema` is migrated (the pytest fixture
     `restate_database_url` gives one); without it, `$DATABASE_URL` is migrated and used, else an
@@ -144,6 +153,12 @@ async def create_test_harness(
     invocation whenever it waits, so that every step after the first runs on a replayed
     handler, as with Restate's harness. Other keywords go to the worker's `Engine`
     (`concurrency`, `lease_seconds`, `poll_interval`...)."""
+    if disable_retries:
+        raise NotImplementedError(
+            "disable_retries is not supported by restate-pg's harness yet: give the service "
+            "invocation_retry_policy=InvocationRetryPolicy(max_attempts=1, on_max_attempts='kill') instead")
+    if journal_value_codec is not None:
+        raise NotImplementedError("journal_value_codec is not supported by restate-pg yet")
     if always_replay:
         engine_options["inactivity_timeout"] = 0.0
     engine_options.setdefault("poll_interval", 0.2)
@@ -154,6 +169,22 @@ async def create_test_harness(
                 stack.enter_context, migrated_database(data_dir=data_dir / "pgdata", schema=schema)
             )
         yield await stack.enter_async_context(_running(app, database_url, schema, engine_options))
+
+
+def test_harness(
+    app: App,
+    follow_logs: bool = False,
+    restate_image: str = RESTATE_IMAGE,
+    always_replay: bool = False,
+    disable_retries: bool = False,
+) -> typing.NoReturn:
+    """restate-sdk's deprecated synchronous harness: refused, naming its replacement."""
+    raise NotImplementedError(
+        "test_harness is deprecated in restate-sdk and not provided by restate-pg: "
+        "use `async with restate.create_test_harness(app) as env:`")
+
+
+test_harness.__test__ = False  # type: ignore[attr-defined]  # not a test, whatever pytest collects
 
 
 @contextlib.asynccontextmanager

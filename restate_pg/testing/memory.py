@@ -130,8 +130,8 @@ class MemoryStore:
         inv = self.invocations.get(lease.invocation_id)
         if inv is None or inv.owner != lease.owner or inv.epoch != lease.epoch:
             raise Fenced(f"attempt {lease.epoch} of {lease.invocation_id} lost its lease")
-        self.flushes.append((inv.record.id, batch))
         result = FlushResult(db_now=self.clock.now())
+        self.flushes.append((inv.record.id, batch))
         inv.journal.extend(batch.journal)
         for service, key, op in batch.state:
             values = self.state.setdefault((service, key), {})
@@ -153,11 +153,10 @@ class MemoryStore:
             if target is not None and target.status != "completed":
                 result.woken.append(self.deliver(resolution.invocation_id, resolution.command_index,
                                                  resolution.value, resolution.failure))
-        for signal in batch.signals:
-            target = self.invocations.get(signal.invocation_id)
-            if target is not None and target.status != "completed":
-                result.woken.append(self.deliver(signal.invocation_id, -signal.index if signal.index else None,
-                                                 signal.value, signal.failure, signal.name))
+        for signal in batch.signals:  # resolve_signal(): once per name or index, to an unfinished invocation
+            woken = self.send_signal(signal.invocation_id, signal.name, signal.value, signal.failure, signal.index)
+            if woken is not None:
+                result.woken.append(woken)
         self._promises(inv, batch, result)
         for callee in batch.cancels:
             result.woken.extend(self.cancel(callee))
@@ -261,6 +260,23 @@ class MemoryStore:
         if inv.status == "suspended":
             inv.status = "ready"
         return invocation_id, inv.owner
+
+    def send_signal(self, invocation_id: str, name: typing.Optional[str], value: typing.Optional[bytes] = None,
+                    failure: typing.Optional[Failure] = None,
+                    index: typing.Optional[int] = None) -> typing.Optional[typing.Tuple[str, typing.Optional[str]]]:
+        """Deliver a signal by name or index (`resolve_signal()`): once, to an unfinished invocation."""
+        inv = self.invocations.get(invocation_id)
+        if inv is None or inv.status == "completed":
+            return None
+        if index is not None:
+            if any(item.command_index == -index for item in inv.mailbox) or any(
+                    row.completes == -index for row in inv.journal):
+                return None
+            return self.deliver(invocation_id, -index, value, failure)
+        if any(item.signal_name == name for item in inv.mailbox) or any(
+                row.entry_type == "Signal" and (row.params or {}).get("signal_name") == name for row in inv.journal):
+            return None
+        return self.deliver(invocation_id, None, value, failure, name)
 
     def cancel(self, invocation_id: str) -> typing.List[typing.Tuple[str, typing.Optional[str]]]:
         """Ask `invocation_id` to cancel itself (`cancel_invocation()`): the cancel signal in its
