@@ -187,7 +187,7 @@ class EndpointAttempt:
         headers = {**handler.additional_headers, "content-type": content_type, "accept": content_type,
                    "x-restate-invocation-id": self.invocation_id}
         path = f"/invoke/{quote(handler.service, safe='')}/{quote(handler.name, safe='')}"
-        headers.update(self.host.sign(path))
+        headers.update(self.host.sign(path, self.invocation.key))
         if self.invocation.key is not None:
             headers["x-restate-service-key"] = quote(self.invocation.key, safe="")
         return handler.uri.rstrip("/") + path, headers, b"".join(frames)

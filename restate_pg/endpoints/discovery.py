@@ -20,6 +20,15 @@ import orjson
 
 from restate_pg.core.errors import RestatePgError
 from restate_pg.endpoints.manifest import MalformedManifest, Manifest, parse_manifest
+from restate_pg.endpoints.settings import signed_headers
+from restate_pg.protocol.versions import (
+    DISCOVERY_ACCEPT,
+    MAX_MANIFEST_VERSION,
+    MAX_VERSION,
+    MIN_MANIFEST_VERSION,
+    MIN_VERSION,
+    manifest_content_type,
+)
 
 __all__ = [
     "ACCEPT",
@@ -31,12 +40,11 @@ __all__ = [
 ]
 
 #: The service protocol versions restate-pg runs (an endpoint must support one of them).
-MIN_PROTOCOL_VERSION = 5
-MAX_PROTOCOL_VERSION = 7
-#: The manifest versions Restate 1.7 reads, by content type.
-MANIFEST_CONTENT_TYPES = {f"application/vnd.restate.endpointmanifest.v{v}+json": v for v in (1, 2, 3, 4)}
-#: The `accept` header of a discovery request, as Restate sends it.
-ACCEPT = ", ".join(MANIFEST_CONTENT_TYPES)
+MIN_PROTOCOL_VERSION = MIN_VERSION
+MAX_PROTOCOL_VERSION = MAX_VERSION
+#: The `accept` header of a discovery request, as Restate sends it, and its manifest versions by content type.
+ACCEPT = DISCOVERY_ACCEPT
+MANIFEST_CONTENT_TYPES = {manifest_content_type(v): v for v in range(MIN_MANIFEST_VERSION, MAX_MANIFEST_VERSION + 1)}
 #: Restate's retry policy for discovery: exponential from 100 ms, factor 2, 4 retries.
 _RETRY_DELAYS_S = (0.1, 0.2, 0.4, 0.8)
 _RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
@@ -92,7 +100,7 @@ def discover_url(uri: str) -> str:
 async def discover(uri: str, additional_headers: typing.Mapping[str, str] = {}, use_http_11: bool = False) -> Discovered:
     """Discover the endpoint at `uri` (absolute, http or https); DiscoveryError when it fails."""
     url = discover_url(uri)
-    headers = {"accept": ACCEPT, **additional_headers}
+    headers = {"accept": ACCEPT, **additional_headers, **signed_headers("/discover")}
     http2 = not use_http_11
     async with httpx.AsyncClient(http1=not http2 or url.startswith("https:"), http2=http2, timeout=_TIMEOUT) as client:
         for delay in (*_RETRY_DELAYS_S, None):

@@ -32,7 +32,7 @@ class EndpointHost(typing.Protocol):
     def h2_client(self) -> H2Client:
         """The process's full-duplex HTTP/2 cleartext client (bidirectional exchanges)."""
 
-    def sign(self, path: str) -> typing.Dict[str, str]:
+    def sign(self, path: str, key: typing.Optional[str] = None) -> typing.Dict[str, str]:
         """Request identity headers for `path` (none unless a signing key is configured)."""
 
     def after_flush(self, batch: Batch, result: FlushResult, lease: Lease) -> None: ...

@@ -12,6 +12,7 @@ import typing
 from restate_pg.api.definitions import Handler, ServiceDefinition
 from restate_pg.endpoints.deployment import EndpointDeployment
 from restate_pg.endpoints.services import remote_services
+from restate_pg.endpoints.settings import protocol_version_max
 from restate_pg.observability import logs
 from restate_pg.protocol.errors import IncompatibleProtocol
 from restate_pg.store.driver import Store
@@ -32,8 +33,7 @@ class RemoteServices:
         services: typing.Dict[str, ServiceDefinition] = {}
         for row in await self.store.driven_endpoints():
             try:
-                deployment = EndpointDeployment.from_row(row, *(
-                    () if self.max_protocol_version is None else (self.max_protocol_version,)))
+                deployment = EndpointDeployment.from_row(row, self.max_protocol_version or protocol_version_max())
             except IncompatibleProtocol as exc:
                 logger.warning("deployment %s at %s is not served: %s", row["id"], row["uri"], exc)
                 continue

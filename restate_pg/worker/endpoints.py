@@ -18,6 +18,7 @@ from restate_pg.core.records import ClaimedTask, InvocationRecord, Lease, Loaded
 from restate_pg.endpoints.attempt import EndpointAttempt
 from restate_pg.endpoints.deployment import EndpointDeployment, EndpointHandler
 from restate_pg.endpoints.h2c import H2Client
+from restate_pg.endpoints.settings import signed_headers
 from restate_pg.endpoints.targets import CallTarget
 from restate_pg.observability import logs
 from restate_pg.worker.claims import ClaimScope, claim_loop
@@ -90,8 +91,8 @@ class EndpointDriver:
             self._h2 = H2Client()
         return self._h2
 
-    def sign(self, path: str) -> typing.Dict[str, str]:
-        return {}
+    def sign(self, path: str, key: typing.Optional[str] = None) -> typing.Dict[str, str]:
+        return signed_headers(path, key)
 
     def after_flush(self, batch: typing.Any, result: typing.Any, lease: Lease) -> None:
         self.engine.after_flush(batch, result, lease)
