@@ -165,3 +165,15 @@ async def test_calls_cross_between_sdks(server: Served, start_endpoint: typing.A
     await eventually(lambda: _served(server, "TsEcho"), what="the typescript services")
     assert await call(server, "/TsCalls/callByName", {"service": "PyEcho", "handler": "echo", "input": "from ts"}) == "from ts"
     assert await call(server, "/PyCalls/callByName", {"service": "TsEcho", "handler": "echo", "input": "from py"}) == "from py"
+
+
+async def test_input_of_the_wrong_type_is_refused_at_the_door(server: Served, start_endpoint: typing.Any) -> None:
+    """The endpoint's published schema says integer: a string is refused with 400, nothing runs."""
+    endpoint = start_endpoint("python", "h2")
+    await register(server, endpoint)
+    response = await server.client.post(f"/State/{key()}/add", json="5")
+    assert response.status_code == 400, response.text
+    assert "input validation error" in response.json()["message"] and "integer" in response.json()["message"]
+    response = await server.client.post("/Echo/echo", content=b"{not json", headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    assert await call(server, f"/State/{key()}/add", 5) == 5

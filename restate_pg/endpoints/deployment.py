@@ -43,6 +43,8 @@ class EndpointHandler:
     content_type: str = "application/json"
     ingress_private: typing.Optional[bool] = None
     handler_private: typing.Optional[bool] = None
+    #: The JSON schema the endpoint publishes for the input (checked at the door, as in-process).
+    input_schema: typing.Optional[typing.Dict[str, typing.Any]] = None
 
     @property
     def exclusive(self) -> bool:
@@ -136,6 +138,8 @@ def _io(handler: typing.Mapping[str, typing.Any]) -> typing.Dict[str, typing.Any
         else:
             described["takes_input"] = False
         described["input_required"] = bool(payload.get("required", False))
+        if isinstance(payload.get("jsonSchema"), dict) and payload["jsonSchema"]:
+            described["input_schema"] = payload["jsonSchema"]
     output = handler.get("output")
     if isinstance(output, dict) and output.get("contentType"):
         described["content_type"] = output["contentType"]

@@ -5,9 +5,12 @@ Their functions are never called: the endpoint runs them."""
 
 from __future__ import annotations
 
+import functools
 import typing
 
+from restate_pg.api.completions import check_completion
 from restate_pg.api.definitions import Handler, Service, ServiceDefinition, VirtualObject, Workflow
+from restate_pg.api.inputs import InputCheck, is_json_content_type
 from restate_pg.api.serde import BytesSerde
 from restate_pg.endpoints.deployment import EndpointDeployment, EndpointHandler
 
@@ -19,6 +22,16 @@ class RemoteHandler(Handler):
     """A handler that runs on an SDK endpoint."""
 
     endpoint: EndpointHandler
+
+    @functools.cached_property
+    def input_check(self) -> InputCheck:
+        """The input checked against the JSON schema the endpoint publishes for it (as in-process
+        handlers' against their type): input its handler could never take is refused with 400
+        instead of failing the invocation, retried, for as long as its retry policy says."""
+        schema = self.endpoint.input_schema
+        if schema is None or not is_json_content_type(self.accept):
+            return InputCheck.build(None, self.input_serde)
+        return InputCheck(lambda body: check_completion(body, schema), True)
 
 
 async def _runs_on_the_endpoint(*args: typing.Any) -> typing.Any:
