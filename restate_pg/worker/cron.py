@@ -74,8 +74,8 @@ class CronLoop:
                 logger.info("cron job %r: missed tick(s) since %s skipped (catch_up=%s)",
                             job["name"], job["next_at"].isoformat(), job["catch_up"])
             return CronFiring([], next_at, None)
-        handler = self.engine.app.handler(job["service"], job["handler"])
-        assert handler is not None  # claimed only for the handlers this worker hosts
+        handler = self.engine.handler(job["service"], job["handler"])
+        assert handler is not None  # claimed only for the handlers this worker hosts or drives
         submissions = [
             new_submission(
                 handler, job["key"], bytes(job["input"] or b""),
@@ -89,12 +89,14 @@ class CronLoop:
 
     async def run(self) -> None:
         engine = self.engine
-        # the handlers this worker hosts: it takes the ticks of no other (during a rolling
-        # upgrade, a worker of the previous version leaves a new handler's schedule alone)
-        targets = [f"{name}/{handler}" for name, service in engine.app.services.items() for handler in service.handlers]
         while True:
             try:
                 self._wake.clear()
+                # the handlers this worker hosts or drives (SDK endpoints'): it takes the ticks of no
+                # other (during a rolling upgrade, a worker of the previous version leaves a new
+                # handler's schedule alone)
+                services = {**engine.remote.services, **engine.app.services}
+                targets = [f"{name}/{handler}" for name, service in services.items() for handler in service.handlers]
                 fired = await engine.store.fire_due_crons(targets, CLAIM_LIMIT, self.plan)
                 if any(created for _, created in fired):
                     engine.signals.hint_work()
