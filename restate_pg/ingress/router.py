@@ -414,7 +414,7 @@ def create_router(
 
         async def answer() -> Response:
             await engine.check_health()  # 503 within a second when the database does not answer
-            return JSONResponse({"services": sorted(app.services)})
+            return JSONResponse({"services": sorted({*app.services, *engine.remote.services})})
 
         return await guarded(answer)
 
