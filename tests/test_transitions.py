@@ -376,8 +376,9 @@ async def test_claims_and_timers_use_the_partial_index_not_a_scan(store):
         await conn.execute("ANALYZE restate.task")
         plans = []
         for query, params in (
-            (store.q.CLAIM_TASKS, {"owner": W1, "services": ["Svc"], "limit": 32, "deployments": ["v1"], "deployment": "v1"}),
-            (store.q.NEXT_DUE, {"services": ["Svc"], "deployments": ["v1"]}),
+            (store.q.CLAIM_TASKS, {"owner": W1, "services": ["Svc"], "fresh": ["Svc"], "limit": 32, "deployments": ["v1"],
+                                 "deployment": "v1"}),
+            (store.q.NEXT_DUE, {"services": ["Svc"], "fresh": ["Svc"], "deployments": ["v1"]}),
         ):
             cur = await conn.execute("EXPLAIN " + query, params)
             plans.append("\n".join(r[0] for r in await cur.fetchall()))
