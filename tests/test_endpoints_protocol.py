@@ -177,3 +177,38 @@ async def test_input_of_the_wrong_type_is_refused_at_the_door(server: Served, st
     response = await server.client.post("/Echo/echo", content=b"{not json", headers={"content-type": "application/json"})
     assert response.status_code == 400
     assert await call(server, f"/State/{key()}/add", 5) == 5
+
+
+def _in_process_app() -> App:
+    """An in-process Python service that calls SDK endpoints' handlers by name, and is called by them."""
+    import restate_pg as restate
+
+    local = restate.Service("Local")
+
+    @local.handler()
+    async def relay(ctx: restate.Context, request: typing.Dict[str, typing.Any]) -> typing.Any:
+        import json
+
+        raw = await ctx.generic_call(request["service"], request["handler"], json.dumps(request["input"]).encode(),
+                                     key=request.get("key"))
+        return json.loads(raw)
+
+    @local.handler()
+    async def shout(ctx: restate.Context, text: str) -> str:
+        return text.upper()
+
+    return restate.app([local])
+
+
+@pytest.mark.parametrize("sdk", ["typescript", "python"])
+async def test_calls_cross_between_in_process_handlers_and_endpoints(sdk: str, clean_db: str,
+                                                                     start_endpoint: typing.Any) -> None:
+    endpoint = start_endpoint(sdk, "h2")
+    async with serve(_in_process_app(), clean_db, admin=True, inactivity_timeout=1.0) as server:
+        await register(server, endpoint)
+        # in-process Python -> the endpoint (a keyed handler, its state kept)
+        k = key()
+        assert await call(server, "/Local/relay", {"service": "State", "handler": "add", "key": k, "input": 3}) == 3
+        assert await call(server, f"/State/{k}/get", "count") == 3
+        # the endpoint -> in-process Python
+        assert await call(server, "/Calls/callByName", {"service": "Local", "handler": "shout", "input": "hey"}) == "HEY"
