@@ -99,5 +99,5 @@ def add_catalog_pages(router: APIRouter, engine: Gateway) -> None:
                                            headers={"content-type": "application/json"} if body else {})
         except httpx.HTTPError as exc:
             raise UIError(502, f"the ingress at {ingress} did not answer: {exc}") from None
-        return render(request, "_try_answer.html", url=f"{ingress}/{path}", status=answer.status_code,
+        return render(request, "_try_answer.html", target=f"{ingress}/{path}", status=answer.status_code,
                       text=answer.text, invocation_id=answer.headers.get("x-restate-id"))
