@@ -30,6 +30,8 @@ async def test_every_page_answers(ingress):
                  "/services/UiTrip", "/cron", "/sql", "/static/htmx.min.js", "/static/ui.css"):
         answer = await ingress.client.get(f"/admin/ui{path}")
         assert answer.status_code == 200, (path, answer.text[:300])
+    root = await ingress.client.get("/admin/ui")  # the URL `restate-pg dev` prints
+    assert root.status_code == 307 and root.headers["location"] == "/admin/ui/"
     page = (await ingress.client.get("/admin/ui/invocations")).text
     assert "UiCounter/<i>a</i>/add" in page
     assert "/admin/ui/static/htmx.min.js" in page  # vendored, served by the admin app: no CDN

@@ -6,8 +6,8 @@ separate port, a proxy)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from fastapi.responses import Response
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
 
 from restate_pg.services.gateway import Gateway
 from restate_pg.ui.actions import add_action_routes
@@ -15,7 +15,7 @@ from restate_pg.ui.catalog import add_catalog_pages
 from restate_pg.ui.cron import add_cron_pages
 from restate_pg.ui.invocations import add_invocation_pages
 from restate_pg.ui.overview import add_overview_page
-from restate_pg.ui.pages import UIRoute, static_file
+from restate_pg.ui.pages import UIRoute, static_file, url
 from restate_pg.ui.sql import add_sql_page
 from restate_pg.ui.state import add_state_pages
 
@@ -27,6 +27,10 @@ def create_ui_router(engine: Gateway) -> APIRouter:
     @router.get("/static/{name}", name="ui_static")
     async def static(name: str) -> Response:
         return static_file(name)
+
+    @router.get("", name="ui_root")
+    async def root(request: Request) -> Response:
+        return RedirectResponse(url(request, "ui_overview"))  # /ui, as printed, is /ui/
 
     add_overview_page(router, engine)
     add_invocation_pages(router, engine)
