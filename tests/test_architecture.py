@@ -45,6 +45,8 @@ def test_the_import_contracts_hold() -> None:
         ("ingress/requests.py", "import restate_pg.worker.engine", "transports go through services, never the worker"),
         ("store/rows.py", "import restate_pg.services.outcomes", "store imports nothing above core"),
         ("services/outcomes.py", "import restate_pg.admin.router", "Layers: each imports only those below it"),
+        ("ui/timeline.py", "import restate_pg.runtime.machine", "ui acts through services, never the worker or runtime"),
+        ("ui/pages.py", "import restate_pg.admin.router", "Layers: each imports only those below it"),
     ],
 )
 def test_a_violation_breaks_its_contract(tmp_path: Path, module: str, violation: str, contract: str) -> None:
