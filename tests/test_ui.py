@@ -70,7 +70,7 @@ async def test_the_list_pages_through_an_index(clean_db):
     show it, with 100,000 completed invocations in the table (bench/ui.py times a million)."""
     q = Queries("restate")
     live = ["scheduled", "ready", "running", "suspended", "backing-off", "paused"]
-    base = {"live": live, "stored": ["inboxed", "completed"], "service": None, "handler": None, "key": None, "deployment": None, "result": None,
+    base = {"live": live, "stored": ["inboxed", "completed"], "id": None, "service": None, "handler": None, "key": None, "deployment": None, "result": None,
             "since": None, "until": None, "text": None, "limit": 51, "cursor_at": None, "cursor_id": None}
     with psycopg.connect(clean_db, autocommit=True) as conn:
         conn.execute(q.BENCH_FILL_COMPLETED, {"count": 100_000, "services": 20})
@@ -80,11 +80,13 @@ async def test_the_list_pages_through_an_index(clean_db):
         plans = {}
         for name, params in (("all", base), ("service", {**base, "service": "Bench3"}),
                              ("next", {**base, "cursor_at": middle, "cursor_id": "inv_1" + "0" * 33}),
+                             ("failed", {**base, "result": "failure"}),
                              ("completed", {**base, "live": [], "stored": ["completed"], "service": "Bench3",
                                             "cursor_at": middle, "cursor_id": "inv_1" + "0" * 33})):
             plans[name] = "\n".join(r[0] for r in conn.execute("EXPLAIN " + cur.mogrify(q.BROWSE_INVOCATIONS, params)))
     for name, index in (("all", "invocation_created"), ("service", "invocation_service_created"),
-                        ("next", "invocation_created"), ("completed", "invocation_service_created")):
+                        ("next", "invocation_created"), ("failed", "invocation_failed_created"),
+                        ("completed", "invocation_service_created")):
         assert f"Index Scan Backward using {index} on invocation" in plans[name], (name, plans[name])
         assert "Seq Scan on invocation" not in plans[name], plans[name]
         # the one sort is of the live invocations (task's), each found by its primary key

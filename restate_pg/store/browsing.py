@@ -32,7 +32,8 @@ class InvocationFilter(typing.TypedDict, total=False):
     result: typing.Optional[str]  # success | failure | none (not completed)
     since: typing.Optional[datetime]
     until: typing.Optional[datetime]
-    text: typing.Optional[str]  # an id (or its start), an idempotency key, a caller, a restarted one
+    id: typing.Optional[str]  # one invocation, by its whole id (its primary key: instant)
+    text: typing.Optional[str]  # an id's start, an idempotency key, a caller, a restarted one (scans)
 
 
 #: The statuses of live invocations, kept on their task row.
@@ -40,7 +41,10 @@ LIVE_STATUSES = ("scheduled", "ready", "running", "suspended", "backing-off", "p
 #: The other statuses, as `sys_invocation` names them, and as the invocation row stores them.
 STORED_STATUSES = {"pending": "inboxed", "completed": "completed"}
 
-_FILTERS = ("service", "handler", "key", "deployment", "result", "since", "until", "text")
+#: The overview's chart counts at most this many of the last hour's newest invocations.
+CHART_CAP = 20_000
+
+_FILTERS = ("id", "service", "handler", "key", "deployment", "result", "since", "until", "text")
 
 
 def _filled(filters: InvocationFilter) -> typing.Dict[str, typing.Any]:
@@ -98,6 +102,6 @@ class Browsing(StorePart):
         q = self._db.q
         backlog, keys, per_minute, workers = await self._db.transaction([
             (q.BROWSE_BACKLOG, {}), (q.BROWSE_KEY_BACKLOG, {"limit": 10}),
-            (q.BROWSE_CREATED_PER_MINUTE, {}), (q.BROWSE_WORKERS, {}),
+            (q.BROWSE_CREATED_PER_MINUTE, {"cap": CHART_CAP}), (q.BROWSE_WORKERS, {}),
         ])
         return {"backlog": backlog or [], "keys": keys or [], "per_minute": per_minute or [], "workers": workers or []}

@@ -81,6 +81,7 @@ def build_metadata(schema: str = DEFAULT_SCHEMA) -> MetaData:
         Index("invocation_service_status", "service", "status"),
         Index("invocation_created", "created_at", "id"),  # the operator UI's keyset pages
         Index("invocation_service_created", "service", "created_at", "id"),
+        Index("invocation_failed_created", "created_at", "id", postgresql_where=text("result = 'failure'")),
         Index(
             "invocation_retain_until",
             "retain_until",

@@ -51,8 +51,16 @@ def parse_filters(request: Request) -> InvocationFilter:
         service=query.get("service") or None, handler=query.get("handler") or None,
         key=query.get("key") if query.get("key") else None, deployment=query.get("deployment") or None,
         since=_time("since", query.get("since", "")), until=_time("until", query.get("until", "")),
-        text=(query.get("q") or "").strip() or None,
+        **_text_filter((query.get("q") or "").strip()),
     )
+
+
+def _text_filter(text: str) -> InvocationFilter:
+    """A whole invocation id is looked up by its primary key; anything else (an id's start, an
+    idempotency key, a caller's id) is matched while walking the list."""
+    if not text:
+        return InvocationFilter()
+    return InvocationFilter(id=text) if is_invocation_id(text) else InvocationFilter(text=text)
 
 
 def _cursor(value: str) -> typing.Optional[typing.Tuple[datetime, str]]:

@@ -28,9 +28,11 @@ SELECT * FROM (
        AND (%(handler)s::text IS NULL OR i.handler = %(handler)s)
        AND (%(key)s::text IS NULL OR i.key = %(key)s)
        AND (%(deployment)s::text IS NULL OR t.deployment_id = %(deployment)s)
-       AND (%(result)s::text IS NULL OR i.result IS NOT DISTINCT FROM NULLIF(%(result)s, 'none'))
+       AND (%(result)s::text IS NULL OR (%(result)s = 'none' AND i.result IS NULL) OR i.result = %(result)s)
        AND (%(since)s::timestamptz IS NULL OR i.created_at >= %(since)s)
        AND (%(until)s::timestamptz IS NULL OR i.created_at < %(until)s)
+       AND (%(id)s::text IS NULL OR i.id = %(id)s)
+       AND (%(id)s::text IS NULL OR i.id = %(id)s)
        AND (%(text)s::text IS NULL OR starts_with(i.id, %(text)s) OR i.idempotency_key = %(text)s
             OR i.caller_id = %(text)s OR i.restarted_from = %(text)s)
        AND (%(cursor_at)s::timestamptz IS NULL OR (i.created_at, i.id) < (%(cursor_at)s, %(cursor_id)s))
@@ -48,7 +50,7 @@ SELECT * FROM (
        AND (%(handler)s::text IS NULL OR i.handler = %(handler)s)
        AND (%(key)s::text IS NULL OR i.key = %(key)s)
        AND (%(deployment)s::text IS NULL OR i.deployment_id = %(deployment)s)
-       AND (%(result)s::text IS NULL OR i.result IS NOT DISTINCT FROM NULLIF(%(result)s, 'none'))
+       AND (%(result)s::text IS NULL OR (%(result)s = 'none' AND i.result IS NULL) OR i.result = %(result)s)
        AND (%(since)s::timestamptz IS NULL OR i.created_at >= %(since)s)
        AND (%(until)s::timestamptz IS NULL OR i.created_at < %(until)s)
        AND (%(text)s::text IS NULL OR starts_with(i.id, %(text)s) OR i.idempotency_key = %(text)s
@@ -141,12 +143,14 @@ SELECT service, key, count(*)::bigint AS waiting
 
 -- name: browse_created_per_minute
 -- the overview's invocations created per minute over the last hour, and how many of them
--- completed, failed or still run (walks invocation_created from an hour ago)
+-- succeeded or failed: of the newest `cap` at most (walking invocation_created backwards), so
+-- that the page stays fast however many the last hour holds
 SELECT date_trunc('minute', created_at) AS minute, count(*)::bigint AS created,
        count(*) FILTER (WHERE result = 'success')::bigint AS succeeded,
        count(*) FILTER (WHERE result = 'failure')::bigint AS failed
-  FROM {s}.invocation
- WHERE created_at >= now() - interval '1 hour'
+  FROM (SELECT created_at, result FROM {s}.invocation
+         WHERE created_at >= now() - interval '1 hour'
+         ORDER BY created_at DESC LIMIT %(cap)s) newest
  GROUP BY 1
  ORDER BY 1
 
