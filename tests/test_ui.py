@@ -110,7 +110,7 @@ async def test_bad_filters_are_refused_in_one_line(ingress, params, message):
 async def test_unknown_invocation_and_operation(ingress):
     missing = "inv_1" + "0" * 33
     assert (await ingress.client.get(f"/admin/ui/invocations/{missing}")).status_code == 404
-    assert (await ingress.client.get("/admin/ui/invocations/nope")).json() == {"message": "bad invocation id 'nope'"}
+    assert (await ingress.client.get("/admin/ui/invocations/nope")).json() == {"code": 400, "message": "bad invocation id 'nope'"}
     answer = await ingress.client.post(f"/admin/ui/invocations/{missing}/actions/explode")
     assert answer.status_code == 404 and "unknown operation" in answer.json()["message"]
     answer = await ingress.client.post(f"/admin/ui/invocations/{missing}/actions/cancel")
@@ -158,3 +158,13 @@ async def test_state_edit_checks_the_version(ingress):
     assert (await ingress.client.get(f"/UiCounter/{key}/get")).json() == 9
     bad = await ingress.client.post(f"/admin/ui/state/UiCounter/{key}", data={"version": version, "state": "[1"})
     assert bad.status_code == 400
+
+
+async def test_a_nul_in_a_form_field_is_refused_with_nothing_written(ingress):
+    await ingress.client.post("/UiCounter/n/add", json=1)
+    for path, data in (("/admin/ui/sql", {"query": "SELECT 1 -- \x00"}),
+                       ("/admin/ui/state/UiCounter/n", {"version": "v", "state": '{"count": "\x00"}'}),
+                       ("/admin/ui/services/UiCounter/settings", {"public": "on", "abort_timeout": "1\x00s"})):
+        answer = await ingress.client.post(path, data=data)
+        assert answer.status_code == 400 and "NUL" in answer.json()["message"], (path, answer.text)
+    assert (await ingress.client.get("/UiCounter/n/get")).json() == 1

@@ -2,7 +2,7 @@
 
 Every UI route is a `UIRoute`: its path and query parameters are checked for what PostgreSQL
 cannot hold, and whatever it raises is answered with a status and a one-line message (an HTML
-page for a browser, `{"message"}` for anything else), never a traceback. htmx is vendored in
+page for a browser, the admin API's `{"code", "message"}` for anything else), never a traceback. htmx is vendored in
 `static/` (no CDN: the machine running the UI may have no internet).
 """
 
@@ -35,6 +35,12 @@ templates = Jinja2Templates(directory=str(_PACKAGE.joinpath("templates")))
 STATIC = {"htmx.min.js": "text/javascript", "ui.css": "text/css"}
 
 
+#: How errors name the pages' path parameters (as the admin API names its own).
+_PATH_FIELDS = {"invocation_id": "invocation id", "name": "service name", "service": "service name",
+                "key": "object key", "job": "cron job name", "operation": "operation", "action": "action",
+                "file": "file name"}
+
+
 class UIError(Exception):
     """A request the UI refuses, with its HTTP status and a one-line message."""
 
@@ -58,7 +64,8 @@ def render(request: Request, template: str, code: int = 200, /, **context: typin
 async def form(request: Request) -> typing.Dict[str, str]:
     """A submitted form's fields (URL-encoded, as the pages send them; the last of a repeated one)."""
     body = (await request.body()).decode("utf-8", errors="replace")
-    return {name: value for name, value in urllib.parse.parse_qsl(body, keep_blank_values=True)}
+    return {name: check_text(f"field '{name}'", value)
+            for name, value in urllib.parse.parse_qsl(body, keep_blank_values=True)}
 
 
 def error_page(request: Request, status: int, message: str) -> Response:
@@ -66,7 +73,7 @@ def error_page(request: Request, status: int, message: str) -> Response:
     if "text/html" in request.headers.get("accept", "") or request.headers.get("hx-request"):
         return render(request, "error.html", status, status=status, message=message,
                       fragment=bool(request.headers.get("hx-request")))
-    return JSONResponse({"message": message}, status_code=status)
+    return JSONResponse({"code": status, "message": message}, status_code=status)  # as the admin API's
 
 
 def _answer_exception(request: Request, exc: Exception) -> Response:
@@ -90,9 +97,10 @@ class UIRoute(APIRoute):
 
         async def guarded(request: Request) -> Response:
             try:
-                for name, value in [*request.path_params.items(), *request.query_params.multi_items()]:
-                    if isinstance(value, str):
-                        check_text(f"parameter '{name}'", value)
+                for name, value in request.path_params.items():
+                    check_text(_PATH_FIELDS.get(name, f"path parameter '{name}'"), value)
+                for name, value in request.query_params.multi_items():
+                    check_text(f"query parameter '{name}'", value)
                 return await handle(request)
             except Exception as exc:
                 return _answer_exception(request, exc)

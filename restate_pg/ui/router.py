@@ -24,9 +24,9 @@ def create_ui_router(engine: Gateway) -> APIRouter:
     """The UI of `engine`'s database, at /ui (include it in the admin API's app)."""
     router = APIRouter(prefix="/ui", route_class=UIRoute, include_in_schema=False)
 
-    @router.get("/static/{name}", name="ui_static")
-    async def static(name: str) -> Response:
-        return static_file(name)
+    @router.get("/static/{file}", name="ui_static")
+    async def static(file: str) -> Response:
+        return static_file(file)
 
     @router.get("", name="ui_root")
     async def root(request: Request) -> Response:
