@@ -48,6 +48,8 @@ def test_the_import_contracts_hold() -> None:
         ("services/outcomes.py", "import restate_pg.admin.router", "Layers: each imports only those below it"),
         ("protocol/framing.py", "import restate_pg.store.codec", "protocol imports only core, the stdlib, google.protobuf"),
         ("protocol/messages.py", "import httpx", "protocol imports only core, the stdlib, google.protobuf"),
+        ("ui/timeline.py", "import restate_pg.runtime.machine", "ui acts through services, never the worker or runtime"),
+        ("ui/pages.py", "import restate_pg.admin.router", "Layers: each imports only those below it"),
     ],
 )
 def test_a_violation_breaks_its_contract(tmp_path: Path, module: str, violation: str, contract: str) -> None:

@@ -218,6 +218,29 @@ ADMIN_PROBES = (
 )
 
 
+def _ui(route: str, method: str = "GET") -> Probe:
+    """Operator UI probes (restate_pg/ui, mounted by the admin router, unversioned only): every
+    path parameter and query parameter is refused with a NUL, in the admin API's error body.
+    Form fields are checked by tests/test_ui.py."""
+    labels = {"invocation_id": "invocation id", "name": "service name", "service": "service name",
+              "key": "object key", "job": "cron job name", "operation": "operation", "action": "action",
+              "file": "file name"}
+    values = {"invocation_id": INVOCATION, "name": "Counter", "service": "Counter", "key": "k", "job": "nightly",
+              "operation": "cancel", "action": "enable", "file": "ui.css"}
+    fields = {name: Field(values[name], labels[name]) for name in labels if "{" + name + "}" in route}
+    return Probe(route, method, route, fields, {"x": Field("1", "query parameter 'x'")})
+
+
+UI_PROBES = (
+    *(_ui(path) for path in ("/ui", "/ui/", "/ui/static/{file}", "/ui/invocations", "/ui/invocations/{invocation_id}",
+                             "/ui/invocations/{invocation_id}/live", "/ui/state", "/ui/state/{service}",
+                             "/ui/state/{service}/{key}", "/ui/services", "/ui/services/{name}", "/ui/cron", "/ui/sql")),
+    *(_ui(path, "POST") for path in ("/ui/invocations/{invocation_id}/actions/{operation}", "/ui/state/{service}/{key}",
+                                     "/ui/services/{name}/settings", "/ui/services/{name}/try", "/ui/cron/{job}/{action}",
+                                     "/ui/sql")),
+)
+
+
 def _unversioned(path: str) -> str:
     for prefix in VERSION_PREFIXES:
         if path.startswith(prefix + "/"):
@@ -241,7 +264,7 @@ def test_every_route_is_probed(database_url):
     router = create_router(APP, database_url=database_url)
     assert {path for path, _ in declared_routes(router.routes)} == {probe.route for probe in INGRESS_PROBES}
     admin_routes = {(_unversioned(path), method) for path, method in declared_routes(create_admin_app(router.engine).routes)}  # type: ignore[attr-defined]
-    assert admin_routes == {(probe.route, probe.method) for probe in ADMIN_PROBES}
+    assert admin_routes == {(probe.route, probe.method) for probe in (*ADMIN_PROBES, *UI_PROBES)}
     assert any(path.startswith("/v4/") for path, _ in declared_routes(create_admin_app(router.engine).routes))  # type: ignore[attr-defined]
 
 
@@ -311,6 +334,15 @@ async def test_a_nul_anywhere_in_an_admin_request_is_refused_with_nothing_writte
     checked = [variant for prefix in ("", *VERSION_PREFIXES) for probe in ADMIN_PROBES for variant in variants(probe, prefix)]
     failures = await probe_all(admin, clean_db, checked, ingress=False)
     mounted = [variant for probe in ADMIN_PROBES for variant in variants(probe, "/admin")]
+    failures += await probe_all(ingress.client, clean_db, mounted, ingress=False)
+    assert not failures, "\n".join(failures)
+
+
+async def test_a_nul_anywhere_in_a_ui_request_is_refused_with_nothing_written(served, clean_db):
+    """The operator UI, on the admin app and under the admin router mounted in an app."""
+    ingress, admin = served
+    failures = await probe_all(admin, clean_db, [v for probe in UI_PROBES for v in variants(probe)], ingress=False)
+    mounted = [variant for probe in UI_PROBES for variant in variants(probe, "/admin")]
     failures += await probe_all(ingress.client, clean_db, mounted, ingress=False)
     assert not failures, "\n".join(failures)
 

@@ -181,6 +181,7 @@ def test_dev_prints_each_url_once_and_no_unlabelled_duplicate_lines(workdir: Pat
     output = dev.output()
     assert output.count(f"ingress on http://127.0.0.1:{dev.port}") == 1, output
     assert output.count(f"admin API on http://127.0.0.1:{dev.admin_port}") == 1, output
+    assert output.count(f"operator UI on http://127.0.0.1:{dev.admin_port}/ui") == 1, output
     lines = [line for line in output.splitlines() if not re.search(r'"(GET|POST) ', line)]  # access lines differ
     repeated = sorted({line for line in lines if lines.count(line) > 1})
     assert repeated == [], output

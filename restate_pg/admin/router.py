@@ -19,6 +19,7 @@ from restate_pg.services.answers import OPERATIONS, Answer, perform
 from restate_pg.admin.query import create_query_router
 from restate_pg.admin.services import VERSION_PREFIXES, add_service_routes
 from restate_pg.services.gateway import Gateway
+from restate_pg.ui import create_ui_router
 
 
 def _respond(answer: Answer) -> Response:
@@ -30,7 +31,8 @@ def _respond(answer: Answer) -> Response:
 
 
 def create_admin_router(engine: Gateway) -> APIRouter:
-    """The admin router for `engine` (for example `create_router(...).engine`)."""
+    """The admin router for `engine` (for example `create_router(...).engine`), with the operator
+    UI at /ui: whatever protects the router protects the UI."""
     router = APIRouter(route_class=AdminRoute)
     router.include_router(create_metrics_router(engine))  # GET /metrics
 
@@ -59,6 +61,7 @@ def create_admin_router(engine: Gateway) -> APIRouter:
     versioned = APIRouter(route_class=AdminRoute)
     versioned.include_router(router)
     versioned.include_router(create_query_router(engine))  # POST /query: SQL introspection
+    versioned.include_router(create_ui_router(engine))  # /ui: the operator UI, protected as the rest
     for prefix in VERSION_PREFIXES:  # Restate's CLI calls /v4/services once /version offers 4
         versioned.include_router(router, prefix=prefix)
         versioned.include_router(create_query_router(engine, hex_bytes=True), prefix=prefix)

@@ -120,6 +120,7 @@ def serve(
                 info(f"ingress on http://{host}:{ingress_socket.getsockname()[1]}")
                 if admin_socket is not None:
                     info(f"admin API on http://{host}:{admin_socket.getsockname()[1]}")
+                    info(f"operator UI on http://{host}:{admin_socket.getsockname()[1]}/ui")
             await ingress
 
     # uvicorn handles SIGINT and SIGTERM itself (stops accepting, drains, runs shutdown hooks),

@@ -11,6 +11,7 @@ nothing about handlers or replay. Each public method is one transaction.
     catalog.Catalog           deployments, services and their settings
     operators.Operators       the operator's verbs, and object keys' state
     cron.Crons                cron schedules and their firing
+    browsing.Browsing         what the operator UI reads
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import AsyncConnectionPool
 
 from restate_pg.store.availability import RECONNECT_S, bounded
+from restate_pg.store.browsing import Browsing
 from restate_pg.store.catalog import SERVICE_SETTINGS, Catalog
 from restate_pg.store.codec import flush_request, flush_result, submission_doc
 from restate_pg.store.cron import CronFiring, Crons
@@ -58,7 +60,7 @@ def _named(conninfo: str, application_name: str) -> str:
         return conninfo
 
 
-class Store(Invocations, WritePath, Workers, Catalog, Operators, Crons):
+class Store(Invocations, WritePath, Workers, Catalog, Operators, Crons, Browsing):
     """PostgreSQL access for one schema: every part's methods, on one pool."""
 
     def __init__(

@@ -79,6 +79,9 @@ def build_metadata(schema: str = DEFAULT_SCHEMA) -> MetaData:
         Column("restarted_from", Text),  # the invocation it re-runs (restart-as-new)
         Column("attempts", Integer),  # attempts it took, kept at completion (trigger keep_attempts)
         Index("invocation_service_status", "service", "status"),
+        Index("invocation_created", "created_at", "id"),  # the operator UI's keyset pages
+        Index("invocation_service_created", "service", "created_at", "id"),
+        Index("invocation_failed_created", "created_at", "id", postgresql_where=text("result = 'failure'")),
         Index(
             "invocation_retain_until",
             "retain_until",
