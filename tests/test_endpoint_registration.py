@@ -52,7 +52,7 @@ async def test_register_over_http2_stores_the_deployment_and_its_services(admin,
         service("Cart", "VIRTUAL_OBJECT", {"name": "add"}, {"name": "get", "ty": "SHARED", "ingressPrivate": True},
                 enableLazyState=True, retryPolicyMaxAttempts=3, retryPolicyOnMaxAttempts="KILL"),
         low=5, high=7)
-    answer = await admin.client.post("/admin/deployments", json={"uri": endpoint.uri, "additional_headers": {"x-token": "t1"}})
+    answer = await admin.client.post("/admin/deployments", json={"uri": endpoint.uri, "additional_headers": {"X-Token": "t1"}})
     assert answer.status_code == 201, answer.text
     body = answer.json()
     assert_restate_id(body["id"], "dp_1", (22, 128))
@@ -209,6 +209,7 @@ async def test_unreachable_and_missing_endpoints(admin, endpoint):
     ({"uri": 3}, "The request field 'uri' is invalid."),
     ({"uri": "http://h", "additional_headers": {"bad name": "v"}}, "The request field 'additional_headers' is invalid."),
     ({"uri": "http://h", "additional_headers": ["x"]}, "The request field 'additional_headers' is invalid."),
+    ({"uri": "http://h", "additional_headers": {"x-token": "caf\u00e9"}}, "The request field 'additional_headers' is invalid."),
     ({"uri": "http://h", "force": "yes"}, "The request field 'force' is invalid."),
     ({"uri": "http://h", "colour": "red"}, "unknown field(s) colour"),
     ({"arn": "arn:aws:lambda:eu:1:function:f:1"}, "restate-pg registers no Lambda deployments"),

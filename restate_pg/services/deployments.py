@@ -101,9 +101,9 @@ def check_headers(headers: typing.Any) -> typing.Union[typing.Dict[str, str], ou
     for name, value in headers.items():
         if not _HEADER_NAME.match(name):
             return outcomes.InvalidField("additional_headers", f"'{name}' is not a valid header name")
-        if not isinstance(value, str) or any(c in value for c in "\r\n\x00"):
-            return outcomes.InvalidField("additional_headers", f"the value of '{name}' must be a string on one line")
-    return dict(headers)
+        if not isinstance(value, str) or not all(c == "\t" or " " <= c <= "~" for c in value):
+            return outcomes.InvalidField("additional_headers", f"the value of '{name}' must be a string of visible ASCII")
+    return {name.lower(): value for name, value in headers.items()}  # HTTP header names are case-insensitive
 
 
 class Endpoints:
