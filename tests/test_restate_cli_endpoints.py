@@ -1,5 +1,5 @@
-"""Restate's own CLI (npm `@restatedev/restate` 1.7.12, installed once per test session into a
-temporary folder) registering, listing, describing and removing an SDK endpoint through
+"""Restate's own CLI (npm `@restatedev/restate` 1.7.12, the seed example's dependency, installed
+once per test session with its `npm ci`: tests/endpoints/processes.py) registering, listing, describing and removing an SDK endpoint through
 restate-pg's admin API, unchanged: `restate deployments register URI --yes` and the rest."""
 
 from __future__ import annotations
@@ -11,21 +11,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.endpoints.processes import NODE_MODULES
 from tests.apps import kitchen
 from tests.support.manifest_endpoint import manifest, serve_manifest, service
 from tests.support.server import serve
 
-RESTATE_CLI = "@restatedev/restate@1.7.12"
-
-
 @pytest.fixture(scope="session")
-def restate(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The `restate` command, installed from npm into a folder of this session."""
-    folder = tmp_path_factory.mktemp("restate-cli")
-    done = subprocess.run(["npm", "install", "--prefix", str(folder), "--no-audit", "--no-fund", RESTATE_CLI],
-                          capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return folder / "node_modules" / ".bin" / "restate"
+def restate(node_modules: Path) -> Path:
+    """The `restate` command of the example's packages (examples/typescript/package.json pins 1.7.12)."""
+    return NODE_MODULES / ".bin" / "restate"
 
 
 async def run(restate: Path, admin_url: str, config: Path, *args: str) -> subprocess.CompletedProcess[str]:
