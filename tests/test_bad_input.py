@@ -235,7 +235,8 @@ UI_PROBES = (
     *(_ui(path) for path in ("/ui", "/ui/", "/ui/static/{file}", "/ui/invocations", "/ui/invocations/{invocation_id}",
                              "/ui/invocations/{invocation_id}/live", "/ui/state", "/ui/state/{service}",
                              "/ui/state/{service}/{key}", "/ui/services", "/ui/services/{name}", "/ui/cron", "/ui/sql")),
-    *(_ui(path, "POST") for path in ("/ui/invocations/{invocation_id}/actions/{operation}", "/ui/state/{service}/{key}",
+    *(_ui(path, "POST") for path in ("/ui/invocations/{invocation_id}/actions/{operation}", "/ui/invocations/bulk/{operation}",
+                                     "/ui/state/{service}/{key}",
                                      "/ui/services/{name}/settings", "/ui/services/{name}/try", "/ui/cron/{job}/{action}",
                                      "/ui/sql")),
 )

@@ -4,6 +4,7 @@ whatever protects the admin router they come with."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import httpx
@@ -168,3 +169,34 @@ async def test_a_nul_in_a_form_field_is_refused_with_nothing_written(ingress):
         answer = await ingress.client.post(path, data=data)
         assert answer.status_code == 400 and "NUL" in answer.json()["message"], (path, answer.text)
     assert (await ingress.client.get("/UiCounter/n/get")).json() == 1
+
+
+async def test_bulk_actions_dry_run_then_apply_to_the_filtered_selection(ingress):
+    """A dry run counts what the filters select and touches nothing; applying cancels each."""
+    ids = []
+    for _ in range(3):
+        sent = await ingress.client.post("/UiJob/wait/send")
+        assert sent.status_code == 202
+        ids.append(sent.json()["invocationId"])
+    await ingress.client.post("/UiCounter/bulk/add", json=1)  # completed, and another service: not selected
+
+    async def live() -> int:
+        with psycopg.connect(ingress.engine.store.conninfo) as conn:
+            (n,) = conn.execute("SELECT count(*) FROM restate.task WHERE invocation_id = ANY(%s)", [ids]).fetchone()
+        return n
+
+    dry = await ingress.client.post("/admin/ui/invocations/bulk/cancel?service=UiJob&status=running&status=suspended"
+                                    "&status=ready&status=pending", data={"dry_run": "1"})
+    assert dry.status_code == 200, dry.text
+    assert 'data-count="3"' in dry.text and await live() == 3
+
+    applied = await ingress.client.post("/admin/ui/invocations/bulk/cancel?service=UiJob&status=running&status=suspended"
+                                        "&status=ready&status=pending")
+    assert applied.status_code == 200, applied.text
+    assert "cancel: 3 invocations" in applied.text
+    for invocation_id in ids:
+        result = await asyncio.wait_for(ingress.engine.results.wait(invocation_id), 30)
+        assert result is not None and result.failure is not None and result.failure.code == 409
+
+    unknown = await ingress.client.post("/admin/ui/invocations/bulk/restart-as-new")
+    assert unknown.status_code == 404 and "unknown bulk operation" in unknown.text

@@ -120,6 +120,22 @@ async def test_cancel_a_running_invocation_and_see_it_end(ingress, page):
     await page.wait_for_selector("p.answer.error:has-text('409 the invocation is already completed')")
 
 
+async def test_bulk_cancel_with_a_dry_run_first(ingress, page):
+    ids = [(await ingress.client.post("/UiJob/wait/send")).json()["invocationId"] for _ in range(2)]
+    await page.goto(f"{ingress.base_url}/admin/ui/invocations?service=UiJob&status=running&status=suspended"
+                    "&status=ready&status=pending")
+    await page.select_option("#bulk-operation", "cancel")
+    await page.click("#bulk-dry-run")
+    await page.wait_for_selector("#bulk-answer:has-text('cancel would touch 2 invocations')")
+    await shot(page, "invocations-bulk-dry-run")
+    await page.click("#bulk-apply")  # confirmed by the dialog handler
+    await page.wait_for_selector("#bulk-answer:has-text('cancel: 2 invocations')")
+    await shot(page, "invocations-bulk-applied")
+    for invocation_id in ids:
+        result = await asyncio.wait_for(ingress.engine.results.wait(invocation_id), 30)
+        assert result is not None and result.failure is not None and result.failure.code == 409
+
+
 async def test_edit_a_keys_state_and_read_it_back_over_the_ingress(ingress, page):
     key = uuid.uuid4().hex[:8]
     await ingress.client.post(f"/UiCounter/{key}/add", json=3)

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import typing
 from datetime import datetime
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from restate_pg.core.ids import is_invocation_id
 from restate_pg.services.answers import OPERATIONS
+
+#: The operations a filtered selection can get at once (ui/bulk.py): every one but restart-as-new.
+BULK_OPERATIONS = tuple(name for name in OPERATIONS if name != "restart-as-new")
 from restate_pg.services.gateway import Gateway
 from restate_pg.store.browsing import COUNT_CAP, InvocationFilter
 from restate_pg.ui.pages import UIError, render
@@ -93,7 +97,8 @@ def add_invocation_pages(router: APIRouter, engine: Gateway) -> None:
         template = "_invocation_rows.html" if request.headers.get("hx-request") else "invocations.html"
         return render(request, template, rows=rows, counts=counts, statuses=STATUSES, cap=COUNT_CAP,
                       filters=filters, query=request.query_params, keep=keep, next_after=next_after,
-                      first_page=cursor is None, services=services, results=RESULTS)
+                      first_page=cursor is None, services=services, results=RESULTS,
+                      bulk_operations=BULK_OPERATIONS, query_string=urlencode(keep))
 
     async def load(invocation_id: str) -> typing.Dict[str, typing.Any]:
         if not is_invocation_id(invocation_id):

@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from restate_pg.services.gateway import Gateway
 from restate_pg.ui.actions import add_action_routes
+from restate_pg.ui.bulk import add_bulk_routes
 from restate_pg.ui.catalog import add_catalog_pages
 from restate_pg.ui.cron import add_cron_pages
 from restate_pg.ui.invocations import add_invocation_pages
@@ -33,6 +34,7 @@ def create_ui_router(engine: Gateway) -> APIRouter:
         return RedirectResponse(url(request, "ui_overview"))  # /ui, as printed, is /ui/
 
     add_overview_page(router, engine)
+    add_bulk_routes(router, engine)  # before the invocation pages: /invocations/bulk is no invocation id
     add_invocation_pages(router, engine)
     add_action_routes(router, engine)
     add_state_pages(router, engine)
