@@ -124,7 +124,8 @@ async def run_steps(ctx: restate.Context, req: dict) -> int:
 @steps.handler("gated")
 async def gated(ctx: restate.Context, req: dict) -> int:
     """`n` journaled steps, step `gate` held until the file `<counters>/<key>.open` exists (a test
-    creates it): `<key>.attempts` counts handler starts, `<key>.step-<i>` executions of step i."""
+    creates it): `<key>.attempts` counts handler starts, `<key>.step-<i>` executions of step i,
+    `<key>.passed` how often the gated step went past its gate."""
     bump(f"{req['key']}.attempts")
     total = 0
     for i in range(req["n"]):
@@ -132,6 +133,7 @@ async def gated(ctx: restate.Context, req: dict) -> int:
             bump(f"{req['key']}.step-{i}")
             if i == req["gate"]:
                 await opened(f"{req['key']}.open")
+                bump(f"{req['key']}.passed")
             return i
         total += await ctx.run_typed(f"step-{i}", step)
     return total

@@ -111,14 +111,18 @@ export const steps = restate.service({
     },
 
     /** `n` journaled steps, step `gate` held until the file `<counters>/<key>.open` exists (a test
-     * creates it): `<key>.attempts` counts handler starts, `<key>.step-<i>` executions of step i. */
+     * creates it): `<key>.attempts` counts handler starts, `<key>.step-<i>` executions of step i,
+     * `<key>.passed` how often the gated step went past its gate. */
     gated: async (ctx: restate.Context, req: { key: string; n: number; gate: number }) => {
       bump(`${req.key}.attempts`);
       let total = 0;
       for (let i = 0; i < req.n; i++) {
         total += await ctx.run(`step-${i}`, async () => {
           bump(`${req.key}.step-${i}`);
-          if (i === req.gate) await opened(`${req.key}.open`);
+          if (i === req.gate) {
+            await opened(`${req.key}.open`);
+            bump(`${req.key}.passed`);
+          }
           return i;
         });
       }
