@@ -25,12 +25,12 @@ import pytest
 
 from bench.faults.cluster import Cluster
 from restate_pg.api.app import App
-from restate_pg.store.migrate import upgrade
 from tests.endpoints.fixtures import StartEndpoint
 from tests.endpoints.processes import Endpoint
 from tests.support.polling import eventually
 from tests.support.processes import WorkerProcess
 from tests.support.server import Served, serve
+from tests.test_database_down import cluster  # noqa: F401 (a fixture: a PostgreSQL of the test's own)
 
 pytestmark = pytest.mark.slow
 
@@ -47,6 +47,14 @@ DONE_S = 60.0
 async def ingress(clean_db: str) -> typing.AsyncIterator[Served]:
     async with serve(App(), clean_db, admin=True, run_handlers=False, poll_interval=0.1) as served:
         yield served
+
+
+@pytest.fixture(params=VARIANTS, ids=IDS)
+async def endpoint(request: pytest.FixtureRequest, ingress: Served, start_endpoint: StartEndpoint) -> Endpoint:
+    """An SDK endpoint of each variant, registered through the admin API."""
+    started = start_endpoint(*request.param)
+    await register(ingress, started)
+    return started
 
 
 def worker(database_url: str, **options: typing.Any) -> WorkerProcess:
@@ -126,11 +134,8 @@ def new_key() -> str:
     return uuid.uuid4().hex[:12]
 
 
-@pytest.mark.parametrize(("sdk", "mode"), VARIANTS, ids=IDS)
-async def test_a_worker_killed_mid_handler_is_taken_over(sdk: str, mode: str, ingress: Served, clean_db: str,
-                                                         start_endpoint: StartEndpoint) -> None:
-    endpoint = start_endpoint(sdk, mode)
-    await register(ingress, endpoint)
+async def test_a_worker_killed_mid_handler_is_taken_over(
+        endpoint: Endpoint, ingress: Served, clean_db: str) -> None:
     key = new_key()
     with worker(clean_db) as first:
         invocation_id = await send(ingress, "/Steps/gated", {"key": key, "n": STEPS, "gate": GATE})
@@ -146,11 +151,8 @@ async def test_a_worker_killed_mid_handler_is_taken_over(sdk: str, mode: str, in
     assert journal(clean_db, invocation_id) == gated_journal()
 
 
-@pytest.mark.parametrize(("sdk", "mode"), VARIANTS, ids=IDS)
 async def test_an_endpoint_killed_mid_handler_and_restarted_completes_the_invocation(
-        sdk: str, mode: str, ingress: Served, clean_db: str, start_endpoint: StartEndpoint) -> None:
-    endpoint = start_endpoint(sdk, mode)
-    await register(ingress, endpoint)
+        endpoint: Endpoint, ingress: Served, clean_db: str) -> None:
     key = new_key()
     with worker(clean_db) as driver:
         invocation_id = await send(ingress, "/Steps/gated", {"key": key, "n": STEPS, "gate": GATE})
@@ -163,14 +165,11 @@ async def test_an_endpoint_killed_mid_handler_and_restarted_completes_the_invoca
     assert journal(clean_db, invocation_id) == gated_journal()
 
 
-@pytest.mark.parametrize(("sdk", "mode"), VARIANTS, ids=IDS)
-async def test_a_handler_held_mid_step_holds_back_no_other_invocation(sdk: str, mode: str, ingress: Served,
-                                                                      clean_db: str, start_endpoint: StartEndpoint) -> None:
+async def test_a_handler_held_mid_step_holds_back_no_other_invocation(
+        endpoint: Endpoint, ingress: Served, clean_db: str) -> None:
     """While one invocation's step runs on (an exchange that stays open), others of the same
     endpoint go on: over h2c, request-response exchanges once queued behind it (one stream per
     connection in httpx until the server announces a stream limit, which Node never does)."""
-    endpoint = start_endpoint(sdk, mode)
-    await register(ingress, endpoint)
     key = new_key()
     with worker(clean_db) as driver:
         held = await send(ingress, "/Steps/gated", {"key": key, "n": STEPS, "gate": GATE})
@@ -182,18 +181,6 @@ async def test_a_handler_held_mid_step_holds_back_no_other_invocation(sdk: str, 
         open_gate(endpoint, key)
         assert await outcome(ingress, held) == (200, sum(range(STEPS))), driver.log()
     assert_each_step_once(endpoint, key, gated_runs=1)
-
-
-@pytest.fixture
-def cluster() -> typing.Iterator[Cluster]:
-    """A PostgreSQL server of this test's own, which it restarts."""
-    own = Cluster.create()
-    try:
-        own.create_database("app")
-        upgrade(own.url("app"))
-        yield own
-    finally:
-        own.destroy()
 
 
 @pytest.mark.parametrize(("sdk", "mode"), VARIANTS, ids=IDS)
@@ -230,7 +217,7 @@ async def test_a_postgresql_restart_loses_nothing_and_repeats_no_journaled_step(
         # gated step runs again when its result reached the worker while PostgreSQL was down (the
         # attempt is handed back, nothing of it stored), as restate-server re-runs a step whose
         # result it could not append
-        assert runs[:GATE] == [1] * GATE and runs[GATE] in (1, 2) and runs[GATE + 1:] == [1] * (STEPS - GATE - 1), (k, runs)
+        assert runs[:GATE] + runs[GATE + 1:] == [1] * (STEPS - 1) and runs[GATE] in (1, 2), (k, runs)
         assert journal(url, invocation_id) == gated_journal()
     assert_each_step_once(endpoint, after, gated_runs=1)
 
@@ -251,11 +238,8 @@ def described(url: str, invocation_id: str) -> typing.Dict[str, str]:
     return facts
 
 
-@pytest.mark.parametrize(("sdk", "mode"), VARIANTS, ids=IDS)
-async def test_a_journal_mismatch_on_replay_is_retried_with_code_570(sdk: str, mode: str, ingress: Served,
-                                                                      clean_db: str, start_endpoint: StartEndpoint) -> None:
-    endpoint = start_endpoint(sdk, mode)
-    await register(ingress, endpoint)
+async def test_a_journal_mismatch_on_replay_is_retried_with_code_570(
+        endpoint: Endpoint, ingress: Served, clean_db: str) -> None:
     key = new_key()
     with worker(clean_db):
         invocation_id = await send(ingress, "/Steps/nonDeterministic", key)
@@ -278,11 +262,8 @@ async def test_a_journal_mismatch_on_replay_is_retried_with_code_570(sdk: str, m
     assert [kind for kind, _, _ in journal(clean_db, invocation_id)] == ["Run", "Run"]
 
 
-@pytest.mark.parametrize(("sdk", "mode"), VARIANTS, ids=IDS)
-async def test_cancelling_a_remote_invocation_runs_its_compensation(sdk: str, mode: str, ingress: Served,
-                                                                     clean_db: str, start_endpoint: StartEndpoint) -> None:
-    endpoint = start_endpoint(sdk, mode)
-    await register(ingress, endpoint)
+async def test_cancelling_a_remote_invocation_runs_its_compensation(
+        endpoint: Endpoint, ingress: Served, clean_db: str) -> None:
     key = new_key()
     with worker(clean_db):
         invocation_id = await send(ingress, "/Steps/waitUntilCancelled", key)

@@ -43,11 +43,18 @@ async def request_response(attempt: "EndpointAttempt", url: str, headers: typing
             return _refused(response.status_code, await response.aread())
         decoder = FrameDecoder()
         async for chunk in response.aiter_raw():
-            for frame in decoder.feed(chunk):
-                ending = await attempt.on_frame(frame, attempt.handler.version)
-                if ending is not None:
-                    return ending
+            if (ending := await _received(attempt, decoder, chunk)) is not None:
+                return ending
     return Failed(INTERNAL, _NO_TERMINAL)
+
+
+async def _received(attempt: "EndpointAttempt", decoder: FrameDecoder, chunk: bytes) -> typing.Optional[Ending]:
+    """Hand each whole frame of `chunk` to the attempt: the ending, if one of them ends the exchange."""
+    for frame in decoder.feed(chunk):
+        ending = await attempt.on_frame(frame, attempt.handler.version)
+        if ending is not None:
+            return ending
+    return None
 
 
 async def _request_response_h2c(attempt: "EndpointAttempt", url: str, headers: typing.Dict[str, str],
@@ -67,10 +74,8 @@ async def _request_response_h2c(attempt: "EndpointAttempt", url: str, headers: t
                 return Failed(INTERNAL, f"the endpoint sent nothing for the abort timeout ({timeout:g}s)")
             if chunk is None:
                 return Failed(INTERNAL, _NO_TERMINAL)
-            for frame in decoder.feed(chunk):
-                ending = await attempt.on_frame(frame, attempt.handler.version)
-                if ending is not None:
-                    return ending
+            if (ending := await _received(attempt, decoder, chunk)) is not None:
+                return ending
     finally:
         await stream.reset()
 
@@ -137,10 +142,8 @@ async def bidirectional(attempt: "EndpointAttempt", url: str, headers: typing.Di
                 chunk = reader.result()
                 if chunk is None:
                     return Failed(INTERNAL, _NO_TERMINAL)
-                for frame in decoder.feed(chunk):
-                    ending = await attempt.on_frame(frame, attempt.handler.version)
-                    if ending is not None:
-                        return ending
+                if (ending := await _received(attempt, decoder, chunk)) is not None:
+                    return ending
                 reader = asyncio.ensure_future(stream.read())
                 idle_since = loop.time()
             if attempt.woken.is_set():
