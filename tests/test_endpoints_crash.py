@@ -34,8 +34,9 @@ from tests.test_database_down import cluster  # noqa: F401 (a fixture: a Postgre
 
 pytestmark = pytest.mark.slow
 
-#: The SDKs and modes: TypeScript and Python, bidirectional (h2c) and request-response (h2c).
-VARIANTS = [("typescript", "h2"), ("typescript", "h2-rr"), ("python", "h2"), ("python", "h2-rr")]
+#: The SDKs and modes: TypeScript and Python, bidirectional (h2c) and request-response (h2c, and
+#: HTTP/1.1 for TypeScript: another client).
+VARIANTS = [("typescript", "h2"), ("typescript", "h2-rr"), ("typescript", "h1"), ("python", "h2"), ("python", "h2-rr")]
 IDS = [f"{sdk}-{mode}" for sdk, mode in VARIANTS]
 #: Steps of each gated invocation, and the one held until its gate opens.
 STEPS, GATE = 5, 2
@@ -63,7 +64,8 @@ def worker(database_url: str, **options: typing.Any) -> WorkerProcess:
 
 
 async def register(served: Served, endpoint: Endpoint) -> None:
-    response = await served.client.post("/admin/deployments", json={"uri": endpoint.url})
+    response = await served.client.post("/admin/deployments",
+                                         json={"uri": endpoint.url, "use_http_11": not endpoint.http2})
     assert response.status_code == 201, response.text
 
     async def known() -> bool:
