@@ -25,7 +25,7 @@ EXPECTED = {
     "Echo": ("SERVICE", {"echo": None}),
     "Calls": ("SERVICE", {h: None for h in ("callByName", "sendByName", "callEcho", "sendEcho", "attach", "cancel")}),
     "Steps": ("SERVICE", {h: None for h in ("sleep", "steps", "runTerminal", "runRetried", "failNTimes",
-                                             "nonDeterministic", "random", "waitUntilCancelled")}),
+                                             "nonDeterministic", "random", "waitUntilCancelled", "gated")}),
     "AwakeableHolder": ("VIRTUAL_OBJECT", {"hold": "EXCLUSIVE", "hasAwakeable": "SHARED", "resolve": "EXCLUSIVE",
                                            "reject": "EXCLUSIVE"}),
     "Awakeables": ("SERVICE", {"await": None}),

@@ -3,6 +3,9 @@
 - Request-response (HTTP/1.1, or any endpoint that asks for it): the start message and the
   journal go out, the request ends, the endpoint's messages come back. Whatever it waits for
   that is not in the journal makes it suspend; the attempt then resumes it with a new exchange.
+  Over HTTP/2 it runs on the same client as bidirectional streams, not httpx's: httpx allows one
+  stream per connection until the server announces SETTINGS_MAX_CONCURRENT_STREAMS, which Node's
+  HTTP/2 server never does, so one long-running handler held every other invocation back.
 - Bidirectional (HTTP/2 cleartext): the request stays open. What the endpoint waits for (a run's
   acknowledgement, a call's result, a timer, an awakeable) goes out on the same stream as soon as
   it is stored, so a handler of n steps is replayed once, not n times. After the handler's
@@ -32,26 +35,69 @@ def _refused(status: int, body: bytes) -> Failed:
 
 async def request_response(attempt: "EndpointAttempt", url: str, headers: typing.Dict[str, str], body: bytes) -> Ending:
     attempt.streaming = False
-    client = attempt.host.http_client(attempt.handler.use_http_11)
+    if not attempt.handler.use_http_11:
+        return await _request_response_h2c(attempt, url, headers, body)
+    client = attempt.host.http_client(True)
     async with client.stream("POST", url, content=body, headers=headers, timeout=attempt.handler.abort_timeout) as response:
         if response.status_code != 200:
             return _refused(response.status_code, await response.aread())
         decoder = FrameDecoder()
         async for chunk in response.aiter_raw():
-            for frame in decoder.feed(chunk):
-                ending = await attempt.on_frame(frame, attempt.handler.version)
-                if ending is not None:
-                    return ending
+            if (ending := await _received(attempt, decoder, chunk)) is not None:
+                return ending
     return Failed(INTERNAL, _NO_TERMINAL)
 
 
-async def _open(attempt: "EndpointAttempt", url: str, headers: typing.Dict[str, str], body: bytes) -> typing.Tuple[Stream, int]:
-    """Open the stream and send the journal; a connection the endpoint closed just as the
-    stream opened on it is replaced once (nothing was received: nothing happened)."""
+async def _received(attempt: "EndpointAttempt", decoder: FrameDecoder, chunk: bytes) -> typing.Optional[Ending]:
+    """Hand each whole frame of `chunk` to the attempt: the ending, if one of them ends the exchange."""
+    for frame in decoder.feed(chunk):
+        ending = await attempt.on_frame(frame, attempt.handler.version)
+        if ending is not None:
+            return ending
+    return None
+
+
+async def _request_response_h2c(attempt: "EndpointAttempt", url: str, headers: typing.Dict[str, str],
+                                body: bytes) -> Ending:
+    """Request-response over HTTP/2 cleartext: the request ends with the journal; each read of
+    the response waits at most the abort timeout (as httpx's read timeout does over HTTP/1.1)."""
+    stream, status = await _open(attempt, url, headers, body, end=True)
+    timeout = attempt.handler.abort_timeout
+    try:
+        if status != 200:
+            return _refused(status, await _rest(stream))
+        decoder = FrameDecoder()
+        while True:
+            try:
+                chunk = await asyncio.wait_for(stream.read(), timeout)
+            except asyncio.TimeoutError:
+                return Failed(INTERNAL, f"the endpoint sent nothing for the abort timeout ({timeout:g}s)")
+            if chunk is None:
+                return Failed(INTERNAL, _NO_TERMINAL)
+            if (ending := await _received(attempt, decoder, chunk)) is not None:
+                return ending
+    finally:
+        await stream.reset()
+
+
+async def _rest(stream: Stream) -> bytes:
+    chunks = []
+    while (chunk := await stream.read()) is not None:
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _open(attempt: "EndpointAttempt", url: str, headers: typing.Dict[str, str], body: bytes,
+                end: bool = False) -> typing.Tuple[Stream, int]:
+    """Open the stream and send the journal (and with `end`, end the request); a connection the
+    endpoint closed just as the stream opened on it is replaced once (nothing was received:
+    nothing happened)."""
     for retry in (False, True):
         stream = await attempt.host.h2_client().open(url, headers)
         try:
             await stream.send(body)
+            if end:
+                await stream.end()
             return stream, await asyncio.wait_for(stream.response(), attempt.handler.abort_timeout)
         except StreamClosed:
             await stream.reset()
@@ -67,10 +113,7 @@ async def bidirectional(attempt: "EndpointAttempt", url: str, headers: typing.Di
     reader: typing.Optional[asyncio.Future[typing.Optional[bytes]]] = None
     try:
         if status != 200:
-            chunks = []
-            while (chunk := await stream.read()) is not None:
-                chunks.append(chunk)
-            return _refused(status, b"".join(chunks))
+            return _refused(status, await _rest(stream))
         decoder = FrameDecoder()
         journal = attempt.journal
         inactivity = attempt.handler.inactivity_timeout
@@ -99,10 +142,8 @@ async def bidirectional(attempt: "EndpointAttempt", url: str, headers: typing.Di
                 chunk = reader.result()
                 if chunk is None:
                     return Failed(INTERNAL, _NO_TERMINAL)
-                for frame in decoder.feed(chunk):
-                    ending = await attempt.on_frame(frame, attempt.handler.version)
-                    if ending is not None:
-                        return ending
+                if (ending := await _received(attempt, decoder, chunk)) is not None:
+                    return ending
                 reader = asyncio.ensure_future(stream.read())
                 idle_since = loop.time()
             if attempt.woken.is_set():

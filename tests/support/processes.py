@@ -68,11 +68,12 @@ class ChildProcess:
 
 
 class WorkerProcess(ChildProcess):
-    """`restate-pg worker MODULE:APP` in a subprocess, with a short lease so that tests recover fast."""
+    """`restate-pg worker MODULE:APP` in a subprocess, with a short lease so that tests recover fast;
+    with `app_ref` None, a worker of the registered SDK endpoints only."""
 
     def __init__(
         self,
-        app_ref: str,
+        app_ref: typing.Optional[str],
         database_url: str,
         *,
         env: typing.Optional[typing.Dict[str, str]] = None,
@@ -81,7 +82,7 @@ class WorkerProcess(ChildProcess):
         extra: typing.Sequence[str] = (),
     ) -> None:
         super().__init__([
-            sys.executable, "-m", "restate_pg", "worker", app_ref,
+            sys.executable, "-m", "restate_pg", "worker", *([app_ref] if app_ref else []),
             "--database-url", database_url,
             "--lease-seconds", str(lease_seconds),
             "--poll-interval", str(poll_interval),

@@ -8,6 +8,7 @@ per bump): a test reads how often something ran, across attempts and process res
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -28,6 +29,13 @@ def bump(name: str) -> int:
     with open(path, "ab") as counter:
         counter.write(b"x")
     return os.path.getsize(path)
+
+
+async def opened(name: str) -> None:
+    """Return once the file `name` exists in the counters' directory (a test's gate)."""
+    path = os.path.join(COUNTERS, re.sub(r"[^A-Za-z0-9_.-]", "_", name))
+    while not os.path.exists(path):
+        await asyncio.sleep(0.02)
 
 
 def _encode(value: typing.Any) -> bytes:
@@ -108,6 +116,24 @@ async def run_steps(ctx: restate.Context, req: dict) -> int:
     for i in range(req["n"]):
         def step(i: int = i) -> int:
             bump(f"{req['key']}.steps")
+            return i
+        total += await ctx.run_typed(f"step-{i}", step)
+    return total
+
+
+@steps.handler("gated")
+async def gated(ctx: restate.Context, req: dict) -> int:
+    """`n` journaled steps, step `gate` held until the file `<counters>/<key>.open` exists (a test
+    creates it): `<key>.attempts` counts handler starts, `<key>.step-<i>` executions of step i,
+    `<key>.passed` how often the gated step went past its gate."""
+    bump(f"{req['key']}.attempts")
+    total = 0
+    for i in range(req["n"]):
+        async def step(i: int = i) -> int:
+            bump(f"{req['key']}.step-{i}")
+            if i == req["gate"]:
+                await opened(f"{req['key']}.open")
+                bump(f"{req['key']}.passed")
             return i
         total += await ctx.run_typed(f"step-{i}", step)
     return total

@@ -20,6 +20,12 @@ export function bump(name: string): number {
   return fs.statSync(file).size;
 }
 
+/** Resolves once the file `name` exists in the counters' directory (a test's gate). */
+async function opened(name: string): Promise<void> {
+  const file = path.join(COUNTERS, name.replace(/[^A-Za-z0-9_.-]/g, "_"));
+  while (!fs.existsSync(file)) await new Promise((resolve) => setTimeout(resolve, 20));
+}
+
 type ByName = { service: string; handler: string; key?: string; input?: unknown; idempotencyKey?: string };
 type SendByName = ByName & { delayMs?: number };
 
@@ -98,6 +104,25 @@ export const steps = restate.service({
       for (let i = 0; i < req.n; i++) {
         total += await ctx.run(`step-${i}`, () => {
           bump(`${req.key}.steps`);
+          return i;
+        });
+      }
+      return total;
+    },
+
+    /** `n` journaled steps, step `gate` held until the file `<counters>/<key>.open` exists (a test
+     * creates it): `<key>.attempts` counts handler starts, `<key>.step-<i>` executions of step i,
+     * `<key>.passed` how often the gated step went past its gate. */
+    gated: async (ctx: restate.Context, req: { key: string; n: number; gate: number }) => {
+      bump(`${req.key}.attempts`);
+      let total = 0;
+      for (let i = 0; i < req.n; i++) {
+        total += await ctx.run(`step-${i}`, async () => {
+          bump(`${req.key}.step-${i}`);
+          if (i === req.gate) {
+            await opened(`${req.key}.open`);
+            bump(`${req.key}.passed`);
+          }
           return i;
         });
       }
