@@ -87,3 +87,13 @@ def test_dev_with_inactivity_timeout_0_suspends_at_every_pending_await(database_
     assert process.returncode == 0, stderr
     assert "Traceback" not in stderr
     assert not re.search(r"(?i)error", stderr), stderr
+
+
+async def test_as_completed_follows_the_timers_firing_not_the_order_given(clean_db):
+    async with serve(suspending.app, clean_db, inactivity_timeout=0) as served:
+        assert (await served.client.post("/Suspending/timers_in_completion_order", json=None)).json() == [300, 600, 900]
+
+
+async def test_wait_completed_reports_only_the_call_done_while_the_sleep_is_pending(clean_db):
+    async with serve(suspending.app, clean_db, inactivity_timeout=0) as served:
+        assert (await served.client.post("/Suspending/call_or_sleep", json=None)).json() == [["call"], ["sleep"]]
