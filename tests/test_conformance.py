@@ -17,18 +17,31 @@ import secrets
 import time
 import typing
 
+import psycopg
 import pytest
+from psycopg import sql
 
+from restate_pg.store.migrate import upgrade
 from tests.apps import conformance
 from tests.support.polling import eventually
 from tests.support.server import SUSPENDING_IDS, Served, serve, suspending_modes
 
 
-@pytest.fixture(params=suspending_modes(1.0), ids=SUSPENDING_IDS)
-async def ingress(clean_db, request):
-    async with serve(conformance.app, clean_db, admin=True, inactivity_timeout=request.param) as served:
-        served.always_suspending = request.param == 0  # type: ignore[attr-defined]
-        yield served
+@pytest.fixture(scope="module", params=suspending_modes(1.0), ids=SUSPENDING_IDS)
+async def ingress(database_url, request):
+    """One server per configuration for the whole module, in a schema of its own (the scenarios
+    use fresh keys, as Restate's do, so they need no emptied tables; starting a server per test
+    would double the module's time)."""
+    schema = f"conformance_{secrets.token_hex(4)}"
+    upgrade(database_url, schema)
+    try:
+        async with serve(conformance.app, database_url, admin=True, schema=schema,
+                         inactivity_timeout=request.param) as served:
+            served.always_suspending = request.param == 0  # type: ignore[attr-defined]
+            yield served
+    finally:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 
 def key() -> str:

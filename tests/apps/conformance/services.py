@@ -219,7 +219,8 @@ async def call_terminally_failing_call(ctx: ObjectContext, failure: dict) -> str
     raise AssertionError("the call should have failed")
 
 
-@failing.handler(name="failingCallWithEventualSuccess")
+@failing.handler(name="failingCallWithEventualSuccess", invocation_retry_policy=InvocationRetryPolicy(
+    initial_interval=timedelta(milliseconds=10), exponentiation_factor=1.0))
 async def failing_call_with_eventual_success(ctx: ObjectContext) -> int:
     counters[f"eventual:{ctx.key()}"] += 1
     attempt = counters[f"eventual:{ctx.key()}"]
