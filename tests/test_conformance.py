@@ -1,12 +1,12 @@
 """The scenarios of Restate's SDK conformance suite (`sdk-tests`, restate.md section 6.3) against
 our app written from its service contracts (tests/apps/conformance), through the real ingress and
-admin API, in the default configuration and always suspending (inactivity timeout 0), as
-Restate's suites `default` and `alwaysSuspending` run them. Scenario numbers are the reference's.
+admin API, in three configurations: default, always suspending (inactivity timeout 0) and three
+worker processes, as Restate's suites `default`, `alwaysSuspending` and `threeNodes` run them.
+Scenario numbers are the reference's; 19, 39 and 44 (a runtime killed or stopped) run with the
+worker processes.
 
-Left to other tests: 15 (Custom: shell commands of Restate's CI), 19 and 44 (a runtime killed or
-stopped: tests/test_conformance_workers.py), 24 (request signing of SDK endpoints), 34 (scope
-concurrency limits need Restate's JVM-hosted services), 39-40 (an endpoint killed mid-sleep:
-tests/test_conformance_workers.py).
+Left out: 15 (Custom: shell commands of Restate's CI), 24 (request signing, an SDK endpoint's
+concern: tests/endpoints), 34 (scope concurrency limits need Restate's JVM-hosted services).
 """
 
 from __future__ import annotations
@@ -23,25 +23,44 @@ from psycopg import sql
 
 from restate_pg.store.migrate import upgrade
 from tests.apps import conformance
-from tests.support.polling import eventually
-from tests.support.server import SUSPENDING_IDS, Served, serve, suspending_modes
+from tests.support.polling import eventually, row
+from tests.support.processes import WorkerProcess
+from tests.support.server import Served, serve
 
 
-@pytest.fixture(scope="module", params=suspending_modes(1.0), ids=SUSPENDING_IDS)
+MODES = ("default", "always-suspending", "three-workers")
+APP = "tests.apps.conformance:app"
+
+
+@pytest.fixture(scope="module", params=MODES)
 async def ingress(database_url, request):
     """One server per configuration for the whole module, in a schema of its own (the scenarios
     use fresh keys, as Restate's do, so they need no emptied tables; starting a server per test
-    would double the module's time)."""
+    would double the module's time). "three-workers" runs the handlers in three `restate-pg
+    worker` processes behind an ingress that runs none (Restate's threeNodes suite)."""
     schema = f"conformance_{secrets.token_hex(4)}"
     upgrade(database_url, schema)
+    workers: typing.List[WorkerProcess] = []
     try:
-        async with serve(conformance.app, database_url, admin=True, schema=schema,
-                         inactivity_timeout=request.param) as served:
-            served.always_suspending = request.param == 0  # type: ignore[attr-defined]
+        options: typing.Dict[str, typing.Any] = {"inactivity_timeout": 0.0 if request.param == "always-suspending" else 1.0}
+        if request.param == "three-workers":
+            workers.extend(worker(database_url, schema) for _ in range(3))
+            options = {"run_handlers": False, "poll_interval": 0.1}
+        async with serve(conformance.app, database_url, admin=True, schema=schema, **options) as served:
+            served.mode = request.param  # type: ignore[attr-defined]
+            served.always_suspending = request.param == "always-suspending"  # type: ignore[attr-defined]
+            served.workers = workers  # type: ignore[attr-defined]
+            served.schema = schema  # type: ignore[attr-defined]
             yield served
     finally:
+        for process in workers:
+            process.stop()
         with psycopg.connect(database_url, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+def worker(database_url: str, schema: str) -> WorkerProcess:
+    return WorkerProcess(APP, database_url, extra=("--schema", schema)).start()
 
 
 def key() -> str:
@@ -365,7 +384,7 @@ async def test_32_call_with_idempotency_key(ingress):
 
 
 async def test_33_one_way_call_with_delay(ingress):
-    if ingress.always_suspending:
+    if ingress.mode != "default":
         return  # delays are kept by the database, not by an attempt: one configuration suffices
     target, started = key(), time.monotonic()
     for _ in range(10):
@@ -478,3 +497,47 @@ async def test_55_workflow_set_and_resolve(ingress):
     again = await ingress.client.post(f"/BlockAndWaitWorkflow/{workflow}/run/send", json="Francesco")
     assert again.json() == {"invocationId": sent.json()["invocationId"], "status": "PreviouslyAccepted"}
     assert (await ingress.client.get(f"/restate/workflow/BlockAndWaitWorkflow/{workflow}/output")).json() == "Till"
+
+
+# -- KillRuntime (19), StopRuntime (44), SleepWithFailures (39, 40): worker processes ---------
+
+@pytest.mark.slow
+async def test_19_39_40_44_state_and_sleeps_survive_the_runtime_killed_then_stopped(ingress):
+    """19 and 39: every worker SIGKILLed and restarted; 44 and 40: then SIGTERMed and restarted;
+    the counter keeps its state throughout, and a 4 s sleep under way completes (in one test, so
+    that the two restarts serve all four scenarios)."""
+    if ingress.mode != "three-workers":
+        return  # the runtime of the other configurations is this test process
+    target, sleeper = key(), key()
+    started = time.monotonic()
+    sleeping = asyncio.ensure_future(post(ingress, f"/VirtualObjectCommandInterpreter/{sleeper}/interpretCommands",
+                                          program({"type": "awaitOne", "command": {"type": "sleep", "timeoutMillis": 4000}})))
+    try:
+        assert await post(ingress, f"/Counter/{target}/add", 1) == {"oldValue": 0, "newValue": 1}
+        await eventually(lambda: _sleeping(ingress, sleeper), True, what="the sleep to be journaled")
+        await asyncio.to_thread(_restart, ingress, "kill")
+        assert await post(ingress, f"/Counter/{target}/add", 2, **{"idempotency-key": key()}) == \
+            {"oldValue": 1, "newValue": 3}
+        await asyncio.to_thread(_restart, ingress, "terminate")
+        assert await post(ingress, f"/Counter/{target}/add", 3, **{"idempotency-key": key()}) == \
+            {"oldValue": 3, "newValue": 6}
+        assert await asyncio.wait_for(sleeping, 60) == "sleep"
+    finally:
+        sleeping.cancel()
+    assert time.monotonic() - started >= 4
+
+
+async def _sleeping(ingress: Served, object_key: str) -> bool:
+    schema = ingress.schema  # type: ignore[attr-defined]
+    found = await row(ingress.engine, f"SELECT count(*) FROM {schema}.journal j JOIN {schema}.invocation i"
+                      " ON i.id = j.invocation_id WHERE i.key = %s AND j.entry_type = 'Sleep'", object_key)
+    return bool(found and found[0])
+
+
+def _restart(ingress: Served, stop: str) -> None:
+    """Stop every worker process (SIGKILL, or SIGTERM and wait), then start as many again."""
+    workers: typing.List[WorkerProcess] = ingress.workers  # type: ignore[attr-defined]
+    for process in workers:
+        process.kill() if stop == "kill" else process.stop()
+    database_url = workers[0].args[workers[0].args.index("--database-url") + 1]
+    workers[:] = [worker(database_url, ingress.schema) for _ in workers]  # type: ignore[attr-defined]
