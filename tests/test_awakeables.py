@@ -10,14 +10,14 @@ import pytest
 from tests.apps import awakeables
 from tests.support.polling import eventually
 from tests.support.processes import WorkerProcess
-from tests.support.server import serve
+from tests.support.server import SUSPENDING_IDS, serve, suspending_modes
 
 APP = "tests.apps.awakeables:app"
 
 
-@pytest.fixture
-async def ingress(clean_db):
-    async with serve(awakeables.app, clean_db, inactivity_timeout=0.3) as served:
+@pytest.fixture(params=suspending_modes(0.3), ids=SUSPENDING_IDS)
+async def ingress(clean_db, request):
+    async with serve(awakeables.app, clean_db, inactivity_timeout=request.param) as served:
         yield served
 
 

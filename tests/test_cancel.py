@@ -9,13 +9,13 @@ import pytest
 
 from tests.apps import awakeables
 from tests.support.polling import eventually, row
-from tests.support.server import serve
+from tests.support.server import SUSPENDING_IDS, serve, suspending_modes
 from tests.test_awakeables import held_id
 
 
-@pytest.fixture
-async def ingress(clean_db):
-    async with serve(awakeables.app, clean_db, admin=True, inactivity_timeout=0.3) as served:
+@pytest.fixture(params=suspending_modes(0.3), ids=SUSPENDING_IDS)
+async def ingress(clean_db, request):
+    async with serve(awakeables.app, clean_db, admin=True, inactivity_timeout=request.param) as served:
         yield served
 
 

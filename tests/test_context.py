@@ -9,7 +9,7 @@ import pytest
 from tests.apps import kitchen
 from tests.support import ledger
 from tests.support.polling import eventually, row
-from tests.support.server import serve
+from tests.support.server import SUSPENDING_IDS, serve, suspending_modes
 
 
 async def _json(response):
@@ -20,9 +20,9 @@ async def _content(response):
     return (await response).content
 
 
-@pytest.fixture
-async def ingress(clean_db, side_effects):
-    async with serve(kitchen.app, clean_db, inactivity_timeout=0.5) as served:
+@pytest.fixture(params=suspending_modes(0.5), ids=SUSPENDING_IDS)
+async def ingress(clean_db, side_effects, request):
+    async with serve(kitchen.app, clean_db, inactivity_timeout=request.param) as served:
         yield served
 
 

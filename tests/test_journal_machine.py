@@ -358,3 +358,15 @@ def test_a_closed_machine_refuses_commands() -> None:
     machine.closed = True
     with pytest.raises(SdkInternalException):
         machine.issue("Run", "late")
+
+
+def test_a_combinator_sees_completions_one_at_a_time_in_journal_order() -> None:
+    machine = JournalMachine([])
+    first, second, third = (machine.awakeable(CALLER)[0] for _ in range(3))
+    machine.ingest([MailboxItem(1, third, b"3", None), MailboxItem(2, first, b"1", None)])
+    assert [machine.visible_position(c) for c in (first, second, third)] == [None, None, None]
+    assert machine.reveal([first, second]) is True  # the earliest among those asked: first, after third
+    assert machine.visible_position(third) is not None  # journaled before it: seen on the way
+    assert machine.visible_position(first) is not None
+    assert machine.reveal([second]) is False  # not completed: nothing more is seen
+    assert machine.visible_position(second) is None

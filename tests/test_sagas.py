@@ -12,14 +12,15 @@ from tests.apps import sagas
 from tests.support import ledger
 from tests.support.polling import eventually
 from tests.support.processes import WorkerProcess
-from tests.support.server import serve
+from tests.support.server import SUSPENDING_IDS, serve, suspending_modes
 
 APP = "tests.apps.sagas:app"
 UNDONE = ["book flight", "book hotel", "book car", "cancel hotel", "cancel flight"]
 
 
-async def test_compensations_run_in_reverse_order(clean_db, side_effects):
-    async with serve(sagas.app, clean_db) as ingress:
+@pytest.mark.parametrize("inactivity", suspending_modes(5.0), ids=SUSPENDING_IDS)
+async def test_compensations_run_in_reverse_order(clean_db, side_effects, inactivity):
+    async with serve(sagas.app, clean_db, inactivity_timeout=inactivity) as ingress:
         tag = uuid.uuid4().hex
         response = await ingress.client.post("/Trip/book", json=tag)
     assert (response.status_code, response.json()["message"]) == (422, "no cars left")

@@ -9,12 +9,12 @@ import pytest
 
 from tests.apps import workflows
 from tests.support.polling import eventually, row
-from tests.support.server import serve
+from tests.support.server import SUSPENDING_IDS, serve, suspending_modes
 
 
-@pytest.fixture
-async def ingress(clean_db):
-    async with serve(workflows.app, clean_db, inactivity_timeout=0.3) as served:
+@pytest.fixture(params=suspending_modes(0.3), ids=SUSPENDING_IDS)
+async def ingress(clean_db, request):
+    async with serve(workflows.app, clean_db, inactivity_timeout=request.param) as served:
         yield served
 
 

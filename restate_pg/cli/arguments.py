@@ -38,7 +38,7 @@ ENGINE_OPTIONS: tuple[tuple[str, str, str], ...] = (
         "--inactivity-timeout",
         "inactivity_timeout",
         "how long a waiting invocation stays in memory before it suspends, unless its handler "
-        "sets inactivity_timeout (default: 5)",
+        "sets inactivity_timeout; 0 suspends at every await not already complete (default: 5)",
     ),
     ("--pool-size", "pool_size", "most database connections the process opens (default: 10)"),
 )
@@ -74,6 +74,18 @@ def positive_float(value: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number of seconds, got {value!r}") from None
     if not 0 < number < float("inf"):
         raise argparse.ArgumentTypeError(f"expected a positive number, got {value!r}")
+    return number
+
+
+def non_negative_float(value: str) -> float:
+    """Seconds that may be 0: `--inactivity-timeout 0` suspends at every await not already
+    complete, as Restate's always-suspending mode does."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {value!r}") from None
+    if not 0 <= number < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected zero or a positive number, got {value!r}")
     return number
 
 
@@ -165,6 +177,8 @@ def add_engine_options(command: argparse.ArgumentParser, *flags: str) -> None:
         if flag in flags:
             if keyword == "pool_size":
                 tuning.add_argument(flag, dest=keyword, type=positive_int, metavar="N", help=help_text)
+            elif keyword == "inactivity_timeout":
+                tuning.add_argument(flag, dest=keyword, type=non_negative_float, metavar="S", help=help_text)
             else:
                 tuning.add_argument(flag, dest=keyword, type=positive_float, metavar="S", help=help_text)
 

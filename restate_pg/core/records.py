@@ -84,6 +84,8 @@ class MailboxItem:
     value: typing.Optional[bytes]
     failure: typing.Optional[Failure]
     signal_name: typing.Optional[str] = None
+    #: When it was stored (the database's clock): timers that fired before it come before it.
+    at: typing.Optional[datetime] = None
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,10 @@
 
 They behave as restate-sdk's (`restate.asyncio`), and they are deterministic on replay: "which
 future completed first" is read from the journal, where every completion has a position, and never
-from the order in which asyncio happened to wake this process. A replay finds the completions
-recorded and picks the same winner as the first execution, even when several have completed by
-the time it looks.
+from the order in which asyncio happened to wake this process. And "which futures are done" counts
+only the completions the handler has reached, one at a time in journal order as far as its awaits
+needed (`JournalMachine.reveal`), never the ones journaled after: a replay, which finds more
+recorded, picks the same winner and reports the same futures done as the first execution did.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ def _context_of(futures: typing.Sequence[typing.Any]) -> typing.Optional["Contex
 def _split(
     ctx: "ContextCore", futures: typing.Sequence[DurableFuture[typing.Any]]
 ) -> typing.Tuple[typing.List[DurableFuture[typing.Any]], typing.List[DurableFuture[typing.Any]]]:
-    """The completed futures in journal order, and the pending ones in the order given."""
+    """The completed futures the handler has reached, in journal order, and the others (pending)
+    in the order given."""
     completed = [(ctx.completion_position(f), i, f) for i, f in enumerate(futures)]
     done = sorted((position, i, f) for position, i, f in completed if position is not None)
     pending = [f for position, _, f in completed if position is None]

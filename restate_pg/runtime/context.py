@@ -14,11 +14,10 @@ sibling modules: `runs.py` (ctx.run, database steps), `calls.py` (calls, attach,
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import time
 import typing
-from datetime import datetime, timedelta
+from datetime import timedelta
 from random import Random
 from uuid import UUID
 
@@ -32,7 +31,6 @@ from restate_pg.api.context import (
 from restate_pg.api.completions import Schema, declared_schema
 from restate_pg.api.errors import RetryableError, TerminalError
 from restate_pg.api.serde import DefaultSerde, Serde
-from restate_pg.observability.metrics import METRICS
 from restate_pg.runtime.calls import CallCommands
 from restate_pg.runtime.core import AttemptFailed
 from restate_pg.runtime.futures import DurableFuture, DurableSleepFuture, RuntimePromise
@@ -94,25 +92,9 @@ class InvocationContext(RunCommands, CallCommands, StateCommands, SignalCommands
 
     def sleep(self, delta: timedelta, name: typing.Optional[str] = None) -> DurableSleepFuture:
         command, wake_at = self._command(self._machine.sleep, delta, name, self._host.clock.now)
-        if not self._machine.is_done(command):
+        if not self._machine.is_done(command) and command not in self._timers:  # armed at start if recorded
             self._arm_timer(command, wake_at)
         return DurableSleepFuture(self, command, lambda _: None)
-
-    def _arm_timer(self, command: int, wake_at: datetime) -> None:
-        delay = self._host.clock.seconds_until(wake_at)
-        if delay <= 0:
-            self._fire_timer(command, wake_at)
-            return
-        handle = asyncio.get_running_loop().call_later(delay, self._fire_timer, command, wake_at)
-        self._timers[command] = (wake_at, handle)
-
-    def _fire_timer(self, command: int, wake_at: datetime) -> None:
-        self._timers.pop(command, None)
-        if self._machine.closed or self._machine.is_done(command):
-            return
-        METRICS.observe(METRICS.timer_lateness, self.labels, max(0.0, -self._host.clock.seconds_until(wake_at)))
-        self._machine.fire_timer(command)
-        self._wake_waiters([command])
 
     # -- awakeables --------------------------------------------------------------------------
 

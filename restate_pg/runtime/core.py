@@ -17,6 +17,7 @@ from restate_pg.api.context import AttemptFinishedEvent
 from restate_pg.api.definitions import Handler
 from restate_pg.api.errors import SdkInternalException, SuspendedException
 from restate_pg.observability import logs
+from restate_pg.observability.metrics import METRICS
 from restate_pg.runtime.futures import DurableFuture
 from restate_pg.runtime.host import Host
 from restate_pg.runtime.journal import NonDeterminismError, Result
@@ -92,7 +93,7 @@ class ContextCore:
         self.refused: typing.Optional[Failure] = None
         #: The metrics' labels of this invocation.
         self.labels = (invocation.service, invocation.handler)
-        self._ingest(mailbox)
+        self._catch_up(mailbox)
 
     @property
     def invocation_id(self) -> str:
@@ -147,10 +148,12 @@ class ContextCore:
             await self.flush()  # nothing may wait in memory only
             if not machine.is_done(command):  # it may have completed while we were flushing
                 await self._wait_live([command])
+        machine.reveal([command])
         return machine.results[command]
 
     async def wait_any(self, futures: typing.Sequence[DurableFuture[typing.Any]]) -> None:
-        """Return once at least one of `futures` has a result (the combinators' primitive)."""
+        """Return once at least one of `futures` has a result, the earliest of them visible to
+        the combinators (their primitive)."""
         commands = [f.command_index for f in futures]
         machine = self._machine
         for future in futures:
@@ -162,10 +165,12 @@ class ContextCore:
             await self.flush()  # nothing may wait in memory only
             if not any(machine.is_done(c) for c in commands):
                 await self._wait_live(commands)
+        machine.reveal(commands)
 
     def completion_position(self, future: DurableFuture[typing.Any]) -> typing.Optional[int]:
-        """Where the result of `future` sits in the journal (see `JournalMachine`)."""
-        return self._machine.completion_position(future.command_index)
+        """Where the result of `future` sits in the journal, if the handler has reached it
+        (see `JournalMachine.reveal`)."""
+        return self._machine.visible_position(future.command_index)
 
     async def _wait_live(self, commands: typing.Sequence[int]) -> None:
         """Wait in memory, then suspended, until one of `commands` has a result."""
@@ -219,6 +224,45 @@ class ContextCore:
             return True
         await self.read_mailbox()
         return False
+
+    # -- timers ------------------------------------------------------------------------------
+
+    def _arm_timer(self, command: int, wake_at: datetime) -> None:
+        delay = self._host.clock.seconds_until(wake_at)
+        if delay <= 0:
+            self._fire_timer(command, wake_at)
+            return
+        handle = asyncio.get_running_loop().call_later(delay, self._fire_timer, command, wake_at)
+        self._timers[command] = (wake_at, handle)
+
+    def _fire_timer(self, command: int, wake_at: datetime) -> None:
+        self._timers.pop(command, None)
+        if self._machine.closed or self._machine.is_done(command):
+            return
+        METRICS.observe(METRICS.timer_lateness, self.labels, max(0.0, -self._host.clock.seconds_until(wake_at)))
+        self._machine.fire_timer(command)
+        self._wake_waiters([command])
+
+    def _catch_up(self, mailbox: typing.Sequence[MailboxItem]) -> None:
+        """Journal what happened while no attempt ran, in the order it happened, before the
+        handler looks: notifications in the order they were stored, and the recorded sleeps that
+        are over, each where its wake-up time falls among them. Sleeps still to come are armed
+        now, not when the replay reaches them, so that they fire in the order of their times
+        however long the replay takes. Combinators then see what Restate's would: completions in
+        the order they arrived, the same on the first execution and on every replay."""
+        machine = self._machine
+        now = self._host.clock.now()
+        sleeps = sorted(
+            (row.sleep_wakeup_at, command) for command, row in machine.recorded.commands.items()
+            if row.entry_type == "Sleep" and row.sleep_wakeup_at is not None and not machine.is_done(command))
+        due = [sleep for sleep in sleeps if sleep[0] <= now]
+        for item in mailbox:
+            while due and item.at is not None and due[0][0] < item.at:
+                self._fire_timer(due[0][1], due.pop(0)[0])
+            self._ingest([item])
+        for wake_at, command in sleeps:
+            if not machine.is_done(command):
+                self._arm_timer(command, wake_at)
 
     # -- the mailbox -------------------------------------------------------------------------
 

@@ -17,7 +17,6 @@ them is the context's part.
 
 from __future__ import annotations
 
-import base64
 import typing
 from datetime import datetime, timedelta
 
@@ -25,6 +24,7 @@ from restate_pg.api.errors import SdkInternalException, TerminalError
 from restate_pg.api.serde import JsonSerde
 from restate_pg.core.ids import new_awakeable_id, parse_awakeable_id
 from restate_pg.protocol.awakeables import awakeable_signal
+from restate_pg.runtime.answers import answer_result
 from restate_pg.runtime.journal import RecordedJournal, Result
 from restate_pg.runtime.state_overlay import StateOverlay
 from restate_pg.core.records import (
@@ -80,6 +80,8 @@ class JournalMachine:
         self.signal_keys: typing.Dict[str, int] = {}
         #: The attempt ended: no command may be issued any more.
         self.closed = False
+        #: How far into the completions the handler has looked (a journal position): see `reveal`.
+        self.horizon = 0
 
     # -- numbering and matching --------------------------------------------------------------
 
@@ -111,6 +113,26 @@ class JournalMachine:
         picks the same winner as the first execution did."""
         result = self.results.get(command)
         return None if result is None else result.position
+
+    def visible_position(self, command: int) -> typing.Optional[int]:
+        """`completion_position`, for a completion the handler has reached (None otherwise)."""
+        position = self.completion_position(command)
+        return position if position is not None and position <= self.horizon else None
+
+    def reveal(self, commands: typing.Iterable[int]) -> bool:
+        """Let the handler see completions up to the earliest one among `commands`, if one has
+        completed; whether one has.
+
+        Completions are taken one at a time in journal order, and only as far as an await needs,
+        as Restate's SDKs take notifications: a combinator that finds one of its futures done sees
+        what completed before it, not what completed after. The first execution and every replay
+        reach the same point of the same journal, so they give the same answer, however many
+        completions have been journaled since."""
+        positions = [p for p in map(self.completion_position, commands) if p is not None]
+        if not positions:
+            return False
+        self.horizon = max(self.horizon, min(positions))
+        return True
 
     # -- journal rows ------------------------------------------------------------------------
 
@@ -227,7 +249,7 @@ class JournalMachine:
         for command, outcome in sorted(outcomes.items()):
             if command in self.results:
                 continue
-            result = _answer_result(outcome, command in peeks)
+            result = answer_result(outcome, command in peeks)
             if result is None:
                 continue  # the completion will put the result in the mailbox
             self.complete(command, self.completion_types.get(command, "Call"), result.value, result.failure)
@@ -458,27 +480,6 @@ class JournalMachine:
 def _declaring(params: Params, schema: Params) -> Params:
     """`params` plus the declared type's schema, if any (kept out of what replay matches)."""
     return params if schema is None else {**(params or {}), "schema": schema}
-
-
-def _answer_result(outcome: typing.Any, peek: bool) -> typing.Optional[Result]:
-    """The result a flush's answer to a promise or attach command gives, or None if none yet."""
-    if isinstance(outcome, Failure):  # refused before the flush (a value its waiters cannot take)
-        return Result(None, outcome)
-    if outcome == "completed":
-        return Result(b"", None)
-    if outcome == "already":
-        return Result(None, Failure(409, "promise was already completed"))
-    if outcome.get("missing"):
-        return Result(None, Failure(404, "invocation not found"))
-    if outcome.get("completed"):
-        code = outcome.get("failure_code")
-        if code is not None:
-            return Result(None, Failure(code, outcome.get("failure_message") or "", outcome.get("failure_metadata")))
-        raw = outcome.get("value")
-        return Result(None if raw is None else base64.b64decode(raw), None)
-    if peek:
-        return Result(None, None)  # not completed yet: peek() answers None
-    return None
 
 
 def refuse_unstorable(entry_type: str, name: typing.Optional[str], params: typing.Optional[typing.Mapping[str, typing.Any]]) -> None:

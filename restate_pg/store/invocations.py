@@ -48,7 +48,8 @@ def journal_row(row: Row) -> JournalRow:
 
 
 def mailbox_item(row: Row) -> MailboxItem:
-    return MailboxItem(row["seq"], row["command_index"], _bytes(row["value"]), failure_of(row), row["signal_name"])
+    return MailboxItem(row["seq"], row["command_index"], _bytes(row["value"]), failure_of(row), row["signal_name"],
+                       row["created_at"])
 
 
 class Invocations(StorePart):

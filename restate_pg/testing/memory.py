@@ -255,7 +255,7 @@ class MemoryStore:
         if suspended; returns it with the process running it, as `FlushResult.woken` does."""
         inv = self.invocations[invocation_id]
         self._seq += 1
-        inv.mailbox.append(MailboxItem(self._seq, command, value, failure, signal_name))
+        inv.mailbox.append(MailboxItem(self._seq, command, value, failure, signal_name, self.clock.now()))
         inv.wakeups += 1
         if inv.status == "suspended":
             inv.status = "ready"
@@ -292,12 +292,13 @@ class MemoryStore:
         """The sleeps of `invocation_id` whose end is neither journaled nor in the mailbox."""
         inv = self.invocations[invocation_id]
         done = {row.completes for row in inv.journal} | {item.command_index for item in inv.mailbox}
-        return [row for row in inv.journal
-                if row.entry_type == "Sleep" and row.command_index is not None and row.command_index not in done]
+        sleeps = [row for row in inv.journal
+                  if row.entry_type == "Sleep" and row.command_index is not None and row.command_index not in done]
+        return sorted(sleeps, key=lambda row: (row.sleep_wakeup_at or EPOCH, row.command_index or 0))
 
 
 def _completed_answer(value: typing.Optional[bytes], failure: typing.Optional[Failure]) -> typing.Dict[str, typing.Any]:
-    """A promise's or an invocation's result as `flush()` answers it (see machine._answer_result)."""
+    """A promise's or an invocation's result as `flush()` answers it (see runtime/answers.py)."""
     if failure is not None:
         return {"completed": True, "failure_code": failure.code, "failure_message": failure.message,
                 "failure_metadata": failure.metadata}

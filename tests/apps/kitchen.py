@@ -277,8 +277,9 @@ async def second_fail(ctx: Context, message: str) -> str:
 async def first_fail(ctx: Context, message: str) -> str:
     try:
         return await ctx.service_call(second_fail, message)
-    finally:
+    except TerminalError:  # not `finally`: a suspension unwinds the handler too, seeing nothing
         ledger.record(ctx.request().id, "first_fail saw the failure")
+        raise
 
 
 @first.handler()

@@ -15,7 +15,16 @@ from restate_pg.ingress import create_router
 from restate_pg.testing.harness import serve_api
 from restate_pg.worker.engine import Engine
 
-__all__ = ["Served", "serve", "serve_api"]
+__all__ = ["SUSPENDING_IDS", "Served", "serve", "serve_api", "suspending_modes"]
+
+#: The ids of `suspending_modes`: a test's own inactivity timeout, then 0.
+SUSPENDING_IDS = ("default", "always-suspending")
+
+
+def suspending_modes(default: float) -> typing.List[float]:
+    """Inactivity timeouts for a fixture's params: the test's `default`, then 0 (Restate's
+    alwaysSuspending: every await not already complete suspends, and the next attempt replays)."""
+    return [default, 0.0]
 
 
 @dataclass

@@ -110,13 +110,15 @@ SELECT invocation_id, index, command_index, completes, entry_type, name, params,
 
 -- name: load_mailboxes
 -- undelivered notifications of freshly claimed invocations
-SELECT invocation_id, seq, command_index, signal_name, value, failure_code, failure_message, failure_metadata
+SELECT invocation_id, seq, command_index, signal_name, value, failure_code, failure_message, failure_metadata,
+       created_at
   FROM {s}.notification WHERE invocation_id = ANY(%(ids)s)
  ORDER BY seq
 
 -- name: read_mailbox
 -- the wake-up counter and the undelivered notifications of one invocation
-SELECT t.wakeups, n.seq, n.command_index, n.signal_name, n.value, n.failure_code, n.failure_message, n.failure_metadata
+SELECT t.wakeups, n.seq, n.command_index, n.signal_name, n.value, n.failure_code, n.failure_message, n.failure_metadata,
+       n.created_at
   FROM {s}.task t
   LEFT JOIN {s}.notification n ON n.invocation_id = t.invocation_id AND n.seq > %(after)s
  WHERE t.invocation_id = %(id)s

@@ -38,8 +38,9 @@ SELECT (SELECT status FROM target), (SELECT task_status FROM target), (SELECT co
 -- name: fire_timers
 -- make the pending sleeps and delayed starts of one invocation (or of all) due now,
 -- for tests (restate_pg.testing): each sleep's wake-up time becomes now and its completion goes to
--- the mailbox, which wakes a suspended invocation and reaches one waiting in memory; returns each
--- invocation woken with the process running it (NULL if none), then each delayed one made due
+-- the mailbox (in the order they would have fired), which wakes a suspended invocation and reaches
+-- one waiting in memory; returns each invocation woken with the process running it (NULL if none),
+-- then each delayed one made due
 WITH sleeps AS (
     SELECT j.invocation_id, j.command_index
       FROM {s}.journal j JOIN {s}.task t ON t.invocation_id = j.invocation_id
@@ -49,7 +50,7 @@ WITH sleeps AS (
                         WHERE c.invocation_id = j.invocation_id AND c.completes = j.command_index)
        AND NOT EXISTS (SELECT 1 FROM {s}.notification n
                         WHERE n.invocation_id = j.invocation_id AND n.command_index = j.command_index)
-     ORDER BY j.invocation_id, j.command_index
+     ORDER BY j.invocation_id, j.sleep_wakeup_at, j.command_index
        FOR UPDATE OF t
 ), moved AS (
     UPDATE {s}.journal j SET sleep_wakeup_at = now()
