@@ -11,6 +11,7 @@ when what the endpoint waits for arrived meanwhile), retried after backoff, or p
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import typing
 from urllib.parse import quote
@@ -26,6 +27,7 @@ from restate_pg.core.records import (
     MailboxItem,
     Outcome,
     Retry,
+    Submission,
     Suspend,
 )
 from restate_pg.endpoints import exchange
@@ -59,12 +61,16 @@ class EndpointAttempt:
         mailbox: typing.Sequence[MailboxItem] = (),
         wakeups: int = 0,
         state: typing.Optional[typing.Dict[str, bytes]] = None,
+        create: typing.Optional[Submission] = None,
     ) -> None:
         self.host = host
         self.lease = lease
         self.invocation = invocation
         self.handler = handler
         self.journal = EndpointJournal(invocation, journal, host.targets, state)
+        #: Submitted by a caller waiting in this process: the row is written by the first flush,
+        #: with the first step (as in-process attempts do, see services/submissions.py).
+        self.journal.pending.create = create
         self.mailbox = list(mailbox)
         self.mailbox_after = 0  # the loaded mailbox is taken in as the attempt starts
         self.wakeups = wakeups
@@ -143,7 +149,9 @@ class EndpointAttempt:
         """Journal what arrived and the timers that are due, and store it before the endpoint
         sees it: what it acts on must never be lost."""
         self.journal.fire_timers(self.host.clock.now())
-        if not self.journal.pending.empty():
+        pending = self.journal.pending
+        creation_alone = pending.create is not None and dataclasses.replace(pending, create=None).empty()
+        if not pending.empty() and not creation_alone:  # a creation alone waits for the first step's flush
             await self.flush(None)
 
     async def flush(self, outcome: typing.Optional[Outcome]) -> FlushResult:
