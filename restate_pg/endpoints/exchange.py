@@ -65,6 +65,8 @@ async def bidirectional(attempt: "EndpointAttempt", url: str, headers: typing.Di
     stream, status = await _open(attempt, url, headers, body)
     loop = asyncio.get_running_loop()
     reader: typing.Optional[asyncio.Future[typing.Optional[bytes]]] = None
+    woken: typing.Optional[asyncio.Future[typing.Any]] = None  # kept across reads: one task per wake-up, not per read
+    ended = False  # by the endpoint's last message: the stream is closed, not reset
     try:
         if status != 200:
             chunks = []
@@ -91,10 +93,9 @@ async def bidirectional(attempt: "EndpointAttempt", url: str, headers: typing.Di
             if timer is not None:
                 until_timer = max(0.0, attempt.host.clock.seconds_until(timer))
                 timeout = until_timer if timeout is None else min(timeout, until_timer)
-            woken = asyncio.ensure_future(attempt.woken.wait())
+            if woken is None or woken.done():
+                woken = asyncio.ensure_future(attempt.woken.wait())
             done, _ = await asyncio.wait({reader, woken}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-            if woken not in done:
-                woken.cancel()
             if reader in done:
                 chunk = reader.result()
                 if chunk is None:
@@ -102,6 +103,7 @@ async def bidirectional(attempt: "EndpointAttempt", url: str, headers: typing.Di
                 for frame in decoder.feed(chunk):
                     ending = await attempt.on_frame(frame, attempt.handler.version)
                     if ending is not None:
+                        ended = True
                         return ending
                 reader = asyncio.ensure_future(stream.read())
                 idle_since = loop.time()
@@ -119,6 +121,7 @@ async def bidirectional(attempt: "EndpointAttempt", url: str, headers: typing.Di
                 await stream.end()  # nothing to send for a while: let the endpoint suspend
                 closed_at = loop.time()
     finally:
-        if reader is not None and not reader.done():
-            reader.cancel()
-        await stream.reset()
+        for waiting in (reader, woken):
+            if waiting is not None and not waiting.done():
+                waiting.cancel()
+        await (stream.finish() if ended else stream.reset())
