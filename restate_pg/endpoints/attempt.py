@@ -80,6 +80,8 @@ class EndpointAttempt:
         self.woken = asyncio.Event()
         #: Whether the current exchange is bidirectional (notifications go out while it runs).
         self.streaming = False
+        #: Whether the endpoint waits for the server (its slot given back, see `stop_waiting`).
+        self.waiting = False
 
     @property
     def invocation_id(self) -> str:
@@ -211,9 +213,18 @@ class EndpointAttempt:
         except (OSError, StreamClosed, *self.host.transport_errors) as exc:
             return Failed(500, f"cannot reach the endpoint {self.handler.uri}: {exc!r}")
 
+    def stop_waiting(self) -> None:
+        """The endpoint works again (it sent something, or was sent what it waits for), or the
+        exchange ended: the attempt holds a slot again."""
+        if self.waiting:
+            self.waiting = False
+            self.host.attempt_waiting(False)
+
     async def on_frame(self, frame: typing.Any, version: int) -> typing.Optional[Ending]:
         message = decode(frame, version)
         kind = frame.type
+        if kind != MessageType.AWAITING_ON:
+            self.stop_waiting()
         if MessageType(kind).is_command:
             if kind in (MessageType.GET_LAZY_STATE_COMMAND, MessageType.GET_LAZY_STATE_KEYS_COMMAND) \
                     and self.journal.state is None and self.invocation.key is not None:
@@ -236,7 +247,13 @@ class EndpointAttempt:
             delay = message.next_retry_delay if message.HasField("next_retry_delay") else None  # type: ignore[attr-defined]
             return Failed(message.code or 500, message.message, delay, behavior)  # type: ignore[attr-defined]
         if kind == MessageType.AWAITING_ON:
-            return None  # a hint; request-response endpoints suspend anyway
+            # A bidirectional exchange's handler waits for the server (a timer, a call), not for
+            # a run of its own: like an in-process attempt waiting in memory, its slot is given
+            # back, so that a burst of sleepers does not hold every slot for its sleep.
+            # Request-response endpoints suspend anyway.
+            if self.streaming and not self.waiting and not getattr(message, "executing_side_effects", True):
+                self.waiting = self.host.attempt_waiting(True)
+            return None
         raise ProtocolViolation(f"unexpected message {MessageType(kind).name} from the endpoint")
 
     # -- outcomes ------------------------------------------------------------------------------

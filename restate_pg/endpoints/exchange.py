@@ -115,12 +115,14 @@ async def bidirectional(attempt: "EndpointAttempt", url: str, headers: typing.Di
                 await attempt.flush(None)  # stored before the endpoint sees it
                 outgoing = journal.take_outbox()
                 if outgoing:
+                    attempt.stop_waiting()  # what it waits for may be among them
                     await stream.send(b"".join(encode_frame(kind, message) for kind, message in outgoing))
                     idle_since = loop.time()
             elif closed_at is None and loop.time() - idle_since >= inactivity:
                 await stream.end()  # nothing to send for a while: let the endpoint suspend
                 closed_at = loop.time()
     finally:
+        attempt.stop_waiting()  # the attempt's slot is released when it ends
         for waiting in (reader, woken):
             if waiting is not None and not waiting.done():
                 waiting.cancel()

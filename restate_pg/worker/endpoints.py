@@ -97,6 +97,9 @@ class EndpointDriver:
     def after_flush(self, batch: typing.Any, result: typing.Any, lease: Lease) -> None:
         self.engine.after_flush(batch, result, lease)
 
+    def attempt_waiting(self, waiting: bool) -> bool:
+        return self.engine.attempt_waiting(waiting)
+
     # -- Targets --------------------------------------------------------------------------------
 
     def lookup(self, service: str, handler: str) -> typing.Optional[CallTarget]:

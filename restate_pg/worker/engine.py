@@ -87,7 +87,7 @@ class Engine(Gateway):
         #: an operator marked compatible with it.
         self.deployments: typing.List[str] = [self.deployment_id]
         self._work = asyncio.Event()
-        self.slots = Slots(concurrency, 10 * concurrency, self._work.set)
+        self.slots = Slots(concurrency, 10 * concurrency, self._slot_freed)
         #: Attempts running or waiting here, by invocation id.
         self._attempts: typing.Dict[str, RunningAttempt] = {}
         #: Invocations claimed by this process and not yet running an attempt (being loaded).
@@ -202,6 +202,12 @@ class Engine(Gateway):
         else:
             self._work.set()
             self.endpoints.wake()
+
+    def _slot_freed(self) -> None:
+        """A slot freed up on a full worker: every claim loop may be waiting for one, the
+        endpoints' as well as the application's."""
+        self._work.set()
+        self.endpoints.wake()
 
     def _on_reconnect(self) -> None:
         self._work.set()  # hints may have been missed: look for work
