@@ -64,13 +64,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="where to write the results (default: bench/results/typescript.json)")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL),
                         help=f"database to DROP and recreate for every run; its name must contain 'bench' (default: {DEFAULT_URL})")
-    parser.add_argument("--deployment", choices=["dev", "serve+workers"], default="dev",
-                        help="restate-pg as `restate-pg dev` (one process) or `serve` + --workers `worker` processes")
-    parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--engine-arg", action="append", default=[], metavar="ARG",
                         help="extra argument for every restate-pg process, repeatable")
     parser.add_argument("--update-readme", action="store_true", help="write the results into bench/README.md")
     args = parser.parse_args(argv)
+    # `restate-pg dev` without an application: `serve` still needs one (it hosts no endpoint driver).
+    args.deployment, args.workers = "dev", 1
     args.workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
     if not args.workloads or any(w not in WORKLOADS for w in args.workloads):
         parser.error(f"workloads are a subset of {', '.join(WORKLOADS)}")
@@ -84,8 +83,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def make_system(name: str, args: argparse.Namespace, uri: str) -> System:
     if name == "restate-pg":
-        return RestatePgServer(Database(args.database_url), deployment=args.deployment, workers=args.workers,
-                               engine_args=args.engine_arg, endpoint_uri=uri)
+        return RestatePgServer(Database(args.database_url), engine_args=args.engine_arg, endpoint_uri=uri)
     return RestateServer(endpoint_uri=uri)
 
 

@@ -1,5 +1,5 @@
 """The two servers the TypeScript endpoint is registered with: restate-pg without an application
-(`restate-pg dev`, or `serve` + workers), and restate-server 1.7.12. Each registers the endpoint
+(`restate-pg dev`), and restate-server 1.7.12. Each registers the endpoint
 through its admin API when it starts; everything else (the workloads' probes of storage) is the
 Python benchmark's (bench/systems.py, bench/peers/restate_system.py)."""
 
