@@ -37,6 +37,7 @@ FIGURES: list[Figure] = [
     Figure("w5.overrun_p50_ms", "W5 completion minus (send + {w5_sleep_ms} ms) p50", "ms", "", 0),
     Figure("w5.overrun_p99_ms", "W5 completion minus (send + {w5_sleep_ms} ms) p99", "ms", "", 0),
     Figure("cost.engine_cpu_ms_per_inv", "CPU s per 1,000 invocations (W2): the system's processes", "s", "", 2),
+    Figure("cost.sdk_cpu_ms_per_inv", "CPU s per 1,000 invocations (W2): the SDK endpoint process", "s", "", 2),
     Figure("cost.pg_cpu_ms_per_inv", "CPU s per 1,000 invocations (W2): PostgreSQL", "s", "", 2),
     Figure("cost.total_cpu_ms_per_inv", "CPU s per 1,000 invocations (W2): system + PostgreSQL", "s", "< 2.5", 2),
     Figure("cost.loadgen_cpu_ms_per_inv", "CPU s per 1,000 invocations (W2): hey", "s", "", 2),
@@ -143,10 +144,10 @@ def write_json(path: Path, document: dict[str, Any]) -> None:
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 
 
-def update_readme(readme: Path, section: str) -> None:
-    """Replace the text between the results markers of bench/README.md."""
+def update_readme(readme: Path, section: str, begin: str = BEGIN, end: str = END) -> None:
+    """Replace the text between the results markers (`begin`, `end`) of bench/README.md."""
     text = readme.read_text()
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
+    pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
     if not pattern.search(text):
-        raise ValueError(f"{readme} has no {BEGIN} ... {END} section")
-    readme.write_text(pattern.sub(lambda _: f"{BEGIN}\n{section.strip()}\n{END}", text))
+        raise ValueError(f"{readme} has no {begin} ... {end} section")
+    readme.write_text(pattern.sub(lambda _: f"{begin}\n{section.strip()}\n{end}", text))

@@ -120,8 +120,10 @@ def make_system(name: str, args: argparse.Namespace) -> System:
     raise BenchError(f"unknown system {name!r}")
 
 
-def run_system(index: int, system: System, args: argparse.Namespace, sizes: Sizes, logs: Path) -> RunResult:
-    """One system's turn in a run: fresh storage, start, smoke, the workloads, stop."""
+def run_system(index: int, system: System, args: argparse.Namespace, sizes: Sizes, logs: Path,
+               sdk_pids: list[int] | None = None) -> RunResult:
+    """One system's turn in a run: fresh storage, start, smoke, the workloads, stop. `sdk_pids`:
+    the SDK endpoint processes serving its handlers, when they run apart (bench/typescript)."""
     if system.db is not None:
         system.db.recreate()
     home = system.db or Database(args.database_url)
@@ -129,7 +131,7 @@ def run_system(index: int, system: System, args: argparse.Namespace, sizes: Size
     metrics: dict[str, float] = {}
     label = f"{index + 1} {system.name}"
     with home.connect() as conn:
-        ctx = Context(system=system, db=home, conn=conn, sizes=sizes)
+        ctx = Context(system=system, db=home, conn=conn, sizes=sizes, sdk_pids=list(sdk_pids or []))
         _wait_quiet(ctx)
         try:
             _progress(label, "starting" + (f" ({args.deployment})" if system.name == "restate-pg" else ""))

@@ -185,6 +185,10 @@ class RestatePg(Processes):
     log_level: str = "warning"
     name: str = "restate-pg"
     base_url: str = ""
+    #: The application served in-process; None: none, only the SDK endpoints registered through
+    #: the admin API (then served on a free port, `admin_url`).
+    app: str | None = APP
+    admin_url: str = ""
 
     def start(self, logs: Path) -> None:
         migrate = subprocess.run(
@@ -198,11 +202,16 @@ class RestatePg(Processes):
         command = _restate_pg_command()
         common = ["--database-url", self.db.url, "--log-level", self.log_level, *self.engine_args]
         http = ["--port", str(port)]
+        app = [self.app] if self.app is not None else []
+        if self.app is None:
+            admin = free_port()
+            http += ["--admin-port", str(admin)]
+            self.admin_url = f"http://127.0.0.1:{admin}"
         if self.deployment == "dev":
-            argvs = [[command, "dev", APP, *http, *common]]
+            argvs = [[command, "dev", *app, *http, *common]]
         elif self.deployment == "serve+workers":
-            argvs = [[command, "serve", APP, *http, *common]]
-            argvs += [[command, "worker", APP, *common] for _ in range(self.workers)]
+            argvs = [[command, "serve", *app, *http, *common]]
+            argvs += [[command, "worker", *app, *common] for _ in range(self.workers)]
         else:
             raise BenchError(f"unknown deployment {self.deployment!r} (dev or serve+workers)")
         for i, argv in enumerate(argvs):

@@ -83,11 +83,11 @@ def versions(peer: Peer) -> dict[str, str] | None:
         binary = restate_server_binary()
         if binary is None:
             return None
-        found["restate-server"] = _server_version(binary)
+        found["restate-server"] = server_version(binary)
     return found
 
 
-def _server_version(binary: Path) -> str:
+def server_version(binary: Path) -> str:
     out = subprocess.run([str(binary), "--version"], capture_output=True, text=True)
     return out.stdout.strip().rsplit(" ", 1)[-1] if out.returncode == 0 else "unknown"
 
@@ -101,15 +101,20 @@ def install(peer: Peer) -> dict[str, str]:
     _step(f"pip install {' '.join(peer.pip)} into {VENV}",
           [str(PYTHON), "-m", "pip", "install", "--quiet", *peer.pip])
     if peer.npm:
-        NPM_PREFIX.mkdir(parents=True, exist_ok=True)
-        # SCARF_ANALYTICS: the package's install-time analytics hook stays quiet.
-        _step(f"npm install {' '.join(peer.npm)} into {NPM_PREFIX}",
-              ["npm", "install", "--prefix", str(NPM_PREFIX), "--no-audit", "--no-fund", "--silent", *peer.npm],
-              env={**os.environ, "SCARF_ANALYTICS": "false"})
+        install_npm(peer.npm)
     found = versions(peer)
     if found is None:
         raise BenchError(f"installing the {peer.name} peer did not leave it usable; try `{INSTALL_HINT} {peer.name}`")
     return found
+
+
+def install_npm(packages: tuple[str, ...]) -> None:
+    """npm packages into the cache's npm prefix (restate-server, for the Restate peer and bench/typescript)."""
+    NPM_PREFIX.mkdir(parents=True, exist_ok=True)
+    # SCARF_ANALYTICS: the package's install-time analytics hook stays quiet.
+    _step(f"npm install {' '.join(packages)} into {NPM_PREFIX}",
+          ["npm", "install", "--prefix", str(NPM_PREFIX), "--no-audit", "--no-fund", "--silent", *packages],
+          env={**os.environ, "SCARF_ANALYTICS": "false"})
 
 
 def _step(what: str, argv: list[str], env: dict[str, str] | None = None) -> None:

@@ -58,6 +58,16 @@ def _parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+def register_endpoint(system: Processes, admin_url: str, base_url: str, uri: str) -> None:
+    """Register the SDK endpoint at `uri` through an admin API speaking Restate's (restate-server's,
+    or restate-pg's), then wait until the system's ingress routes to the benchmark's services."""
+    deployment = {"uri": uri}
+    system._wait_ready(lambda: _http(f"{admin_url}/deployments", deployment)[0] in (200, 201),
+                       "the SDK deployment's registration")
+    # Registration is in the metadata; wait until the ingress routes to the services too.
+    system._wait_ready(lambda: _http(f"{base_url}/BenchCounter/ready/get", method="POST")[0] == 200, "the ingress")
+
+
 @dataclass
 class Restate(Processes):
     """restate-server (single node, default configuration, data in a temporary directory) plus
@@ -72,11 +82,29 @@ class Restate(Processes):
 
     def start(self, logs: Path) -> None:
         found = env.versions(env.PEERS["restate"])
-        binary = env.restate_server_binary()
-        if found is None or binary is None:
+        if found is None or env.restate_server_binary() is None:
             raise BenchError(f"the Restate peer is not installed: run `{env.INSTALL_HINT} restate`")
         self._versions = found
-        ingress, admin, node, service = free_port(), free_port(), free_port(), free_port()
+        self.start_server(logs)
+        service = free_port()
+        # hypercorn's error log at "error": at "warning" it reports that the SDK's ASGI app has no
+        # lifespan support, on every start.
+        sdk = [str(env.PYTHON), "-m", "hypercorn", "--bind", f"127.0.0.1:{service}", "--worker-class", "uvloop",
+               "--log-level", "error", APP]
+        self._launch(sdk, logs / "restate-sdk-hypercorn.log",
+                     f"python -m hypercorn --worker-class uvloop {APP} on :{service} "
+                     f"(restate-sdk {found['restate-sdk']}, hypercorn {found['hypercorn']})")
+        self._wait_ready(lambda: _http(f"http://127.0.0.1:{service}/health")[0] != 0, "hypercorn")
+        self.register(f"http://127.0.0.1:{service}")
+
+    def start_server(self, logs: Path) -> None:
+        """restate-server alone, on free ports and a fresh data directory, once its admin API answers."""
+        binary = env.restate_server_binary()
+        if binary is None:
+            raise BenchError(f"restate-server is not installed: run `{env.INSTALL_HINT} restate`")
+        version = env.server_version(binary)
+        self._versions.setdefault("restate-server", version)
+        ingress, admin, node = free_port(), free_port(), free_port()
         self.base_url, self.admin_url = f"http://127.0.0.1:{ingress}", f"http://127.0.0.1:{admin}"
         self._data_dir = Path(tempfile.mkdtemp(prefix="restate-pg-bench-restate-"))
         server_env = {
@@ -89,24 +117,13 @@ class Restate(Processes):
         }
         server = [str(binary), "--base-dir", str(self._data_dir), "--no-logo", "--log-format", "compact",
                   "--log-disable-ansi-codes", "true", "--log-filter", "warn"]
-        # hypercorn's error log at "error": at "warning" it reports that the SDK's ASGI app has no
-        # lifespan support, on every start.
-        sdk = [str(env.PYTHON), "-m", "hypercorn", "--bind", f"127.0.0.1:{service}", "--worker-class", "uvloop",
-               "--log-level", "error", APP]
         self._launch(server, logs / "restate-server.log",
-                     f"restate-server {found['restate-server']} (single node, default configuration, "
+                     f"restate-server {version} (single node, default configuration, "
                      f"ingress :{ingress}, admin :{admin}, data in a temporary directory)", env=server_env)
-        self._launch(sdk, logs / "restate-sdk-hypercorn.log",
-                     f"python -m hypercorn --worker-class uvloop {APP} on :{service} "
-                     f"(restate-sdk {found['restate-sdk']}, hypercorn {found['hypercorn']})")
         self._wait_ready(lambda: _http(f"{self.admin_url}/health")[0] == 200, "restate-server's admin API")
-        self._wait_ready(lambda: _http(f"http://127.0.0.1:{service}/health")[0] != 0, "hypercorn")
-        deployment = {"uri": f"http://127.0.0.1:{service}"}
-        self._wait_ready(lambda: _http(f"{self.admin_url}/deployments", deployment)[0] in (200, 201),
-                         "the SDK deployment's registration")
-        # Registration is in the metadata; wait until the ingress routes to the services too.
-        self._wait_ready(lambda: _http(f"{self.base_url}/BenchCounter/ready/get", method="POST")[0] == 200,
-                         "the ingress")
+
+    def register(self, uri: str) -> None:
+        register_endpoint(self, self.admin_url, self.base_url, uri)
 
     def stop(self) -> None:
         super().stop()

@@ -11,6 +11,7 @@ when what the endpoint waits for arrived meanwhile), retried after backoff, or p
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import typing
 from urllib.parse import quote
@@ -26,6 +27,7 @@ from restate_pg.core.records import (
     MailboxItem,
     Outcome,
     Retry,
+    Submission,
     Suspend,
 )
 from restate_pg.endpoints import exchange
@@ -59,12 +61,16 @@ class EndpointAttempt:
         mailbox: typing.Sequence[MailboxItem] = (),
         wakeups: int = 0,
         state: typing.Optional[typing.Dict[str, bytes]] = None,
+        create: typing.Optional[Submission] = None,
     ) -> None:
         self.host = host
         self.lease = lease
         self.invocation = invocation
         self.handler = handler
         self.journal = EndpointJournal(invocation, journal, host.targets, state)
+        #: Submitted by a caller waiting in this process: the row is written by the first flush,
+        #: with the first step (as in-process attempts do, see services/submissions.py).
+        self.journal.pending.create = create
         self.mailbox = list(mailbox)
         self.mailbox_after = 0  # the loaded mailbox is taken in as the attempt starts
         self.wakeups = wakeups
@@ -74,6 +80,8 @@ class EndpointAttempt:
         self.woken = asyncio.Event()
         #: Whether the current exchange is bidirectional (notifications go out while it runs).
         self.streaming = False
+        #: Whether the endpoint waits for the server (its slot given back, see `stop_waiting`).
+        self.waiting = False
 
     @property
     def invocation_id(self) -> str:
@@ -143,7 +151,9 @@ class EndpointAttempt:
         """Journal what arrived and the timers that are due, and store it before the endpoint
         sees it: what it acts on must never be lost."""
         self.journal.fire_timers(self.host.clock.now())
-        if not self.journal.pending.empty():
+        pending = self.journal.pending
+        creation_alone = pending.create is not None and dataclasses.replace(pending, create=None).empty()
+        if not pending.empty() and not creation_alone:  # a creation alone waits for the first step's flush
             await self.flush(None)
 
     async def flush(self, outcome: typing.Optional[Outcome]) -> FlushResult:
@@ -203,9 +213,18 @@ class EndpointAttempt:
         except (OSError, StreamClosed, *self.host.transport_errors) as exc:
             return Failed(500, f"cannot reach the endpoint {self.handler.uri}: {exc!r}")
 
+    def stop_waiting(self) -> None:
+        """The endpoint works again (it sent something, or was sent what it waits for), or the
+        exchange ended: the attempt holds a slot again."""
+        if self.waiting:
+            self.waiting = False
+            self.host.attempt_waiting(False)
+
     async def on_frame(self, frame: typing.Any, version: int) -> typing.Optional[Ending]:
         message = decode(frame, version)
         kind = frame.type
+        if kind != MessageType.AWAITING_ON:
+            self.stop_waiting()
         if MessageType(kind).is_command:
             if kind in (MessageType.GET_LAZY_STATE_COMMAND, MessageType.GET_LAZY_STATE_KEYS_COMMAND) \
                     and self.journal.state is None and self.invocation.key is not None:
@@ -228,7 +247,13 @@ class EndpointAttempt:
             delay = message.next_retry_delay if message.HasField("next_retry_delay") else None  # type: ignore[attr-defined]
             return Failed(message.code or 500, message.message, delay, behavior)  # type: ignore[attr-defined]
         if kind == MessageType.AWAITING_ON:
-            return None  # a hint; request-response endpoints suspend anyway
+            # A bidirectional exchange's handler waits for the server (a timer, a call), not for
+            # a run of its own: like an in-process attempt waiting in memory, its slot is given
+            # back, so that a burst of sleepers does not hold every slot for its sleep.
+            # Request-response endpoints suspend anyway.
+            if self.streaming and not self.waiting and not getattr(message, "executing_side_effects", True):
+                self.waiting = self.host.attempt_waiting(True)
+            return None
         raise ProtocolViolation(f"unexpected message {MessageType(kind).name} from the endpoint")
 
     # -- outcomes ------------------------------------------------------------------------------

@@ -63,6 +63,7 @@ async def _request_response_h2c(attempt: "EndpointAttempt", url: str, headers: t
     the response waits at most the abort timeout (as httpx's read timeout does over HTTP/1.1)."""
     stream, status = await _open(attempt, url, headers, body, end=True)
     timeout = attempt.handler.abort_timeout
+    ended = False  # by the endpoint's last message: the stream is closed, not reset
     try:
         if status != 200:
             return _refused(status, await _rest(stream))
@@ -75,9 +76,10 @@ async def _request_response_h2c(attempt: "EndpointAttempt", url: str, headers: t
             if chunk is None:
                 return Failed(INTERNAL, _NO_TERMINAL)
             if (ending := await _received(attempt, decoder, chunk)) is not None:
+                ended = True
                 return ending
     finally:
-        await stream.reset()
+        await (stream.finish() if ended else stream.reset())
 
 
 async def _rest(stream: Stream) -> bytes:
@@ -111,6 +113,8 @@ async def bidirectional(attempt: "EndpointAttempt", url: str, headers: typing.Di
     stream, status = await _open(attempt, url, headers, body)
     loop = asyncio.get_running_loop()
     reader: typing.Optional[asyncio.Future[typing.Optional[bytes]]] = None
+    woken: typing.Optional[asyncio.Future[typing.Any]] = None  # kept across reads: one task per wake-up, not per read
+    ended = False  # by the endpoint's last message: the stream is closed, not reset
     try:
         if status != 200:
             return _refused(status, await _rest(stream))
@@ -134,15 +138,15 @@ async def bidirectional(attempt: "EndpointAttempt", url: str, headers: typing.Di
             if timer is not None:
                 until_timer = max(0.0, attempt.host.clock.seconds_until(timer))
                 timeout = until_timer if timeout is None else min(timeout, until_timer)
-            woken = asyncio.ensure_future(attempt.woken.wait())
+            if woken is None or woken.done():
+                woken = asyncio.ensure_future(attempt.woken.wait())
             done, _ = await asyncio.wait({reader, woken}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-            if woken not in done:
-                woken.cancel()
             if reader in done:
                 chunk = reader.result()
                 if chunk is None:
                     return Failed(INTERNAL, _NO_TERMINAL)
                 if (ending := await _received(attempt, decoder, chunk)) is not None:
+                    ended = True
                     return ending
                 reader = asyncio.ensure_future(stream.read())
                 idle_since = loop.time()
@@ -154,12 +158,15 @@ async def bidirectional(attempt: "EndpointAttempt", url: str, headers: typing.Di
                 await attempt.flush(None)  # stored before the endpoint sees it
                 outgoing = journal.take_outbox()
                 if outgoing:
+                    attempt.stop_waiting()  # what it waits for may be among them
                     await stream.send(b"".join(encode_frame(kind, message) for kind, message in outgoing))
                     idle_since = loop.time()
             elif closed_at is None and loop.time() - idle_since >= inactivity:
                 await stream.end()  # nothing to send for a while: let the endpoint suspend
                 closed_at = loop.time()
     finally:
-        if reader is not None and not reader.done():
-            reader.cancel()
-        await stream.reset()
+        attempt.stop_waiting()  # the attempt's slot is released when it ends
+        for waiting in (reader, woken):
+            if waiting is not None and not waiting.done():
+                waiting.cancel()
+        await (stream.finish() if ended else stream.reset())

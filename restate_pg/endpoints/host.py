@@ -36,3 +36,8 @@ class EndpointHost(typing.Protocol):
         """Request identity headers for `path` (none unless a signing key is configured)."""
 
     def after_flush(self, batch: Batch, result: FlushResult, lease: Lease) -> None: ...
+
+    def attempt_waiting(self, waiting: bool) -> bool:
+        """The attempt starts (True) or stops (False) waiting for the server (a timer, a result):
+        it gives its slot back meanwhile, as an in-process attempt waiting in memory does. Starting
+        returns False, and counts nothing, when the process keeps too many waiters already."""

@@ -59,9 +59,8 @@ class CallCommands(ContextCore):
             caller_command=command if kind == "Call" else None, invocation_id=callee,
         )
         tracing.outgoing(submission.headers, kind, callee, target.service_name, target.name, key)
-        if submission.delay_ms is None and self._host.reserve_local(submission):
-            submission.owner = self._host.worker_id
-            submission.deployment = self._host.deployment_id
+        if submission.delay_ms is None:
+            self._host.reserve_local(submission)  # leased to this worker with the call, when it can run here
         self._machine.journal_call(kind, command, params, submission)
         return command, callee
 

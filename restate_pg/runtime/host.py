@@ -36,7 +36,8 @@ class Host(typing.Protocol):
         (admin `PATCH /services/{name}`), else the handler's own, else its service's."""
 
     def reserve_local(self, sub: Submission) -> bool:
-        """Claim a slot to run `sub` in this process right after it is committed."""
+        """Claim a slot to run `sub` in this process right after it is committed; when it can,
+        it sets the submission's owner (this worker) and the deployment that pins it."""
 
     def attempt_waiting(self, waiting: bool) -> bool:
         """The attempt starts (True) or stops (False) waiting in memory for a timer or a result.

@@ -21,8 +21,9 @@ class LocalWorker(typing.Protocol):
     deployment_id: str
 
     def reserve_local(self, sub: Submission) -> bool:
-        """Take a slot to run `sub` here right after it is submitted; False if this process does
-        not host its handler or has no free slot (it is then submitted for any worker)."""
+        """Take a slot to run `sub` here right after it is submitted, setting its owner (this
+        worker) and the deployment that pins it; False if this process does not host or drive its
+        handler or has no free slot (it is then submitted for any worker)."""
 
     def release_slot(self) -> None:
         """Give back a slot `reserve_local` took, for a submission that will not run here."""

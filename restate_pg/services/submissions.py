@@ -50,8 +50,6 @@ class Submissions:
             waiter = self.results.waiters.add(sub.id)
         local = self.local
         if local is not None and sub.delay_ms is None and local.reserve_local(sub):
-            sub.owner = local.worker_id
-            sub.deployment = local.deployment_id
             if wait and _deferrable(sub):
                 # The caller waits on this process, which runs the invocation: its row is written
                 # with the attempt's first flush, not in a transaction of its own. Until then

@@ -14,7 +14,7 @@ import typing
 
 import httpx
 
-from restate_pg.core.records import ClaimedTask, InvocationRecord, Lease, LoadedInvocation
+from restate_pg.core.records import ClaimedTask, InvocationRecord, Lease, LoadedInvocation, Submission
 from restate_pg.endpoints.attempt import EndpointAttempt
 from restate_pg.endpoints.deployment import EndpointDeployment, EndpointHandler
 from restate_pg.endpoints.h2c import H2Client
@@ -97,6 +97,9 @@ class EndpointDriver:
     def after_flush(self, batch: typing.Any, result: typing.Any, lease: Lease) -> None:
         self.engine.after_flush(batch, result, lease)
 
+    def attempt_waiting(self, waiting: bool) -> bool:
+        return self.engine.attempt_waiting(waiting)
+
     # -- Targets --------------------------------------------------------------------------------
 
     def lookup(self, service: str, handler: str) -> typing.Optional[CallTarget]:
@@ -144,12 +147,14 @@ class EndpointDriver:
             claimant.work.set()
 
     def attempt_for_record(self, record: InvocationRecord, lease: Lease,
-                           state: typing.Optional[typing.Dict[str, bytes]] = None) -> typing.Optional[EndpointAttempt]:
-        """An attempt for an invocation leased here without a claim (the next in an object's inbox)."""
+                           state: typing.Optional[typing.Dict[str, bytes]] = None,
+                           create: typing.Optional[Submission] = None) -> typing.Optional[EndpointAttempt]:
+        """An attempt for an invocation leased here without a claim: submitted by this process
+        (`create`: its row is written by the attempt's first flush), or the next in an object's inbox."""
         handler = self.handler(record.service, record.handler)
         if handler is None:
             return None
-        return EndpointAttempt(self, lease, record, handler, state=state)
+        return EndpointAttempt(self, lease, record, handler, state=state, create=create)
 
     async def close(self) -> None:
         for client in self._clients.values():

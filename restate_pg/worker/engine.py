@@ -87,7 +87,7 @@ class Engine(Gateway):
         #: an operator marked compatible with it.
         self.deployments: typing.List[str] = [self.deployment_id]
         self._work = asyncio.Event()
-        self.slots = Slots(concurrency, 10 * concurrency, self._work.set)
+        self.slots = Slots(concurrency, 10 * concurrency, self._slot_freed)
         #: Attempts running or waiting here, by invocation id.
         self._attempts: typing.Dict[str, RunningAttempt] = {}
         #: Invocations claimed by this process and not yet running an attempt (being loaded).
@@ -203,6 +203,12 @@ class Engine(Gateway):
             self._work.set()
             self.endpoints.wake()
 
+    def _slot_freed(self) -> None:
+        """A slot freed up on a full worker: every claim loop may be waiting for one, the
+        endpoints' as well as the application's."""
+        self._work.set()
+        self.endpoints.wake()
+
     def _on_reconnect(self) -> None:
         self._work.set()  # hints may have been missed: look for work
         self.endpoints.wake()
@@ -210,10 +216,23 @@ class Engine(Gateway):
     # -- the services' LocalWorker -----------------------------------------------------------
 
     def reserve_local(self, sub: Submission) -> bool:
-        """Take a slot to run `sub` here (also the runtime `Host`'s, for calls between handlers)."""
-        if not self.run_handlers or self.app.handler(sub.service, sub.handler) is None:
+        """Take a slot to run `sub` here, and make it this worker's: its owner, and the deployment
+        that pins it: the application's, or for a handler of an SDK endpoint the endpoint's latest
+        deployment, whose attempts this worker drives too (also the runtime `Host`'s, for calls
+        between handlers)."""
+        if not self.run_handlers:
             return False
-        return self.slots.try_take()
+        if self.app.handler(sub.service, sub.handler) is not None:
+            deployment = self.deployment_id
+        else:
+            remote = self.endpoints.latest.get(sub.service)
+            if remote is None or remote.handler(sub.service, sub.handler) is None:
+                return False
+            deployment = remote.id
+        if not self.slots.try_take():
+            return False
+        sub.owner, sub.deployment = self.worker_id, deployment
+        return True
 
     def release_slot(self) -> None:
         self.slots.release()
@@ -283,7 +302,7 @@ class Engine(Gateway):
         if handler is not None:
             self.launch(Attempt(self, lease, record, handler, create=create, state=state))
             return
-        remote = self.endpoints.attempt_for_record(record, lease, state)
+        remote = self.endpoints.attempt_for_record(record, lease, state, create)
         if remote is None:  # its deployment is gone: hand it back to whoever can run it
             self.slots.release()
             self.background(self.release_lease(lease, "its deployment is not registered here"), "hand-back")

@@ -1,0 +1,5 @@
+import sys
+
+from bench.typescript.run import main
+
+sys.exit(main())
