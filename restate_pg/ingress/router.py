@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import time
 import typing
 from datetime import datetime, timedelta
 from urllib.parse import unquote
@@ -161,7 +162,11 @@ class Ingress:
             return await self._invoke(request, segments, explicit_send)
 
     async def _invoke(self, request: Request, segments: typing.List[str], explicit_send: typing.Optional[bool]) -> Response:
+        request_started = time.monotonic()
         # The checks run in Restate's order, so that a request with several faults gets the same answer.
+        if segments and self.node.service(segments[0]) is None:
+            # registered a moment ago by another process (its hint may not have arrived yet)
+            await self.node.remote.refresh_since(request_started)
         target = self.resolve(segments, explicit_send)
         handler = target.handler
         if not self.node.settings.is_public(handler):

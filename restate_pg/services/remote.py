@@ -7,6 +7,8 @@ deployment, which new invocations go to; for each deployment, what workers need 
 
 from __future__ import annotations
 
+import asyncio
+import time
 import typing
 
 from restate_pg.api.definitions import Handler, ServiceDefinition
@@ -27,8 +29,20 @@ class RemoteServices:
         #: Every registered endpoint deployment, with the services it is the latest deployment of.
         self.deployments: typing.List[typing.Tuple[EndpointDeployment, typing.List[str]]] = []
         self.services: typing.Dict[str, ServiceDefinition] = {}
+        #: When the last read of the registry started (time.monotonic), and one read at a time.
+        self.loaded_at = float("-inf")
+        self._reading = asyncio.Lock()
+
+    async def refresh_since(self, moment: float) -> None:
+        """Read the registry again unless a read that started after `moment` (time.monotonic)
+        has finished: a request for a service not known here waits for one fresh read, which
+        concurrent requests share, before it is answered 404."""
+        async with self._reading:
+            if self.loaded_at <= moment:
+                await self.load()
 
     async def load(self) -> None:
+        self.loaded_at = time.monotonic()
         deployments: typing.List[typing.Tuple[EndpointDeployment, typing.List[str]]] = []
         services: typing.Dict[str, ServiceDefinition] = {}
         for row in await self.store.driven_endpoints():
