@@ -1,8 +1,8 @@
 """How many pytest-xdist workers `-n auto` (pyproject's addopts) starts for this repository's tests,
 and in which order the tests are handed out.
 
-Four for the suite, or any file or folder of it: most tests wait on worker subprocesses, HTTP and
-PostgreSQL, so four keep two cores busy. None when the command line names single tests
+Six for the suite, or any file or folder of it: most tests wait on worker subprocesses, HTTP and
+PostgreSQL, so six keep two cores busy. None when the command line names single tests
 (`tests/test_crash.py::test_crash_free_reference_run`): they run in pytest's own process, without
 starting workers they would not use. `-n N` on the command line chooses for itself.
 """
@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import pytest
 
-#: Workers for the whole suite: on 2 cores, 4 ran it fastest of 2, 3, 4, 6 and 8.
-SUITE_WORKERS = 4
+#: Workers for the whole suite: on 2 cores, 4 ran the in-process suite fastest of 2, 3, 4, 6 and 8;
+#: with the SDK endpoints' and browser tests (most time waiting on other processes), 6 runs it faster.
+SUITE_WORKERS = 6
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
