@@ -20,9 +20,6 @@ from psycopg import sql
 from restate_pg.store.migrate import head_revision
 from tests.support.polling import eventually_sync
 
-#: Started first: real processes make these tests long (conftest.py orders slow ones first).
-pytestmark = pytest.mark.slow
-
 UNREACHABLE = "postgresql://postgres@127.0.0.1:1/x"
 ERROR_PREFIX = "restate-pg: error: "
 

@@ -9,10 +9,6 @@ from pathlib import Path
 
 from tests.support.manifest_endpoint import manifest, serve_manifest, service
 from tests.test_cli import assert_one_line_error, run_cli
-import pytest
-
-#: Started first: real processes make these tests long (conftest.py orders slow ones first).
-pytestmark = pytest.mark.slow
 
 
 async def cli(tmp_path: Path, database_url: str, *args: str):

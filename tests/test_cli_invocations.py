@@ -13,9 +13,6 @@ from tests.support.server import serve
 from tests.test_awakeables import held_id
 from tests.test_cli import assert_one_line_error, run_cli
 
-#: Started first: real processes make these tests long (conftest.py orders slow ones first).
-pytestmark = pytest.mark.slow
-
 MISSING = "inv_1" + "0" * 33
 
 

@@ -32,9 +32,6 @@ from tests.support.polling import eventually, row
 from tests.support.processes import REPO, WorkerProcess
 from tests.support.server import serve
 
-#: Started first: real processes make these tests long (conftest.py orders slow ones first).
-pytestmark = pytest.mark.slow
-
 UTC = timezone.utc
 
 

@@ -21,9 +21,6 @@ from tests.apps import clients
 from tests.support.polling import eventually
 from tests.support.server import serve
 
-#: Started first: real processes make these tests long (conftest.py orders slow ones first).
-pytestmark = pytest.mark.slow
-
 FAST_S = 5.0
 
 

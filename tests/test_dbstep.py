@@ -21,9 +21,6 @@ from tests.support.server import serve
 from tests.support.crashing import killed_and_rescued
 from tests.support.polling import eventually
 
-#: Started first: real processes make these tests long (conftest.py orders slow ones first).
-pytestmark = pytest.mark.slow
-
 APP = "tests.apps.dbstep:app"
 VARIANTS = ["async", "sync", "session", "async_session", "django"]
 

@@ -14,10 +14,6 @@ import httpx
 from tests.support.polling import eventually_sync
 from tests.support.processes import ChildProcess
 from tests.test_cli import fresh_schema  # noqa: F401  (a fixture)
-import pytest
-
-#: Started first: real processes make these tests long (conftest.py orders slow ones first).
-pytestmark = pytest.mark.slow
 
 APP = textwrap.dedent('''
     import restate_pg as restate

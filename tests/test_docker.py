@@ -20,9 +20,6 @@ import yaml
 
 from tests.support.processes import REPO
 
-#: Started first: real processes make these tests long (conftest.py orders slow ones first).
-pytestmark = pytest.mark.slow
-
 DOCKERFILE = (REPO / "Dockerfile").read_text()
 
 

@@ -25,9 +25,6 @@ import pytest
 from tests.support.polling import eventually_sync
 from tests.support.processes import REPO, WorkerProcess
 
-#: Started first: real processes make these tests long (conftest.py orders slow ones first).
-pytestmark = pytest.mark.slow
-
 README = REPO / "README.md"
 APP = "examples.fastapi_app.services:app"
 #: The sections of the README whose console blocks this file runs, in the README's order.

@@ -24,9 +24,6 @@ from tests.apps import vault
 from tests.support import exclusivity
 from tests.support.polling import eventually
 
-#: Started first: real processes make these tests long (conftest.py orders slow ones first).
-pytestmark = pytest.mark.slow
-
 LEASE = 1.5  # seconds: heartbeats every 0.5 s, so recovery paths show up within a few seconds
 
 

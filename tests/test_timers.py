@@ -12,9 +12,6 @@ from tests.support.polling import eventually
 from tests.support.processes import WorkerProcess
 from tests.support.server import serve
 
-#: Started first: real processes make these tests long (conftest.py orders slow ones first).
-pytestmark = pytest.mark.slow
-
 APP = "tests.apps.kitchen:app"
 
 

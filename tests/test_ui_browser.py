@@ -17,9 +17,6 @@ from tests.apps import operated
 from tests.support.polling import eventually
 from tests.support.server import serve
 
-#: Started first: real processes make these tests long (conftest.py orders slow ones first).
-pytestmark = pytest.mark.slow
-
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts" / "ui"
 
 

@@ -17,9 +17,6 @@ from restate_pg.store.migrate import current_revision, head_revision
 from restate_pg.testing.database import temporary_database
 from tests.apps import clients
 
-#: Started first: real processes make these tests long (conftest.py orders slow ones first).
-pytestmark = pytest.mark.slow
-
 MESSAGE = "the restate-pg schema 'restate' is not migrated (run `restate-pg migrate`)"
 
 

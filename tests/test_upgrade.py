@@ -37,9 +37,6 @@ from tests.apps import upgrade
 from tests.support.polling import eventually
 from tests.support.processes import REPO, ChildProcess
 
-#: Started first: real processes make these tests long (conftest.py orders slow ones first).
-pytestmark = pytest.mark.slow
-
 #: The previous release: its commit, and the version it calls itself.
 PREVIOUS_RELEASE = "33701bf"
 PREVIOUS_VERSION = "0.1.0"

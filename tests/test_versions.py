@@ -17,9 +17,6 @@ from tests.support.processes import WorkerProcess
 from tests.support.server import serve
 from tests.test_cli import run_cli
 
-#: Started first: real processes make these tests long (conftest.py orders slow ones first).
-pytestmark = pytest.mark.slow
-
 APP = "tests.apps.versions:app"
 
 
