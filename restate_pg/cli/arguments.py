@@ -16,7 +16,7 @@ from restate_pg.cli.store import operate
 from restate_pg.observability.logs import LOG_FORMATS
 from restate_pg.store.database import ConfigurationError, validate_schema_name
 from restate_pg.store.migrate import SCHEMA_ENV
-from restate_pg.store.schema import DEFAULT_SCHEMA
+from restate_pg.store.queries import DEFAULT_SCHEMA
 
 DEPLOYMENT_ENV = "RESTATE_PG_DEPLOYMENT"
 

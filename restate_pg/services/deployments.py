@@ -24,7 +24,7 @@ from restate_pg.endpoints.manifest import ManifestError
 from restate_pg.endpoints.metadata import service_document
 from restate_pg.services import outcomes
 from restate_pg.store.catalog import Catalog, EndpointRecord, Registry, RegistryChange
-from restate_pg.store.schema import DEFAULT_SCHEMA
+from restate_pg.store.queries import DEFAULT_SCHEMA
 
 
 def release_command(

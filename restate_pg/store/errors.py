@@ -17,7 +17,9 @@ import typing
 import psycopg
 
 from restate_pg.core.errors import Fenced, JournalConflict, StoreUnavailable, Unstorable, ValueRefused
-from restate_pg.store.schema import FENCED_SQLSTATE
+
+#: SQLSTATE raised by `fence()` (sql/functions/fence.sql) when an attempt has lost its lease.
+FENCED_SQLSTATE = "RPG01"
 
 __all__ = [
     "UNAVAILABLE_CLASSES", "is_fenced", "is_schema_missing", "is_unstorable", "raise_translated", "translate", "translated",

@@ -19,7 +19,7 @@ from restate_pg.core.errors import RestatePgError, SchemaNotMigrated
 from restate_pg.store.user_connections import execute
 from restate_pg.store.database import connect, validate_schema_name
 from restate_pg.store.queries import Queries
-from restate_pg.store.schema import DEFAULT_SCHEMA
+from restate_pg.store.queries import DEFAULT_SCHEMA
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

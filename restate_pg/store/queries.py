@@ -40,6 +40,9 @@ _NAME_LINE = re.compile(r"^-- name: ([a-z_][a-z0-9_]*)\s*$", re.MULTILINE)
 #: The folder, inside this package, that holds the `.sql` files.
 SQL_PACKAGE = "restate_pg.store"
 
+#: The schema holding restate-pg's tables unless told otherwise (`--schema`, `$RESTATE_PG_SCHEMA`).
+DEFAULT_SCHEMA = "restate"
+
 
 def quote_schema(schema: str) -> str:
     """The schema name as a quoted identifier (names that would need escaping are refused)."""

@@ -27,12 +27,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
-from restate_pg.store.queries import fill_schema, read_sql
-
-DEFAULT_SCHEMA = "restate"
-
-#: SQLSTATE raised by `fence()` when an attempt has lost its lease.
-FENCED_SQLSTATE = "RPG01"
+from restate_pg.store.errors import FENCED_SQLSTATE  # noqa: F401  (defined where it is caught: no SQLAlchemy there)
+from restate_pg.store.queries import DEFAULT_SCHEMA, fill_schema, read_sql  # noqa: F401  (re-exported)
 
 
 def _ts(name: str, *, nullable: bool = True, default_now: bool = False) -> Column:

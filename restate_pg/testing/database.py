@@ -22,7 +22,7 @@ from restate_pg.core.errors import DatabaseUnavailable
 from restate_pg.store import queries
 from restate_pg.store.database import check_reachable, resolve_database_url, to_psycopg_conninfo
 from restate_pg.store.migrate import VERSION_TABLE, upgrade
-from restate_pg.store.schema import DEFAULT_SCHEMA
+from restate_pg.store.queries import DEFAULT_SCHEMA
 
 __all__ = ["empty_schema", "migrated_database", "server_reachable", "temporary_database"]
 
@@ -103,7 +103,7 @@ def empty_schema(url: str, schema: str = DEFAULT_SCHEMA) -> None:
             row[0]
             for row in conn.execute(queries.SCHEMA_TABLES, {"schema": schema, "version_table": VERSION_TABLE})
         ]
-        if tables:
-            conn.execute(
-                sql.SQL(queries.EMPTY_TABLES).format(tables=sql.SQL(", ").join(sql.Identifier(schema, t) for t in tables))
-            )
+        with conn.transaction():
+            for table in tables:
+                conn.execute(sql.SQL(queries.EMPTY_TABLE).format(table=sql.Identifier(schema, table)))
+            conn.execute(queries.RESTART_IDENTITIES, {"schema": schema})

@@ -31,7 +31,7 @@ from restate_pg.client.sql import output_of
 from restate_pg.process import open_process
 from restate_pg.services.gateway import Gateway
 from restate_pg.store.console import run_query
-from restate_pg.store.schema import DEFAULT_SCHEMA
+from restate_pg.store.queries import DEFAULT_SCHEMA
 from restate_pg.testing.database import migrated_database
 
 __all__ = ["HarnessEnvironment", "InvocationTimeout", "create_test_harness", "serve_api", "test_harness"]
