@@ -10,7 +10,10 @@ One cluster serves the whole module; each test uses scopes of its own.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import subprocess
+import sys
 import typing
 
 import psycopg
@@ -196,3 +199,20 @@ async def test_a_debounced_send_runs_once_with_the_last_input(cluster):
     again = await cluster.client.post("/Limited/work/send?debounce=10ms", headers={"x-restate-pg-debounce-key": "d1"},
                                       json={"tag": "debounce", "n": 5})
     assert again.json()["invocationId"] != invocation_id  # the window closed when it started
+
+
+def test_the_cli_sets_lists_and_deletes_rules(database_url):
+    def cli(*args: str) -> "subprocess.CompletedProcess[str]":
+        return subprocess.run([sys.executable, "-m", "restate_pg", "rules", *args, "--database-url", database_url],
+                              capture_output=True, text=True, timeout=60)
+
+    assert cli("set", "cli-scope/*", "--concurrency", "3", "--backlog", "10").stdout == \
+        "rule 'cli-scope/*': concurrency 3, backlog 10, version 1\n"
+    listed = json.loads(cli("list", "--json").stdout)
+    assert {"pattern": "cli-scope/*", "limits": {"concurrency": 3, "backlog": 10}} in [
+        {k: r[k] for k in ("pattern", "limits")} for r in listed]
+    refused = cli("set", "a/b/c/d")
+    assert refused.returncode != 0 and "too many parts" in refused.stderr
+    assert cli("delete", "cli-scope/*").stdout == "deleted rule 'cli-scope/*'\n"
+    gone = cli("delete", "cli-scope/*")
+    assert gone.returncode != 0 and gone.stdout == "no rule 'cli-scope/*'\n"
