@@ -13,7 +13,8 @@ SELECT {s}.start_due_scheduled(%(services)s, %(limit)s)
 -- invocation holds its object key: checked by the statement that gives the lease, so that no
 -- path can start one beside the key's holder. Tasks under flow control (scoped, or with a
 -- priority) are leased by `claim_flow()` first, which runs only when one empty-or-not index
--- probe finds any (docs/flow-control.md); the others fill what is left of the batch
+-- probe finds any (docs/flow-control.md); the others fill what is left of the batch (the rest of
+-- `due` stays unleased; its row locks go with the statement)
 WITH flow AS (
     SELECT * FROM {s}.claim_flow(%(owner)s, %(services)s, %(limit)s, %(deployments)s, %(fresh)s, %(deployment)s)
      WHERE EXISTS (SELECT 1 FROM {s}.task f
@@ -31,14 +32,15 @@ WITH flow AS (
               AND NOT EXISTS (SELECT 1 FROM {s}.object_lock l
                                WHERE l.service = i.service AND l.key = i.key AND l.invocation_id = i.id))
      ORDER BY t.run_at
-     LIMIT greatest(%(limit)s - (SELECT count(*) FROM flow), 0)
+     LIMIT %(limit)s
        FOR UPDATE OF t SKIP LOCKED
 ), claimed AS (
     UPDATE {s}.task t
        SET lease_owner = %(owner)s, epoch = t.epoch + 1, attempt = t.attempt + 1,
            status = 'running', last_start_at = now(), deployment_id = %(deployment)s
-      FROM due
+      FROM (SELECT d.*, row_number() OVER (ORDER BY d.run_at) AS n FROM due d) due
      WHERE t.invocation_id = due.invocation_id
+       AND due.n <= %(limit)s - (SELECT count(*) FROM flow)  -- what claim_flow left of the batch
     RETURNING t.invocation_id, t.epoch, t.attempt, t.wakeups, due.status AS previous_status,
               due.deployment_id IS DISTINCT FROM %(deployment)s AS pinned_now,
               EXTRACT(EPOCH FROM now() - due.run_at)::float8 AS lag
