@@ -67,6 +67,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--engine-arg", action="append", default=[], metavar="ARG",
                         help="extra argument for every restate-pg process, repeatable: --engine-arg=--pool-size=20")
     parser.add_argument("--port", type=int, default=0, help="ingress port (default: a free one)")
+    parser.add_argument("--rule", action="append", default=[], metavar="PATTERN",
+                        help="restate-pg only: set a flow-control rule on PATTERN that never binds (concurrency 1,000,000)")
     parser.add_argument("--update-readme", action="store_true",
                         help="write the results table into bench/README.md")
     args = parser.parse_args(argv)
@@ -112,7 +114,7 @@ def make_system(name: str, args: argparse.Namespace) -> System:
     main = Database(args.database_url)
     if name == "restate-pg":
         return RestatePg(main, deployment=args.deployment, workers=args.workers, port=args.port,
-                         engine_args=args.engine_arg)
+                         engine_args=args.engine_arg, rules=args.rule)
     if name == "restate":
         return Restate()
     if name == "dbos":

@@ -182,6 +182,8 @@ class RestatePg(Processes):
     workers: int = 1
     port: int = 0
     engine_args: list[str] = field(default_factory=list)
+    #: Flow-control rule patterns set before the start, each with a concurrency that never binds.
+    rules: list[str] = field(default_factory=list)
     log_level: str = "warning"
     name: str = "restate-pg"
     base_url: str = ""
@@ -197,6 +199,9 @@ class RestatePg(Processes):
         )
         if migrate.returncode != 0:
             raise BenchError(f"restate-pg migrate failed: {migrate.stderr.strip()}")
+        for pattern in self.rules:
+            subprocess.run([sys.executable, "-m", "restate_pg", "rules", "set", pattern, "--concurrency", "1000000",
+                            "--database-url", self.db.url], cwd=REPO, capture_output=True, text=True, check=True)
         port = self.port or free_port()
         self.base_url = f"http://127.0.0.1:{port}"
         command = _restate_pg_command()

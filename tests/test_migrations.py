@@ -38,7 +38,7 @@ from restate_pg.store.procedures import FUNCTION_SIGNATURES, procedures_sql
 
 TABLES = {
     "invocation", "task", "journal", "notification", "state_entry", "object_lock", "inbox", "worker", "promise", "promise_waiter",
-    "invocation_waiter", "deployment", "service", "cron_job",
+    "invocation_waiter", "deployment", "service", "cron_job", "flow_rule", "flow_counter",
 }
 
 
@@ -74,7 +74,7 @@ def _fence_source(url: str, schema: str) -> str | None:
 def test_upgrade_creates_every_table_and_the_fence_function(database_url: str) -> None:
     assert _tables(database_url, "restate") == TABLES | {"alembic_version"}
     assert _fence_source(database_url, "restate") is not None
-    assert current_revision(database_url, "restate") == head_revision() == "0011"
+    assert current_revision(database_url, "restate") == head_revision() == "0012"
 
 
 def test_task_has_its_storage_parameters(database_url: str) -> None:

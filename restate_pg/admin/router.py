@@ -17,6 +17,7 @@ from restate_pg.admin.errors import AdminRoute, answer_exception, error_response
 from restate_pg.admin.metrics import create_metrics_router
 from restate_pg.services.answers import OPERATIONS, Answer, perform
 from restate_pg.admin.query import create_query_router
+from restate_pg.admin.rules import add_rule_routes
 from restate_pg.admin.services import VERSION_PREFIXES, add_service_routes
 from restate_pg.services.gateway import Gateway
 from restate_pg.ui import create_ui_router
@@ -58,6 +59,7 @@ def create_admin_router(engine: Gateway) -> APIRouter:
     add_service_routes(router, engine)
     add_deployment_routes(router, engine)
     add_cron_routes(router, engine)
+    add_rule_routes(router, engine)
     versioned = APIRouter(route_class=AdminRoute)
     versioned.include_router(router)
     versioned.include_router(create_query_router(engine))  # POST /query: SQL introspection

@@ -184,17 +184,22 @@ def restate_deployment_id(name: str) -> str:
     return deployment_id_from_digest(hashlib.sha256(name.encode()).digest())
 
 
-async def _json_object(request: Request, opaque: typing.Collection[str] = ()) -> typing.Dict[str, typing.Any]:
-    """The request's JSON object, every string of it (but the `opaque` fields, stored as bytes)
-    free of what PostgreSQL cannot hold."""
+async def json_body(request: Request, kind: type, what: str, opaque: typing.Collection[str] = ()) -> typing.Any:
+    """The request's JSON body, of type `kind` (`what` names it in the 400), every string of it
+    (but the `opaque` fields, stored as bytes) free of what PostgreSQL cannot hold."""
     try:
         body = await request.json()
     except ValueError:
-        raise AdminError(400, "the request body must be a JSON object") from None
-    if not isinstance(body, dict):
-        raise AdminError(400, "the request body must be a JSON object")
+        raise AdminError(400, f"the request body must be {what}") from None
+    if not isinstance(body, kind):
+        raise AdminError(400, f"the request body must be {what}")
     check_json(body, opaque=opaque)
     return body
+
+
+async def _json_object(request: Request, opaque: typing.Collection[str] = ()) -> typing.Dict[str, typing.Any]:
+    """The request's JSON object (see `json_body`)."""
+    return typing.cast(typing.Dict[str, typing.Any], await json_body(request, dict, "a JSON object", opaque))
 
 
 def _seconds(field: str, value: typing.Any) -> float:

@@ -26,7 +26,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from restate_pg.cli import cron, dev, invocations, kv, migrate, registry, serve, sql, worker
+from restate_pg.cli import cron, dev, invocations, kv, migrate, registry, rules, serve, sql, worker
 from restate_pg.cli.arguments import Parser, database_options
 from restate_pg.cli.errors import EXIT_FAILURE, EXIT_INTERRUPTED, PROG, CLIError, check_arguments
 from restate_pg.cli.loader import load_app
@@ -38,7 +38,7 @@ __all__ = ["CLIError", "build_parser", "load_app", "main"]
 DEBUG_ENV = "RESTATE_PG_DEBUG"
 
 #: The command modules, in the order `restate-pg --help` lists their commands.
-COMMANDS = (migrate, worker, serve, dev, invocations, registry, kv, cron, sql)
+COMMANDS = (migrate, worker, serve, dev, invocations, registry, kv, cron, rules, sql)
 
 
 def _version() -> str:
@@ -63,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
             "  restate-pg serve myproject.services:app    # HTTP ingress\n"
             "  restate-pg invocations cancel inv_1...     # steer an invocation (see --help)\n"
             "  restate-pg cron list                       # the cron schedules\n"
+            "  restate-pg rules set checkout --concurrency 50  # a flow-control rule\n"
             "\n"
             f"Run '{PROG} COMMAND --help' for a command's options. "
             f"Set {DEBUG_ENV}=1 to see tracebacks of unexpected errors."

@@ -45,13 +45,20 @@ def deterministic_invocation_id(*parts: typing.Optional[str], key: typing.Option
     return "inv_1" + _base62(partition, 11) + _base62(int.from_bytes(digest[:16], "big"), 22)
 
 
-def workflow_invocation_id(workflow: str, workflow_id: typing.Optional[str]) -> str:
-    """The id of a workflow's run: one per workflow id."""
+def workflow_invocation_id(workflow: str, workflow_id: typing.Optional[str], scope: typing.Optional[str] = None) -> str:
+    """The id of a workflow's run: one per workflow id (and scope: as in Restate, a scope
+    partitions identity; unscoped ids are those of earlier releases)."""
+    if scope is not None:
+        return deterministic_invocation_id("wf", "scope:" + scope, workflow, workflow_id, key=workflow_id)
     return deterministic_invocation_id("wf", workflow, workflow_id, key=workflow_id)
 
 
-def idempotent_invocation_id(service: str, key: typing.Optional[str], handler: str, idempotency_key: str) -> str:
-    """The id of a request with an idempotency key: one per (service, key, handler, idempotency key)."""
+def idempotent_invocation_id(service: str, key: typing.Optional[str], handler: str, idempotency_key: str,
+                             scope: typing.Optional[str] = None) -> str:
+    """The id of a request with an idempotency key: one per (scope, service, key, handler,
+    idempotency key): the same key in two scopes is two invocations."""
+    if scope is not None:
+        return deterministic_invocation_id("scope:" + scope, service, key, handler, idempotency_key, key=key)
     return deterministic_invocation_id(service, key, handler, idempotency_key, key=key)
 
 

@@ -36,10 +36,23 @@ class Submission:
     delay_ms: typing.Optional[int] = None
     owner: typing.Optional[str] = None  # run it here: lease it to this worker at once
     deployment: typing.Optional[str] = None  # the owner's deployment, which pins it when leased at once
+    #: Flow control (docs/flow-control.md): the rules it falls under, and its claim order.
+    scope: typing.Optional[str] = None
+    limit_key: typing.Optional[str] = None
+    priority: int = 0
+    #: A pending send with the same target and debounce key takes this one's input instead.
+    debounce_key: typing.Optional[str] = None
+    #: Refuse it (nothing written) when its scope's backlog rule says the queue is full.
+    check_backlog: bool = False
 
     @property
     def exclusive(self) -> bool:
         return self.handler_ty == "exclusive"
+
+    @property
+    def flow_controlled(self) -> bool:
+        """Whether only a claim, which checks the rules, may start it (never the submitter at once)."""
+        return self.scope is not None or self.priority != 0
 
 
 @dataclass(frozen=True)
@@ -47,7 +60,7 @@ class Submitted:
     """What became of a submission: None status means the id already existed."""
 
     id: str
-    status: typing.Optional[str]  # invoked | inboxed | scheduled, or None for a duplicate
+    status: typing.Optional[str]  # invoked | inboxed | scheduled | rejected (backlog full), or None for a duplicate
     leased: bool  # leased to the submitting worker, to run there
     db_now: typing.Optional[datetime] = None
     #: When leased here and keyed: the key's state as the attempt starts (None: too big, read lazily).
@@ -110,6 +123,8 @@ class InvocationRecord:
     caller_id: typing.Optional[str]
     caller_command: typing.Optional[int]
     status: str
+    scope: typing.Optional[str] = None
+    limit_key: typing.Optional[str] = None
 
 
 @dataclass

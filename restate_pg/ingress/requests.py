@@ -12,6 +12,9 @@ from urllib.parse import quote
 
 from fastapi import Request
 
+from restate_pg.api.definitions import Handler
+from restate_pg.api.inputs import is_json_content_type
+from restate_pg.api.serde import BytesSerde
 from restate_pg.core.ids import is_invocation_id
 from restate_pg.ingress.responses import IngressError
 
@@ -104,3 +107,25 @@ def invocation_id_in_path(value: str) -> str:
     if not is_invocation_id(value):
         raise IngressError(400, f"bad invocation id '{value}': expected inv_1 and 33 characters of [0-9a-zA-Z]")
     return value
+
+
+def json_input(handler: Handler) -> bool:
+    """Whether restate-sdk would register a JSON schema for the input (then an empty body is refused)."""
+    return handler.input_type is not None and not isinstance(handler.input_serde, BytesSerde)
+
+
+def json_expected(content_type: typing.Optional[str]) -> bool:
+    """Whether an awakeable's value must be JSON: under a JSON content type, and under none or
+    curl's default form encoding (`curl -d hello`), which no resolver picks for a waiter that
+    takes raw bytes: the default serde's waiter would fail on it at every retry."""
+    if content_type is None or is_json_content_type(content_type):
+        return True
+    return content_type.split(";", 1)[0].strip().lower() == "application/x-www-form-urlencoded"
+
+
+def unexpected(body: bytes, content_type: typing.Optional[str]) -> str:
+    """What a request to a handler without input carried that it should not have."""
+    parts = [] if content_type is None else [f"content-type '{content_type}'"]
+    if body:
+        parts.append(f"a body of {len(body)} bytes")
+    return " and ".join(parts)

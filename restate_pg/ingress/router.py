@@ -23,8 +23,10 @@ from restate_pg.api.definitions import Handler
 from restate_pg.api.inputs import InputRejected, accepts_none, check_json_body, is_json_content_type
 from restate_pg.api.serde import BytesSerde
 from restate_pg.api.durations import InvalidDuration, parse_duration
+from restate_pg.ingress.flow import FLOW_HEADERS, backlog_full, flow_of
 from restate_pg.ingress.requests import (
-    content_type_matches, forwarded_headers, header_text, idempotency_key, invocation_id_in_path, raw_segments,
+    content_type_matches, forwarded_headers, header_text, idempotency_key, invocation_id_in_path, json_expected,
+    json_input, raw_segments, unexpected,
 )
 from restate_pg.ingress.responses import IngressError, result_response, rfc3339
 from restate_pg.observability import tracing
@@ -34,7 +36,7 @@ from restate_pg.core.records import Failure
 from restate_pg.services.http_errors import unavailable
 from restate_pg.validation import UNSTORABLE, InvalidInput, check_json, check_text, is_unstorable
 from restate_pg.services.gateway import Gateway
-from restate_pg.services.outcomes import Accepted, InvalidAwakeableId, Missing, NotReady, NotResolved
+from restate_pg.services.outcomes import Accepted, BacklogFull, InvalidAwakeableId, Missing, NotReady, NotResolved
 
 logger = logging.getLogger("restate_pg.ingress")
 
@@ -135,7 +137,7 @@ class Ingress:
             if body or content_type is not None:
                 raise IngressError(
                     400, "input validation error: Expected body and content-type to be empty "
-                    f"(the handler takes no input), but got {_unexpected(body, content_type)}"
+                    f"(the handler takes no input), but got {unexpected(body, content_type)}"
                 )
             return
         if not body and content_type is None:
@@ -149,7 +151,7 @@ class Ingress:
                 400, f"input validation error: Content-type '{content_type}' does not match '{handler.accept}'"
             )
         if not body:
-            if _json_input(handler):
+            if json_input(handler):
                 raise IngressError(400, "input validation error: Empty body not allowed")
             return
         try:
@@ -157,11 +159,13 @@ class Ingress:
         except InputRejected as exc:
             raise IngressError(400, exc.message) from None
 
-    async def invoke(self, request: Request, segments: typing.List[str], explicit_send: typing.Optional[bool]) -> Response:
+    async def invoke(self, request: Request, segments: typing.List[str], explicit_send: typing.Optional[bool],
+                     scope: typing.Optional[str] = None) -> Response:
         with tracing.ingress_span(request.headers):
-            return await self._invoke(request, segments, explicit_send)
+            return await self._invoke(request, segments, explicit_send, scope)
 
-    async def _invoke(self, request: Request, segments: typing.List[str], explicit_send: typing.Optional[bool]) -> Response:
+    async def _invoke(self, request: Request, segments: typing.List[str], explicit_send: typing.Optional[bool],
+                      scope: typing.Optional[str]) -> Response:
         request_started = time.monotonic()
         # The checks run in Restate's order, so that a request with several faults gets the same answer.
         if segments and self.node.service(segments[0]) is None:
@@ -196,14 +200,15 @@ class Ingress:
                 raise IngressError(
                     400, "cannot use the delay query parameter with calls. The delay is supported only with sends"
                 )
-        headers = forwarded_headers(request)
+        flow, debounce = flow_of(request, scope, target.send)
+        delay = debounce if debounce is not None else delay
+        headers = {k: v for k, v in forwarded_headers(request).items() if k not in FLOW_HEADERS}
 
         delay_ms = None if delay is None else delay // timedelta(milliseconds=1)
         submission = new_submission(
-            handler, target.key, body, idempotency_key=key_header, headers=headers, delay_ms=delay_ms
+            handler, target.key, body, idempotency_key=key_header, headers=headers, delay_ms=delay_ms, flow=flow
         )
-        invocation_id = submission.id
-        tracing.submitted(submission.headers, invocation_id, handler.service_name, handler.name, target.key)
+        tracing.submitted(submission.headers, submission.id, handler.service_name, handler.name, target.key)
         try:
             if target.send:
                 accepted = await self.node.submissions.send(submission)
@@ -214,6 +219,7 @@ class Ingress:
                 raise
             # now() + delay is beyond what PostgreSQL's timestamps hold
             raise IngressError(400, f"{_BAD_DELAY}: the delay is too long") from None
+        invocation_id = accepted.invocation_id if target.send else submission.id  # a debounced send joins a pending one
         if target.send:
             status = "Accepted" if isinstance(accepted, Accepted) else "PreviouslyAccepted"
             payload: typing.Dict[str, typing.Any] = {"invocationId": invocation_id, "status": status}
@@ -293,7 +299,7 @@ class Ingress:
         if request.method != "POST":
             raise IngressError(405, "method not allowed")
         body = await self.read_body(request)
-        if action == "resolve" and _json_expected(header_text(request, "content-type")):
+        if action == "resolve" and json_expected(header_text(request, "content-type")):
             try:  # JSON at least; of the waiter's declared type, if it declared one (below)
                 check_json_body(body)
             except InputRejected as exc:
@@ -320,28 +326,6 @@ class Ingress:
         except DatabaseUnavailable as exc:  # the header is informative: answer without it
             logger.debug("no retention time for %s: %s", invocation_id, exc)
             return None
-
-
-def _json_input(handler: Handler) -> bool:
-    """Whether restate-sdk would register a JSON schema for the input (then an empty body is refused)."""
-    return handler.input_type is not None and not isinstance(handler.input_serde, BytesSerde)
-
-
-def _json_expected(content_type: typing.Optional[str]) -> bool:
-    """Whether an awakeable's value must be JSON: under a JSON content type, and under none or
-    curl's default form encoding (`curl -d hello`), which no resolver picks for a waiter that
-    takes raw bytes: the default serde's waiter would fail on it at every retry."""
-    if content_type is None or is_json_content_type(content_type):
-        return True
-    return content_type.split(";", 1)[0].strip().lower() == "application/x-www-form-urlencoded"
-
-
-def _unexpected(body: bytes, content_type: typing.Optional[str]) -> str:
-    """What a request to a handler without input carried that it should not have."""
-    parts = [] if content_type is None else [f"content-type '{content_type}'"]
-    if body:
-        parts.append(f"a body of {len(body)} bytes")
-    return " and ".join(parts)
 
 
 def create_router(
@@ -400,6 +384,8 @@ def create_router(
             return await call()
         except IngressError as exc:
             return exc.response()
+        except BacklogFull as exc:
+            return backlog_full(exc)
         except InvalidInput as exc:
             return IngressError(exc.status, exc.message).response()
         except DatabaseUnavailable as exc:
@@ -430,6 +416,14 @@ def create_router(
     @router.api_route("/restate/send/{rest:path}", methods=_ALL_METHODS, include_in_schema=False)
     async def send_v17(request: Request, rest: str) -> Response:
         return await guarded(lambda: ingress.invoke(request, raw_segments(request, "rest"), True))
+
+    @router.api_route("/restate/scope/{rest:path}", methods=_ALL_METHODS, include_in_schema=False)
+    async def scoped_v17(request: Request, rest: str) -> Response:
+        segments = raw_segments(request, "rest")  # {scope}/{call|send}/{service}[/{key}]/{handler}
+        if len(segments) < 3 or segments[1] not in ("call", "send"):
+            return IngressError(404, f"unknown ingress path /restate/scope/{rest}").response()
+        scope = unquote(segments[0])
+        return await guarded(lambda: ingress.invoke(request, segments[2:], segments[1] == "send", scope))
 
     @router.api_route("/restate/awakeables/{awakeable_id}/{action}", methods=_ALL_METHODS, include_in_schema=False)
     @router.api_route("/restate/a/{awakeable_id}/{action}", methods=_ALL_METHODS, include_in_schema=False)

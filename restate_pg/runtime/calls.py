@@ -18,6 +18,7 @@ from restate_pg.observability import tracing
 from restate_pg.runtime.core import AttemptFailed, ContextCore
 from restate_pg.runtime.futures import DurableCallFuture, DurableFuture, DurableSendHandle
 from restate_pg.runtime.machine import CallKind, refuse_unstorable
+from restate_pg.runtime.flow import FlowOptions
 from restate_pg.runtime.submission import invocation_id_for, new_submission
 
 T = typing.TypeVar("T")
@@ -42,6 +43,7 @@ class CallCommands(ContextCore):
         idempotency_key: typing.Optional[str],
         headers: Headers,
         delay: typing.Optional[timedelta],
+        flow: typing.Optional[FlowOptions] = None,
     ) -> typing.Tuple[int, str]:
         if target.service.is_keyed and key is None:
             raise TerminalError(f"{target.service_name} is keyed: pass the key of the object or workflow")
@@ -51,12 +53,13 @@ class CallCommands(ContextCore):
         command, recorded_callee = self._command(self._machine.call, kind, params)
         if recorded_callee is not None:
             return command, recorded_callee
-        callee = invocation_id_for(target, key, idempotency_key)
+        flow = flow or FlowOptions()
+        callee = invocation_id_for(target, key, idempotency_key, flow.scope)
         submission = new_submission(
             target, key, payload, idempotency_key=idempotency_key, headers=headers,
             delay_ms=int(delay.total_seconds() * 1000) if delay else None, invoked_by="service",
             caller_id=self.invocation_id if kind == "Call" else None,
-            caller_command=command if kind == "Call" else None, invocation_id=callee,
+            caller_command=command if kind == "Call" else None, invocation_id=callee, flow=flow,
         )
         tracing.outgoing(submission.headers, kind, callee, target.service_name, target.name, key)
         if submission.delay_ms is None:
@@ -65,17 +68,18 @@ class CallCommands(ContextCore):
         return command, callee
 
     def _call(self, tpe: HandlerType, key: typing.Optional[str], arg: typing.Any, idempotency_key: typing.Optional[str],
-              headers: Headers) -> DurableCallFuture[typing.Any]:
+              headers: Headers, flow: typing.Optional[FlowOptions] = None) -> DurableCallFuture[typing.Any]:
         target = handler_of(tpe)
         payload = target.input_serde.serialize(arg)
-        command, callee = self._outgoing("Call", target, key, payload, idempotency_key, headers, None)
+        command, callee = self._outgoing("Call", target, key, payload, idempotency_key, headers, None, flow)
         return DurableCallFuture(self, command, target.output_serde.deserialize, callee)
 
     def _send(self, tpe: HandlerType, key: typing.Optional[str], arg: typing.Any, send_delay: typing.Optional[timedelta],
-              idempotency_key: typing.Optional[str], headers: Headers) -> DurableSendHandle:
+              idempotency_key: typing.Optional[str], headers: Headers,
+              flow: typing.Optional[FlowOptions] = None) -> DurableSendHandle:
         target = handler_of(tpe)
         payload = target.input_serde.serialize(arg)
-        _, callee = self._outgoing("OneWayCall", target, key, payload, idempotency_key, headers, send_delay)
+        _, callee = self._outgoing("OneWayCall", target, key, payload, idempotency_key, headers, send_delay, flow)
         return DurableSendHandle(self, callee)
 
     def service_call(self, tpe: HandlerType, arg: typing.Any, idempotency_key: typing.Optional[str] = None,
@@ -106,7 +110,8 @@ class CallCommands(ContextCore):
                      idempotency_key: typing.Optional[str] = None, headers: Headers = None,
                      scope: typing.Optional[str] = None, limit_key: typing.Optional[str] = None) -> DurableCallFuture[bytes]:
         target = self._target(service, handler)
-        command, callee = self._outgoing("Call", target, key, bytes(arg), idempotency_key, headers, None)
+        flow = FlowOptions(scope, limit_key) if scope is not None or limit_key is not None else None
+        command, callee = self._outgoing("Call", target, key, bytes(arg), idempotency_key, headers, None, flow)
         return DurableCallFuture(self, command, BytesSerde().deserialize, callee)
 
     def generic_send(self, service: str, handler: str, arg: bytes, key: typing.Optional[str] = None,
@@ -114,7 +119,8 @@ class CallCommands(ContextCore):
                      headers: Headers = None, scope: typing.Optional[str] = None,
                      limit_key: typing.Optional[str] = None) -> DurableSendHandle:
         target = self._target(service, handler)
-        _, callee = self._outgoing("OneWayCall", target, key, bytes(arg), idempotency_key, headers, send_delay)
+        flow = FlowOptions(scope, limit_key) if scope is not None or limit_key is not None else None
+        _, callee = self._outgoing("OneWayCall", target, key, bytes(arg), idempotency_key, headers, send_delay, flow)
         return DurableSendHandle(self, callee)
 
     def cancel_invocation(self, invocation_id: str) -> None:

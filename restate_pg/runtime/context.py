@@ -35,7 +35,7 @@ from restate_pg.runtime.calls import CallCommands
 from restate_pg.runtime.core import AttemptFailed
 from restate_pg.runtime.futures import DurableFuture, DurableSleepFuture, RuntimePromise
 from restate_pg.runtime.runs import RunCommands
-from restate_pg.runtime.scoped import PassThroughScope
+from restate_pg.runtime.scoped import FlowScope
 from restate_pg.runtime.signals import SignalCommands
 from restate_pg.runtime.state import StateCommands
 from restate_pg.core.records import Failure
@@ -66,10 +66,12 @@ class InvocationContext(RunCommands, CallCommands, StateCommands, SignalCommands
             body=self._invocation.input,
             attempt_finished_event=self._finished,
             idempotency_key=self._invocation.idempotency_key,
+            scope=self._invocation.scope,
+            limit_key=self._invocation.limit_key,
         )
 
-    def scope(self, scope: str) -> PassThroughScope:
-        return PassThroughScope(self, scope)
+    def scope(self, scope: str) -> FlowScope:
+        return FlowScope(self, scope)
 
     def key(self) -> str:
         if self._invocation.key is None:

@@ -13,16 +13,19 @@ import typing
 from restate_pg.api.definitions import Handler
 from restate_pg.core.ids import idempotent_invocation_id, new_invocation_id, workflow_invocation_id
 from restate_pg.core.records import Submission
+from restate_pg.runtime.flow import FlowOptions
 
-__all__ = ["idempotent_invocation_id", "invocation_id_for", "new_submission", "workflow_invocation_id"]
+__all__ = ["FlowOptions", "idempotent_invocation_id", "invocation_id_for", "new_submission", "workflow_invocation_id"]
 
 
-def invocation_id_for(handler: Handler, key: typing.Optional[str], idempotency_key: typing.Optional[str]) -> str:
-    """The id of a request to `handler`: derived for workflow runs and idempotent requests, else fresh."""
+def invocation_id_for(handler: Handler, key: typing.Optional[str], idempotency_key: typing.Optional[str],
+                      scope: typing.Optional[str] = None) -> str:
+    """The id of a request to `handler`: derived for workflow runs and idempotent requests (within
+    their scope), else fresh."""
     if handler.kind == "workflow":
-        return workflow_invocation_id(handler.service_name, key)
+        return workflow_invocation_id(handler.service_name, key, scope)
     if idempotency_key is not None:
-        return idempotent_invocation_id(handler.service_name, key, handler.name, idempotency_key)
+        return idempotent_invocation_id(handler.service_name, key, handler.name, idempotency_key, scope)
     return new_invocation_id(key)
 
 
@@ -38,10 +41,12 @@ def new_submission(
     caller_id: typing.Optional[str] = None,
     caller_command: typing.Optional[int] = None,
     invocation_id: typing.Optional[str] = None,
+    flow: typing.Optional[FlowOptions] = None,
 ) -> Submission:
     """A request to `handler` as the row `submit_invocation()` creates (id derived unless given)."""
+    flow = flow or FlowOptions()
     return Submission(
-        id=invocation_id if invocation_id is not None else invocation_id_for(handler, key, idempotency_key),
+        id=invocation_id if invocation_id is not None else invocation_id_for(handler, key, idempotency_key, flow.scope),
         service=handler.service_name,
         handler=handler.name,
         key=key,
@@ -54,4 +59,9 @@ def new_submission(
         caller_id=caller_id,
         caller_command=caller_command,
         delay_ms=delay_ms,
+        scope=flow.scope,
+        limit_key=flow.limit_key,
+        priority=flow.priority,
+        debounce_key=flow.debounce_key,
+        check_backlog=flow.check_backlog,
     )

@@ -271,3 +271,17 @@ class InvalidField(Outcome):
 
     field: str
     reason: str
+
+
+class BacklogFull(Exception):
+    """A flow-control backlog rule refused a submission: its scope (or limit key) has as many
+    invocations queued as the rule allows. Nothing was written; the client may retry later
+    (HTTP 429 with `Retry-After`)."""
+
+    #: Seconds a client is told to wait before it retries.
+    retry_after = 1
+
+    def __init__(self, scope: typing.Optional[str], limit_key: typing.Optional[str]) -> None:
+        where = scope if limit_key is None else f"{scope}/{limit_key}"
+        super().__init__(f"the backlog of {where} is full: retry later")
+        self.scope, self.limit_key = scope, limit_key

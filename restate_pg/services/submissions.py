@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from restate_pg.core.records import Failure, Submission, Submitted
 from restate_pg.runtime.clock import DbClock
-from restate_pg.services.outcomes import Accepted, InvocationResult, PreviouslyAccepted
+from restate_pg.services.outcomes import Accepted, BacklogFull, InvocationResult, PreviouslyAccepted
 from restate_pg.services.ports import LocalWorker
 from restate_pg.services.results import Results
 from restate_pg.services.signals import Signals
@@ -67,6 +67,10 @@ class Submissions:
             raise
         if submitted.db_now is not None:
             self.clock.sync(submitted.db_now)
+        if submitted.status == "rejected":
+            if waiter is not None:
+                self.results.waiters.remove(sub.id, waiter)
+            raise BacklogFull(sub.scope, sub.limit_key)
         self.after_submit(sub, submitted)
         return submitted, waiter
 
@@ -92,7 +96,7 @@ class Submissions:
         if submitted.status == "scheduled" and submitted.db_now is not None and sub.delay_ms is not None:
             # the same instant the submit statement stored as the start time: now() + delay
             execution_time = submitted.db_now + timedelta(milliseconds=sub.delay_ms)
-        return Accepted(sub.id, execution_time)
+        return Accepted(submitted.id, execution_time)  # a debounced send: the pending one it joined
 
     async def call(self, sub: Submission) -> typing.Tuple[Submitted, typing.Optional[InvocationResult]]:
         """Submit an invocation and wait for its result (None: it vanished, e.g. purged). A

@@ -65,6 +65,11 @@ class SubmissionDoc(typing.TypedDict):
     delay_ms: typing.Optional[int]
     owner: typing.Optional[str]
     deployment: typing.Optional[str]
+    scope: typing.Optional[str]
+    limit_key: typing.Optional[str]
+    priority: int
+    debounce_key: typing.Optional[str]
+    check_backlog: bool
 
 
 class JournalDoc(FailureFields):
@@ -296,6 +301,11 @@ def submission_doc(sub: Submission) -> SubmissionDoc:
         "delay_ms": sub.delay_ms,
         "owner": sub.owner,
         "deployment": sub.deployment,
+        "scope": sub.scope,
+        "limit_key": sub.limit_key,
+        "priority": sub.priority,
+        "debounce_key": sub.debounce_key,
+        "check_backlog": sub.check_backlog,
     }
 
 
@@ -426,6 +436,8 @@ def decode_submitted(sub: Submission, started: StartedDoc, db_now: datetime) -> 
     status = started["status"]
     if status is None:
         return Submitted(sub.id, None, False)
+    if status.startswith("debounced:"):  # a pending send took this one's input: that one is the invocation
+        return Submitted(status.split(":", 1)[1], "scheduled", False, db_now)
     state = started.get("state")
     return Submitted(
         sub.id, status, status == "invoked" and sub.owner is not None, db_now,

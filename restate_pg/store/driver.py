@@ -12,6 +12,7 @@ nothing about handlers or replay. Each public method is one transaction.
     operators.Operators       the operator's verbs, and object keys' state
     cron.Crons                cron schedules and their firing
     browsing.Browsing         what the operator UI reads
+    flow.FlowRules            flow-control rules and queue counts
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from restate_pg.store.browsing import Browsing
 from restate_pg.store.catalog import SERVICE_SETTINGS, Catalog
 from restate_pg.store.codec import flush_request, flush_result, submission_doc
 from restate_pg.store.cron import CronFiring, Crons
+from restate_pg.store.flow import FlowRules
 from restate_pg.store.errors import translated
 from restate_pg.store.faults import FaultPlan
 from restate_pg.store.gateway import Gateway, StorePart
@@ -60,7 +62,7 @@ def _named(conninfo: str, application_name: str) -> str:
         return conninfo
 
 
-class Store(Invocations, WritePath, Workers, Catalog, Operators, Crons, Browsing):
+class Store(Invocations, WritePath, Workers, Catalog, Operators, Crons, Browsing, FlowRules):
     """PostgreSQL access for one schema: every part's methods, on one pool."""
 
     def __init__(

@@ -29,6 +29,9 @@ VIEW_NAMES = (
     "sys_promise",
     "sys_service",
     "sys_deployment",
+    "sys_rules",
+    "sys_vqueues",
+    "sys_user_limits",
 )
 
 #: The helper functions of the views, by signature (for DROP FUNCTION).

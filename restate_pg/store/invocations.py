@@ -35,6 +35,7 @@ def invocation_record(row: Row) -> InvocationRecord:
         id=row["id"], service=row["service"], handler=row["handler"], key=row["key"], input=bytes(row["input"]),
         headers=row["headers"] or {}, idempotency_key=row["idempotency_key"], caller_id=row["caller_id"],
         caller_command=row["caller_command"], status=row["status"],
+        scope=row.get("scope"), limit_key=row.get("limit_key"),
     )
 
 

@@ -38,6 +38,9 @@ EAGER_STATE_LIMIT = 64 * 1024
 
 #: The functions, in creation order, by name; their signatures are for DROP FUNCTION.
 FUNCTION_SIGNATURES = (
+    "flow_rule_for(text, text, integer)",
+    "claim_flow(text, text[], integer, text[], text[], text)",
+    "flow_released()",
     "lock_object_key(text, text)",
     "submit_invocation(jsonb)",
     "release_object_key(text, text, text, text)",

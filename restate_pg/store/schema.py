@@ -14,6 +14,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Double,
     Identity,
     Index,
     Integer,
@@ -74,10 +75,17 @@ def build_metadata(schema: str = DEFAULT_SCHEMA) -> MetaData:
         Column("deployment_id", Text),  # the deployment it is pinned to, from its first attempt
         Column("restarted_from", Text),  # the invocation it re-runs (restart-as-new)
         Column("attempts", Integer),  # attempts it took, kept at completion (trigger keep_attempts)
+        # flow control (docs/flow-control.md): what its rules match, its claim order, its debounce identity
+        Column("scope", Text),
+        Column("limit_key", Text),
+        Column("priority", Integer, nullable=False, server_default=text("0")),
+        Column("debounce_key", Text),
         Index("invocation_service_status", "service", "status"),
         Index("invocation_created", "created_at", "id"),  # the operator UI's keyset pages
         Index("invocation_service_created", "service", "created_at", "id"),
         Index("invocation_failed_created", "created_at", "id", postgresql_where=text("result = 'failure'")),
+        Index("invocation_debounce", "service", "handler", text("(COALESCE(key, ''::text))"), "debounce_key", unique=True,
+              postgresql_where=text("debounce_key IS NOT NULL AND status = 'scheduled'")),
         Index(
             "invocation_retain_until",
             "retain_until",
@@ -100,7 +108,13 @@ def build_metadata(schema: str = DEFAULT_SCHEMA) -> MetaData:
         Column("last_failure", Text),
         Column("last_failure_code", Integer),
         Column("deployment_id", Text),  # mirrors invocation.deployment_id for the claim
+        Column("scope", Text),  # mirror the invocation's, for claim_flow and its counts
+        Column("limit_key", Text),
+        Column("priority", Integer, nullable=False, server_default=text("0")),
         Index("task_due", "run_at", postgresql_where=text("lease_owner IS NULL")),
+        Index("task_flow_due", "run_at",
+              postgresql_where=text("lease_owner IS NULL AND (scope IS NOT NULL OR priority <> 0)")),
+        Index("task_scope", "scope", "limit_key", postgresql_where=text("scope IS NOT NULL")),
         Index("task_owner", "lease_owner", postgresql_where=text("lease_owner IS NOT NULL")),
         Index("task_scheduled", "run_at", postgresql_where=text("status = 'scheduled'")),
         postgresql_with={
@@ -284,6 +298,35 @@ def build_metadata(schema: str = DEFAULT_SCHEMA) -> MetaData:
         _ts("created_at", nullable=False, default_now=True),
         _ts("modified_at", nullable=False, default_now=True),
         Index("cron_job_due", "next_at", postgresql_where=text("enabled")),
+    )
+
+    Table(
+        "flow_rule",  # a flow-control rule: a pattern of scope and limit key, and its limits
+        md,
+        Column("pattern", Text, primary_key=True),  # `*`, `scope`, `scope/l1`, `scope/*/l2` ... as Restate writes them
+        Column("level", Integer, nullable=False),  # 0: the scope, 1: the limit key's first part, 2: its second
+        Column("scope_part", Text, nullable=False),  # each part: `*` or the exact value
+        Column("l1_part", Text),
+        Column("l2_part", Text),
+        Column("rank", Integer, nullable=False),  # Restate's precedence: exact parts as bits, the scope highest
+        Column("concurrency", Integer),  # most leased (running) at once
+        Column("rate", Integer),  # tokens per rate_interval_ms, bucket of `burst`: first attempts started
+        Column("rate_interval_ms", BigInteger),
+        Column("burst", Integer),
+        Column("backlog", Integer),  # most queued: submissions beyond are refused (429)
+        Column("description", Text),
+        Column("disabled", Boolean, nullable=False, server_default=text("false")),
+        Column("version", Integer, nullable=False, server_default=text("1")),
+        _ts("last_modified", nullable=False, default_now=True),
+    )
+
+    Table(
+        "flow_counter",  # per scope (limit_key '') and limit key: the claims' mutex, a rate's bucket
+        md,
+        Column("scope", Text, primary_key=True),
+        Column("limit_key", Text, primary_key=True),
+        Column("tokens", Double),
+        _ts("refilled_at"),
     )
 
     return md

@@ -220,7 +220,7 @@ class Engine(Gateway):
         that pins it: the application's, or for a handler of an SDK endpoint the endpoint's latest
         deployment, whose attempts this worker drives too (also the runtime `Host`'s, for calls
         between handlers)."""
-        if not self.run_handlers:
+        if not self.run_handlers or sub.flow_controlled:  # flow control: only a claim checks its rules
             return False
         if self.app.handler(sub.service, sub.handler) is not None:
             deployment = self.deployment_id

@@ -3,7 +3,8 @@
 -- worker's deployment), else ready. One already pinned to another deployment (restarted with a
 -- journal prefix) is made ready for its own deployment instead, and NULL returned to p_owner.
 -- Only the key's holder may let it go: anyone else is refused with a warning, and nothing changes.
--- The caller holds the key's lock_object_key.
+-- The caller holds the key's lock_object_key. One under flow control (scoped, or with a priority)
+-- is made ready for a claim, which checks its rules, and NULL returned to p_owner.
 CREATE OR REPLACE FUNCTION {s}.release_object_key(p_service text, p_key text, p_holder text, p_owner text)
 RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
@@ -12,6 +13,9 @@ DECLARE
     v_pinned text;
     v_owner text := p_owner;
     v_holder text;
+    v_scope text;
+    v_limit_key text;
+    v_priority integer;
 BEGIN
     SELECT invocation_id INTO v_holder FROM {s}.object_lock WHERE service = p_service AND key = p_key;
     IF v_holder IS DISTINCT FROM p_holder THEN
@@ -33,14 +37,14 @@ BEGIN
     END IF;
     UPDATE {s}.invocation SET status = 'invoked', modified_at = now(), deployment_id = COALESCE(deployment_id, v_deployment)
      WHERE id = v_next
-    RETURNING deployment_id INTO v_pinned;
-    IF v_pinned IS DISTINCT FROM v_deployment THEN
+    RETURNING deployment_id, scope, limit_key, priority INTO v_pinned, v_scope, v_limit_key, v_priority;
+    IF v_pinned IS DISTINCT FROM v_deployment OR v_scope IS NOT NULL OR v_priority <> 0 THEN
         v_owner := NULL;
         v_deployment := v_pinned;
     END IF;
     IF v_owner IS NULL THEN
-        INSERT INTO {s}.task (invocation_id, service, status, run_at, deployment_id)
-        VALUES (v_next, p_service, 'ready', now(), v_deployment);
+        INSERT INTO {s}.task (invocation_id, service, status, run_at, deployment_id, scope, limit_key, priority)
+        VALUES (v_next, p_service, 'ready', now(), v_deployment, v_scope, v_limit_key, v_priority);
         IF p_owner IS NOT NULL THEN
             RETURN NULL;
         END IF;

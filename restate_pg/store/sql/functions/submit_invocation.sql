@@ -1,6 +1,10 @@
 -- submit_invocation: create an invocation and its task, or queue it behind its object key;
 -- returns its status (invoked | inboxed | scheduled), or NULL when the id already existed.
--- For an exclusive handler the caller holds the key's lock_object_key.
+-- For an exclusive handler the caller holds the key's lock_object_key. Flow control: a scoped
+-- submission is never leased at once (its claim checks the rules); with `check_backlog`, one
+-- whose scope or key has as many queued as its backlog rule allows is refused ('rejected', nothing
+-- written); one with a `debounce_key` replaces the input of the pending (not yet started) send
+-- with the same target and key, and moves its start to now + its delay ('debounced:<its id>').
 CREATE OR REPLACE FUNCTION {s}.submit_invocation(p jsonb)
 RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
@@ -13,7 +17,40 @@ DECLARE
     v_status text := 'invoked';
     v_start_at timestamptz;
     v_deployment text;
+    v_scope text := p->>'scope';
+    v_limit_key text := p->>'limit_key';
+    v_backlog integer;
+    v_pending text;
 BEGIN
+    IF v_scope IS NOT NULL THEN
+        v_owner := NULL;  -- its claim checks the rules
+        IF (p->>'check_backlog')::boolean THEN
+            SELECT min(r.backlog) INTO v_backlog
+              FROM generate_series(0, least(2, COALESCE(array_length(string_to_array(v_limit_key, '/'), 1), 0))) AS lvl(level)
+              CROSS JOIN LATERAL {s}.flow_rule_for(v_scope, v_limit_key, lvl.level) r
+             WHERE r.backlog IS NOT NULL
+               AND r.backlog <= (SELECT count(*) FROM {s}.task q
+                                  WHERE q.scope = v_scope AND q.lease_owner IS NULL
+                                    AND (lvl.level = 0 OR (lvl.level = 1 AND split_part(q.limit_key, '/', 1) = split_part(v_limit_key, '/', 1))
+                                         OR (lvl.level = 2 AND q.limit_key = v_limit_key)));
+            IF v_backlog IS NOT NULL THEN
+                RETURN 'rejected';
+            END IF;
+        END IF;
+    END IF;
+    IF p->>'debounce_key' IS NOT NULL AND v_delay_ms IS NOT NULL THEN
+        PERFORM pg_advisory_xact_lock(hashtext(v_service || '/' || (p->>'handler')), hashtext(COALESCE(v_key, '') || '/' || (p->>'debounce_key')));
+        UPDATE {s}.invocation i SET input = decode(p->>'input', 'base64'), headers = COALESCE(p->'headers', '{}'::jsonb),
+                                    scheduled_start_at = now() + v_delay_ms * interval '1 millisecond', modified_at = now()
+         WHERE i.service = v_service AND i.handler = p->>'handler' AND COALESCE(i.key, '') = COALESCE(v_key, '')
+           AND i.debounce_key = p->>'debounce_key' AND i.status = 'scheduled'
+        RETURNING i.id INTO v_pending;
+        IF v_pending IS NOT NULL THEN
+            UPDATE {s}.task SET run_at = now() + v_delay_ms * interval '1 millisecond'
+             WHERE invocation_id = v_pending AND status = 'scheduled';
+            RETURN 'debounced:' || v_pending;
+        END IF;
+    END IF;
     IF v_delay_ms IS NOT NULL THEN
         v_status := 'scheduled';
         v_start_at := now() + v_delay_ms * interval '1 millisecond';
@@ -27,11 +64,13 @@ BEGIN
     END IF;
     INSERT INTO {s}.invocation (
         id, service, handler, key, service_ty, handler_ty, status, input, headers,
-        idempotency_key, invoked_by, caller_id, caller_command, waiter, scheduled_start_at, deployment_id)
+        idempotency_key, invoked_by, caller_id, caller_command, waiter, scheduled_start_at, deployment_id,
+        scope, limit_key, priority, debounce_key)
     VALUES (v_id, v_service, p->>'handler', v_key, p->>'service_ty', p->>'handler_ty', v_status,
             decode(p->>'input', 'base64'), COALESCE(p->'headers', '{}'::jsonb),
             p->>'idempotency_key', p->>'invoked_by', p->>'caller_id', (p->>'caller_command')::integer,
-            p->>'waiter', v_start_at, v_deployment)
+            p->>'waiter', v_start_at, v_deployment,
+            v_scope, v_limit_key, COALESCE((p->>'priority')::integer, 0), p->>'debounce_key')
     ON CONFLICT (id) DO NOTHING;
     IF NOT FOUND THEN
         RETURN NULL;
@@ -48,9 +87,9 @@ BEGIN
                               deployment_id)
         VALUES (v_id, v_service, 'running', now(), v_owner, 1, 1, now(), v_deployment);
     ELSE
-        INSERT INTO {s}.task (invocation_id, service, status, run_at)
+        INSERT INTO {s}.task (invocation_id, service, status, run_at, scope, limit_key, priority)
         VALUES (v_id, v_service, CASE WHEN v_status = 'scheduled' THEN 'scheduled' ELSE 'ready' END,
-                COALESCE(v_start_at, now()));
+                COALESCE(v_start_at, now()), v_scope, v_limit_key, COALESCE((p->>'priority')::integer, 0));
     END IF;
     RETURN v_status;
 END

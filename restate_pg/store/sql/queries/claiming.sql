@@ -11,10 +11,19 @@ SELECT {s}.start_due_scheduled(%(services)s, %(limit)s)
 -- pinned to a deployment it may resume; each is pinned to the worker's deployment,
 -- which from then on writes its journal. A task of an exclusive handler is leased only while its
 -- invocation holds its object key: checked by the statement that gives the lease, so that no
--- path can start one beside the key's holder
-WITH due AS (
+-- path can start one beside the key's holder. Tasks under flow control (scoped, or with a
+-- priority) are leased by `claim_flow()` first, which runs only when one empty-or-not index
+-- probe finds any (docs/flow-control.md); the others fill what is left of the batch (the rest of
+-- `due` stays unleased; its row locks go with the statement)
+WITH flow AS (
+    SELECT * FROM {s}.claim_flow(%(owner)s, %(services)s, %(limit)s, %(deployments)s, %(fresh)s, %(deployment)s)
+     WHERE EXISTS (SELECT 1 FROM {s}.task f
+                    WHERE f.lease_owner IS NULL AND (f.scope IS NOT NULL OR f.priority <> 0)
+                      AND f.run_at <= now() AND f.status <> 'scheduled')
+), due AS (
     SELECT t.invocation_id, t.status, t.deployment_id, t.run_at FROM {s}.task t
      WHERE t.lease_owner IS NULL AND t.run_at <= now() AND t.status <> 'scheduled'
+       AND t.scope IS NULL AND t.priority = 0
        AND t.service = ANY(%(services)s)
        AND ((t.deployment_id IS NULL AND t.service = ANY(%(fresh)s)) OR t.deployment_id = ANY(%(deployments)s))
        AND NOT EXISTS (
@@ -29,8 +38,9 @@ WITH due AS (
     UPDATE {s}.task t
        SET lease_owner = %(owner)s, epoch = t.epoch + 1, attempt = t.attempt + 1,
            status = 'running', last_start_at = now(), deployment_id = %(deployment)s
-      FROM due
+      FROM (SELECT d.*, row_number() OVER (ORDER BY d.run_at) AS n FROM due d) due
      WHERE t.invocation_id = due.invocation_id
+       AND due.n <= %(limit)s - (SELECT count(*) FROM flow)  -- what claim_flow left of the batch
     RETURNING t.invocation_id, t.epoch, t.attempt, t.wakeups, due.status AS previous_status,
               due.deployment_id IS DISTINCT FROM %(deployment)s AS pinned_now,
               EXTRACT(EPOCH FROM now() - due.run_at)::float8 AS lag
@@ -39,6 +49,8 @@ WITH due AS (
      WHERE id IN (SELECT invocation_id FROM claimed WHERE pinned_now)
 )
 SELECT invocation_id, epoch, attempt, wakeups, previous_status, now() AS db_now, lag FROM claimed
+UNION ALL
+SELECT invocation_id, epoch, attempt, wakeups, previous_status, now() AS db_now, lag FROM flow
 
 -- name: next_due
 -- seconds until the earliest unleased task this worker may claim is due
@@ -98,7 +110,8 @@ SELECT service, 'running', count(*)::int FROM {s}.task WHERE lease_owner IS NOT 
 
 -- name: load_invocations
 -- what a new attempt needs to know about its invocations
-SELECT id, service, handler, key, input, headers, idempotency_key, caller_id, caller_command, status
+SELECT id, service, handler, key, input, headers, idempotency_key, caller_id, caller_command, status,
+       scope, limit_key
   FROM {s}.invocation WHERE id = ANY(%(ids)s)
 
 -- name: load_journals

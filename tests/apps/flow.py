@@ -1,0 +1,36 @@
+"""Handlers for the flow-control tests: each records when it starts and ends (in the
+side-effect ledger, the database's clock), so that a test can check how many ran at once and
+how fast they started, whichever worker process ran them."""
+
+from __future__ import annotations
+
+import asyncio
+import typing
+
+import restate_pg as restate
+from restate_pg import Context
+from tests.support import ledger
+
+limited = restate.Service("Limited")
+
+
+@limited.handler()
+async def work(ctx: Context, job: typing.Dict[str, typing.Any]) -> str:
+    """Run for `ms` milliseconds between two journaled records, both inside the attempt's lease."""
+    await ctx.run("start", lambda: ledger.record(job["tag"], f"start {job['n']}"))
+    await asyncio.sleep(job.get("ms", 0) / 1000)
+    await ctx.run("end", lambda: ledger.record(job["tag"], f"end {job['n']}"))
+    return f"done {job['n']}"
+
+
+@limited.handler()
+async def fan_out(ctx: Context, job: typing.Dict[str, typing.Any]) -> typing.List[str]:
+    """restate-sdk's ctx.scope(): `count` scoped calls with one limit key, awaited together."""
+    scoped = ctx.scope(job["scope"])
+    calls = [scoped.service_call(work, {"tag": job["tag"], "n": n, "ms": job.get("ms", 0)}, limit_key=job.get("limit_key"))
+             for n in range(job["count"])]
+    await restate.gather(*calls)
+    return [await call for call in calls]
+
+
+app = restate.app([limited])

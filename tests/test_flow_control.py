@@ -1,0 +1,218 @@
+"""Flow control across three worker processes (issue 17, docs/flow-control.md): concurrency
+limits are never exceeded, rate limits hold within one token, priorities overtake a backlog,
+debounced sends run once with the last input, and a full backlog answers 429.
+
+The ingress runs in this process and executes nothing, so every invocation runs in one of the
+workers; each handler records its start and end in the side-effect ledger (the database's clock).
+One cluster serves the whole module; each test uses scopes of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import typing
+
+import psycopg
+import pytest
+
+from tests.apps import flow
+from tests.support import ledger
+from tests.support.polling import eventually
+from tests.support.processes import WorkerProcess
+from tests.support.server import serve
+
+APP = "tests.apps.flow:app"
+
+
+@pytest.fixture(scope="module")
+def workers(restate_database_url: str) -> typing.Iterator[None]:
+    os.environ[ledger.DSN_ENV] = restate_database_url
+    ledger.reset()
+    processes = [WorkerProcess(APP, restate_database_url, env={ledger.DSN_ENV: restate_database_url},
+                               extra=["--concurrency", "20"]).start() for _ in range(3)]
+    try:
+        yield
+    finally:
+        for process in processes:
+            process.stop()
+
+
+@pytest.fixture
+async def cluster(workers, database_url):
+    async with serve(flow.app, database_url, admin=True, run_handlers=False) as served:
+        yield served
+
+
+async def set_rules(cluster, *rules: typing.Dict[str, typing.Any]) -> None:
+    response = await cluster.client.put("/admin/limits/rules", json=list(rules))
+    assert response.status_code == 200, response.text
+
+
+def intervals(tag: str) -> typing.List[typing.Tuple[str, typing.Any]]:
+    with psycopg.connect(ledger.dsn()) as conn:
+        return conn.execute("SELECT step, at FROM public.side_effect WHERE tag = %s ORDER BY at, id", (tag,)).fetchall()
+
+
+def most_at_once(tag: str) -> int:
+    """The most invocations between their start and end records at one instant."""
+    running = peak = 0
+    for step, _ in intervals(tag):
+        running += 1 if step.startswith("start") else -1
+        peak = max(peak, running)
+    return peak
+
+
+async def test_a_concurrency_limit_of_two_holds_for_fifty_invocations_on_three_workers(cluster):
+    await set_rules(cluster, {"pattern": "c2", "limits": {"concurrency": 2}})
+    calls = [cluster.client.post("/restate/scope/c2/call/Limited/work", json={"tag": "c2", "n": n, "ms": 30})
+             for n in range(50)]
+    responses = await asyncio.gather(*calls)
+    assert [r.status_code for r in responses] == [200] * 50
+    assert sorted(r.json() for r in responses) == sorted(f"done {n}" for n in range(50))
+    assert len(intervals("c2")) == 100
+    assert most_at_once("c2") == 2  # never more; and the limit was reached
+
+
+async def test_a_limit_per_key_holds_for_each_key_and_the_rule_is_shown(cluster):
+    await set_rules(cluster, {"pattern": "tenants/*", "limits": {"concurrency": 1}, "description": "one per tenant"})
+    calls = [cluster.client.post("/restate/scope/tenants/call/Limited/work", headers={"x-restate-limit-key": tenant},
+                                 json={"tag": f"tenant-{tenant}", "n": n, "ms": 20})
+             for n in range(6) for tenant in ("a", "b")]
+    responses = await asyncio.gather(*calls)
+    assert {r.status_code for r in responses} == {200}
+    assert most_at_once("tenant-a") == 1 and most_at_once("tenant-b") == 1
+    rules = (await cluster.client.get("/admin/limits/rules")).json()["rules"]
+    assert {"pattern": "tenants/*", "limits": {"concurrency": 1}, "description": "one per tenant",
+            "disabled": False, "version": 1} == {k: v for k, v in next(r for r in rules if r["pattern"] == "tenants/*").items()
+                                                  if k != "last_modified_millis_since_epoch"}
+
+
+async def test_a_full_backlog_answers_429_and_writes_nothing(cluster):
+    # one start per hour: the first starts (or queues), the next two queue, the fourth is refused
+    await set_rules(cluster, {"pattern": "tiny", "limits": {"backlog": 2, "rate": {"tokens": 1, "interval_ms": 3_600_000, "burst": 1}}})
+    answers = []
+    for n in range(4):
+        answers.append(await cluster.client.post("/restate/scope/tiny/send/Limited/work", json={"tag": "tiny", "n": n}))
+    assert [a.status_code for a in answers[:2]] == [202, 202]
+    refused = answers[-1]
+    assert refused.status_code == 429
+    assert refused.headers["retry-after"] == "1"
+    assert "backlog of tiny is full" in refused.json()["message"]
+    accepted = sum(a.status_code == 202 for a in answers)
+    with psycopg.connect(ledger.dsn()) as conn:
+        stored = conn.execute("SELECT count(*) FROM restate.invocation WHERE scope = 'tiny'").fetchone()[0]
+    assert stored == accepted in (2, 3)
+
+    async def queued() -> int:  # one started (its token), the others wait for the next token
+        queues = (await cluster.client.get("/admin/limits/queues")).json()["queues"]
+        return next(q["num_queued"] for q in queues if q["scope"] == "tiny")
+
+    await eventually(queued, accepted - 1, what="all but one to queue")
+
+
+async def test_a_limit_key_without_a_scope_and_bad_rules_are_refused(cluster):
+    no_scope = await cluster.client.post("/Limited/work", headers={"x-restate-limit-key": "a"}, json={"tag": "x", "n": 0})
+    assert no_scope.status_code == 400 and "needs a scope" in no_scope.json()["message"]
+    bad_scope = await cluster.client.post("/restate/scope/bad scope!/call/Limited/work", json={"tag": "x", "n": 0})
+    assert bad_scope.status_code == 400, bad_scope.text
+    for rule in ({"pattern": "a/b/c/d"}, {"pattern": "s", "limits": {"concurrency": 0}}, {"pattern": "s", "limits": {"speed": 1}}):
+        response = await cluster.client.put("/admin/limits/rules", json=[rule])
+        assert response.status_code == 400, rule
+        assert "message" in response.json()
+
+
+async def test_restate_sdk_scope_calls_are_limited(cluster):
+    await set_rules(cluster, {"pattern": "sdk/*", "limits": {"concurrency": 1}})
+    response = await cluster.client.post("/Limited/fan_out", json={"scope": "sdk", "limit_key": "k", "tag": "sdk", "count": 5, "ms": 20})
+    assert response.status_code == 200, response.text
+    assert sorted(response.json()) == [f"done {n}" for n in range(5)]
+    assert most_at_once("sdk") == 1
+    with psycopg.connect(ledger.dsn()) as conn:
+        scoped = conn.execute("SELECT DISTINCT scope, limit_key FROM restate.invocation WHERE handler = 'work' AND scope = 'sdk'").fetchall()
+    assert scoped == [("sdk", "k")]
+
+
+CLAIM_CLOCK = """
+CREATE TABLE IF NOT EXISTS public.flow_claim (invocation_id text, at float8);
+CREATE OR REPLACE FUNCTION public.record_flow_claim() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO public.flow_claim VALUES (NEW.invocation_id, extract(epoch FROM clock_timestamp()));
+    RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS record_flow_claim ON restate.task;
+CREATE TRIGGER record_flow_claim AFTER UPDATE OF lease_owner ON restate.task FOR EACH ROW
+    WHEN (OLD.attempt = 0 AND NEW.lease_owner IS NOT NULL AND NEW.scope = 'r20') EXECUTE FUNCTION public.record_flow_claim();
+"""
+
+
+async def test_a_rate_of_twenty_per_second_holds_over_ten_seconds_within_one_token(cluster):
+    """Starts are timed by the database as each claim leases a first attempt (a trigger of the
+    test's own), not by the handlers, whose start lags their claim by a varying few ms."""
+    with psycopg.connect(ledger.dsn(), autocommit=True) as conn:
+        conn.execute(CLAIM_CLOCK)
+    await set_rules(cluster, {"pattern": "r20", "limits": {"rate": {"tokens": 20, "interval_ms": 1000, "burst": 1}}})
+    sends = [cluster.client.post("/restate/scope/r20/send/Limited/work", json={"tag": "r20", "n": n}) for n in range(200)]
+    assert {r.status_code for r in await asyncio.gather(*sends)} == {202}
+    await eventually(lambda: ledger.count("r20"), 400, timeout_s=40, what="200 invocations to run")
+    with psycopg.connect(ledger.dsn(), autocommit=True) as conn:
+        starts = [row[0] for row in conn.execute("SELECT at FROM public.flow_claim ORDER BY at")]
+        conn.execute("DROP TRIGGER record_flow_claim ON restate.task")
+    assert len(starts) == 200
+    # any span of time saw at most 20 per second of it, plus the burst, plus one token
+    for i in range(len(starts)):
+        for j in range(i + 1, len(starts)):
+            assert j - i + 1 <= 20 * (starts[j] - starts[i]) + 1 + 1, (i, j, starts[j] - starts[i])
+    assert starts[-1] - starts[0] >= 199 / 20 - 1  # the limit bound: 200 starts took about 10 s
+
+
+async def test_a_high_priority_overtakes_a_backlog_of_low_ones(cluster):
+    await set_rules(cluster, {"pattern": "prio", "limits": {"concurrency": 1}})
+    for n in range(12):
+        response = await cluster.client.post("/restate/scope/prio/send/Limited/work", json={"tag": "prio", "n": n, "ms": 60})
+        assert response.status_code == 202
+    urgent = await cluster.client.post("/restate/scope/prio/send/Limited/work", headers={"x-restate-pg-priority": "100"},
+                                       json={"tag": "prio", "n": "urgent", "ms": 60})
+    assert urgent.status_code == 202
+    await eventually(lambda: ledger.count("prio"), 26, what="13 invocations to run")
+    order = [step.split(" ", 1)[1] for step, _ in intervals("prio") if step.startswith("start")]
+    assert most_at_once("prio") == 1
+    assert order.index("urgent") <= 3, order  # behind at most what was running or being claimed then
+    assert order[-1] != "urgent"
+
+
+async def test_a_debounced_send_runs_once_with_the_last_input(cluster):
+    ids = set()
+    for n in range(5):
+        response = await cluster.client.post("/Limited/work/send?debounce=400ms", headers={"x-restate-pg-debounce-key": "d1"},
+                                             json={"tag": "debounce", "n": n})
+        assert response.status_code == 202, response.text
+        ids.add(response.json()["invocationId"])
+    assert len(ids) == 1  # every send joined the pending one
+    (invocation_id,) = ids
+    done = await cluster.client.get(f"/restate/invocation/{invocation_id}/attach")
+    assert done.json() == "done 4"
+    assert [step for step, _ in intervals("debounce")] == ["start 4", "end 4"]
+    again = await cluster.client.post("/Limited/work/send?debounce=10ms", headers={"x-restate-pg-debounce-key": "d1"},
+                                      json={"tag": "debounce", "n": 5})
+    assert again.json()["invocationId"] != invocation_id  # the window closed when it started
+
+
+def test_the_cli_sets_lists_and_deletes_rules(database_url):
+    def cli(*args: str) -> "subprocess.CompletedProcess[str]":
+        return subprocess.run([sys.executable, "-m", "restate_pg", "rules", *args, "--database-url", database_url],
+                              capture_output=True, text=True, timeout=60)
+
+    assert cli("set", "cli-scope/*", "--concurrency", "3", "--backlog", "10").stdout == \
+        "rule 'cli-scope/*': concurrency 3, backlog 10, version 1\n"
+    listed = json.loads(cli("list", "--json").stdout)
+    assert {"pattern": "cli-scope/*", "limits": {"concurrency": 3, "backlog": 10}} in [
+        {k: r[k] for k in ("pattern", "limits")} for r in listed]
+    refused = cli("set", "a/b/c/d")
+    assert refused.returncode != 0 and "too many parts" in refused.stderr
+    assert cli("delete", "cli-scope/*").stdout == "deleted rule 'cli-scope/*'\n"
+    gone = cli("delete", "cli-scope/*")
+    assert gone.returncode != 0 and gone.stdout == "no rule 'cli-scope/*'\n"
