@@ -22,10 +22,14 @@ PREFIX = os.environ.get("RESTATE_TEST_PREFIX", "")
 COUNTERS = os.environ.get("RESTATE_TEST_COUNTERS") or os.path.join(tempfile.gettempdir(), f"restate-test-counters-{os.getpid()}")
 
 
+def _counter_file(name: str) -> str:
+    return os.path.join(COUNTERS, re.sub(r"[^A-Za-z0-9_.-]", "_", name))
+
+
 def bump(name: str) -> int:
     """Count one more execution of `name`; the count (1 on the first)."""
     os.makedirs(COUNTERS, exist_ok=True)
-    path = os.path.join(COUNTERS, re.sub(r"[^A-Za-z0-9_.-]", "_", name))
+    path = _counter_file(name)
     with open(path, "ab") as counter:
         counter.write(b"x")
     return os.path.getsize(path)
@@ -33,7 +37,7 @@ def bump(name: str) -> int:
 
 async def opened(name: str) -> None:
     """Return once the file `name` exists in the counters' directory (a test's gate)."""
-    path = os.path.join(COUNTERS, re.sub(r"[^A-Za-z0-9_.-]", "_", name))
+    path = _counter_file(name)
     while not os.path.exists(path):
         await asyncio.sleep(0.02)
 
@@ -169,9 +173,13 @@ async def fail_n_times(ctx: restate.Context, req: dict) -> int:
 
 @steps.handler("nonDeterministic")
 async def non_deterministic(ctx: restate.Context, key: str) -> str:
-    """Journals a run, fails, and on the next attempt issues a sleep in its place: a journal mismatch."""
-    if bump(key) == 1:
+    """Journals a run, fails, and on the next attempt issues a sleep in its place: a journal mismatch.
+    The branch depends on whether an attempt saw its run recorded, not on the attempt's number: an
+    attempt cut off before its run was recorded (a lost lease) takes the first branch again."""
+    bump(key)
+    if not os.path.exists(_counter_file(f"{key}.recorded")):
         await ctx.run_typed("first", lambda: "recorded")
+        bump(f"{key}.recorded")
         raise RuntimeError("fail after the first attempt's run, to be replayed")
     await ctx.sleep(timedelta(milliseconds=1))
     return "unreachable"

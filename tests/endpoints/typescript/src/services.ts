@@ -12,17 +12,21 @@ import * as path from "node:path";
 const PREFIX = process.env.RESTATE_TEST_PREFIX ?? "";
 const COUNTERS = process.env.RESTATE_TEST_COUNTERS ?? path.join(os.tmpdir(), `restate-test-counters-${process.pid}`);
 
+function counterFile(name: string): string {
+  return path.join(COUNTERS, name.replace(/[^A-Za-z0-9_.-]/g, "_"));
+}
+
 /** Counts one more execution of `name` and returns the count (1 on the first). */
 export function bump(name: string): number {
   fs.mkdirSync(COUNTERS, { recursive: true });
-  const file = path.join(COUNTERS, name.replace(/[^A-Za-z0-9_.-]/g, "_"));
+  const file = counterFile(name);
   fs.appendFileSync(file, "x");
   return fs.statSync(file).size;
 }
 
 /** Resolves once the file `name` exists in the counters' directory (a test's gate). */
 async function opened(name: string): Promise<void> {
-  const file = path.join(COUNTERS, name.replace(/[^A-Za-z0-9_.-]/g, "_"));
+  const file = counterFile(name);
   while (!fs.existsSync(file)) await new Promise((resolve) => setTimeout(resolve, 20));
 }
 
@@ -151,10 +155,14 @@ export const steps = restate.service({
       return n;
     },
 
-    /** Journals a run, fails, and on the next attempt issues a sleep in its place: a journal mismatch. */
+    /** Journals a run, fails, and on the next attempt issues a sleep in its place: a journal mismatch.
+     * Which branch is taken depends on whether an attempt saw its run recorded, not on the attempt's
+     * number: an attempt cut off before its run was recorded (a lost lease) takes the first branch again. */
     nonDeterministic: async (ctx: restate.Context, key: string) => {
-      if (bump(key) === 1) {
+      bump(key);
+      if (!fs.existsSync(counterFile(`${key}.recorded`))) {
         await ctx.run("first", () => "recorded");
+        bump(`${key}.recorded`);
         throw new Error("fail after the first attempt's run, to be replayed");
       }
       await ctx.sleep(1);
