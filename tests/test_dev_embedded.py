@@ -185,3 +185,17 @@ def test_dev_prints_each_url_once_and_no_unlabelled_duplicate_lines(workdir: Pat
     lines = [line for line in output.splitlines() if not re.search(r'"(GET|POST) ', line)]  # access lines differ
     repeated = sorted({line for line in lines if lines.count(line) > 1})
     assert repeated == [], output
+
+
+def test_a_failed_initdb_is_explained_by_initdbs_own_words(tmp_path: Path) -> None:
+    """initdb fails before the server has a log file: the error quotes what initdb said."""
+    from restate_pg.errors import DatabaseUnavailable
+    from restate_pg.store.embedded import start_embedded
+
+    data_dir = tmp_path / "pgdata"
+    data_dir.mkdir()
+    (data_dir / "left-over").write_text("not a data directory")
+    with pytest.raises(DatabaseUnavailable) as raised:
+        start_embedded(data_dir)
+    assert "CalledProcessError: initdb: error: directory" in str(raised.value)
+    assert "exists but is not empty" in str(raised.value)

@@ -93,7 +93,7 @@ def start_embedded(data_dir: Path | None = None) -> EmbeddedPostgres:
     if logger.level == logging.NOTSET:
         # Its atexit hook logs at INFO outside any _quiet() block; the user may still opt in.
         logger.setLevel(logging.WARNING)
-    with _quiet():
+    with _quiet() as failed_commands:
         try:
             import pgserver
         except ImportError as exc:  # pragma: no cover - it is a dependency of restate-pg
@@ -104,9 +104,10 @@ def start_embedded(data_dir: Path | None = None) -> EmbeddedPostgres:
         try:
             server = pgserver.get_server(path, cleanup_mode="stop")
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
+            said = " ".join(failed_commands[-1].splitlines()[-3:]) if failed_commands else ""
             raise DatabaseUnavailable(
-                f"cannot start the embedded PostgreSQL in {path} ({type(exc).__name__}); "
-                f"see {path / 'log'}"
+                f"cannot start the embedded PostgreSQL in {path} ({type(exc).__name__}"
+                + (f": {said}" if said else "") + f"); see {path / 'log'}"
             ) from exc
     return EmbeddedPostgres(server, path, reused_orphan=orphaned)
 
@@ -176,17 +177,37 @@ def _forget_dead_users(pgserver: Any, data_dir: Path) -> bool:
 
 
 @contextlib.contextmanager
-def _quiet() -> Iterator[None]:
+def _quiet() -> Iterator[list[str]]:
     """Silence pgserver: its import warns about XDG_RUNTIME_DIR and it logs server logs on failure.
 
-    Our own errors point at the server's log file instead.
+    Our own errors point at the server's log file instead, and quote what a failed command (initdb,
+    which runs before there is a log file) wrote to its stderr: the list this yields collects it.
     """
     logger = logging.getLogger("pgserver")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
+    level, propagate = logger.level, logger.propagate
+    failures: list[str] = []
+    capture = _FailedCommands(failures)
+    logger.setLevel(logging.ERROR)
+    logger.propagate = False
+    logger.addHandler(capture)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            yield
+            yield failures
     finally:
+        logger.removeHandler(capture)
         logger.setLevel(level)
+        logger.propagate = propagate
+
+
+class _FailedCommands(logging.Handler):
+    """Keeps the stderr of each command pgserver reports as failed (its ERROR record holds it)."""
+
+    def __init__(self, into: list[str]) -> None:
+        super().__init__(logging.ERROR)
+        self.into = into
+
+    def emit(self, record: logging.LogRecord) -> None:
+        _, found, rest = record.getMessage().partition("stderr:\n")
+        if found and (stderr := rest.rpartition("\n---")[0].strip()):
+            self.into.append(stderr)
