@@ -67,14 +67,14 @@ class CallCommands(ContextCore):
     def _call(self, tpe: HandlerType, key: typing.Optional[str], arg: typing.Any, idempotency_key: typing.Optional[str],
               headers: Headers) -> DurableCallFuture[typing.Any]:
         target = handler_of(tpe)
-        payload = target.input_serde.serialize(arg)
+        payload = self._encode(target.input_serde.serialize(arg))
         command, callee = self._outgoing("Call", target, key, payload, idempotency_key, headers, None)
         return DurableCallFuture(self, command, target.output_serde.deserialize, callee)
 
     def _send(self, tpe: HandlerType, key: typing.Optional[str], arg: typing.Any, send_delay: typing.Optional[timedelta],
               idempotency_key: typing.Optional[str], headers: Headers) -> DurableSendHandle:
         target = handler_of(tpe)
-        payload = target.input_serde.serialize(arg)
+        payload = self._encode(target.input_serde.serialize(arg))
         _, callee = self._outgoing("OneWayCall", target, key, payload, idempotency_key, headers, send_delay)
         return DurableSendHandle(self, callee)
 
@@ -106,7 +106,7 @@ class CallCommands(ContextCore):
                      idempotency_key: typing.Optional[str] = None, headers: Headers = None,
                      scope: typing.Optional[str] = None, limit_key: typing.Optional[str] = None) -> DurableCallFuture[bytes]:
         target = self._target(service, handler)
-        command, callee = self._outgoing("Call", target, key, bytes(arg), idempotency_key, headers, None)
+        command, callee = self._outgoing("Call", target, key, self._encode(bytes(arg)), idempotency_key, headers, None)
         return DurableCallFuture(self, command, BytesSerde().deserialize, callee)
 
     def generic_send(self, service: str, handler: str, arg: bytes, key: typing.Optional[str] = None,
@@ -114,7 +114,7 @@ class CallCommands(ContextCore):
                      headers: Headers = None, scope: typing.Optional[str] = None,
                      limit_key: typing.Optional[str] = None) -> DurableSendHandle:
         target = self._target(service, handler)
-        _, callee = self._outgoing("OneWayCall", target, key, bytes(arg), idempotency_key, headers, send_delay)
+        _, callee = self._outgoing("OneWayCall", target, key, self._encode(bytes(arg)), idempotency_key, headers, send_delay)
         return DurableSendHandle(self, callee)
 
     def cancel_invocation(self, invocation_id: str) -> None:
