@@ -124,7 +124,12 @@ class Attempt:
     async def _run_handler(self) -> typing.Optional[FlushResult]:
         handler = self.handler
         try:
-            output = await self._invoke()
+            try:
+                output = await self._invoke()
+            except BaseException:
+                if self.ctx.suspended:  # whatever the handler (or a library) made of its SuspendedException
+                    raise SuspendedException() from None
+                raise
         except SuspendedException:
             self.outcome = "suspended"
             return None

@@ -94,6 +94,8 @@ class ContextCore:
         self.refused: typing.Optional[Failure] = None
         #: The metrics' labels of this invocation.
         self.labels = (invocation.service, invocation.handler)
+        #: Whether the attempt suspended (committed): it ends so, whatever the handler raises then.
+        self.suspended = False
         #: The app's journal value codec, set before the handler runs (`Attempt._invoke`).
         self.codec: typing.Optional[JournalValueCodec] = None
         #: What libraries keep for the attempt's duration (`restate_pg.ext`); a value's
@@ -236,6 +238,7 @@ class ContextCore:
         wake_at = min((at for at, _ in self._timers.values()), default=None)
         result = await self.flush(Suspend(wake_at, self._wakeups))
         if result is not None and result.suspended:
+            self.suspended = True
             self.close()
             return True
         await self.read_mailbox()
