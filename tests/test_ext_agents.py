@@ -1,9 +1,11 @@
 """restate_pg.ext.pydantic and restate_pg.ext.openai: an agent's model calls and tool calls are
 journaled steps, and after a suspension the replay takes the recorded model answer instead of
-calling the model again (the libraries' own test models: no network)."""
+calling the model again (the libraries' own test models: no network). ext.adk and ext.langchain,
+not built yet, say so."""
 
 from __future__ import annotations
 
+import importlib
 import secrets
 import typing
 
@@ -74,3 +76,9 @@ async def test_an_openai_agent_replays_its_recorded_model_call_after_a_suspensio
     assert (asked.answer, asked.ran) == ("The tool says: sunny in Lima", (2, 1, 2))
     llm = ("Command: Run", "call LLM")
     assert asked.steps == [llm, FORECAST, SLEEP, llm]
+
+
+@pytest.mark.parametrize("module", ["adk", "langchain"])
+def test_the_integrations_not_built_say_so(module: str) -> None:
+    with pytest.raises(ImportError, match=f"restate_pg.ext.{module} .* is not provided by restate-pg yet"):
+        importlib.import_module(f"restate_pg.ext.{module}")
