@@ -14,7 +14,7 @@ from restate_pg.api.app import App
 from restate_pg.services.gateway import Gateway
 
 #: Options only a worker takes; a gateway that runs no handlers ignores them, as the engine did.
-WORKER_OPTIONS = frozenset({"concurrency", "lease_seconds", "deployment", "take_over_deployments"})
+WORKER_OPTIONS = frozenset({"concurrency", "lease_seconds", "deployment", "take_over_deployments", "default_retry_policy"})
 
 
 def open_process(app: App, database_url: str, *, run_handlers: bool = True, **options: typing.Any) -> Gateway:

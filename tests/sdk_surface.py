@@ -14,7 +14,7 @@ import typing
 MODULES = [
     "", "asyncio", "client_types", "context", "context_managers", "entry_codec", "exceptions",
     "extensions", "handler", "logging", "object", "retry_policy", "serde", "service", "types",
-    "workflow", "connection", "endpoint",
+    "workflow", "connection", "endpoint", "ext", "ext.tracing", "ext.pydantic", "ext.openai", "ext.turnstile",
 ]
 # (`restate.harness` needs Docker's testcontainers to import; its two public functions are compared
 # through the package's top level, which re-exports them with the same signatures.)

@@ -169,7 +169,7 @@ def test_create_client_refuses_what_it_cannot_reach():
 
     with pytest.raises(ConfigurationError, match="unsupported database URL scheme"):
         restate_pg.create_client("mysql://localhost/app")
-    with pytest.raises(NotImplementedError, match="journal_value_codec"):
+    with pytest.raises(TypeError, match="journal_value_codec must be a JournalValueCodec"):
         restate_pg.create_client("http://localhost:8080", None, object())
 
     async def bad_name() -> None:

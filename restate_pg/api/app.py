@@ -9,6 +9,7 @@ from __future__ import annotations
 import typing
 
 from restate_pg.api.definitions import Handler, ServiceDefinition
+from restate_pg.api.entry_codec import CodecConfig, CodecSource
 
 if typing.TYPE_CHECKING:
     from restate_pg.api.cron import Cron
@@ -22,8 +23,11 @@ class App:
         services: typing.Iterable[ServiceDefinition] = (),
         deployment: typing.Optional[str] = None,
         crons: typing.Iterable["Cron"] = (),
+        journal_value_codec: CodecConfig = None,
     ) -> None:
         self.services: typing.Dict[str, ServiceDefinition] = {}
+        #: The codec of every value the app's handlers journal (`api/entry_codec.py`).
+        self.codec = CodecSource(journal_value_codec)
         #: Schedules declared in code, by name: workers sync them to the `cron_job` table.
         self.crons: typing.Dict[str, "Cron"] = {}
         self._deployment = deployment
@@ -78,7 +82,7 @@ def app(
     services: typing.Iterable[ServiceDefinition],
     protocol: typing.Optional[str] = None,
     identity_keys: typing.Optional[typing.List[str]] = None,
-    journal_value_codec: typing.Any = None,
+    journal_value_codec: CodecConfig = None,
     *,
     deployment: typing.Optional[str] = None,
     crons: typing.Iterable["Cron"] = (),
@@ -86,14 +90,14 @@ def app(
     """Build the application object from services, as `restate.app(...)` does.
 
     `protocol` and `identity_keys` concern how Restate's server reaches an SDK endpoint; there is
-    no such hop here, so they are accepted and ignored. Journal value codecs are not supported yet.
+    no such hop here, so they are accepted and ignored. `journal_value_codec` (a
+    `JournalValueCodec`, or an async provider of one) encodes what the handlers journal and
+    decodes what they read back, as restate-sdk's endpoint does (`api/entry_codec.py`).
     `deployment` (restate-pg only) names the application version, a release tag or a commit say:
     an invocation is resumed only by workers of the version that started it (see the README on
     upgrades). Without it, the version is derived from the handlers' code. `crons` (restate-pg
     only) declares schedules of the app's handlers (`restate_pg.Cron`).
     """
-    if journal_value_codec is not None:
-        raise NotImplementedError("journal_value_codec is not supported by restate-pg yet")
     if deployment is not None and (not isinstance(deployment, str) or not deployment.strip()):
         raise ValueError("deployment must be a non-empty string, such as a release tag or a commit")
-    return App(services, deployment=deployment, crons=crons)
+    return App(services, deployment=deployment, crons=crons, journal_value_codec=journal_value_codec)

@@ -88,8 +88,10 @@ class Handler:
             return
         self.input_check(payload, content_type)
 
-    def retry_schedule(self) -> RetrySchedule:
-        return RetrySchedule.resolve(self.invocation_retry_policy, self.service.invocation_retry_policy)
+    def retry_schedule(self, default: typing.Optional[InvocationRetryPolicy] = None) -> RetrySchedule:
+        """The handler's policy, else its service's, field by field, over `default` (the worker's,
+        Restate's `default-retry-policy`), over Restate's defaults."""
+        return RetrySchedule.resolve(self.invocation_retry_policy, self.service.invocation_retry_policy, default)
 
     def setting(self, name: str) -> typing.Any:
         """A timeout or retention: the handler's own value, else the service's."""

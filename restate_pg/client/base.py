@@ -9,10 +9,12 @@ operations at the bottom, on bytes; this class does the typing and serdes once f
 from __future__ import annotations
 
 import abc
+import dataclasses
 import typing
 from datetime import timedelta
 
 from restate_pg.api.app import App
+from restate_pg.api.entry_codec import JournalValueCodec, decoded, encoded
 from restate_pg.api.errors import TerminalError
 from restate_pg.api.serde import DefaultSerde, Serde, is_json_serde, serde_for_type
 from restate_pg.client.handle import RestateClientSendHandle
@@ -34,6 +36,9 @@ class RestateClient(abc.ABC):
 
     #: The application whose definitions give names their kinds and serdes (optional over HTTP).
     app: typing.Optional[App] = None
+    #: As restate-sdk's client: encodes the input of calls and sends, decodes call results (and
+    #: here attached outputs); it must be the codec of the app behind the ingress.
+    journal_value_codec: typing.Optional[JournalValueCodec] = None
 
     # -- restate-sdk's surface ----------------------------------------------------------------
 
@@ -63,30 +68,33 @@ class RestateClient(abc.ABC):
         """Call by names, with the input and output as raw bytes."""
         target = self._named(service, handler)
         target.check_request(key, idempotency_key, headers)
-        return await self._call(target, key, arg, idempotency_key, headers)
+        return await self._decoded(await self._call(self._coded(target), key, self._encoded(arg), idempotency_key, headers))
 
     async def generic_send(self, service: str, handler: str, arg: bytes, key: typing.Optional[str] = None, send_delay: typing.Optional[timedelta] = None, idempotency_key: typing.Optional[str] = None, headers: Headers = None) -> RestateClientSendHandle:
         target = self._named(service, handler)
         target.check_request(key, idempotency_key, headers)
-        return await self._send(target, key, arg, send_delay, idempotency_key, headers)
+        return await self._send(self._coded(target), key, self._encoded(arg), send_delay, idempotency_key, headers)
 
     # -- around invocations --------------------------------------------------------------------
 
     async def attach_invocation(self, invocation_id: str, type_hint: typing.Optional[typing.Type[O]] = None, serde: Serde[typing.Any] = DefaultSerde()) -> typing.Any:
         """Wait for an invocation's result (started by anyone); a failure raises `TerminalError`,
         an unknown id `ClientError` 404."""
-        return serde_for_type(type_hint, serde).deserialize(await self._attach(check_text("invocation id", invocation_id)))
+        output = await self._attach(check_text("invocation id", invocation_id))
+        return serde_for_type(type_hint, serde).deserialize(await self._decoded(output))
 
     async def get_output(self, invocation_id: str, type_hint: typing.Optional[typing.Type[O]] = None, serde: Serde[typing.Any] = DefaultSerde()) -> typing.Any:
         """An invocation's result if it has completed; `ClientError` 470 if it has not yet, 404 if
         it is unknown."""
-        return serde_for_type(type_hint, serde).deserialize(await self._output(check_text("invocation id", invocation_id)))
+        output = await self._output(check_text("invocation id", invocation_id))
+        return serde_for_type(type_hint, serde).deserialize(await self._decoded(output))
 
     async def resolve_awakeable(self, awakeable_id: str, value: typing.Any, serde: Serde[typing.Any] = DefaultSerde()) -> None:
         """Complete an awakeable with a value (in the serde the awaiting handler expects)."""
-        payload = serde.serialize(value)
+        payload = self._encoded(serde.serialize(value))
         # sent as JSON only when it is: the ingress refuses a body that is not under a JSON content type
-        content_type = "application/json" if is_json_serde(serde) else "application/octet-stream"
+        plain_json = is_json_serde(serde) and self.journal_value_codec is None
+        content_type = "application/json" if plain_json else "application/octet-stream"
         await self._complete_awakeable(check_text("awakeable id", awakeable_id), payload, None, content_type)
 
     async def reject_awakeable(self, awakeable_id: str, failure_message: str, failure_code: int = 500) -> None:
@@ -125,13 +133,24 @@ class RestateClient(abc.ABC):
     async def _typed_call(self, tpe: TargetLike, key: typing.Optional[str], arg: typing.Any, idempotency_key: typing.Optional[str], headers: Headers) -> typing.Any:
         target = self._resolve(tpe)
         target.check_request(key, idempotency_key, headers)
-        output = await self._call(target, key, target.input_serde.serialize(arg), idempotency_key, headers)
-        return target.output_serde.deserialize(output)
+        payload = self._encoded(target.input_serde.serialize(arg))
+        output = await self._call(self._coded(target), key, payload, idempotency_key, headers)
+        return target.output_serde.deserialize(await self._decoded(output))
 
     async def _typed_send(self, tpe: TargetLike, key: typing.Optional[str], arg: typing.Any, delay: typing.Optional[timedelta], idempotency_key: typing.Optional[str], headers: Headers) -> RestateClientSendHandle:
         target = self._resolve(tpe)
         target.check_request(key, idempotency_key, headers)
-        return await self._send(target, key, target.input_serde.serialize(arg), delay, idempotency_key, headers)
+        payload = self._encoded(target.input_serde.serialize(arg))
+        return await self._send(self._coded(target), key, payload, delay, idempotency_key, headers)
+
+    def _coded(self, target: Target) -> Target:
+        return target if self.journal_value_codec is None else dataclasses.replace(target, encoded=True)
+
+    def _encoded(self, payload: bytes) -> bytes:
+        return encoded(self.journal_value_codec, payload)
+
+    async def _decoded(self, output: bytes) -> bytes:
+        return await decoded(self.journal_value_codec, output) or b""
 
     # -- what a transport implements, on bytes ------------------------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import typing
 
 from restate_pg.api.app import App
+from restate_pg.api.entry_codec import JournalValueCodec
 from restate_pg.client.base import RestateClient
 from restate_pg.client.blocking import SyncRestateClient
 from restate_pg.client.http import HttpClient
@@ -20,7 +21,7 @@ from restate_pg.store.database import to_psycopg_conninfo
 def create_client(
     url: str,
     headers: typing.Optional[typing.Dict[str, str]] = None,
-    journal_value_codec: typing.Any = None,
+    journal_value_codec: typing.Optional[JournalValueCodec] = None,
     *,
     app: typing.Optional[App] = None,
     admin_url: typing.Optional[str] = None,
@@ -30,12 +31,18 @@ def create_client(
     """A client of the ingress at an `http(s)://` URL, or of the database at a `postgresql://` URL
     or libpq string (then `app` gives names their kinds). `headers` go with every invocation.
     A URL of another scheme raises `ConfigurationError`. Over SQL, the first use raises
-    `SchemaNotMigrated` unless the schema is migrated, or with `migrate=True` migrates it."""
-    if journal_value_codec is not None:
-        raise NotImplementedError("journal_value_codec is not supported by restate-pg yet")
+    `SchemaNotMigrated` unless the schema is migrated, or with `migrate=True` migrates it.
+    `journal_value_codec` encodes call and send inputs and decodes results, as restate-sdk's
+    client does: give it the codec of the app behind the ingress."""
+    if journal_value_codec is not None and not isinstance(journal_value_codec, JournalValueCodec):
+        raise TypeError(f"journal_value_codec must be a JournalValueCodec, got {journal_value_codec!r}")
+    client: RestateClient
     if url.startswith(("http://", "https://")):
-        return HttpClient(url, headers=headers, admin_url=admin_url, app=app)
-    return SqlClient(to_psycopg_conninfo(url), schema=schema, app=app, headers=headers, migrate=migrate)
+        client = HttpClient(url, headers=headers, admin_url=admin_url, app=app)
+    else:
+        client = SqlClient(to_psycopg_conninfo(url), schema=schema, app=app, headers=headers, migrate=migrate)
+    client.journal_value_codec = journal_value_codec
+    return client
 
 
 def create_sync_client(url: str, headers: typing.Optional[typing.Dict[str, str]] = None, **options: typing.Any) -> SyncRestateClient:

@@ -32,6 +32,8 @@ class Target:
     service: str
     handler: str
     definition: typing.Optional[Handler] = None
+    #: The payload went through a journal value codec: it is no JSON to check (`check_input`).
+    encoded: bool = False
 
     @property
     def input_serde(self) -> Serde[typing.Any]:
@@ -75,7 +77,7 @@ class Target:
         """What the ingress would refuse of the input (`api/inputs.py`): a value of the wrong type
         for the handler's annotation, raised as `InputRejected` (a ValueError) before anything is
         sent or written. A target named without its definition is checked by the ingress only."""
-        if self.definition is not None:
+        if self.definition is not None and not self.encoded:
             self.definition.check_payload(payload, self.content_type)
 
     def check_key(self, key: typing.Optional[str]) -> None:

@@ -123,7 +123,7 @@ class Ingress:
         return b"".join(chunks)
 
     @staticmethod
-    def validate_input(handler: Handler, body: bytes, content_type: typing.Optional[str]) -> None:
+    def validate_input(handler: Handler, body: bytes, content_type: typing.Optional[str], encoded: bool = False) -> None:
         """Restate's input rules for a handler of restate-sdk, then (unlike Restate) the body
         checked against the handler's input type (`api/inputs.py`).
 
@@ -132,6 +132,8 @@ class Ingress:
         content-type matches `accept`; a JSON input must then not be empty. A body of the wrong
         type (`"5"` for an `int`, a pydantic validation error) or not JSON under a JSON content
         type is refused here with 400 instead of failing the invocation, retried, for an hour.
+        An `encoded` body (the app has a journal value codec) is the codec's, not JSON: only its
+        content type is checked, as restate-sdk disables its payload checks under a codec.
         """
         if not handler.takes_input:
             if body or content_type is not None:
@@ -150,6 +152,8 @@ class Ingress:
             raise IngressError(
                 400, f"input validation error: Content-type '{content_type}' does not match '{handler.accept}'"
             )
+        if encoded:
+            return
         if not body:
             if json_input(handler):
                 raise IngressError(400, "input validation error: Empty body not allowed")
@@ -186,7 +190,8 @@ class Ingress:
             raise IngressError(405, "method not allowed")
         body = await self.read_body(request)
         # The body is the handler's input, stored as bytes: a NUL in it is the handler's business.
-        self.validate_input(handler, body, header_text(request, "content-type"))
+        encoded = self.app.codec.configured and self.app.handler(handler.service_name, handler.name) is handler
+        self.validate_input(handler, body, header_text(request, "content-type"), encoded)
 
         delay: typing.Optional[timedelta] = None
         raw_delay = next((v for k, v in request.query_params.multi_items() if k.lower() == "delay"), None)

@@ -105,6 +105,16 @@ def attempt_span(invocation: "InvocationRecord", lease: "Lease") -> typing.Conte
     )
 
 
+def inject_current(headers: typing.Dict[str, str]) -> None:
+    """Put the current span's context (the attempt's) in `headers`, replacing the submitter's:
+    a handler's `ctx.request().attempt_headers` carry it, as Restate's attempt headers do."""
+    if tracer() is None:
+        return
+    for name in [name for name in headers if name.lower() in ("traceparent", "tracestate")]:
+        del headers[name]
+    _api[1].inject(headers)
+
+
 def end_attempt(span: typing.Any, outcome: str) -> None:
     """Record how the attempt ended on its span (None when tracing is off)."""
     if span is None:

@@ -17,6 +17,7 @@ from restate_pg.observability import logs, tracing
 from restate_pg.observability.metrics import METRICS
 from restate_pg.runtime import current
 from restate_pg.runtime.context import InvocationContext
+from restate_pg.runtime.extension_data import close_extension_data
 from restate_pg.runtime.host import Host
 from restate_pg.runtime.journal import NonDeterminismError
 from restate_pg.core.errors import Fenced
@@ -98,6 +99,7 @@ class Attempt:
         entered = current.enter(self.ctx)
         try:
             with tracing.attempt_span(invocation, lease) as span:
+                tracing.inject_current(self.ctx.attempt_headers)  # the attempt's span, to whom asks
                 try:
                     return await self._run()
                 except Fenced:
@@ -122,7 +124,12 @@ class Attempt:
     async def _run_handler(self) -> typing.Optional[FlushResult]:
         handler = self.handler
         try:
-            output = await self._invoke()
+            try:
+                output = await self._invoke()
+            except BaseException:
+                if self.ctx.suspended:  # whatever the handler (or a library) made of its SuspendedException
+                    raise SuspendedException() from None
+                raise
         except SuspendedException:
             self.outcome = "suspended"
             return None
@@ -141,13 +148,20 @@ class Attempt:
             if terminal is not None:
                 return await self._complete(None, Failure(terminal.status_code, terminal.message, terminal.metadata))
             return await self._retry(self.ctx.fatal or exc)
-        return await self._complete(handler.output_serde.serialize(output), None)
+        return await self._complete(self.ctx._encode(handler.output_serde.serialize(output)), None)
 
     async def _invoke(self) -> typing.Any:
         handler = self.handler
+        self.ctx.codec = await self.host.app.codec.get()
         if handler.takes_input:
+            raw = self.invocation.input
+            if self.ctx.codec is not None:
+                try:
+                    raw = await self.ctx.codec.decode(raw or b"")
+                except Exception as exc:
+                    raise TerminalError("Failed to decode input using journal value codec", 400) from exc
             try:
-                value = handler.input_serde.deserialize(self.invocation.input)
+                value = handler.input_serde.deserialize(raw)
             except Exception as exc:
                 raise TerminalError(f"Unable to parse an input argument. {exc}", 400) from exc
             args: typing.Tuple[typing.Any, ...] = (self.ctx, value)
@@ -156,6 +170,7 @@ class Attempt:
         async with contextlib.AsyncExitStack() as stack:
             for manager in handler.context_managers:
                 await stack.enter_async_context(manager())
+            stack.push_async_callback(close_extension_data, self.ctx.extension_data)
             return await handler.fn(*args)
 
     def _retention_ms(self) -> int:
@@ -194,7 +209,7 @@ class Attempt:
         return result
 
     async def _retry(self, exc: BaseException) -> typing.Optional[FlushResult]:
-        schedule = self.handler.retry_schedule()
+        schedule = self.handler.retry_schedule(self.host.default_retry_policy)
         code = 500
         if isinstance(exc, (RetryableError, NonDeterminismError)):
             code = exc.status_code

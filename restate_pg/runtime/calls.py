@@ -70,7 +70,7 @@ class CallCommands(ContextCore):
     def _call(self, tpe: HandlerType, key: typing.Optional[str], arg: typing.Any, idempotency_key: typing.Optional[str],
               headers: Headers, flow: typing.Optional[FlowOptions] = None) -> DurableCallFuture[typing.Any]:
         target = handler_of(tpe)
-        payload = target.input_serde.serialize(arg)
+        payload = self._encode(target.input_serde.serialize(arg))
         command, callee = self._outgoing("Call", target, key, payload, idempotency_key, headers, None, flow)
         return DurableCallFuture(self, command, target.output_serde.deserialize, callee)
 
@@ -78,7 +78,7 @@ class CallCommands(ContextCore):
               idempotency_key: typing.Optional[str], headers: Headers,
               flow: typing.Optional[FlowOptions] = None) -> DurableSendHandle:
         target = handler_of(tpe)
-        payload = target.input_serde.serialize(arg)
+        payload = self._encode(target.input_serde.serialize(arg))
         _, callee = self._outgoing("OneWayCall", target, key, payload, idempotency_key, headers, send_delay, flow)
         return DurableSendHandle(self, callee)
 
@@ -111,7 +111,7 @@ class CallCommands(ContextCore):
                      scope: typing.Optional[str] = None, limit_key: typing.Optional[str] = None) -> DurableCallFuture[bytes]:
         target = self._target(service, handler)
         flow = FlowOptions(scope, limit_key) if scope is not None or limit_key is not None else None
-        command, callee = self._outgoing("Call", target, key, bytes(arg), idempotency_key, headers, None, flow)
+        command, callee = self._outgoing("Call", target, key, self._encode(bytes(arg)), idempotency_key, headers, None, flow)
         return DurableCallFuture(self, command, BytesSerde().deserialize, callee)
 
     def generic_send(self, service: str, handler: str, arg: bytes, key: typing.Optional[str] = None,
@@ -120,7 +120,7 @@ class CallCommands(ContextCore):
                      limit_key: typing.Optional[str] = None) -> DurableSendHandle:
         target = self._target(service, handler)
         flow = FlowOptions(scope, limit_key) if scope is not None or limit_key is not None else None
-        _, callee = self._outgoing("OneWayCall", target, key, bytes(arg), idempotency_key, headers, send_delay, flow)
+        _, callee = self._outgoing("OneWayCall", target, key, self._encode(bytes(arg)), idempotency_key, headers, send_delay, flow)
         return DurableSendHandle(self, callee)
 
     def cancel_invocation(self, invocation_id: str) -> None:

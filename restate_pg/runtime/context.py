@@ -62,7 +62,7 @@ class InvocationContext(RunCommands, CallCommands, StateCommands, SignalCommands
         return Request(
             id=self._invocation.id,
             headers=headers,
-            attempt_headers=headers,
+            attempt_headers=dict(self.attempt_headers),
             body=self._invocation.input,
             attempt_finished_event=self._finished,
             idempotency_key=self._invocation.idempotency_key,
@@ -96,25 +96,30 @@ class InvocationContext(RunCommands, CallCommands, StateCommands, SignalCommands
         command, wake_at = self._command(self._machine.sleep, delta, name, self._host.clock.now)
         if not self._machine.is_done(command) and command not in self._timers:  # armed at start if recorded
             self._arm_timer(command, wake_at)
-        return DurableSleepFuture(self, command, lambda _: None)
+        return DurableSleepFuture(self, command, lambda _: None, coded=False)
 
     # -- awakeables --------------------------------------------------------------------------
 
     def awakeable(
         self, serde: Serde[T] = DefaultSerde(), type_hint: typing.Optional[typing.Type[T]] = None
     ) -> typing.Tuple[str, RestateDurableFuture[T]]:
-        schema = declared_schema(serde, type_hint)  # journaled for whoever resolves it
+        schema = self._declared(serde, type_hint)  # journaled for whoever resolves it
         if isinstance(serde, DefaultSerde):
             serde = serde.with_maybe_type(type_hint)
         command, awakeable_id = self._command(self._machine.awakeable, self.invocation_id, schema)
         return awakeable_id, DurableFuture(self, command, serde.deserialize)
 
     def resolve_awakeable(self, name: str, value: T, serde: Serde[T] = DefaultSerde()) -> None:
-        raw = serde.serialize(value)
+        raw = self._encode(serde.serialize(value))
         self._command(self._machine.complete_awakeable, name, raw, None)
 
     def reject_awakeable(self, name: str, failure_message: str, failure_code: int = 500) -> None:
         self._command(self._machine.complete_awakeable, name, None, Failure(failure_code, failure_message))
+
+    def _declared(self, serde: Serde[typing.Any], type_hint: typing.Any) -> typing.Optional[Schema]:
+        """The JSON schema values for this waiter are checked against; none under a codec,
+        whose encoded values are no JSON to check (restate-sdk skips its payload checks too)."""
+        return declared_schema(serde, type_hint) if self.codec is None else None
 
     # -- durable promises (workflows) --------------------------------------------------------
 
@@ -124,7 +129,7 @@ class InvocationContext(RunCommands, CallCommands, StateCommands, SignalCommands
         if self._handler.service.service_type != "workflow":
             self._fail_attempt(RetryableError("only Workflow services support durable promises"))
             raise AttemptFailed("only Workflow services support durable promises")
-        schema = declared_schema(serde, type_hint)  # journaled with its waits, for whoever resolves it
+        schema = self._declared(serde, type_hint)  # journaled with its waits, for whoever resolves it
         if isinstance(serde, DefaultSerde):
             serde = serde.with_maybe_type(type_hint)
         return RuntimePromise(self, name, serde, schema)
@@ -138,5 +143,6 @@ class InvocationContext(RunCommands, CallCommands, StateCommands, SignalCommands
         return DurableFuture(self, command, decode)
 
     def promise_complete(self, name: str, value: typing.Optional[bytes], failure: typing.Optional[Failure]) -> DurableFuture[None]:
-        command = self._command(self._machine.promise_complete, name, value, failure, self._promise_key())
-        return DurableFuture(self, command, lambda _: None)
+        stored = None if value is None else self._encode(value)
+        command = self._command(self._machine.promise_complete, name, stored, failure, self._promise_key())
+        return DurableFuture(self, command, lambda _: None, coded=False)

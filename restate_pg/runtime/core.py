@@ -15,6 +15,7 @@ from datetime import datetime
 
 from restate_pg.api.context import AttemptFinishedEvent
 from restate_pg.api.definitions import Handler
+from restate_pg.api.entry_codec import JournalValueCodec, decoded, encoded
 from restate_pg.api.errors import SdkInternalException, SuspendedException
 from restate_pg.observability import logs
 from restate_pg.observability.metrics import METRICS
@@ -93,6 +94,15 @@ class ContextCore:
         self.refused: typing.Optional[Failure] = None
         #: The metrics' labels of this invocation.
         self.labels = (invocation.service, invocation.handler)
+        #: Whether the attempt suspended (committed): it ends so, whatever the handler raises then.
+        self.suspended = False
+        #: The app's journal value codec, set before the handler runs (`Attempt._invoke`).
+        self.codec: typing.Optional[JournalValueCodec] = None
+        #: What libraries keep for the attempt's duration (`restate_pg.ext`); a value's
+        #: `__close__` is called when the handler returns, as restate-sdk's extension data.
+        self.extension_data: typing.Dict[str, typing.Any] = {}
+        #: The request headers this attempt sees: the invocation's, the attempt's trace context in them.
+        self.attempt_headers: typing.Dict[str, str] = dict(invocation.headers)
         self._catch_up(mailbox)
 
     @property
@@ -109,6 +119,14 @@ class ContextCore:
         except NonDeterminismError as exc:
             self._fail_attempt(exc)
             raise AttemptFailed(exc.message) from None
+
+    def _encode(self, raw: bytes) -> bytes:
+        """A serialized value as journaled: through the app's codec, if it has one."""
+        return encoded(self.codec, raw)
+
+    async def decoded(self, raw: typing.Optional[bytes]) -> typing.Optional[bytes]:
+        """A journaled value as serialized: through the app's codec, if it has one."""
+        return await decoded(self.codec, raw)
 
     def _check_open(self) -> None:
         self._machine.check_open()
@@ -220,6 +238,7 @@ class ContextCore:
         wake_at = min((at for at, _ in self._timers.values()), default=None)
         result = await self.flush(Suspend(wake_at, self._wakeups))
         if result is not None and result.suspended:
+            self.suspended = True
             self.close()
             return True
         await self.read_mailbox()

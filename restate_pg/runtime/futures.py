@@ -32,11 +32,15 @@ class DurableFuture(RestateDurableFuture[T]):
         command_index: int,
         decode: typing.Callable[[typing.Optional[bytes]], T],
         start: typing.Optional[typing.Callable[[], None]] = None,
+        coded: bool = True,
     ) -> None:
         self._ctx = ctx
         self.command_index = command_index
         self._decode = decode
         self._start = start
+        #: Whether the result is a value the app's journal value codec encoded (not a sleep's or
+        #: a promise completion's acknowledgement).
+        self._coded = coded
 
     def start(self) -> None:
         """Begin the work behind the future (a lazy `ctx.run`); a no-op for the others."""
@@ -47,7 +51,7 @@ class DurableFuture(RestateDurableFuture[T]):
     async def _result(self) -> T:
         result = await self._ctx.wait_for(self)
         result.raise_for_failure()
-        return self._decode(result.value)
+        return self._decode(await self._ctx.decoded(result.value) if self._coded else result.value)
 
     def __await__(self) -> typing.Generator[typing.Any, typing.Any, T]:
         return self._result().__await__()

@@ -6,6 +6,7 @@ import typing
 
 from restate_pg.api.app import App
 from restate_pg.api.definitions import Handler
+from restate_pg.api.retry import InvocationRetryPolicy
 from restate_pg.runtime.clock import DbClock
 from restate_pg.runtime.port import JournalStore
 from restate_pg.core.records import Batch, FlushResult, Lease, Submission
@@ -17,6 +18,8 @@ class Host(typing.Protocol):
     deployment_id: str
     poll_interval: float
     default_inactivity_timeout: float
+    #: The retry policy of handlers and services that set none (Restate's `default-retry-policy`).
+    default_retry_policy: typing.Optional[InvocationRetryPolicy]
 
     @property
     def store(self) -> JournalStore:

@@ -113,7 +113,7 @@ class RunCommands(ContextCore):
                     value = await asyncio.get_running_loop().run_in_executor(None, call)
                     if inspect.isawaitable(value):
                         value = await value
-                result = Result(serde.serialize(value))
+                result = Result(self._encode(serde.serialize(value)))
                 break
             except TerminalError as exc:
                 result = Result(None, Failure(exc.status_code, exc.message, exc.metadata))
@@ -185,7 +185,7 @@ class RunCommands(ContextCore):
 
         def seal(value: typing.Any, error: typing.Optional[TerminalError]) -> Statement:
             self._check_open()
-            raw = serde.serialize(value) if error is None else None
+            raw = self._encode(serde.serialize(value)) if error is None else None
             failure = None if error is None else Failure(error.status_code, error.message, error.metadata)
             row = self._machine.journal_run(command, name, Result(raw, failure), IN_TRANSACTION)
             batch = self._machine.take_batch()

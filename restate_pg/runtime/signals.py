@@ -29,7 +29,7 @@ class SignalCommands(ContextCore):
         return DurableFuture(self, self._machine.signal(name), serde.deserialize)
 
     def resolve_signal(self, invocation_id: str, name: str, value: I, serde: Serde[I] = DefaultSerde()) -> None:
-        self._command(self._machine.send_signal, invocation_id, name, serde.serialize(value), None)
+        self._command(self._machine.send_signal, invocation_id, name, self._encode(serde.serialize(value)), None)
 
     def reject_signal(self, invocation_id: str, name: str, failure_message: str, failure_code: int = 500) -> None:
         self._command(self._machine.send_signal, invocation_id, name, None, Failure(failure_code, failure_message))

@@ -57,7 +57,7 @@ class StateCommands(ContextCore):
                 value = (await self._load_state()).get(name)
             if not replayed:
                 self._machine.journal_get_state(command, name, entry_name, value)
-            return None if value is None else serde.deserialize(value)
+            return None if value is None else serde.deserialize(await self.decoded(value))
 
         return read()
 
@@ -75,7 +75,7 @@ class StateCommands(ContextCore):
 
     def set(self, name: str, value: T, serde: Serde[T] = DefaultSerde(), entry_name: typing.Optional[str] = None) -> None:
         service, key = self._require_state(True)
-        raw = serde.serialize(value)
+        raw = self._encode(serde.serialize(value))
         self._command(self._machine.set_state, service, key, name, raw, entry_name)
 
     def clear(self, name: str, entry_name: typing.Optional[str] = None) -> None:

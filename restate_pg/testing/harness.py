@@ -23,6 +23,8 @@ import orjson
 from fastapi import FastAPI
 
 from restate_pg.api.app import App
+from restate_pg.api.entry_codec import JournalValueCodec, decoded
+from restate_pg.api.retry import InvocationRetryPolicy
 from restate_pg.api.serde import DefaultSerde, Serde, serde_for_type
 from restate_pg.cli.servers import running, uvicorn_server
 from restate_pg.client.base import RestateClient
@@ -40,6 +42,11 @@ T = typing.TypeVar("T")
 
 #: restate-sdk's default image of its harness's Restate server (unused here: no Docker).
 RESTATE_IMAGE = "docker.io/restatedev/restate:latest"
+
+#: `disable_retries`: what restate-sdk's harness sets as its server's default retry policy
+#: (`RESTATE_DEFAULT_RETRY_POLICY__MAX_ATTEMPTS=1`, `__ON_MAX_ATTEMPTS=kill`): a failing attempt
+#: fails the invocation at once, unless its handler or service sets a policy of its own.
+NO_RETRIES = InvocationRetryPolicy(max_attempts=1, on_max_attempts="kill")
 
 #: Path of the admin API beside the ingress on the harness's server.
 ADMIN_PREFIX = "/admin"
@@ -97,7 +104,8 @@ class HarnessEnvironment:
                 if fire_timers:
                     await self.fire_timers()
                 await asyncio.wait([result], timeout=self.engine.poll_interval / 4)
-            return serde_for_type(type_hint, serde).deserialize(output_of(invocation_id, result.result()))
+            output = await decoded(self.client.journal_value_codec, output_of(invocation_id, result.result()))
+            return serde_for_type(type_hint, serde).deserialize(output)
         finally:
             result.cancel()
 
@@ -136,7 +144,7 @@ async def create_test_harness(
     restate_image: str = RESTATE_IMAGE,
     always_replay: bool = False,
     disable_retries: bool = False,
-    journal_value_codec: typing.Any = None,
+    journal_value_codec: typing.Optional[JournalValueCodec] = None,
     *,
     database_url: typing.Optional[str] = None,
     schema: str = DEFAULT_SCHEMA,
@@ -144,8 +152,12 @@ async def create_test_harness(
 ) -> typing.AsyncIterator[HarnessEnvironment]:
     """Run `app` for a test: ingress and admin API on a free local port, and a worker, in this
     event loop, until the block ends. restate-sdk's signature: `follow_logs` and `restate_image`
-    concern its Docker container and are ignored (the worker logs in the test's process);
-    `disable_retries` and `journal_value_codec` are refused (not supported yet).
+    concern its Docker container and are ignored (the worker logs in the test's process).
+    `disable_retries` makes one attempt the default retry policy, then the invocation fails
+    (`NO_RETRIES`; a handler's or service's own policy still applies), as restate-sdk's harness
+    configures its server. `journal_value_codec` is `env.client`'s, as restate-sdk's: give the
+    codec of `restate.app(..., journal_value_codec=...)` so that the client's inputs and
+    results match what the handlers journal.
 
     `database_url` is a database whose restate-pg `schema` is migrated (the pytest fixture
     `restate_database_url` gives one); without it, `$DATABASE_URL` is migrated and used, else an
@@ -153,12 +165,10 @@ async def create_test_harness(
     invocation whenever it waits, so that every step after the first runs on a replayed
     handler, as with Restate's harness. Other keywords go to the worker's `Engine`
     (`concurrency`, `lease_seconds`, `poll_interval`...)."""
-    if disable_retries:
-        raise NotImplementedError(
-            "disable_retries is not supported by restate-pg's harness yet: give the service "
-            "invocation_retry_policy=InvocationRetryPolicy(max_attempts=1, on_max_attempts='kill') instead")
-    if journal_value_codec is not None:
-        raise NotImplementedError("journal_value_codec is not supported by restate-pg yet")
+    if disable_retries:  # as Restate's harness sets its server's default retry policy
+        engine_options["default_retry_policy"] = NO_RETRIES
+    if journal_value_codec is not None and not isinstance(journal_value_codec, JournalValueCodec):
+        raise TypeError(f"journal_value_codec must be a JournalValueCodec, got {journal_value_codec!r}")
     if always_replay:
         engine_options["inactivity_timeout"] = 0.0
     engine_options.setdefault("poll_interval", 0.2)
@@ -168,7 +178,7 @@ async def create_test_harness(
             database_url = await asyncio.to_thread(
                 stack.enter_context, migrated_database(data_dir=data_dir / "pgdata", schema=schema)
             )
-        yield await stack.enter_async_context(_running(app, database_url, schema, engine_options))
+        yield await stack.enter_async_context(_running(app, database_url, schema, engine_options, journal_value_codec))
 
 
 def test_harness(
@@ -189,7 +199,8 @@ test_harness.__test__ = False  # type: ignore[attr-defined]  # not a test, whate
 
 @contextlib.asynccontextmanager
 async def _running(
-    app: App, database_url: str, schema: str, engine_options: typing.Dict[str, typing.Any]
+    app: App, database_url: str, schema: str, engine_options: typing.Dict[str, typing.Any],
+    codec: typing.Optional[JournalValueCodec] = None,
 ) -> typing.AsyncIterator[HarnessEnvironment]:
     from restate_pg.admin import create_admin_router
     from restate_pg.ingress import create_router
@@ -203,6 +214,7 @@ async def _running(
         async with serve_api(api) as base_url:
             admin_url = base_url + ADMIN_PREFIX
             client = HttpClient(base_url, admin_url=admin_url, app=app)
+            client.journal_value_codec = codec
             try:
                 yield HarnessEnvironment(base_url, admin_url, client, database_url, schema, engine)
             finally:

@@ -311,6 +311,7 @@ class MemoryRuntime:
     worker_id = "memory-worker"
     deployment_id = "memory"
     poll_interval = 0.01
+    default_retry_policy = None
 
     def __init__(self, app: App, inactivity_timeout: timedelta = timedelta(0)) -> None:
         self.app = app

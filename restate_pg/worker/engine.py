@@ -19,6 +19,7 @@ from restate_pg.api.app import App
 from restate_pg.api.definitions import Handler
 from restate_pg.api.errors import SdkInternalBaseException
 from restate_pg.api.metadata import service_metadata
+from restate_pg.api.retry import InvocationRetryPolicy
 from restate_pg.core import hints
 from restate_pg.core.errors import Fenced, JournalConflict, StoreUnavailable
 from restate_pg.core.hints import HintKind
@@ -78,8 +79,12 @@ class Engine(Gateway):
         deployment: typing.Optional[str] = None,
         take_over_deployments: bool = False,
         faults: typing.Optional[FaultPlan] = None,
+        default_retry_policy: typing.Optional[InvocationRetryPolicy] = None,
     ) -> None:
         self.run_handlers = run_handlers
+        #: The retry policy of handlers that set none, theirs or their service's (the harness's
+        #: `disable_retries`: one attempt, then killed).
+        self.default_retry_policy = default_retry_policy
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds
         self.deployment_id = deployment or app.deployment_id
