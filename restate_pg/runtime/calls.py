@@ -120,7 +120,8 @@ class CallCommands(ContextCore):
                      limit_key: typing.Optional[str] = None) -> DurableSendHandle:
         target = self._target(service, handler)
         flow = FlowOptions(scope, limit_key) if scope is not None or limit_key is not None else None
-        _, callee = self._outgoing("OneWayCall", target, key, self._encode(bytes(arg)), idempotency_key, headers, send_delay, flow)
+        payload = self._encode(bytes(arg))
+        _, callee = self._outgoing("OneWayCall", target, key, payload, idempotency_key, headers, send_delay, flow)
         return DurableSendHandle(self, callee)
 
     def cancel_invocation(self, invocation_id: str) -> None:
