@@ -115,6 +115,10 @@ def _json_variants(value: typing.Any, path: str = "") -> typing.Iterator[typing.
             yield f"name of {where}", {**{k: v for k, v in value.items() if k != key}, _poisoned(key): item}, "bad field name"
             for inner, changed, fragment in _json_variants(item, where):
                 yield inner, {**value, key: changed}, fragment
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            for inner, changed, fragment in _json_variants(item, f"{path}[{index}]"):
+                yield inner, [*value[:index], changed, *value[index + 1:]], fragment
 
 
 def variants(probe: Probe, prefix: str = "") -> typing.Iterator[Variant]:
@@ -145,6 +149,7 @@ def variants(probe: Probe, prefix: str = "") -> typing.Iterator[Variant]:
 
 SERVICE, KEY, HANDLER = name_field("Counter", "service name"), Field("k", "key"), name_field("add", "handler name")
 DELAY = Field("1s", "delay query parameter")
+SCOPE = Field("tenant-1", "scope", 400, "invalid scope")
 STORED = ("idempotency-key", "x-restate-probe")
 
 INGRESS_PROBES = (
@@ -159,6 +164,9 @@ INGRESS_PROBES = (
           {"service": SERVICE, "key": KEY, "handler": HANDLER}, content=b"1", stored_headers=STORED),
     Probe("/restate/send/{rest:path}", "POST", "/restate/send/{service}/{key}/{handler}",
           {"service": SERVICE, "key": KEY, "handler": HANDLER}, {"delay": DELAY}, content=b"1", stored_headers=STORED),
+    *(Probe("/restate/scope/{rest:path}", "POST", f"/restate/scope/{{scope}}/{verb}/{{service}}/{{key}}/{{handler}}",
+            {"scope": SCOPE, "service": SERVICE, "key": KEY, "handler": HANDLER}, content=b"1", stored_headers=STORED)
+      for verb in ("call", "send")),
     *(Probe(f"{prefix}/{{awakeable_id}}/{{action}}", "POST", f"{prefix}/{{awakeable_id}}/{{action}}",
             {"awakeable_id": Field(AWAKEABLE, "awakeable id"), "action": action(verb)}, **body)  # type: ignore[arg-type]
       for prefix in ("/restate/awakeables", "/restate/a")
@@ -215,6 +223,9 @@ ADMIN_PROBES = (
     _admin("/cron/{job}", "PATCH", body={"enabled": False}),
     _admin("/cron/{job}", "DELETE"),
     _admin("/query", "POST", body={"query": "SELECT 1"}),
+    *(_admin(path, "GET") for path in ("/limits/rules", "/limits/queues")),
+    _admin("/limits/rules", "PUT", body=[{"pattern": "checkout/*", "limits": {"concurrency": 2}, "description": "per tenant"}]),
+    _admin("/limits/rules/bulk-delete", "POST", body=[{"pattern": "checkout/*"}]),
 )
 
 
