@@ -216,3 +216,57 @@ def test_the_cli_sets_lists_and_deletes_rules(database_url):
     assert cli("delete", "cli-scope/*").stdout == "deleted rule 'cli-scope/*'\n"
     gone = cli("delete", "cli-scope/*")
     assert gone.returncode != 0 and gone.stdout == "no rule 'cli-scope/*'\n"
+
+
+async def test_clients_scope_calls_and_sends_with_a_limit_key(cluster, database_url):
+    """restate-sdk's own client (`generic_call`/`generic_send` with `scope` and `limit_key`) and
+    restate-pg's clients (`client.scope(...)`, over HTTP and over SQL) start scoped invocations
+    that the rules hold; a scope partitions identity, a limit key does not."""
+    import restate  # restate-sdk, as a client of restate-pg's ingress
+
+    import restate_pg
+    from restate_pg.client.handle import ClientError
+
+    await set_rules(cluster, {"pattern": "clients/*", "limits": {"concurrency": 1}},
+                    {"pattern": "clients/full", "limits": {"backlog": 1, "rate": {"tokens": 1, "interval_ms": 3_600_000, "burst": 1}}})
+    job = lambda tag, n: {"tag": tag, "n": n, "ms": 20}  # noqa: E731
+    json_headers = {"content-type": "application/json"}
+    async with restate.create_client(cluster.base_url) as sdk, \
+            restate_pg.create_client(cluster.base_url) as http, \
+            restate_pg.create_client(database_url, app=flow.app) as sql:
+        calls = [sdk.generic_call("Limited", "work", json.dumps(job("via-sdk", n)).encode(), headers=json_headers,
+                                  scope="clients", limit_key="sdk") for n in range(3)]
+        calls += [http.scope("clients").service_call(flow.work, job("via-http", n), limit_key="http") for n in range(3)]
+        calls += [sql.scope("clients").service_call(flow.work, job("via-sql", n), limit_key="sql") for n in range(3)]
+        answers = await asyncio.gather(*calls)
+        assert answers[:3] == [json.dumps(f"done {n}").encode() for n in range(3)]
+        assert answers[3:] == [f"done {n}" for n in range(3)] * 2
+        assert [most_at_once(tag) for tag in ("via-sdk", "via-http", "via-sql")] == [1, 1, 1]
+
+        sent = await sdk.generic_send("Limited", "work", json.dumps(job("sent", 0)).encode(), headers=json_headers,
+                                      scope="clients", limit_key="sdk")
+        assert await http.attach_invocation(sent.invocation_id) == "done 0"
+        # one idempotency key: the same invocation in one scope whatever the limit key, another in another scope
+        first = await http.scope("clients").service_send(flow.work, job("idem", 1), limit_key="a", idempotency_key="k")
+        again = await sql.scope("clients").service_send(flow.work, job("idem", 1), limit_key="b", idempotency_key="k")
+        other = await sql.scope("clients2").service_send(flow.work, job("idem", 2), idempotency_key="k")
+        assert first.invocation_id == again.invocation_id != other.invocation_id
+
+        for client in (http, sql):  # refused before anything is sent or written
+            with pytest.raises(ValueError, match="invalid scope"):
+                client.scope("no spaces")
+            with pytest.raises(ValueError, match="needs a scope"):
+                await client.generic_call("Limited", "work", b"{}", limit_key="a")
+            with pytest.raises(ValueError, match="invalid limit key"):
+                await client.scope("clients").service_send(flow.work, job("x", 0), limit_key="a/b/c")
+        refused = []
+        for client in (http, sql, http, sql):  # one starts (its token), one queues, the next are refused
+            try:
+                await client.scope("clients").service_send(flow.work, job("full", 0), limit_key="full")
+            except ClientError as exc:
+                refused.append((exc.status_code, "backlog of clients/full is full" in str(exc)))
+        assert refused[-2:] == [(429, True), (429, True)]
+    with psycopg.connect(ledger.dsn()) as conn:
+        stored = conn.execute("SELECT limit_key, count(*) FROM restate.invocation WHERE scope = 'clients'"
+                              " AND limit_key IN ('sdk', 'http', 'sql') GROUP BY 1 ORDER BY 1").fetchall()
+    assert stored == [("http", 3), ("sdk", 4), ("sql", 3)]
