@@ -159,6 +159,9 @@ INGRESS_PROBES = (
           {"service": SERVICE, "key": KEY, "handler": HANDLER}, content=b"1", stored_headers=STORED),
     Probe("/restate/send/{rest:path}", "POST", "/restate/send/{service}/{key}/{handler}",
           {"service": SERVICE, "key": KEY, "handler": HANDLER}, {"delay": DELAY}, content=b"1", stored_headers=STORED),
+    *(Probe("/restate/scope/{rest:path}", "POST", f"/restate/scope/{{scope}}/{verb}/{{service}}/{{key}}/{{handler}}",
+            {"scope": Field("s", "scope", 400, "invalid scope"), "service": SERVICE, "key": KEY, "handler": HANDLER},
+            content=b"1", stored_headers=STORED) for verb in ("call", "send")),
     *(Probe(f"{prefix}/{{awakeable_id}}/{{action}}", "POST", f"{prefix}/{{awakeable_id}}/{{action}}",
             {"awakeable_id": Field(AWAKEABLE, "awakeable id"), "action": action(verb)}, **body)  # type: ignore[arg-type]
       for prefix in ("/restate/awakeables", "/restate/a")
@@ -211,7 +214,10 @@ ADMIN_PROBES = (
     _admin("/deployments/{deployment_id}", "PUT"),
     _admin("/deployments/{deployment_id}", "DELETE"),
     _admin("/cron", "POST", body={"name": "nightly", "schedule": "0 3 * * *", "handler": "Effects/echo", "timezone": "UTC",
-                                  "catch_up": "latest", "headers": {"x-probe": "1"}}),
+                                  "catch_up": "latest", "headers": {"x-probe": "1"}, "scope": "s", "limit_key": "k"}),
+    *(_admin(path, "GET") for path in ("/limits/rules", "/limits/queues")),
+    _admin("/limits/rules", "PUT", body=[{"pattern": "s/k", "limits": {"concurrency": 1}, "description": "d"}]),
+    _admin("/limits/rules/bulk-delete", "POST", body=[{"pattern": "s/k"}]),
     _admin("/cron/{job}", "PATCH", body={"enabled": False}),
     _admin("/cron/{job}", "DELETE"),
     _admin("/query", "POST", body={"query": "SELECT 1"}),

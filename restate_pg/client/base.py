@@ -19,7 +19,7 @@ from restate_pg.client.handle import RestateClientSendHandle
 from restate_pg.client.scoped import RestateScopedClient, flow_of
 from restate_pg.client.target import Target, TargetLike, named, resolve
 from restate_pg.core.records import Failure
-from restate_pg.runtime.flow import FlowOptions
+from restate_pg.api.flow import FlowOptions
 from restate_pg.validation import check_text
 
 O = typing.TypeVar("O")

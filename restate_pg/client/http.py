@@ -19,7 +19,7 @@ from restate_pg.client.base import Headers, RestateClient, raise_failure
 from restate_pg.client.handle import ClientError, RestateClientSendHandle
 from restate_pg.client.target import Target
 from restate_pg.core.records import Failure
-from restate_pg.runtime.flow import FlowOptions
+from restate_pg.api.flow import FlowOptions
 from restate_pg.validation import check_headers
 
 

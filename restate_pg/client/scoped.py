@@ -15,7 +15,7 @@ from datetime import timedelta
 from restate_pg.api.errors import TerminalError
 from restate_pg.client.handle import RestateClientSendHandle
 from restate_pg.client.target import TargetLike
-from restate_pg.runtime.flow import FlowOptions
+from restate_pg.api.flow import FlowOptions
 
 if typing.TYPE_CHECKING:
     from restate_pg.client.base import RestateClient
@@ -23,13 +23,13 @@ if typing.TYPE_CHECKING:
 Headers = typing.Optional[typing.Dict[str, str]]
 
 
-def flow_of(scope: typing.Optional[str], limit_key: typing.Optional[str]) -> typing.Optional[FlowOptions]:
-    """A request's scope and limit key, checked as the ingress checks them: a ValueError before
-    anything is sent or written. Scoped requests from clients may be refused by a full backlog."""
-    if scope is None and limit_key is None:
+def flow_of(scope: typing.Optional[str], limit_key: typing.Optional[str], priority: int = 0) -> typing.Optional[FlowOptions]:
+    """A request's scope, limit key and priority, checked as the ingress checks them: a ValueError
+    before anything is sent or written. Scoped requests from clients may be refused by a full backlog."""
+    if scope is None and limit_key is None and priority == 0:
         return None
     try:
-        return FlowOptions(scope, limit_key, check_backlog=True)
+        return FlowOptions(scope, limit_key, priority, check_backlog=scope is not None)
     except TerminalError as exc:
         raise ValueError(exc.message) from None
 

@@ -16,7 +16,7 @@ from datetime import timedelta
 from restate_pg.api.app import App
 from restate_pg.api.definitions import Handler, handler_of
 from restate_pg.api.serde import DefaultSerde, Serde
-from restate_pg.runtime.flow import FlowOptions
+from restate_pg.api.flow import FlowOptions
 from restate_pg.runtime.submission import new_submission
 from restate_pg.core.records import Submission
 from restate_pg.validation import check_headers, check_text

@@ -43,7 +43,7 @@ from restate_pg.protocol.awakeables import awakeable_signal
 from restate_pg.protocol.errors import ProtocolViolation
 from restate_pg.protocol.framing import MessageType as T
 from restate_pg.protocol.messages import ENTRY_TYPES, MESSAGE_TYPES_BY_ENTRY_TYPE
-from restate_pg.runtime.flow import FlowOptions
+from restate_pg.api.flow import FlowOptions
 
 #: A command's result known as it arrives: journaled right after it.
 Result = typing.Tuple[typing.Optional[bytes], typing.Optional[Failure]]

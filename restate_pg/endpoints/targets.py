@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from restate_pg.core.ids import idempotent_invocation_id, new_invocation_id, workflow_invocation_id
 from restate_pg.core.records import Submission
-from restate_pg.runtime.flow import FlowOptions
+from restate_pg.api.flow import FlowOptions
 
 
 @dataclass(frozen=True)
