@@ -270,3 +270,40 @@ async def test_clients_scope_calls_and_sends_with_a_limit_key(cluster, database_
         stored = conn.execute("SELECT limit_key, count(*) FROM restate.invocation WHERE scope = 'clients'"
                               " AND limit_key IN ('sdk', 'http', 'sql') GROUP BY 1 ORDER BY 1").fetchall()
     assert stored == [("http", 3), ("sdk", 4), ("sql", 3)]
+
+
+async def test_metrics_and_the_ui_overview_show_queues_and_rules(cluster):
+    """One start an hour: of three sends, one runs and two queue; the scrape and the overview
+    say so, with the rules' limits."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    await set_rules(cluster, {"pattern": "gauge", "description": "one an hour",
+                              "limits": {"backlog": 5, "rate": {"tokens": 1, "interval_ms": 3_600_000, "burst": 1}}},
+                    {"pattern": "gauge/*", "limits": {"concurrency": 3}})
+    for n in range(3):
+        sent = await cluster.client.post("/restate/scope/gauge/send/Limited/work", headers={"x-restate-limit-key": "k"},
+                                         json={"tag": "gauge", "n": n})
+        assert sent.status_code == 202, sent.text
+
+    async def gauges() -> typing.Dict[typing.Tuple[str, ...], float]:
+        text = (await cluster.client.get("/admin/metrics")).text
+        return {(s.name, s.labels.get("scope") or s.labels["pattern"], s.labels.get("stage") or s.labels["limit"]): s.value
+                for family in text_string_to_metric_families(text) for s in family.samples
+                if s.name.startswith("restate_pg_flow_") and "gauge" in (s.labels.get("scope"), s.labels.get("pattern", "")[:5])}
+
+    async def stages() -> typing.Dict[typing.Tuple[str, ...], float]:
+        return {k: v for k, v in (await gauges()).items() if k[0] == "restate_pg_flow_invocations"}
+
+    await eventually(stages, {("restate_pg_flow_invocations", "gauge", "running"): 0.0,
+                              ("restate_pg_flow_invocations", "gauge", "queued"): 2.0,
+                              ("restate_pg_flow_invocations", "gauge", "waiting"): 0.0}, what="one to run and two to queue")
+    limits = {k: v for k, v in (await gauges()).items() if k[0] == "restate_pg_flow_rule_limit"}
+    assert limits == {("restate_pg_flow_rule_limit", "gauge", "rate_per_second"): pytest.approx(1 / 3600),
+                      ("restate_pg_flow_rule_limit", "gauge", "burst"): 1.0,
+                      ("restate_pg_flow_rule_limit", "gauge", "backlog"): 5.0,
+                      ("restate_pg_flow_rule_limit", "gauge/*", "concurrency"): 3.0}
+
+    page = (await cluster.client.get("/admin/ui/")).text
+    flow_section = page.split('<h2 id="flow-control">Flow control</h2>')[1].split("<h2>")[0]
+    assert "<td>gauge</td>" in flow_section and "1 per 3600000 ms, burst 1" in flow_section and "one an hour" in flow_section
+    assert "<tr><td>gauge</td><td>k</td><td>0</td><td>2</td><td>0</td>" in flow_section
