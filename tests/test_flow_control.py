@@ -307,3 +307,16 @@ async def test_metrics_and_the_ui_overview_show_queues_and_rules(cluster):
     flow_section = page.split('<h2 id="flow-control">Flow control</h2>')[1].split("<h2>")[0]
     assert "<td>gauge</td>" in flow_section and "1 per 3600000 ms, burst 1" in flow_section and "one an hour" in flow_section
     assert "<tr><td>gauge</td><td>k</td><td>0</td><td>2</td><td>0</td>" in flow_section
+
+
+async def test_restart_as_new_keeps_the_scope_limit_key_and_priority(cluster):
+    done = await cluster.client.post("/restate/scope/again/call/Limited/work", json={"tag": "again", "n": 1},
+                                     headers={"x-restate-limit-key": "t1/u1", "x-restate-pg-priority": "9"})
+    assert done.status_code == 200, done.text
+    restarted = await cluster.client.patch(f"/admin/invocations/{done.headers['x-restate-id']}/restart-as-new")
+    assert restarted.status_code == 200, restarted.text
+    new_id = restarted.json()["new_invocation_id"]
+    assert (await cluster.client.get(f"/restate/invocation/{new_id}/attach")).json() == "done 1"
+    with psycopg.connect(ledger.dsn()) as conn:
+        row = conn.execute("SELECT scope, limit_key, priority FROM restate.invocation WHERE id = %s", (new_id,)).fetchone()
+    assert row == ("again", "t1/u1", 9)
