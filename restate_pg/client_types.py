@@ -2,5 +2,6 @@
 
 from restate_pg.client.base import RestateClient
 from restate_pg.client.handle import HttpError, RestateClientSendHandle
+from restate_pg.client.scoped import RestateScopedClient
 
-__all__ = ["HttpError", "RestateClient", "RestateClientSendHandle"]
+__all__ = ["HttpError", "RestateClient", "RestateClientSendHandle", "RestateScopedClient"]

@@ -219,7 +219,7 @@ ADMIN_PROBES = (
     _admin("/deployments/{deployment_id}", "PUT"),
     _admin("/deployments/{deployment_id}", "DELETE"),
     _admin("/cron", "POST", body={"name": "nightly", "schedule": "0 3 * * *", "handler": "Effects/echo", "timezone": "UTC",
-                                  "catch_up": "latest", "headers": {"x-probe": "1"}}),
+                                  "catch_up": "latest", "headers": {"x-probe": "1"}, "scope": "s", "limit_key": "k"}),
     _admin("/cron/{job}", "PATCH", body={"enabled": False}),
     _admin("/cron/{job}", "DELETE"),
     _admin("/query", "POST", body={"query": "SELECT 1"}),

@@ -334,6 +334,34 @@ async def test_cli_lists_disables_and_deletes_schedules(admin, clean_db):
     assert (await asyncio.to_thread(cli, clean_db, "list")).stdout == "no cron jobs\n"
 
 
+async def test_a_schedule_gives_each_tick_its_scope_limit_key_and_priority(admin, clean_db):
+    created = await create(admin, "scoped", "latest", scope="reports", limit_key="acme/daily", priority=-5)
+    assert (created["scope"], created["limit_key"], created["priority"]) == ("reports", "acme/daily", -5)
+    await miss_since(admin.engine, "scoped", "now() - interval '2 years'")
+    assert len(await fired(admin.engine, "scoped")) == 1
+    ran = await eventually(lambda: row(admin.engine, "SELECT scope, limit_key, priority, status FROM restate.invocation"
+                                       " WHERE headers->>'x-restate-pg-cron' = 'scoped'"), ("reports", "acme/daily", -5, "completed"))
+    assert ran == ("reports", "acme/daily", -5, "completed")
+    for fields, message in [({"scope": "no spaces"}, "invalid scope 'no spaces'"), ({"limit_key": "a"}, "a limit key needs a scope"),
+                            ({"scope": "s", "priority": "high"}, "invalid priority 'high'")]:
+        refused = await admin.client.post("/admin/cron", json={"name": "bad", "schedule": "* * * * *", "handler": "Ticker/tick",
+                                                               "input": "x", **fields})
+        assert refused.status_code == 400 and message in refused.json()["message"], refused.text
+
+    made = await asyncio.to_thread(cli, clean_db, "create", "from-cli", "0 5 * * *", "Ticker/tick", "--input", '"hi"',
+                                   "--scope", "reports", "--limit-key", "acme", "--priority", "3")
+    assert made.returncode == 0 and made.stdout.startswith("created cron job 'from-cli', next tick "), made.stderr
+    listed = {job["name"]: job for job in json.loads((await asyncio.to_thread(cli, clean_db, "list", "--json")).stdout)}
+    assert {k: listed["from-cli"][k] for k in ("handler", "scope", "limit_key", "priority", "source")} == {
+        "handler": "tick", "scope": "reports", "limit_key": "acme", "priority": 3, "source": "api"}
+    not_json = await asyncio.to_thread(cli, clean_db, "create", "x", "* * * * *", "Ticker/tick", "--input", "{")
+    assert not_json.returncode == 2 and "--input is not JSON" in not_json.stderr
+    bad_scope = await asyncio.to_thread(cli, clean_db, "create", "x", "* * * * *", "Ticker/tick", "--scope", "a b")
+    assert bad_scope.returncode == 2 and "invalid scope 'a b'" in bad_scope.stderr
+    unknown = await asyncio.to_thread(cli, clean_db, "create", "x", "* * * * *", "Nope/tick")
+    assert unknown.returncode == 1 and "service 'Nope' is not registered" in unknown.stderr
+
+
 # -- the README -------------------------------------------------------------------------------
 
 

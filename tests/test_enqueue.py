@@ -14,7 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.orm import Session
 
 import restate_pg
+from restate_pg.client.handle import ClientError
 from restate_pg.core.hints import work_channel
+from restate_pg.services.rules import FlowRuleBook
 from restate_pg.store.database import to_sqlalchemy_url
 from tests.apps import awakeables, clients, workflows
 from tests.support.polling import eventually, row
@@ -162,6 +164,33 @@ def test_bad_requests_are_refused_before_anything_is_written(clean_db):
         with pytest.raises(TypeError, match="use the async variant"):
             asyncio.run(_enqueue_on_async_connection(clean_db))
         assert conn.execute("SELECT count(*) FROM restate.invocation").fetchone()[0] == 0
+
+
+async def test_flow_control_in_the_applications_transaction(ingress):
+    """A scope, limit key and priority are stored with the invocation (which runs, under the
+    rules); bad ones are refused before anything is written, and a full backlog raises 429 with
+    nothing written, leaving the application's transaction usable."""
+    await FlowRuleBook(ingress.engine.store).upsert([{"pattern": "outbox/full", "limits": {"backlog": 1}}])
+    conninfo = ingress.engine.store.conninfo
+    async with await psycopg.AsyncConnection.connect(conninfo) as conn:
+        sent = await restate_pg.enqueue_async(conn, clients.confirm, 30, scope="outbox", limit_key="acme/u1", priority=7)
+    assert await output_of(ingress, sent.invocation_id) == b'"order 30 confirmed"'
+    assert await row(ingress.engine, "SELECT scope, limit_key, priority FROM restate.invocation WHERE id = %s",
+                     sent.invocation_id) == ("outbox", "acme/u1", 7)
+    with psycopg.connect(conninfo) as conn:
+        for options, message in [({"scope": "a b"}, "invalid scope"), ({"limit_key": "a"}, "needs a scope"),
+                                 ({"scope": "s", "priority": 5000}, "invalid priority")]:
+            with pytest.raises(ValueError, match=message):
+                restate_pg.enqueue(conn, clients.confirm, 1, **options)
+        assert conn.execute("SELECT count(*) FROM restate.invocation WHERE scope IS DISTINCT FROM 'outbox'").fetchone()[0] == 0
+        # one queued in this transaction fills the backlog of outbox/full: the next is refused
+        first = restate_pg.enqueue(conn, clients.confirm, 31, scope="outbox", limit_key="full")
+        with pytest.raises(ClientError) as refused:
+            restate_pg.enqueue(conn, clients.confirm, 32, scope="outbox", limit_key="full")
+        assert (refused.value.status_code, refused.value.message) == (429, "the backlog of outbox/full is full: retry later")
+        conn.commit()
+    assert await output_of(ingress, first.invocation_id) == b'"order 31 confirmed"'
+    assert await row(ingress.engine, "SELECT count(*) FROM restate.invocation WHERE limit_key = 'full'") == (1,)
 
 
 async def _enqueue_on_async_connection(database_url: str) -> None:

@@ -216,3 +216,107 @@ def test_the_cli_sets_lists_and_deletes_rules(database_url):
     assert cli("delete", "cli-scope/*").stdout == "deleted rule 'cli-scope/*'\n"
     gone = cli("delete", "cli-scope/*")
     assert gone.returncode != 0 and gone.stdout == "no rule 'cli-scope/*'\n"
+
+
+async def test_clients_scope_calls_and_sends_with_a_limit_key(cluster, database_url):
+    """restate-sdk's own client (`generic_call`/`generic_send` with `scope` and `limit_key`) and
+    restate-pg's clients (`client.scope(...)`, over HTTP and over SQL) start scoped invocations
+    that the rules hold; a scope partitions identity, a limit key does not."""
+    import restate  # restate-sdk, as a client of restate-pg's ingress
+
+    import restate_pg
+    from restate_pg.client.handle import ClientError
+
+    await set_rules(cluster, {"pattern": "clients/*", "limits": {"concurrency": 1}},
+                    {"pattern": "clients/full", "limits": {"backlog": 1, "rate": {"tokens": 1, "interval_ms": 3_600_000, "burst": 1}}})
+    job = lambda tag, n: {"tag": tag, "n": n, "ms": 20}  # noqa: E731
+    json_headers = {"content-type": "application/json"}
+    async with restate.create_client(cluster.base_url) as sdk, \
+            restate_pg.create_client(cluster.base_url) as http, \
+            restate_pg.create_client(database_url, app=flow.app) as sql:
+        calls = [sdk.generic_call("Limited", "work", json.dumps(job("via-sdk", n)).encode(), headers=json_headers,
+                                  scope="clients", limit_key="sdk") for n in range(3)]
+        calls += [http.scope("clients").service_call(flow.work, job("via-http", n), limit_key="http") for n in range(3)]
+        calls += [sql.scope("clients").service_call(flow.work, job("via-sql", n), limit_key="sql") for n in range(3)]
+        answers = await asyncio.gather(*calls)
+        assert answers[:3] == [json.dumps(f"done {n}").encode() for n in range(3)]
+        assert answers[3:] == [f"done {n}" for n in range(3)] * 2
+        assert [most_at_once(tag) for tag in ("via-sdk", "via-http", "via-sql")] == [1, 1, 1]
+
+        sent = await sdk.generic_send("Limited", "work", json.dumps(job("sent", 0)).encode(), headers=json_headers,
+                                      scope="clients", limit_key="sdk")
+        assert await http.attach_invocation(sent.invocation_id) == "done 0"
+        # one idempotency key: the same invocation in one scope whatever the limit key, another in another scope
+        first = await http.scope("clients").service_send(flow.work, job("idem", 1), limit_key="a", idempotency_key="k")
+        again = await sql.scope("clients").service_send(flow.work, job("idem", 1), limit_key="b", idempotency_key="k")
+        other = await sql.scope("clients2").service_send(flow.work, job("idem", 2), idempotency_key="k")
+        assert first.invocation_id == again.invocation_id != other.invocation_id
+
+        for client in (http, sql):  # refused before anything is sent or written
+            with pytest.raises(ValueError, match="invalid scope"):
+                client.scope("no spaces")
+            with pytest.raises(ValueError, match="needs a scope"):
+                await client.generic_call("Limited", "work", b"{}", limit_key="a")
+            with pytest.raises(ValueError, match="invalid limit key"):
+                await client.scope("clients").service_send(flow.work, job("x", 0), limit_key="a/b/c")
+        refused = []
+        for client in (http, sql, http, sql):  # one starts (its token), one queues, the next are refused
+            try:
+                await client.scope("clients").service_send(flow.work, job("full", 0), limit_key="full")
+            except ClientError as exc:
+                refused.append((exc.status_code, "backlog of clients/full is full" in str(exc)))
+        assert refused[-2:] == [(429, True), (429, True)]
+    with psycopg.connect(ledger.dsn()) as conn:
+        stored = conn.execute("SELECT limit_key, count(*) FROM restate.invocation WHERE scope = 'clients'"
+                              " AND limit_key IN ('sdk', 'http', 'sql') GROUP BY 1 ORDER BY 1").fetchall()
+    assert stored == [("http", 3), ("sdk", 4), ("sql", 3)]
+
+
+async def test_metrics_and_the_ui_overview_show_queues_and_rules(cluster):
+    """One start an hour: of three sends, one runs and two queue; the scrape and the overview
+    say so, with the rules' limits."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    await set_rules(cluster, {"pattern": "gauge", "description": "one an hour",
+                              "limits": {"backlog": 5, "rate": {"tokens": 1, "interval_ms": 3_600_000, "burst": 1}}},
+                    {"pattern": "gauge/*", "limits": {"concurrency": 3}})
+    for n in range(3):
+        sent = await cluster.client.post("/restate/scope/gauge/send/Limited/work", headers={"x-restate-limit-key": "k"},
+                                         json={"tag": "gauge", "n": n})
+        assert sent.status_code == 202, sent.text
+
+    async def gauges() -> typing.Dict[typing.Tuple[str, ...], float]:
+        text = (await cluster.client.get("/admin/metrics")).text
+        return {(s.name, s.labels.get("scope") or s.labels["pattern"], s.labels.get("stage") or s.labels["limit"]): s.value
+                for family in text_string_to_metric_families(text) for s in family.samples
+                if s.name.startswith("restate_pg_flow_") and "gauge" in (s.labels.get("scope"), s.labels.get("pattern", "")[:5])}
+
+    async def stages() -> typing.Dict[typing.Tuple[str, ...], float]:
+        return {k: v for k, v in (await gauges()).items() if k[0] == "restate_pg_flow_invocations"}
+
+    await eventually(stages, {("restate_pg_flow_invocations", "gauge", "running"): 0.0,
+                              ("restate_pg_flow_invocations", "gauge", "queued"): 2.0,
+                              ("restate_pg_flow_invocations", "gauge", "waiting"): 0.0}, what="one to run and two to queue")
+    limits = {k: v for k, v in (await gauges()).items() if k[0] == "restate_pg_flow_rule_limit"}
+    assert limits == {("restate_pg_flow_rule_limit", "gauge", "rate_per_second"): pytest.approx(1 / 3600),
+                      ("restate_pg_flow_rule_limit", "gauge", "burst"): 1.0,
+                      ("restate_pg_flow_rule_limit", "gauge", "backlog"): 5.0,
+                      ("restate_pg_flow_rule_limit", "gauge/*", "concurrency"): 3.0}
+
+    page = (await cluster.client.get("/admin/ui/")).text
+    flow_section = page.split('<h2 id="flow-control">Flow control</h2>')[1].split("<h2>")[0]
+    assert "<td>gauge</td>" in flow_section and "1 per 3600000 ms, burst 1" in flow_section and "one an hour" in flow_section
+    assert "<tr><td>gauge</td><td>k</td><td>0</td><td>2</td><td>0</td>" in flow_section
+
+
+async def test_restart_as_new_keeps_the_scope_limit_key_and_priority(cluster):
+    done = await cluster.client.post("/restate/scope/again/call/Limited/work", json={"tag": "again", "n": 1},
+                                     headers={"x-restate-limit-key": "t1/u1", "x-restate-pg-priority": "9"})
+    assert done.status_code == 200, done.text
+    restarted = await cluster.client.patch(f"/admin/invocations/{done.headers['x-restate-id']}/restart-as-new")
+    assert restarted.status_code == 200, restarted.text
+    new_id = restarted.json()["new_invocation_id"]
+    assert (await cluster.client.get(f"/restate/invocation/{new_id}/attach")).json() == "done 1"
+    with psycopg.connect(ledger.dsn()) as conn:
+        row = conn.execute("SELECT scope, limit_key, priority FROM restate.invocation WHERE id = %s", (new_id,)).fetchone()
+    assert row == ("again", "t1/u1", 9)

@@ -32,6 +32,8 @@ EXPECTED = {
     "State": ("VIRTUAL_OBJECT", {"set": "EXCLUSIVE", "get": "SHARED", "clear": "EXCLUSIVE", "clearAll": "EXCLUSIVE",
                                  "keys": "SHARED", "add": "EXCLUSIVE"}),
     "Promises": ("WORKFLOW", {"run": "WORKFLOW", "resolve": "SHARED", "reject": "SHARED", "peek": "SHARED", "get": "SHARED"}),
+    "ScopedWork": ("SERVICE", {"work": None}),
+    "Scoped": ("SERVICE", {"fanOut": None, "sendOne": None}),
 }
 EXPECTED["LazyState"] = EXPECTED["State"]
 

@@ -25,15 +25,7 @@ KNOWN = {
     # the objects they would yield are never built.
     "restate_pg.connection.Connection": "never built: connect() raises ConnectError",
     "restate_pg.connection.TunnelInfo": "never built: connect() raises ConnectError",
-    # Not built yet (issue 14): the client's scopes, and create_client's `ingress` URL argument
-    # (restate-pg's create_client takes a URL or a database).
-    "restate_pg.RestateClient.scope": "client scopes: not built yet",
-    "restate_pg.RestateClient.generic_call": "client scopes: not built yet",
-    "restate_pg.RestateClient.generic_send": "client scopes: not built yet",
-    "restate_pg.client_types.RestateClient.scope": "client scopes: not built yet",
-    "restate_pg.client_types.RestateClient.generic_call": "client scopes: not built yet",
-    "restate_pg.client_types.RestateClient.generic_send": "client scopes: not built yet",
-    "restate_pg.client_types.RestateScopedClient": "client scopes: not built yet",
+    # create_client's `ingress` URL argument (restate-pg's create_client takes a URL or a database).
     "restate_pg.create_client: no parameter 'ingress'": "restate-pg's create_client(url) names it differently",
 }
 

@@ -16,7 +16,8 @@ from restate_pg.services.schedules import CronSchedules, cron_schedules, render_
 
 __all__ = ["CronSchedules", "add_cron_routes", "cron_schedules", "render_cron"]
 
-_CREATE_FIELDS = {"name", "schedule", "handler", "key", "input", "timezone", "catch_up", "headers"}
+_CREATE_FIELDS = {"name", "schedule", "handler", "key", "input", "timezone", "catch_up", "headers", "scope", "limit_key",
+                  "priority"}
 
 
 def add_cron_routes(router: APIRouter, engine: Gateway) -> None:

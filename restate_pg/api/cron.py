@@ -18,6 +18,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from cronsim import CronSim, CronSimError
 
 from restate_pg.api.definitions import Handler, handler_of
+from restate_pg.api.errors import TerminalError
+from restate_pg.api.flow import FlowOptions
 from restate_pg.api.inputs import InputRejected
 
 CatchUp = typing.Literal["latest", "all", "skip"]
@@ -51,7 +53,8 @@ class Cron:
     value passed to the handler (serialized with the handler's serde when given a function,
     as JSON otherwise; bytes are passed as they are). `catch_up` says what happens to ticks
     missed while no worker ran: `latest` fires the most recent one once, `all` fires each
-    (at most `CATCH_UP_LIMIT`), `skip` fires none.
+    (at most `CATCH_UP_LIMIT`), `skip` fires none. `scope`, `limit_key` and `priority` are given
+    to each tick's invocation, for the flow-control rules (docs/flow-control.md).
     """
 
     name: str
@@ -62,6 +65,9 @@ class Cron:
     timezone: str = "UTC"
     catch_up: CatchUp = "latest"
     headers: typing.Mapping[str, str] = field(default_factory=dict)
+    scope: typing.Optional[str] = None
+    limit_key: typing.Optional[str] = None
+    priority: int = 0
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
@@ -76,6 +82,15 @@ class Cron:
             raise InvalidCron("headers must map strings to strings")
         next_tick(self.schedule, self.timezone, datetime.now(timezone.utc))  # validates both
         self.target()  # validates the handler reference
+        self.flow()
+
+    def flow(self) -> FlowOptions:
+        """Each tick's flow control, checked as a request's (a tick is never refused by a backlog:
+        it would be lost)."""
+        try:
+            return FlowOptions(self.scope, self.limit_key, self.priority)
+        except TerminalError as exc:
+            raise InvalidCron(f"cron job {self.name!r}: {exc.message}") from None
 
     def target(self) -> typing.Tuple[str, str]:
         """The service and handler names."""

@@ -1,4 +1,4 @@
-"""`restate-pg cron list|enable|disable|delete`: look at and steer schedules from a shell.
+"""`restate-pg cron list|create|enable|disable|delete`: look at and steer schedules from a shell.
 
 It talks to PostgreSQL directly, as `restate_pg.cron_schedules` does, and hints the workers.
 """
@@ -6,6 +6,7 @@ It talks to PostgreSQL directly, as `restate_pg.cron_schedules` does, and hints 
 from __future__ import annotations
 
 import argparse
+import json
 import typing
 
 from restate_pg.api.cron import CronNotFound
@@ -21,7 +22,7 @@ _COLUMNS = ["name", "target", "schedule", "timezone", "catch_up", "source", "ena
 def add_parser(commands: Commands, common: argparse.ArgumentParser) -> None:
     """`restate-pg cron`, its subcommands taking the database options `common`."""
     command = add_operator_command(
-        commands, "cron", "list, enable, disable or delete cron schedules",
+        commands, "cron", "list, create, enable, disable or delete cron schedules",
         "Look at and steer cron schedules, straight through the database.",
     )
     add_arguments(command, [common], Parser)
@@ -35,6 +36,19 @@ def add_arguments(
                                  description="List every schedule, declared in code or made at run time.")
     listing.add_argument("--json", action="store_true", help="print a JSON array, for scripts")
     listing.set_defaults(run=list_schedules)
+    creating = actions.add_parser("create", parents=list(parents), help="create a schedule",
+                                  description="Create a schedule at run time: its handler must be registered by a worker.")
+    creating.add_argument("name", metavar="NAME", help="the schedule's name")
+    creating.add_argument("schedule", metavar="SCHEDULE", help="a cron expression: 5 fields, or 6 with seconds first")
+    creating.add_argument("target", metavar="SERVICE/HANDLER", help="the handler each tick calls")
+    creating.add_argument("--key", help="the object's key, for a virtual object's handler")
+    creating.add_argument("--input", metavar="JSON", help="the handler's input, as JSON")
+    creating.add_argument("--timezone", default="UTC", help="the IANA time zone of the schedule (default UTC)")
+    creating.add_argument("--catch-up", default="latest", choices=["latest", "all", "skip"], help="missed ticks (default latest)")
+    creating.add_argument("--scope", help="each tick's flow-control scope (docs/flow-control.md)")
+    creating.add_argument("--limit-key", help="each tick's limit key in the scope (one or two parts: tenant[/user])")
+    creating.add_argument("--priority", type=int, default=0, help="each tick's priority, -1000 to 1000 (default 0)")
+    creating.set_defaults(run=create_schedule)
     for action, summary in (("enable", "resume a schedule from its next tick"), ("disable", "pause a schedule"),
                             ("delete", "delete a schedule (a worker re-creates one declared in code when it starts)")):
         sub = actions.add_parser(action, parents=list(parents), help=summary, description=f"{summary[0].upper()}{summary[1:]}.")
@@ -77,6 +91,25 @@ def list_schedules(url: str, schema: str, args: argparse.Namespace) -> int:
         print("no cron jobs")
     else:
         print(_table(jobs))
+    return 0
+
+
+def create_schedule(url: str, schema: str, args: argparse.Namespace) -> int:
+    from restate_pg.api.cron import Cron, InvalidCron
+
+    try:  # an argument in the wrong form: status 2
+        value = None if args.input is None else json.loads(args.input)
+        cron = Cron(args.name, args.schedule, args.target, key=args.key, input=value, timezone=args.timezone,
+                    catch_up=args.catch_up, scope=args.scope, limit_key=args.limit_key, priority=args.priority)
+    except json.JSONDecodeError as exc:
+        raise CLIError(f"--input is not JSON: {exc}") from None
+    except InvalidCron as exc:
+        raise CLIError(str(exc)) from None
+    try:  # refused by the registry, or the name is taken: it ran and failed
+        job = _schedules(url, schema, lambda schedules: schedules.create(cron))
+    except InvalidCron as exc:
+        raise CLIError(str(exc), EXIT_FAILURE) from None
+    print(f"created cron job {args.name!r}, next tick {job['next_at']}")
     return 0
 
 

@@ -18,8 +18,10 @@ from restate_pg.api.entry_codec import JournalValueCodec, decoded, encoded
 from restate_pg.api.errors import TerminalError
 from restate_pg.api.serde import DefaultSerde, Serde, is_json_serde, serde_for_type
 from restate_pg.client.handle import RestateClientSendHandle
+from restate_pg.client.scoped import RestateScopedClient, flow_of
 from restate_pg.client.target import Target, TargetLike, named, resolve
 from restate_pg.core.records import Failure
+from restate_pg.api.flow import FlowOptions
 from restate_pg.validation import check_text
 
 O = typing.TypeVar("O")
@@ -41,6 +43,12 @@ class RestateClient(abc.ABC):
     journal_value_codec: typing.Optional[JournalValueCodec] = None
 
     # -- restate-sdk's surface ----------------------------------------------------------------
+
+    def scope(self, scope: str) -> RestateScopedClient:
+        """Calls and sends in `scope` (Restate's flow control: docs/flow-control.md), each with an
+        optional limit key; an invalid scope is a ValueError."""
+        flow_of(scope, None)
+        return RestateScopedClient(self, scope)
 
     async def service_call(self, tpe: TargetLike, arg: typing.Any = None, idempotency_key: typing.Optional[str] = None, headers: Headers = None) -> typing.Any:
         """Call a service's handler and wait for its result (a failure raises `TerminalError`)."""
@@ -64,16 +72,20 @@ class RestateClient(abc.ABC):
     async def workflow_send(self, tpe: TargetLike, key: str, arg: typing.Any = None, send_delay: typing.Optional[timedelta] = None, idempotency_key: typing.Optional[str] = None, headers: Headers = None) -> RestateClientSendHandle:
         return await self._typed_send(tpe, key, arg, send_delay, idempotency_key, headers)
 
-    async def generic_call(self, service: str, handler: str, arg: bytes, key: typing.Optional[str] = None, idempotency_key: typing.Optional[str] = None, headers: Headers = None) -> bytes:
-        """Call by names, with the input and output as raw bytes."""
+    async def generic_call(self, service: str, handler: str, arg: bytes, key: typing.Optional[str] = None, idempotency_key: typing.Optional[str] = None, headers: Headers = None,
+                           scope: typing.Optional[str] = None, limit_key: typing.Optional[str] = None) -> bytes:
+        """Call by names, with the input and output as raw bytes (in `scope`, with `limit_key`, if given)."""
+        flow = flow_of(scope, limit_key)
         target = self._named(service, handler)
         target.check_request(key, idempotency_key, headers)
-        return await self._decoded(await self._call(self._coded(target), key, self._encoded(arg), idempotency_key, headers))
+        return await self._decoded(await self._call(self._coded(target), key, self._encoded(arg), idempotency_key, headers, flow))
 
-    async def generic_send(self, service: str, handler: str, arg: bytes, key: typing.Optional[str] = None, send_delay: typing.Optional[timedelta] = None, idempotency_key: typing.Optional[str] = None, headers: Headers = None) -> RestateClientSendHandle:
+    async def generic_send(self, service: str, handler: str, arg: bytes, key: typing.Optional[str] = None, send_delay: typing.Optional[timedelta] = None, idempotency_key: typing.Optional[str] = None, headers: Headers = None,
+                           scope: typing.Optional[str] = None, limit_key: typing.Optional[str] = None) -> RestateClientSendHandle:
+        flow = flow_of(scope, limit_key)
         target = self._named(service, handler)
         target.check_request(key, idempotency_key, headers)
-        return await self._send(self._coded(target), key, self._encoded(arg), send_delay, idempotency_key, headers)
+        return await self._send(self._coded(target), key, self._encoded(arg), send_delay, idempotency_key, headers, flow)
 
     # -- around invocations --------------------------------------------------------------------
 
@@ -130,18 +142,20 @@ class RestateClient(abc.ABC):
     def _named(self, service: str, handler: str) -> Target:
         return named(service, handler, self.app)
 
-    async def _typed_call(self, tpe: TargetLike, key: typing.Optional[str], arg: typing.Any, idempotency_key: typing.Optional[str], headers: Headers) -> typing.Any:
+    async def _typed_call(self, tpe: TargetLike, key: typing.Optional[str], arg: typing.Any, idempotency_key: typing.Optional[str], headers: Headers,
+                          flow: typing.Optional[FlowOptions] = None) -> typing.Any:
         target = self._resolve(tpe)
         target.check_request(key, idempotency_key, headers)
         payload = self._encoded(target.input_serde.serialize(arg))
-        output = await self._call(self._coded(target), key, payload, idempotency_key, headers)
+        output = await self._call(self._coded(target), key, payload, idempotency_key, headers, flow)
         return target.output_serde.deserialize(await self._decoded(output))
 
-    async def _typed_send(self, tpe: TargetLike, key: typing.Optional[str], arg: typing.Any, delay: typing.Optional[timedelta], idempotency_key: typing.Optional[str], headers: Headers) -> RestateClientSendHandle:
+    async def _typed_send(self, tpe: TargetLike, key: typing.Optional[str], arg: typing.Any, delay: typing.Optional[timedelta], idempotency_key: typing.Optional[str], headers: Headers,
+                          flow: typing.Optional[FlowOptions] = None) -> RestateClientSendHandle:
         target = self._resolve(tpe)
         target.check_request(key, idempotency_key, headers)
         payload = self._encoded(target.input_serde.serialize(arg))
-        return await self._send(self._coded(target), key, payload, delay, idempotency_key, headers)
+        return await self._send(self._coded(target), key, payload, delay, idempotency_key, headers, flow)
 
     def _coded(self, target: Target) -> Target:
         return target if self.journal_value_codec is None else dataclasses.replace(target, encoded=True)
@@ -155,10 +169,13 @@ class RestateClient(abc.ABC):
     # -- what a transport implements, on bytes ------------------------------------------------------
 
     @abc.abstractmethod
-    async def _call(self, target: Target, key: typing.Optional[str], payload: bytes, idempotency_key: typing.Optional[str], headers: Headers) -> bytes: ...
+    async def _call(self, target: Target, key: typing.Optional[str], payload: bytes, idempotency_key: typing.Optional[str], headers: Headers,
+                    flow: typing.Optional[FlowOptions] = None) -> bytes:
+        """`flow`: the scope and limit key, when the request has them."""
 
     @abc.abstractmethod
-    async def _send(self, target: Target, key: typing.Optional[str], payload: bytes, delay: typing.Optional[timedelta], idempotency_key: typing.Optional[str], headers: Headers) -> RestateClientSendHandle: ...
+    async def _send(self, target: Target, key: typing.Optional[str], payload: bytes, delay: typing.Optional[timedelta], idempotency_key: typing.Optional[str], headers: Headers,
+                    flow: typing.Optional[FlowOptions] = None) -> RestateClientSendHandle: ...
 
     @abc.abstractmethod
     async def _attach(self, invocation_id: str) -> bytes: ...

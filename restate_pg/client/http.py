@@ -19,6 +19,7 @@ from restate_pg.client.base import Headers, RestateClient, raise_failure
 from restate_pg.client.handle import ClientError, RestateClientSendHandle
 from restate_pg.client.target import Target
 from restate_pg.core.records import Failure
+from restate_pg.api.flow import FlowOptions
 from restate_pg.validation import check_headers
 
 
@@ -49,33 +50,44 @@ class HttpClient(RestateClient):
         return response
 
     @staticmethod
-    def _path(target: Target, key: typing.Optional[str]) -> str:
+    def _path(target: Target, key: typing.Optional[str], send: bool, flow: typing.Optional[FlowOptions]) -> str:
+        """The classic path (`Service[/key]/handler[/send]`), or Restate's scoped one
+        (`restate/scope/{scope}/call|send/Service[/key]/handler`)."""
         service, handler = quote(target.service, safe=""), quote(target.handler, safe="")
-        return f"{service}/{handler}" if key is None else f"{service}/{quote(key, safe='')}/{handler}"
+        path = f"{service}/{handler}" if key is None else f"{service}/{quote(key, safe='')}/{handler}"
+        if flow is not None and flow.scope is not None:
+            return f"restate/scope/{quote(flow.scope, safe='')}/{'send' if send else 'call'}/{path}"
+        return path + "/send" if send else path
 
     @staticmethod
-    def _headers(target: Target, payload: bytes, idempotency_key: typing.Optional[str], headers: Headers) -> typing.Dict[str, str]:
+    def _headers(target: Target, payload: bytes, idempotency_key: typing.Optional[str], headers: Headers,
+                 flow: typing.Optional[FlowOptions]) -> typing.Dict[str, str]:
         sent = dict(headers or {})
         content_type = target.content_type
         if content_type is not None and payload and not any(k.lower() == "content-type" for k in sent):
             sent["content-type"] = content_type
         if idempotency_key is not None:
             sent["idempotency-key"] = idempotency_key
+        if flow is not None and flow.limit_key is not None:
+            sent["x-restate-limit-key"] = flow.limit_key
         return sent
 
-    async def _call(self, target: Target, key: typing.Optional[str], payload: bytes, idempotency_key: typing.Optional[str], headers: Headers) -> bytes:
+    async def _call(self, target: Target, key: typing.Optional[str], payload: bytes, idempotency_key: typing.Optional[str], headers: Headers,
+                    flow: typing.Optional[FlowOptions] = None) -> bytes:
         target.check_input(payload)  # as the SQL client's submission does: a ValueError, nothing sent
         response = await self._request(
-            "POST", self._path(target, key), content=payload, headers=self._headers(target, payload, idempotency_key, headers)
+            "POST", self._path(target, key, False, flow), content=payload,
+            headers=self._headers(target, payload, idempotency_key, headers, flow),
         )
         return response.content
 
-    async def _send(self, target: Target, key: typing.Optional[str], payload: bytes, delay: typing.Optional[timedelta], idempotency_key: typing.Optional[str], headers: Headers) -> RestateClientSendHandle:
+    async def _send(self, target: Target, key: typing.Optional[str], payload: bytes, delay: typing.Optional[timedelta], idempotency_key: typing.Optional[str], headers: Headers,
+                    flow: typing.Optional[FlowOptions] = None) -> RestateClientSendHandle:
         target.check_input(payload)
         params = {} if delay is None else {"delay": f"{delay // timedelta(milliseconds=1)}ms"}
         response = await self._request(
-            "POST", self._path(target, key) + "/send", content=payload, params=params,
-            headers=self._headers(target, payload, idempotency_key, headers),
+            "POST", self._path(target, key, True, flow), content=payload, params=params,
+            headers=self._headers(target, payload, idempotency_key, headers, flow),
         )
         body = response.json()
         execution_time = body.get("executionTime")

@@ -8,6 +8,7 @@ and a poll every `poll_interval` covers a lost notification.
 
 from __future__ import annotations
 
+import contextlib
 import typing
 from datetime import timedelta
 
@@ -18,7 +19,8 @@ from restate_pg.client.base import Headers, RestateClient, raise_failure
 from restate_pg.client.handle import ClientError, RestateClientSendHandle
 from restate_pg.client.target import Target
 from restate_pg.services.gateway import Gateway
-from restate_pg.services.outcomes import Accepted, InvalidAwakeableId, InvocationResult, Missing, NotReady
+from restate_pg.api.flow import FlowOptions
+from restate_pg.services.outcomes import Accepted, BacklogFull, InvalidAwakeableId, InvocationResult, Missing, NotReady
 from restate_pg.validation import check_headers
 
 
@@ -54,16 +56,21 @@ class SqlClient(RestateClient):
             self._opened = False
             await self.engine.stop()
 
-    async def _call(self, target: Target, key: typing.Optional[str], payload: bytes, idempotency_key: typing.Optional[str], headers: Headers) -> bytes:
+    async def _call(self, target: Target, key: typing.Optional[str], payload: bytes, idempotency_key: typing.Optional[str], headers: Headers,
+                    flow: typing.Optional[FlowOptions] = None) -> bytes:
         await self.open()
-        sub = target.submission(key, payload, idempotency_key=idempotency_key, headers={**self.headers, **(headers or {})})
-        _, result = await self.engine.submissions.call(sub)
+        sub = target.submission(key, payload, idempotency_key=idempotency_key, headers={**self.headers, **(headers or {})}, flow=flow)
+        with _backlog_as_429():
+            _, result = await self.engine.submissions.call(sub)
         return output_of(sub.id, result)
 
-    async def _send(self, target: Target, key: typing.Optional[str], payload: bytes, delay: typing.Optional[timedelta], idempotency_key: typing.Optional[str], headers: Headers) -> RestateClientSendHandle:
+    async def _send(self, target: Target, key: typing.Optional[str], payload: bytes, delay: typing.Optional[timedelta], idempotency_key: typing.Optional[str], headers: Headers,
+                    flow: typing.Optional[FlowOptions] = None) -> RestateClientSendHandle:
         await self.open()
-        sub = target.submission(key, payload, delay=delay, idempotency_key=idempotency_key, headers={**self.headers, **(headers or {})})
-        accepted = await self.engine.submissions.send(sub)
+        sub = target.submission(key, payload, delay=delay, idempotency_key=idempotency_key, headers={**self.headers, **(headers or {})},
+                                flow=flow)
+        with _backlog_as_429():
+            accepted = await self.engine.submissions.send(sub)
         if isinstance(accepted, Accepted):
             return RestateClientSendHandle(sub.id, 202, "Accepted", accepted.execution_time)
         return RestateClientSendHandle(sub.id, 202, "PreviouslyAccepted", None)
@@ -95,6 +102,15 @@ class SqlClient(RestateClient):
         answer = await perform(self.engine, "cancel", invocation_id)  # the admin API's answers
         if not answer.ok:
             raise ClientError(answer.status, answer.message)
+
+
+@contextlib.contextmanager
+def _backlog_as_429() -> typing.Iterator[None]:
+    """A full backlog refuses the request (nothing written) as the ingress answers it over HTTP."""
+    try:
+        yield
+    except BacklogFull as exc:
+        raise ClientError(429, str(exc)) from None
 
 
 def output_of(invocation_id: str, result: typing.Optional[InvocationResult]) -> bytes:

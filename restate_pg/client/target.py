@@ -16,6 +16,7 @@ from datetime import timedelta
 from restate_pg.api.app import App
 from restate_pg.api.definitions import Handler, handler_of
 from restate_pg.api.serde import DefaultSerde, Serde
+from restate_pg.api.flow import FlowOptions
 from restate_pg.runtime.submission import new_submission
 from restate_pg.core.records import Submission
 from restate_pg.validation import check_headers, check_text
@@ -97,8 +98,10 @@ class Target:
         delay: typing.Optional[timedelta] = None,
         idempotency_key: typing.Optional[str] = None,
         headers: typing.Optional[typing.Dict[str, str]] = None,
+        flow: typing.Optional[FlowOptions] = None,
     ) -> Submission:
-        """The invocation a request to this target creates, checked as the ingress checks it."""
+        """The invocation a request to this target creates, checked as the ingress checks it
+        (`flow`: its scope, limit key and priority, already checked)."""
         handler = self.require_definition()
         self.check_request(key, idempotency_key, headers)
         self.check_input(payload)
@@ -107,7 +110,7 @@ class Target:
         delay_ms = None if delay is None else delay // timedelta(milliseconds=1)
         if delay_ms is not None and delay_ms < 0:
             raise ValueError("the delay must not be negative")
-        return new_submission(handler, key, payload, idempotency_key=idempotency_key, headers=headers, delay_ms=delay_ms)
+        return new_submission(handler, key, payload, idempotency_key=idempotency_key, headers=headers, delay_ms=delay_ms, flow=flow)
 
 
 def resolve(target: TargetLike, app: typing.Optional[App] = None) -> Target:

@@ -16,7 +16,8 @@ from datetime import timedelta
 
 from restate_pg.api.app import App
 from restate_pg.store.user_connections import execute, execute_async
-from restate_pg.client.handle import RestateClientSendHandle
+from restate_pg.client.handle import ClientError, RestateClientSendHandle
+from restate_pg.client.scoped import flow_of
 from restate_pg.client.target import TargetLike, resolve
 from restate_pg.core.hints import work_channel
 from restate_pg.store.codec import decode_results, encode_requests, submission_doc
@@ -24,6 +25,7 @@ from restate_pg.store.errors import is_schema_missing
 from restate_pg.store.migrate import not_migrated
 from restate_pg.store.queries import Queries
 from restate_pg.core.records import Submission
+from restate_pg.services.outcomes import BacklogFull
 
 
 def prepare(
@@ -35,11 +37,16 @@ def prepare(
     idempotency_key: typing.Optional[str] = None,
     headers: typing.Optional[typing.Dict[str, str]] = None,
     app: typing.Optional[App] = None,
+    scope: typing.Optional[str] = None,
+    limit_key: typing.Optional[str] = None,
+    priority: int = 0,
 ) -> Submission:
-    """The submission of a request to `target` with input `arg`."""
+    """The submission of a request to `target` with input `arg` (and flow control: its scope,
+    limit key and priority, docs/flow-control.md)."""
+    flow = flow_of(scope, limit_key, priority)
     resolved = resolve(target, app)
     payload = resolved.input_serde.serialize(arg) if resolved.require_definition().takes_input else b""
-    return resolved.submission(key, payload, delay=delay, idempotency_key=idempotency_key, headers=headers)
+    return resolved.submission(key, payload, delay=delay, idempotency_key=idempotency_key, headers=headers, flow=flow)
 
 
 def _statement(sub: Submission, schema: str) -> typing.Tuple[str, typing.Dict[str, typing.Any]]:
@@ -49,6 +56,8 @@ def _statement(sub: Submission, schema: str) -> typing.Tuple[str, typing.Dict[st
 
 def _handle(sub: Submission, row: typing.Sequence[typing.Any]) -> RestateClientSendHandle:
     started = decode_results(row[0])[0]  # the `started` column of ENQUEUE
+    if started["status"] == "rejected":  # nothing was written; the transaction goes on
+        raise ClientError(429, str(BacklogFull(sub.scope, sub.limit_key)))
     return RestateClientSendHandle(sub.id, 202, "Accepted" if started["status"] is not None else "PreviouslyAccepted")
 
 
@@ -60,9 +69,10 @@ def enqueue(
     `conn` is a SQLAlchemy `Session` or `Connection`, a psycopg `Connection`, or a DB-API
     connection (Django's: see `restate_pg.contrib.django`). Options, as for `prepare`: `key` (of
     the object or workflow; a workflow's `run` handler starts the workflow), `delay`,
-    `idempotency_key`, `headers`, and `app` (to name the target by a string). Returns the
-    invocation id, with status "PreviouslyAccepted" when the same idempotency key or workflow id
-    was submitted before.
+    `idempotency_key`, `headers`, `app` (to name the target by a string), and `scope`,
+    `limit_key`, `priority` (flow control). Returns the invocation id, with status
+    "PreviouslyAccepted" when the same idempotency key or workflow id was submitted before; a
+    scope whose backlog is full raises `ClientError(429)`, having written nothing.
     """
     sub = prepare(target, arg, **options)
     sql, params = _statement(sub, schema)
@@ -78,7 +88,8 @@ async def enqueue_async(
     conn: typing.Any, target: TargetLike, arg: typing.Any = None, *, schema: str = "restate", **options: typing.Any
 ) -> RestateClientSendHandle:
     """`enqueue` on a SQLAlchemy `AsyncSession` or `AsyncConnection`, or a psycopg `AsyncConnection`;
-    the same options (`key`, `delay`, `idempotency_key`, `headers`, `app`)."""
+    the same options (`key`, `delay`, `idempotency_key`, `headers`, `app`, `scope`, `limit_key`,
+    `priority`)."""
     sub = prepare(target, arg, **options)
     sql, params = _statement(sub, schema)
     try:

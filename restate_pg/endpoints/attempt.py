@@ -183,8 +183,11 @@ class EndpointAttempt:
             start.state_map.add(key=name.encode(), value=value)
         if self.handler.version >= 6:
             start.random_seed = int.from_bytes(hashlib.sha256(invocation.id.encode()).digest()[:8], "big")
-        if self.handler.version >= 7 and invocation.idempotency_key is not None:
-            start.idempotency_key = invocation.idempotency_key
+        if self.handler.version >= 7:  # the SDKs' ctx.request() idempotency key, scope, limit key
+            for field in ("idempotency_key", "scope", "limit_key"):
+                value = getattr(invocation, field)
+                if value is not None:
+                    setattr(start, field, value)
         return start
 
     def _request(self) -> typing.Tuple[str, typing.Dict[str, str], bytes]:

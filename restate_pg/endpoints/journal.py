@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 
 from google.protobuf.message import Message
 
-from restate_pg.core.ids import idempotent_invocation_id, parse_awakeable_id, workflow_invocation_id
+from restate_pg.core.ids import idempotent_invocation_id, new_invocation_id, parse_awakeable_id, workflow_invocation_id
 from restate_pg.core.records import (
     CANCEL_SIGNAL,
     Batch,
@@ -35,6 +35,7 @@ from restate_pg.core.records import (
     StateOp,
     Submission,
 )
+from restate_pg.api.errors import TerminalError
 from restate_pg.endpoints import notifications as notes
 from restate_pg.endpoints.targets import CallTarget, Targets
 from restate_pg.protocol import service_protocol_pb2 as pb
@@ -42,6 +43,7 @@ from restate_pg.protocol.awakeables import awakeable_signal
 from restate_pg.protocol.errors import ProtocolViolation
 from restate_pg.protocol.framing import MessageType as T
 from restate_pg.protocol.messages import ENTRY_TYPES, MESSAGE_TYPES_BY_ENTRY_TYPE
+from restate_pg.api.flow import FlowOptions
 
 #: A command's result known as it arrives: journaled right after it.
 Result = typing.Tuple[typing.Optional[bytes], typing.Optional[Failure]]
@@ -228,14 +230,24 @@ class EndpointJournal:
         params = typing.cast(typing.Dict[str, typing.Any], row.params)
         params.update(service=msg.service_name, handler=msg.handler_name, key=key,
                       id_completion=msg.invocation_id_notification_idx)
-        if target is None:
-            params["invocation_id"] = ""
-            self.outbox.append(notes.invocation_id(msg.invocation_id_notification_idx, ""))
+        try:  # v7: the TypeScript SDK's ctx.scope(...) and limitKey, restate-sdk's ctx.scope(...)
+            flow = FlowOptions(_optional(msg, "scope"), _optional(msg, "limit_key"))
+        except TerminalError as exc:
+            flow, refused = None, Failure(400, exc.message)
+        else:
+            # Restate fails the call: the target does not exist
+            refused = None if target is not None else Failure(
+                404, f"service '{msg.service_name}' or its handler '{msg.handler_name}' not found")
+        if target is None or flow is None:
+            # the SDKs need an id (an empty one is refused as missing): one no invocation will have
+            params["invocation_id"] = new_invocation_id(key)
+            self.outbox.append(notes.invocation_id(msg.invocation_id_notification_idx, params["invocation_id"]))
+            if one_way and flow is None:  # a send that cannot say so: the attempt fails (retried, 571)
+                raise ProtocolViolation(typing.cast(Failure, refused).message)
             if one_way:
                 row.completed = True
                 return None
-            # Restate fails the call: the target does not exist
-            return None, Failure(404, f"service '{msg.service_name}' or its handler '{msg.handler_name}' not found")
+            return None, refused
         idempotency_key = msg.idempotency_key if msg.HasField("idempotency_key") else None
         delay_ms = None
         if one_way and msg.invoke_time:
@@ -244,6 +256,7 @@ class EndpointJournal:
             key, msg.parameter, idempotency_key=idempotency_key,
             headers={h.key: h.value for h in msg.headers}, delay_ms=delay_ms,
             caller_id=None if one_way else self.invocation.id, caller_command=None if one_way else number,
+            flow=flow,
         )
         params["invocation_id"] = submission.id
         self.pending.submissions.append(submission)
@@ -287,11 +300,12 @@ class EndpointJournal:
         if which == "invocation_id":
             return msg.invocation_id
         if which == "workflow_target":
-            return workflow_invocation_id(msg.workflow_target.workflow_name, msg.workflow_target.workflow_key)
+            t = msg.workflow_target
+            return workflow_invocation_id(t.workflow_name, t.workflow_key, _optional(t, "scope"))
         if which == "idempotent_request_target":
             t = msg.idempotent_request_target
             key = t.service_key if t.HasField("service_key") else None
-            return idempotent_invocation_id(t.service_name, key, t.handler_name, t.idempotency_key)
+            return idempotent_invocation_id(t.service_name, key, t.handler_name, t.idempotency_key, _optional(t, "scope"))
         raise ProtocolViolation("attach/get output without a target")
 
     def _send_signal(self, number: int, row: JournalRow, msg: Message, now: datetime) -> typing.Optional[Result]:
@@ -420,6 +434,11 @@ class EndpointJournal:
             if notes.awaited_by(message, completions, signals):
                 return True
         return False
+
+def _optional(msg: Message, field: str) -> typing.Optional[str]:
+    """A v7 `optional string` field: None when the SDK left it out (or sent it empty)."""
+    return (getattr(msg, field) or None) if msg.HasField(field) else None
+
 
 def _state_name(key: bytes) -> str:
     try:

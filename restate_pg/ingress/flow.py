@@ -16,7 +16,7 @@ from restate_pg.api.durations import InvalidDuration, parse_duration
 from restate_pg.api.errors import TerminalError
 from restate_pg.ingress.requests import header_text
 from restate_pg.ingress.responses import IngressError
-from restate_pg.runtime.flow import FlowOptions
+from restate_pg.api.flow import FlowOptions
 from restate_pg.services.outcomes import BacklogFull
 
 #: Headers that configure flow control: read here, not forwarded to the handler.

@@ -157,6 +157,43 @@ class TaskGauges:
         yield stranded
 
 
+class FlowGauges:
+    """Flow control as one scrape read it: invocations per scope by stage, and each enabled
+    rule's limits (docs/flow-control.md)."""
+
+    def __init__(self, scopes: typing.Sequence[typing.Mapping[str, typing.Any]],
+                 rules: typing.Sequence[typing.Mapping[str, typing.Any]]) -> None:
+        self.scopes = scopes
+        self.rules = rules
+
+    def collect(self) -> typing.Iterator[typing.Any]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        stages = GaugeMetricFamily(
+            "restate_pg_flow_invocations",
+            "Scoped invocations not completed, by scope and stage: running (holding a slot), queued (due, "
+            "waiting for a slot or a token), waiting (suspended, backing off, scheduled).",
+            labels=("scope", "stage"),
+        )
+        for row in self.scopes:
+            for stage in ("running", "queued", "waiting"):
+                stages.add_metric((row["scope"], stage), row[stage])
+        yield stages
+        limits = GaugeMetricFamily(
+            "restate_pg_flow_rule_limit",
+            "The limits of each enabled flow-control rule: concurrency, rate_per_second, burst, backlog.",
+            labels=("pattern", "limit"),
+        )
+        for rule in self.rules:
+            if rule["disabled"]:
+                continue
+            for limit, value in (("concurrency", rule["concurrency"]), ("burst", rule["burst"]), ("backlog", rule["backlog"]),
+                                 ("rate_per_second", None if rule["rate"] is None else rule["rate"] * 1000 / rule["rate_interval_ms"])):
+                if value is not None:
+                    limits.add_metric((rule["pattern"], limit), value)
+        yield limits
+
+
 _registered = False
 
 
@@ -184,6 +221,7 @@ async def exposition(store: typing.Any, services: typing.Sequence[str]) -> typin
         for service, status, count in await store.task_gauges():
             tasks[(service, status)] = count
         stranded = await store.stranded_invocations()
+        flow = FlowGauges(await store.flow_scope_gauges(), await store.list_flow_rules())
     except Exception as exc:  # the counters are still worth serving
         logger.warning("task gauges not read: %s", exc)
         tasks = None
@@ -191,5 +229,6 @@ async def exposition(store: typing.Any, services: typing.Sequence[str]) -> typin
     if tasks is not None:
         scrape = CollectorRegistry(auto_describe=False)
         scrape.register(TaskGauges(tasks, stranded))
+        scrape.register(flow)
         body += generate_latest(scrape)
     return body, CONTENT_TYPE_LATEST

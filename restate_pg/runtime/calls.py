@@ -18,7 +18,7 @@ from restate_pg.observability import tracing
 from restate_pg.runtime.core import AttemptFailed, ContextCore
 from restate_pg.runtime.futures import DurableCallFuture, DurableFuture, DurableSendHandle
 from restate_pg.runtime.machine import CallKind, refuse_unstorable
-from restate_pg.runtime.flow import FlowOptions
+from restate_pg.api.flow import FlowOptions
 from restate_pg.runtime.submission import invocation_id_for, new_submission
 
 T = typing.TypeVar("T")

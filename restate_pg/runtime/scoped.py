@@ -11,7 +11,7 @@ import typing
 from datetime import timedelta
 
 from restate_pg.api.context import HandlerType, RestateDurableCallFuture, ScopedContext, SendHandle
-from restate_pg.runtime.flow import FlowOptions, check_scope
+from restate_pg.api.flow import FlowOptions, check_scope
 
 if typing.TYPE_CHECKING:
     from restate_pg.runtime.calls import CallCommands

@@ -13,7 +13,7 @@ import typing
 from restate_pg.api.definitions import Handler
 from restate_pg.core.ids import idempotent_invocation_id, new_invocation_id, workflow_invocation_id
 from restate_pg.core.records import Submission
-from restate_pg.runtime.flow import FlowOptions
+from restate_pg.api.flow import FlowOptions
 
 __all__ = ["FlowOptions", "idempotent_invocation_id", "invocation_id_for", "new_submission", "workflow_invocation_id"]
 

@@ -29,6 +29,7 @@ def cron_row(cron: Cron, now: datetime) -> typing.Dict[str, typing.Any]:
         "schedule": cron.schedule, "timezone": cron.timezone, "input": cron.input_bytes(),
         "headers": dict(cron.headers), "catch_up": cron.catch_up,
         "next_at": next_tick(cron.schedule, cron.timezone, now),
+        "scope": cron.scope, "limit_key": cron.limit_key, "priority": cron.priority,
     }
 
 
@@ -38,6 +39,7 @@ def render_cron(row: typing.Mapping[str, typing.Any]) -> typing.Dict[str, typing
         "name": row["name"], "service": row["service"], "handler": row["handler"], "key": row["key"],
         "schedule": row["schedule"], "timezone": row["timezone"], "catch_up": row["catch_up"],
         "headers": row["headers"], "source": row["source"], "enabled": row["enabled"],
+        "scope": row["scope"], "limit_key": row["limit_key"], "priority": row["priority"],
         "next_at": row["next_at"].isoformat(),
         "last_tick_at": None if row["last_tick_at"] is None else row["last_tick_at"].isoformat(),
         "last_invocation_id": row["last_invocation_id"],

@@ -48,6 +48,10 @@ class FlowRules(StorePart):
     async def flow_queues(self) -> typing.List[typing.Dict[str, typing.Any]]:
         return await self._db.rows(self._db.q.FLOW_QUEUES, {})
 
+    async def flow_scope_gauges(self) -> typing.List[typing.Dict[str, typing.Any]]:
+        """Per scope: running, queued and waiting invocations (`flow_scope_gauges`)."""
+        return await self._db.rows(self._db.q.FLOW_SCOPE_GAUGES, {})
+
 
 class PreconditionFailed(Exception):
     """A rule's version precondition did not hold: the batch rolled back."""

@@ -297,6 +297,9 @@ def build_metadata(schema: str = DEFAULT_SCHEMA) -> MetaData:
         Column("last_invocation_id", Text),
         _ts("created_at", nullable=False, default_now=True),
         _ts("modified_at", nullable=False, default_now=True),
+        Column("scope", Text),  # flow control of each tick's invocation (migration 0013)
+        Column("limit_key", Text),
+        Column("priority", Integer, nullable=False, server_default=text("0")),
         Index("cron_job_due", "next_at", postgresql_where=text("enabled")),
     )
 

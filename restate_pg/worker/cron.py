@@ -15,6 +15,8 @@ import typing
 from datetime import datetime, timedelta
 
 from restate_pg.api.cron import InvalidCron, due_ticks, next_tick
+from restate_pg.api.errors import TerminalError
+from restate_pg.api.flow import FlowOptions
 from restate_pg.core.ids import deterministic_invocation_id
 from restate_pg.runtime.submission import new_submission
 from restate_pg.services.schedules import cron_row
@@ -66,7 +68,8 @@ class CronLoop:
         try:
             ticks = due_ticks(job["schedule"], job["timezone"], job["next_at"], now, job["catch_up"])
             next_at = next_tick(job["schedule"], job["timezone"], now)
-        except InvalidCron as exc:  # only a row written behind restate-pg's back gets here
+            flow = FlowOptions(job["scope"], job["limit_key"], job["priority"])
+        except (InvalidCron, TerminalError) as exc:  # only a row written behind restate-pg's back gets here
             logger.error("cron job %r cannot be scheduled, parked for a year: %s", job["name"], exc)
             return CronFiring([], now + timedelta(days=365), None)
         if not ticks:
@@ -82,6 +85,7 @@ class CronLoop:
                 headers={**(job["headers"] or {}), CRON_HEADER: job["name"], TICK_HEADER: tick.isoformat()},
                 invoked_by="cron",
                 invocation_id=deterministic_invocation_id("cron", job["name"], tick.isoformat(), key=job["key"]),
+                flow=flow,
             )
             for tick in ticks
         ]

@@ -378,7 +378,7 @@ def _record_of(sub: Submission) -> InvocationRecord:
     return InvocationRecord(
         id=sub.id, service=sub.service, handler=sub.handler, key=sub.key, input=sub.input,
         headers=sub.headers, idempotency_key=sub.idempotency_key, caller_id=sub.caller_id,
-        caller_command=sub.caller_command, status="invoked",
+        caller_command=sub.caller_command, status="invoked", scope=sub.scope, limit_key=sub.limit_key,
     )
 
 

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import tempfile
+import time
 import typing
 from datetime import timedelta
 
@@ -316,4 +317,45 @@ async def get_promise(ctx: restate.WorkflowSharedContext) -> typing.Any:
     return await ctx.promise("p").value()
 
 
-ALL = [echo, calls, steps, awakeable_holder, awakeables, state, lazy_state, promises]
+def record(tag: str, line: str) -> None:
+    """Append `line` and the time (ns, this process's monotonic clock) to `<counters>/<tag>.intervals`."""
+    os.makedirs(COUNTERS, exist_ok=True)
+    with open(os.path.join(COUNTERS, re.sub(r"[^A-Za-z0-9_.-]", "_", tag) + ".intervals"), "a") as intervals:
+        intervals.write(f"{line} {time.monotonic_ns()}\n")
+
+
+scoped_work = restate.Service(PREFIX + "ScopedWork")
+
+
+@scoped_work.handler("work")
+async def scoped_work_work(ctx: restate.Context, job: dict) -> dict:
+    """Runs `ms` between two records of its own interval; answers the scope and limit key it was started with."""
+    record(job["tag"], f"start {job['n']}")
+    await asyncio.sleep(job["ms"] / 1000)
+    record(job["tag"], f"end {job['n']}")
+    request = ctx.request()
+    return {"n": job["n"], "scope": request.scope, "limitKey": request.limit_key}
+
+
+scoped = restate.Service(PREFIX + "Scoped")
+
+
+@scoped.handler("fanOut")
+async def fan_out(ctx: restate.Context, req: dict) -> list:
+    """`count` calls to work in the scope with the limit key (ctx.scope(...).service_call), awaited together."""
+    client = ctx.scope(req["scope"])
+    calls = [client.service_call(scoped_work_work, {"tag": req["tag"], "n": n, "ms": req["ms"]}, limit_key=req.get("limitKey"))
+             for n in range(req["count"])]
+    await restate.gather(*calls)
+    return [await call for call in calls]
+
+
+@scoped.handler("sendOne")
+async def send_one(ctx: restate.Context, req: dict) -> str:
+    """One send to work in the scope with the limit key (generic_send's scope and limit_key); its invocation id."""
+    handle = ctx.generic_send(PREFIX + "ScopedWork", "work", _encode({"tag": req["tag"], "n": 0, "ms": req["ms"]}),
+                              scope=req["scope"], limit_key=req.get("limitKey"))
+    return await handle.invocation_id()
+
+
+ALL = [echo, calls, steps, awakeable_holder, awakeables, state, lazy_state, promises, scoped_work, scoped]

@@ -4,29 +4,32 @@
 -- name: create_cron
 -- register a schedule made at run time; no row back when the name is taken
 INSERT INTO {s}.cron_job (name, service, handler, key, schedule, timezone, input, headers,
-                         catch_up, source, enabled, next_at)
+                         catch_up, source, enabled, next_at, scope, limit_key, priority)
 VALUES (%(name)s, %(service)s, %(handler)s, %(key)s, %(schedule)s, %(timezone)s, %(input)s,
-        %(headers)s, %(catch_up)s, %(source)s, %(enabled)s, %(next_at)s)
+        %(headers)s, %(catch_up)s, %(source)s, %(enabled)s, %(next_at)s, %(scope)s, %(limit_key)s, %(priority)s)
 ON CONFLICT (name) DO NOTHING
 RETURNING name
 
 -- name: sync_code_cron
 -- upsert a code-declared schedule (next tick kept unless its timing changed); no row if run-time made
 INSERT INTO {s}.cron_job (name, service, handler, key, schedule, timezone, input, headers,
-                         catch_up, source, enabled, next_at)
+                         catch_up, source, enabled, next_at, scope, limit_key, priority)
 VALUES (%(name)s, %(service)s, %(handler)s, %(key)s, %(schedule)s, %(timezone)s, %(input)s,
-        %(headers)s, %(catch_up)s, %(source)s, %(enabled)s, %(next_at)s)
+        %(headers)s, %(catch_up)s, %(source)s, %(enabled)s, %(next_at)s, %(scope)s, %(limit_key)s, %(priority)s)
 ON CONFLICT (name) DO UPDATE
    SET service = EXCLUDED.service, handler = EXCLUDED.handler, key = EXCLUDED.key,
        input = EXCLUDED.input, headers = EXCLUDED.headers, catch_up = EXCLUDED.catch_up,
        schedule = EXCLUDED.schedule, timezone = EXCLUDED.timezone,
+       scope = EXCLUDED.scope, limit_key = EXCLUDED.limit_key, priority = EXCLUDED.priority,
        next_at = CASE WHEN (cron_job.schedule, cron_job.timezone) = (EXCLUDED.schedule, EXCLUDED.timezone)
                       THEN cron_job.next_at ELSE EXCLUDED.next_at END,
        modified_at = CASE WHEN (cron_job.service, cron_job.handler, cron_job.key, cron_job.input, cron_job.headers,
-                                cron_job.catch_up, cron_job.schedule, cron_job.timezone)
+                                cron_job.catch_up, cron_job.schedule, cron_job.timezone,
+                                cron_job.scope, cron_job.limit_key, cron_job.priority)
                                IS NOT DISTINCT FROM
                                (EXCLUDED.service, EXCLUDED.handler, EXCLUDED.key, EXCLUDED.input, EXCLUDED.headers,
-                                EXCLUDED.catch_up, EXCLUDED.schedule, EXCLUDED.timezone)
+                                EXCLUDED.catch_up, EXCLUDED.schedule, EXCLUDED.timezone,
+                                EXCLUDED.scope, EXCLUDED.limit_key, EXCLUDED.priority)
                           THEN cron_job.modified_at ELSE now() END
  WHERE cron_job.source = 'code'
 RETURNING name
@@ -40,7 +43,7 @@ RETURNING name
 -- name: list_crons
 -- schedules (all, or the one named), by name
 SELECT name, service, handler, key, schedule, timezone, input, headers, catch_up, source, enabled,
-       next_at, last_tick_at, last_invocation_id, created_at, modified_at
+       next_at, last_tick_at, last_invocation_id, created_at, modified_at, scope, limit_key, priority
   FROM {s}.cron_job
  WHERE %(name)s::text IS NULL OR name = %(name)s
  ORDER BY name
@@ -60,7 +63,8 @@ DELETE FROM {s}.cron_job WHERE name = %(name)s RETURNING name
 -- name: claim_due_crons
 -- lock due schedules of the given handlers ('Service/handler') for this
 -- transaction (other workers skip them; a worker without the handler never takes its ticks)
-SELECT name, service, handler, key, schedule, timezone, input, headers, catch_up, next_at, now() AS db_now
+SELECT name, service, handler, key, schedule, timezone, input, headers, catch_up, next_at, now() AS db_now,
+       scope, limit_key, priority
   FROM {s}.cron_job
  WHERE enabled AND next_at <= now() AND service || '/' || handler = ANY(%(targets)s)
  ORDER BY next_at

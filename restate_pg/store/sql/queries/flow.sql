@@ -35,3 +35,9 @@ SELECT version FROM {s}.flow_rule WHERE pattern = %(pattern)s
 -- per scope and limit key with unfinished invocations: running, queued and waiting counts (sys_vqueues)
 SELECT scope, limit_key, num_running, num_queued, num_waiting, oldest_queued_ms, max_priority
   FROM {s}.sys_vqueues ORDER BY scope, limit_key NULLS FIRST
+
+-- name: flow_scope_gauges
+-- per scope with unfinished invocations: how many run, queue (due) and wait (not due), for metrics
+SELECT scope, sum(num_running)::bigint AS running, sum(num_queued)::bigint AS queued,
+       sum(num_waiting)::bigint AS waiting
+  FROM {s}.sys_vqueues GROUP BY scope ORDER BY scope

@@ -107,14 +107,15 @@ SELECT i.status, i.service, i.key, i.handler_ty,
   FROM {s}.invocation i WHERE i.id = %(id)s
 
 -- name: restart_invocation
--- create a new invocation with the input and headers of a completed one
--- (`submit_invocation`), keeping the old one from being purged meanwhile, unless the journal
+-- create a new invocation with the input, headers and flow control (scope, limit key, priority) of a
+-- completed one (`submit_invocation`), keeping the old one from being purged meanwhile, unless the journal
 -- prefix to replay is gone; returns the new invocation's status (NULL if not created) and how
 -- many old entries are up to the prefix end; no row if the old invocation is gone
 SELECT CASE WHEN %(prefix)s = 0 OR kept > 0 THEN {s}.submit_invocation(jsonb_build_object(
            'id', %(new_id)s, 'service', service, 'handler', handler, 'key', key,
            'service_ty', service_ty, 'handler_ty', handler_ty, 'input', encode(input, 'base64'),
-           'headers', headers, 'invoked_by', 'restart_as_new')) END,
+           'headers', headers, 'invoked_by', 'restart_as_new',
+           'scope', scope, 'limit_key', limit_key, 'priority', priority)) END,
        kept
   FROM (SELECT i.*, (SELECT count(*) FROM {s}.journal j WHERE j.invocation_id = i.id AND j.index <= %(prefix)s) AS kept
           FROM {s}.invocation i WHERE i.id = %(id)s AND i.status = 'completed' FOR SHARE) source

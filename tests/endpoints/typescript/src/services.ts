@@ -275,4 +275,54 @@ export const promises = restate.workflow({
   },
 });
 
-export const ALL = [echo, calls, steps, awakeableHolder, awakeables, state, lazyState, promises] as const;
+/** Appends `line` and the time (ns, this process's monotonic clock) to `<counters>/<tag>.intervals`. */
+function record(tag: string, line: string): void {
+  fs.mkdirSync(COUNTERS, { recursive: true });
+  fs.appendFileSync(path.join(COUNTERS, `${tag.replace(/[^A-Za-z0-9_.-]/g, "_")}.intervals`), `${line} ${process.hrtime.bigint()}\n`);
+}
+
+type Job = { tag: string; n: number; ms: number };
+type FanOut = { scope: string; limitKey?: string; tag: string; count: number; ms: number };
+
+/** Flow control's callee (issue 17): what it was started with, as ctx.request() tells it. */
+export const scopedWork = restate.service({
+  name: PREFIX + "ScopedWork",
+  handlers: {
+    /** Runs `ms` between two records of its own interval; answers the scope and limit key it was started with. */
+    work: async (ctx: restate.Context, job: Job) => {
+      record(job.tag, `start ${job.n}`);
+      await new Promise((resolve) => setTimeout(resolve, job.ms));
+      record(job.tag, `end ${job.n}`);
+      const request = ctx.request();
+      return { n: job.n, scope: request.scope ?? null, limitKey: request.limitKey ?? null };
+    },
+  },
+});
+
+/** Flow control (issue 17): the scope API of SDK 1.17 (ctx.scope, limitKey, genericSend's scope). */
+export const scoped = restate.service({
+  name: PREFIX + "Scoped",
+  handlers: {
+    /** `count` calls to work in the scope with the limit key (ctx.scope(...).serviceClient, rpc.opts), awaited together. */
+    fanOut: async (ctx: restate.Context, req: FanOut) => {
+      const client = ctx.scope(req.scope).serviceClient(scopedWork);
+      const calls = [];
+      for (let n = 0; n < req.count; n++) {
+        const job = { tag: req.tag, n, ms: req.ms };
+        calls.push(req.limitKey ? client.work(job, restate.rpc.opts({ limitKey: req.limitKey })) : client.work(job));
+      }
+      return restate.RestatePromise.all(calls);
+    },
+
+    /** One send to work in the scope with the limit key (genericSend's scope and limitKey); answers its invocation id. */
+    sendOne: async (ctx: restate.Context, req: FanOut) => {
+      const handle = ctx.genericSend<Job>({
+        service: PREFIX + "ScopedWork", method: "work", parameter: { tag: req.tag, n: 0, ms: req.ms },
+        inputSerde: json, scope: req.scope, limitKey: req.limitKey,
+      });
+      return await handle.invocationId;
+    },
+  },
+});
+
+export const ALL = [echo, calls, steps, awakeableHolder, awakeables, state, lazyState, promises, scopedWork, scoped] as const;
