@@ -1,0 +1,97 @@
+"""Durable Google ADK agents (tests/test_ext_adk.py), with scripted models: `BaseLlm` subclasses
+answering with canned `LlmResponse`s (no network). The weather model first asks for the tool
+`lookup` (for each city in the prompt, all in one answer), then answers with what the tools
+returned (`lookup`: a journaled forecast, then a sleep: in always-replay mode the invocation
+suspends between the two model calls). Every real call is counted.
+"""
+
+from __future__ import annotations
+
+import typing
+
+from google.adk import Runner
+from google.adk.agents import LlmAgent
+from google.adk.apps import App
+from google.adk.models.base_llm import BaseLlm
+from google.adk.models.llm_request import LlmRequest
+from google.adk.models.llm_response import LlmResponse
+from google.adk.sessions import Session
+from google.genai import types
+
+import restate_pg as restate
+from restate_pg import ObjectContext, ObjectSharedContext
+from restate_pg.ext.adk import RestatePlugin, RestateSessionService, restate_context
+from tests.support.agents import QUICK_RETRY, Calls, lookup_weather
+
+CALLS = Calls()
+
+
+def _text(content: types.Content) -> str:
+    return " ".join(part.text for part in content.parts or [] if part.text)
+
+
+class ScriptedWeatherModel(BaseLlm):
+    """Asks for `lookup` once per city named after "weather in" (function calls without ids:
+    ADK's plugin must give them ids that survive a replay), then repeats the tools' answers."""
+
+    model: str = "scripted-weather"
+
+    async def generate_content_async(self, llm_request: LlmRequest,
+                                     stream: bool = False) -> typing.AsyncGenerator[LlmResponse, None]:
+        CALLS.count("adk model")
+        last = llm_request.contents[-1]
+        returned = [part.function_response for part in last.parts or [] if part.function_response]
+        if returned:
+            said = "; ".join(str((r.response or {}).get("result")) for r in returned)
+            yield LlmResponse(content=types.Content(role="model", parts=[types.Part(text=f"The tools say: {said}")]))
+            return
+        cities = _text(last).rsplit("weather in ", 1)[-1].split(" and ")
+        calls = [types.Part(function_call=types.FunctionCall(name="lookup", args={"city": city})) for city in cities]
+        yield LlmResponse(content=types.Content(role="model", parts=calls))
+
+
+async def lookup(city: str) -> str:
+    """The weather of a city."""
+    return await lookup_weather(CALLS, restate_context(), city)
+
+
+weather = LlmAgent(name="weather", model=ScriptedWeatherModel(), instruction="Answer with the tool.", tools=[lookup])
+runner = Runner(app=App(name="weather", root_agent=weather, plugins=[RestatePlugin()]),
+                session_service=RestateSessionService())
+SESSION = "chat"
+
+agents = restate.VirtualObject("AdkAgents")
+
+
+@agents.handler(invocation_retry_policy=QUICK_RETRY)
+async def ask(ctx: ObjectContext, question: str) -> str:
+    """One turn of the conversation of the object's key, whose session is in the object's state."""
+    CALLS.count("ask")
+    service = typing.cast(RestateSessionService, runner.session_service)
+    if not await service.has_session(session_id=SESSION):
+        await service.create_session(app_name="weather", user_id=ctx.key(), session_id=SESSION)
+    answer = ""
+    message = types.Content(role="user", parts=[types.Part(text=question)])
+    async for event in runner.run_async(user_id=ctx.key(), session_id=SESSION, new_message=message):
+        if event.is_final_response() and event.content:
+            answer = _text(event.content)
+    return answer
+
+
+@agents.handler(kind="shared")
+async def conversation(ctx: ObjectSharedContext) -> typing.List[str]:
+    """What the stored session holds: each event's author and text, or its function call or answer."""
+    session = await ctx.get(f"session_store::{SESSION}", type_hint=Session)
+    said = []
+    for event in session.events if session else []:
+        for part in event.content.parts or [] if event.content else []:
+            if part.function_call:
+                said.append(f"{event.author}: call {part.function_call.name}({part.function_call.args['city']})")
+            elif part.function_response:
+                said.append(f"{event.author}: {(part.function_response.response or {}).get('result')}")
+            elif part.text:
+                said.append(f"{event.author}: {part.text}")
+    return said
+
+
+app = restate.app([agents])
