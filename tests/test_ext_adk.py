@@ -79,3 +79,16 @@ async def test_the_session_is_kept_in_the_objects_state_across_turns(env: Harnes
         "weather: The tools say: sunny in Bern",
     ]
     assert await env.client.object_call(adk_agents.conversation, "nobody") == []
+
+
+async def test_the_compaction_summary_is_a_step_replayed_as_an_event(env: HarnessEnvironment) -> None:
+    before = (adk_agents.CALLS.get("summarizer", 0), adk_agents.CALLS.get("summarize", 0))
+    handle = await env.client.object_send(adk_agents.summarize, "summary", ["hi", "hello", "bye"])
+    assert await env.client.attach_invocation(handle.invocation_id) == "summarizer: 3 events by user0, user1"
+    # two executions (the sleep suspends), the summarizer once: the replay rebuilt its Event
+    assert (adk_agents.CALLS["summarizer"] - before[0], adk_agents.CALLS["summarize"] - before[1]) == (1, 2)
+    assert await steps(env, handle.invocation_id) == [run("compaction LLM call"), SLEEP]
+    # no events, no summary and no step
+    handle = await env.client.object_send(adk_agents.summarize, "summary", [])
+    assert await env.client.attach_invocation(handle.invocation_id) is None
+    assert await steps(env, handle.invocation_id) == [SLEEP]

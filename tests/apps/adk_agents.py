@@ -8,10 +8,13 @@ suspends between the two model calls). Every real call is counted.
 from __future__ import annotations
 
 import typing
+import warnings
 
 from google.adk import Runner
 from google.adk.agents import LlmAgent
 from google.adk.apps import App
+from google.adk.apps.base_events_summarizer import BaseEventsSummarizer
+from google.adk.events.event import Event
 from google.adk.models.base_llm import BaseLlm
 from google.adk.models.llm_request import LlmRequest
 from google.adk.models.llm_response import LlmResponse
@@ -20,8 +23,8 @@ from google.genai import types
 
 import restate_pg as restate
 from restate_pg import ObjectContext, ObjectSharedContext
-from restate_pg.ext.adk import RestatePlugin, RestateSessionService, restate_context
-from tests.support.agents import QUICK_RETRY, Calls, lookup_weather
+from restate_pg.ext.adk import RestateEventSummarizer, RestatePlugin, RestateSessionService, restate_context
+from tests.support.agents import PAUSE, QUICK_RETRY, Calls, lookup_weather
 
 CALLS = Calls()
 
@@ -92,6 +95,34 @@ async def conversation(ctx: ObjectSharedContext) -> typing.List[str]:
             elif part.text:
                 said.append(f"{event.author}: {part.text}")
     return said
+
+
+class CountingSummarizer(BaseEventsSummarizer):
+    """A compaction summary without a model: how many events there were, and whose."""
+
+    async def maybe_summarize_events(self, *, events: typing.List[Event]) -> typing.Optional[Event]:
+        CALLS.count("summarizer")
+        authors = sorted({event.author for event in events})
+        summary = types.Part(text=f"{len(events)} events by {', '.join(authors)}")
+        return Event(author="summarizer", content=types.Content(role="model", parts=[summary]))
+
+
+with warnings.catch_warnings():  # ADK warns that its summarizers are experimental, on every construction
+    warnings.simplefilter("ignore", UserWarning)
+    summarizer = RestateEventSummarizer.from_summarizer(CountingSummarizer(), max_retries=3)
+
+
+@agents.handler()
+async def summarize(ctx: ObjectContext, texts: typing.List[str]) -> typing.Optional[str]:
+    """The summary of events saying `texts` (none for no events), used after a suspension."""
+    CALLS.count("summarize")
+    events = [Event(author=f"user{i % 2}", content=types.Content(role="user", parts=[types.Part(text=text)]))
+              for i, text in enumerate(texts)]
+    summary = await summarizer.maybe_summarize_events(events=events)
+    await ctx.sleep(PAUSE)
+    if summary is None:
+        return None
+    return f"{summary.author}: {_text(summary.content)}"  # type: ignore[arg-type]  (an Event again, replayed)
 
 
 app = restate.app([agents])
