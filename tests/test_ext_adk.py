@@ -81,6 +81,17 @@ async def test_the_session_is_kept_in_the_objects_state_across_turns(env: Harnes
     assert await env.client.object_call(adk_agents.conversation, "nobody") == []
 
 
+async def test_a_sub_agent_without_a_model_uses_its_parents_after_a_transfer(env: HarnessEnvironment) -> None:
+    before = adk_agents.CALLS.get("adk model", 0)
+    handle = await env.client.object_send(adk_agents.triaged, "triage", "What is the weather in Quito")
+    said = await env.client.attach_invocation(handle.invocation_id)
+    assert said == ["triage: call", "triage: call", "forecaster: call", "forecaster: call",
+                    "forecaster: The tools say: sunny in Quito"]
+    # the triage's answer (a transfer), then the forecaster's two, each asked once
+    assert adk_agents.CALLS["adk model"] - before == 3
+    assert await steps(env, handle.invocation_id) == [LLM, LLM, run("forecast Quito"), SLEEP, LLM]
+
+
 async def test_the_compaction_summary_is_a_step_replayed_as_an_event(env: HarnessEnvironment) -> None:
     before = (adk_agents.CALLS.get("summarizer", 0), adk_agents.CALLS.get("summarize", 0))
     handle = await env.client.object_send(adk_agents.summarize, "summary", ["hi", "hello", "bye"])

@@ -2,7 +2,8 @@
 answering with canned `LlmResponse`s (no network). The weather model first asks for the tool
 `lookup` (for each city in the prompt, all in one answer), then answers with what the tools
 returned (`lookup`: a journaled forecast, then a sleep: in always-replay mode the invocation
-suspends between the two model calls). Every real call is counted.
+suspends between the two model calls); to an agent without `lookup` (a triage agent) it answers
+with a transfer to the one that has it. Every real call is counted.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from google.adk.events.event import Event
 from google.adk.models.base_llm import BaseLlm
 from google.adk.models.llm_request import LlmRequest
 from google.adk.models.llm_response import LlmResponse
-from google.adk.sessions import Session
+from google.adk.sessions import InMemorySessionService, Session
 from google.genai import types
 
 import restate_pg as restate
@@ -44,13 +45,17 @@ class ScriptedWeatherModel(BaseLlm):
         CALLS.count("adk model")
         last = llm_request.contents[-1]
         returned = [part.function_response for part in last.parts or [] if part.function_response]
-        if returned:
+        if "lookup" not in llm_request.tools_dict:  # the triage agent: hand over to the forecaster
+            call = types.FunctionCall(name="transfer_to_agent", args={"agent_name": "forecaster"})
+            yield LlmResponse(content=types.Content(role="model", parts=[types.Part(function_call=call)]))
+        elif returned:
             said = "; ".join(str((r.response or {}).get("result")) for r in returned)
             yield LlmResponse(content=types.Content(role="model", parts=[types.Part(text=f"The tools say: {said}")]))
-            return
-        cities = _text(last).rsplit("weather in ", 1)[-1].split(" and ")
-        calls = [types.Part(function_call=types.FunctionCall(name="lookup", args={"city": city})) for city in cities]
-        yield LlmResponse(content=types.Content(role="model", parts=calls))
+        else:
+            question = next(_text(c) for c in reversed(llm_request.contents) if "weather in " in _text(c))
+            cities = question.rsplit("weather in ", 1)[-1].split(" and ")
+            calls = [types.Part(function_call=types.FunctionCall(name="lookup", args={"city": city})) for city in cities]
+            yield LlmResponse(content=types.Content(role="model", parts=calls))
 
 
 async def lookup(city: str) -> str:
@@ -61,6 +66,13 @@ async def lookup(city: str) -> str:
 weather = LlmAgent(name="weather", model=ScriptedWeatherModel(), instruction="Answer with the tool.", tools=[lookup])
 runner = Runner(app=App(name="weather", root_agent=weather, plugins=[RestatePlugin()]),
                 session_service=RestateSessionService())
+
+#: A triage agent that transfers to a forecaster without a model of its own (it uses its parent's).
+forecaster = LlmAgent(name="forecaster", description="Knows the weather.", instruction="Answer with the tool.",
+                      tools=[lookup])
+triage = LlmAgent(name="triage", model=ScriptedWeatherModel(), instruction="Transfer weather questions.",
+                  sub_agents=[forecaster])
+triage_app = App(name="triage", root_agent=triage, plugins=[RestatePlugin()])
 SESSION = "chat"
 
 agents = restate.VirtualObject("AdkAgents")
@@ -95,6 +107,17 @@ async def conversation(ctx: ObjectSharedContext) -> typing.List[str]:
             elif part.text:
                 said.append(f"{event.author}: {part.text}")
     return said
+
+
+@agents.handler()
+async def triaged(ctx: ObjectContext, question: str) -> typing.List[str]:
+    """A run that transfers to a sub-agent (the session in memory: only the model calls are
+    journaled): who said what."""
+    triage_runner = Runner(app=triage_app, session_service=InMemorySessionService())  # a new one per execution
+    await triage_runner.session_service.create_session(app_name="triage", user_id=ctx.key(), session_id="t")
+    message = types.Content(role="user", parts=[types.Part(text=question)])
+    events = triage_runner.run_async(user_id=ctx.key(), session_id="t", new_message=message)
+    return [f"{event.author}: {_text(event.content) or 'call'}" async for event in events if event.content]
 
 
 class CountingSummarizer(BaseEventsSummarizer):
