@@ -14,7 +14,8 @@ import typing
 MODULES = [
     "", "asyncio", "client_types", "context", "context_managers", "entry_codec", "exceptions",
     "extensions", "handler", "logging", "object", "retry_policy", "serde", "service", "types",
-    "workflow", "connection", "endpoint", "ext", "ext.tracing", "ext.pydantic", "ext.openai", "ext.turnstile",
+    "workflow", "connection", "endpoint", "ext", "ext.tracing", "ext.pydantic", "ext.openai", "ext.turnstile", "ext.adk", "ext.adk.plugin",
+    "ext.adk.session", "ext.adk.summarizer", "ext.langchain",
 ]
 # (`restate.harness` needs Docker's testcontainers to import; its two public functions are compared
 # through the package's top level, which re-exports them with the same signatures.)

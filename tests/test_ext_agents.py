@@ -1,39 +1,24 @@
 """restate_pg.ext.pydantic and restate_pg.ext.openai: an agent's model calls and tool calls are
 journaled steps, and after a suspension the replay takes the recorded model answer instead of
-calling the model again (the libraries' own test models: no network). ext.adk and ext.langchain,
-not built yet, say so."""
+calling the model again (the libraries' own test models: no network). ext.adk and ext.langchain:
+tests/test_ext_adk.py, tests/test_ext_langchain.py."""
 
 from __future__ import annotations
 
-import importlib
-import secrets
 import typing
 
-import psycopg
 import pytest
-from psycopg import sql
 
-from restate_pg.store.migrate import upgrade
-from restate_pg.testing import HarnessEnvironment, create_test_harness
+from restate_pg.testing import HarnessEnvironment
 from tests.apps import agents
+from tests.support.agents import SLEEP, always_replaying, run, steps
 
 
 @pytest.fixture(scope="module")
 async def env(database_url: str) -> typing.AsyncIterator[HarnessEnvironment]:
     """Every await suspends (always_replay), so each step after the first runs on a replay."""
-    schema = f"agents_{secrets.token_hex(4)}"
-    upgrade(database_url, schema)
-    try:
-        async with create_test_harness(agents.app, always_replay=True, database_url=database_url, schema=schema) as harness:
-            yield harness
-    finally:
-        with psycopg.connect(database_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
-
-
-async def steps(env: HarnessEnvironment, invocation_id: str) -> typing.List[typing.Tuple[str, str]]:
-    return [(row["entry_type"], row["name"]) for row in await env.journal(invocation_id)
-            if row["entry_type"] in ("Command: Run", "Command: Sleep")]
+    async with always_replaying(agents.app, database_url, "agents") as harness:
+        yield harness
 
 
 async def ask(env: HarnessEnvironment, handler: typing.Any, city: str, model: str) -> Asked:
@@ -53,7 +38,7 @@ class Asked(typing.NamedTuple):
     steps: typing.List[typing.Tuple[str, str]]
 
 
-MODEL_CALL, FORECAST, SLEEP = ("Command: Run", "Model call"), ("Command: Run", "forecast"), ("Command: Sleep", None)
+MODEL_CALL, FORECAST = run("Model call"), run("forecast")
 
 
 async def test_a_pydantic_agent_replays_its_recorded_model_call_after_a_suspension(env: HarnessEnvironment) -> None:
@@ -74,11 +59,35 @@ async def test_a_pydantic_agents_wrapped_tool_call_is_a_step(env: HarnessEnviron
 async def test_an_openai_agent_replays_its_recorded_model_call_after_a_suspension(env: HarnessEnvironment) -> None:
     asked = await ask(env, agents.ask_openai, "Lima", "openai model")
     assert (asked.answer, asked.ran) == ("The tool says: sunny in Lima", (2, 1, 2))
-    llm = ("Command: Run", "call LLM")
+    llm = run("call LLM")
     assert asked.steps == [llm, FORECAST, SLEEP, llm]
 
 
-@pytest.mark.parametrize("module", ["adk", "langchain"])
-def test_the_integrations_not_built_say_so(module: str) -> None:
-    with pytest.raises(ImportError, match=f"restate_pg.ext.{module} .* is not provided by restate-pg yet"):
-        importlib.import_module(f"restate_pg.ext.{module}")
+def test_each_integration_without_its_library_says_how_to_install_it() -> None:
+    """Importing an integration whose library is missing fails with the extra to install, not a
+    bare ModuleNotFoundError from deep inside (the libraries are blocked in a fresh interpreter)."""
+    import subprocess
+    import sys
+
+    probe = """
+import importlib, sys
+blocked = {"adk": "google.adk", "langchain": "langchain.agents", "pydantic": "pydantic_ai.agent.wrapper", "openai": "agents"}
+for module, library in blocked.items():
+    sys.modules[library] = None
+    try:
+        importlib.import_module("restate_pg.ext." + module)
+    except ImportError as exc:
+        print(module, "|", exc)
+"""
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    said = dict(line.split(" | ") for line in done.stdout.strip().splitlines())
+    assert said == {
+        "adk": "restate_pg.ext.adk integrates google-adk, which is not installed: pip install 'restate-pg[agents]' "
+               "(or google-adk itself)",
+        "langchain": "restate_pg.ext.langchain integrates langchain, which is not installed: pip install "
+                     "'restate-pg[agents]' (or langchain itself)",
+        "pydantic": "restate_pg.ext.pydantic integrates pydantic-ai, which is not installed: pip install "
+                    "'restate-pg[agents]' (or pydantic-ai itself)",
+        "openai": "restate_pg.ext.openai integrates openai-agents, which is not installed: pip install "
+                  "'restate-pg[agents]' (or openai-agents itself)",
+    }
