@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from datetime import timedelta
 
+import psycopg
 import pytest
 
 import restate_pg
@@ -178,3 +179,19 @@ def test_create_client_refuses_what_it_cannot_reach():
 
     with pytest.raises(ValueError, match="expected 'Service/handler'"):
         asyncio.run(bad_name())
+
+
+async def test_create_client_takes_restate_sdks_ingress_keyword_and_defaults_to_database_url(clean_db, monkeypatch):
+    """`create_client(ingress=...)` as restate-sdk spells it; with no argument, `$DATABASE_URL`
+    (where restate-sdk reads a Restate Cloud key); with neither, a clear error."""
+    async with restate_pg.create_client(ingress=clean_db, app=clients.app) as by_keyword:
+        handle = await by_keyword.service_send(clients.confirm, 1)
+    monkeypatch.setenv("DATABASE_URL", clean_db)
+    async with restate_pg.create_client(app=clients.app) as from_env:
+        again = await from_env.service_send(clients.confirm, 2)
+    with psycopg.connect(clean_db) as conn:
+        stored = {row[0] for row in conn.execute("SELECT id FROM restate.invocation")}
+    assert {handle.invocation_id, again.invocation_id} <= stored
+    monkeypatch.delenv("DATABASE_URL")
+    with pytest.raises(ValueError, match=r"pass the ingress URL .* or set \$DATABASE_URL"):
+        restate_pg.create_client()

@@ -25,8 +25,6 @@ KNOWN = {
     # the objects they would yield are never built.
     "restate_pg.connection.Connection": "never built: connect() raises ConnectError",
     "restate_pg.connection.TunnelInfo": "never built: connect() raises ConnectError",
-    # create_client's `ingress` URL argument (restate-pg's create_client takes a URL or a database).
-    "restate_pg.create_client: no parameter 'ingress'": "restate-pg's create_client(url) names it differently",
 }
 
 
