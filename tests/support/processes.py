@@ -67,6 +67,11 @@ class ChildProcess:
         self.stop()
 
 
+#: Database connections per worker process: six test sessions, their servers and worker processes
+#: share one PostgreSQL whose max_connections is 100 by default.
+TEST_POOL_SIZE = 4
+
+
 class WorkerProcess(ChildProcess):
     """`restate-pg worker MODULE:APP` in a subprocess, with a short lease so that tests recover fast;
     with `app_ref` None, a worker of the registered SDK endpoints only."""
@@ -86,5 +91,6 @@ class WorkerProcess(ChildProcess):
             "--database-url", database_url,
             "--lease-seconds", str(lease_seconds),
             "--poll-interval", str(poll_interval),
+            *([] if "--pool-size" in extra else ["--pool-size", str(TEST_POOL_SIZE)]),
             *extra,
         ], env=env)

@@ -39,6 +39,9 @@ async def serve(app: App, database_url: str, *, admin: bool = False, **options: 
     """Ingress (and with `admin`, the admin API under /admin) on a real uvicorn server."""
     options.setdefault("poll_interval", 0.2)
     options.setdefault("lease_seconds", 3.0)
+    # Few connections each: six test sessions, their servers and worker processes share one
+    # PostgreSQL whose max_connections is 100 by default.
+    options.setdefault("pool_size", 4)
     router = create_router(app, database_url=database_url, **options)
     api = FastAPI()
     if admin:
