@@ -438,6 +438,8 @@ def decode_submitted(sub: Submission, started: StartedDoc, db_now: datetime) -> 
         return Submitted(sub.id, None, False)
     if status.startswith("debounced:"):  # a pending send took this one's input: that one is the invocation
         return Submitted(status.split(":", 1)[1], "scheduled", False, db_now)
+    if status == "queued":  # a rule names its service or handler: a claim starts it, not the submitter
+        return Submitted(sub.id, "invoked", False, db_now)
     state = started.get("state")
     return Submitted(
         sub.id, status, status == "invoked" and sub.owner is not None, db_now,

@@ -33,4 +33,19 @@ async def fan_out(ctx: Context, job: typing.Dict[str, typing.Any]) -> typing.Lis
     return [await call for call in calls]
 
 
-app = restate.app([limited])
+def _service_running_work(name: str, *handlers: str) -> restate.Service:
+    """A service whose handlers all run `work`: each test of rules on a service or handler has
+    its own, since such a rule holds every invocation of its target."""
+    service = restate.Service(name)
+    for handler in handlers:
+        service.handler(name=handler)(work)
+    return service
+
+
+capped = _service_running_work("Capped", "work", "free")  # a concurrency rule on Capped/work only
+paced = _service_running_work("Paced", "work")  # a rate rule on the service
+ranked = _service_running_work("Ranked", "work", "urgent")  # concurrency 1; Ranked/urgent: priority 100
+settled = _service_running_work("Settled", "work")  # a debounce window on Settled/work
+bounded = _service_running_work("Bounded", "work")  # a backlog rule on Bounded/work
+
+app = restate.app([limited, capped, paced, ranked, settled, bounded])
