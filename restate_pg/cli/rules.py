@@ -50,12 +50,12 @@ def add_parser(commands: Commands, common: argparse.ArgumentParser) -> None:
 
 def _add_target(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--service", help="a rule on this service (instead of a PATTERN of scopes)")
-    parser.add_argument("--handler", help="with --service: a rule on this handler of it")
+    parser.add_argument("--handler", dest="target_handler", help="with --service: a rule on this handler of it")
 
 
 def _selected(args: argparse.Namespace, patterns: typing.List[str]) -> typing.List[typing.Dict[str, typing.Any]]:
     """The rules the command names: its PATTERNs, or the --service/--handler target (not both)."""
-    if args.handler is not None and args.service is None:
+    if args.target_handler is not None and args.service is None:
         raise CLIError("--handler needs --service", EXIT_FAILURE)
     if (args.service is None) == (not patterns):
         raise CLIError("name the rule: a PATTERN of scopes, or --service [--handler] (not both)", EXIT_FAILURE)
@@ -64,7 +64,7 @@ def _selected(args: argparse.Namespace, patterns: typing.List[str]) -> typing.Li
     from restate_pg.services.rules import InvalidRule, parse_target
 
     try:  # stored under its pattern, service:<service>[/<handler>]
-        target = parse_target({"service": args.service, **({"handler": args.handler} if args.handler is not None else {})})
+        target = parse_target({"service": args.service, **({"handler": args.target_handler} if args.target_handler is not None else {})})
     except InvalidRule as exc:
         raise CLIError(str(exc), EXIT_FAILURE) from None
     return [{"pattern": target["pattern"]}]

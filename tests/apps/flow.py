@@ -38,7 +38,13 @@ def _service_running_work(name: str, *handlers: str) -> restate.Service:
     its own, since such a rule holds every invocation of its target."""
     service = restate.Service(name)
     for handler in handlers:
-        service.handler(name=handler)(work)
+        async def run(ctx: Context, job: typing.Dict[str, typing.Any]) -> str:
+            await ctx.run("start", lambda: ledger.record(job["tag"], f"start {job['n']}"))
+            await asyncio.sleep(job.get("ms", 0) / 1000)
+            await ctx.run("end", lambda: ledger.record(job["tag"], f"end {job['n']}"))
+            return f"done {job['n']}"
+
+        service.handler(name=handler)(run)
     return service
 
 
