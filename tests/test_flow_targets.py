@@ -150,6 +150,18 @@ async def test_a_backlog_rule_on_a_handler_answers_429_and_writes_nothing(cluste
         stored = conn.execute("SELECT count(*) FROM restate.invocation WHERE service = 'Bounded'").fetchone()[0]
     assert stored == accepted in (2, 3)
 
+    async def queued() -> typing.Optional[float]:  # one started (its token), the others wait for the next token
+        from prometheus_client.parser import text_string_to_metric_families
+
+        text = (await cluster.client.get("/admin/metrics")).text
+        return next((s.value for family in text_string_to_metric_families(text) for s in family.samples
+                     if s.name == "restate_pg_flow_target_invocations" and s.labels == {"target": "Bounded/work", "stage": "queued"}),
+                    None)
+
+    await eventually(queued, accepted - 1, what="all but one to queue")
+    page = (await cluster.client.get("/admin/ui/")).text
+    assert f"<tr><td>Bounded/work</td><td>0</td><td>{accepted - 1}</td>" in page.split('id="flow-control"')[1]
+
 
 async def test_bad_target_rules_are_refused(cluster):
     for rule in ({"target": {"service": "a/b"}}, {"target": {"handler": "h"}}, {"pattern": "s", "target": {"service": "S"}},

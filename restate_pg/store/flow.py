@@ -55,6 +55,10 @@ class FlowRules(StorePart):
     async def flow_queues(self) -> typing.List[typing.Dict[str, typing.Any]]:
         return await self._db.rows(self._db.q.FLOW_QUEUES, {})
 
+    async def flow_target_queues(self) -> typing.List[typing.Dict[str, typing.Any]]:
+        """Per service/handler a rule names: running, queued and waiting invocations."""
+        return await self._db.rows(self._db.q.FLOW_TARGET_QUEUES, {})
+
     async def flow_scope_gauges(self) -> typing.List[typing.Dict[str, typing.Any]]:
         """Per scope: running, queued and waiting invocations (`flow_scope_gauges`)."""
         return await self._db.rows(self._db.q.FLOW_SCOPE_GAUGES, {})

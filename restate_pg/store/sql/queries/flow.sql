@@ -57,6 +57,18 @@ SELECT DISTINCT scope_part AS service FROM {s}.flow_rule WHERE level >= 3 AND NO
 SELECT scope, limit_key, num_running, num_queued, num_waiting, oldest_queued_ms, max_priority
   FROM {s}.sys_vqueues ORDER BY scope, limit_key NULLS FIRST
 
+-- name: flow_target_queues
+-- per service/handler that a rule names, with unfinished invocations: running, queued (due) and waiting
+SELECT t.flow_target AS target,
+       count(*) FILTER (WHERE t.lease_owner IS NOT NULL)::bigint AS running,
+       count(*) FILTER (WHERE t.lease_owner IS NULL AND t.run_at <= now() AND t.status = 'ready')::bigint AS queued,
+       count(*) FILTER (WHERE t.lease_owner IS NULL AND NOT (t.run_at <= now() AND t.status = 'ready'))::bigint AS waiting,
+       (EXTRACT(EPOCH FROM now() - min(t.run_at) FILTER (WHERE t.lease_owner IS NULL AND t.run_at <= now() AND t.status = 'ready')) * 1000)::bigint
+           AS oldest_queued_ms
+  FROM {s}.task t
+ WHERE t.flow_target IS NOT NULL
+ GROUP BY t.flow_target ORDER BY t.flow_target
+
 -- name: flow_scope_gauges
 -- per scope with unfinished invocations: how many run, queue (due) and wait (not due), for metrics
 SELECT scope, sum(num_running)::bigint AS running, sum(num_queued)::bigint AS queued,
