@@ -70,6 +70,9 @@ class SubmissionDoc(typing.TypedDict):
     priority: int
     debounce_key: typing.Optional[str]
     check_backlog: bool
+    #: Only on flush()'s `create` (an attempt already running; flush() sets it too, for workers of
+    #: older releases): a rule on its target cannot queue it any more, so it keeps its owner's lease.
+    running: typing.NotRequired[bool]
 
 
 class JournalDoc(FailureFields):
@@ -373,7 +376,7 @@ def flush_request(lease: Lease, batch: Batch) -> FlushDoc:
     outcome = batch.outcome
     request: FlushDoc = {"id": lease.invocation_id, "owner": lease.owner, "epoch": lease.epoch}
     if batch.create is not None:  # created here, leased to this attempt: the fence then holds
-        request["create"] = submission_doc(batch.create)
+        request["create"] = {**submission_doc(batch.create), "running": True}
     keys: typing.Set[typing.Tuple[str, str]] = {
         (s.service, s.key or "") for s in batch.submissions if s.exclusive and s.delay_ms is None
     }
