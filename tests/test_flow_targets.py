@@ -1,6 +1,6 @@
 """Flow-control rules on a service or a handler (issue 17, docs/flow-control.md) across three
-worker processes: a concurrency rule on a handler is never exceeded, a rate rule on a service
-holds, a handler's default priority overtakes a backlog, a handler's debounce window makes sends
+worker processes: a concurrency rule on a handler is never exceeded, so is one per object key,
+a rate rule on a service holds, a handler's default priority overtakes a backlog, a handler's debounce window makes sends
 with one debounce key run once, and a full backlog answers 429.
 
 As in tests/test_flow_control.py (whose helpers this module uses): the ingress runs here and
@@ -64,6 +64,16 @@ async def test_a_concurrency_rule_on_a_handler_is_never_exceeded_and_sys_rules_s
         shown = conn.execute("SELECT target_service, target_handler, concurrency FROM restate.sys_rules"
                              " WHERE pattern = 'service:Capped/work'").fetchall()
     assert shown == [("Capped", "work", 2)]
+
+
+async def test_a_per_key_rule_on_a_service_holds_for_each_object_key(cluster):
+    await set_rules(cluster, {"target": {"service": "Tenanted"}, "limits": {"concurrency_per_key": 1}})
+    calls = [cluster.client.post(f"/Tenanted/{key}/shared_work", json={"tag": f"per-key-{key}", "n": n, "ms": 20})
+             for n in range(5) for key in ("a", "b")]
+    responses = await asyncio.gather(*calls)
+    assert {r.status_code for r in responses} == {200}
+    assert most_at_once("per-key-a") == 1 and most_at_once("per-key-b") == 1
+    assert len(intervals("per-key-a")) == len(intervals("per-key-b")) == 10
 
 
 CLAIM_CLOCK = """

@@ -54,4 +54,16 @@ ranked = _service_running_work("Ranked", "work", "urgent")  # concurrency 1; Ran
 settled = _service_running_work("Settled", "work")  # a debounce window on Settled/work
 bounded = _service_running_work("Bounded", "work")  # a backlog rule on Bounded/work
 
-app = restate.app([limited, capped, paced, ranked, settled, bounded])
+tenanted = restate.VirtualObject("Tenanted")  # concurrency_per_key 1: one running per object key
+
+
+@tenanted.handler(kind="shared")
+async def shared_work(ctx: restate.ObjectSharedContext, job: typing.Dict[str, typing.Any]) -> str:
+    """`work` on a shared handler, which runs beside others of its key unless a rule says not."""
+    await ctx.run("start", lambda: ledger.record(job["tag"], f"start {job['n']}"))
+    await asyncio.sleep(job.get("ms", 0) / 1000)
+    await ctx.run("end", lambda: ledger.record(job["tag"], f"end {job['n']}"))
+    return f"done {job['n']}"
+
+
+app = restate.app([limited, capped, paced, ranked, settled, bounded, tenanted])
