@@ -29,7 +29,7 @@ def flow_of(scope: typing.Optional[str], limit_key: typing.Optional[str], priori
     if scope is None and limit_key is None and priority == 0:
         return None
     try:
-        return FlowOptions(scope, limit_key, priority, check_backlog=scope is not None)
+        return FlowOptions(scope, limit_key, priority, check_backlog=True)  # a scope or target rule may refuse it
     except TerminalError as exc:
         raise ValueError(exc.message) from None
 

@@ -57,7 +57,7 @@ def _statement(sub: Submission, schema: str) -> typing.Tuple[str, typing.Dict[st
 def _handle(sub: Submission, row: typing.Sequence[typing.Any]) -> RestateClientSendHandle:
     started = decode_results(row[0])[0]  # the `started` column of ENQUEUE
     if started["status"] == "rejected":  # nothing was written; the transaction goes on
-        raise ClientError(429, str(BacklogFull(sub.scope, sub.limit_key)))
+        raise ClientError(429, str(BacklogFull(sub.scope, sub.limit_key, f"{sub.service}/{sub.handler}")))
     return RestateClientSendHandle(sub.id, 202, "Accepted" if started["status"] is not None else "PreviouslyAccepted")
 
 

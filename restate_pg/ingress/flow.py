@@ -1,7 +1,7 @@
 """Flow control as the ingress reads it: Restate's scope (`/restate/scope/{scope}/call|send/...`)
 and limit key (`x-restate-limit-key` header or `limit-key` query parameter, scoped requests
-only), and restate-pg's priority (`x-restate-pg-priority`) and debounce (`?debounce=<duration>`
-with `x-restate-pg-debounce-key`, sends only) (docs/flow-control.md).
+only), and restate-pg's priority (`x-restate-pg-priority`) and debounce (`x-restate-pg-debounce-key`
+with `?debounce=<duration>` or the window of a rule on the handler, sends only) (docs/flow-control.md).
 """
 
 from __future__ import annotations
@@ -40,17 +40,17 @@ def flow_of(request: Request, scope: typing.Optional[str], send: bool) -> typing
     debounce_key = header_text(request, "x-restate-pg-debounce-key")
     raw_window = _query(request, "debounce")
     window = None
-    if (debounce_key is None) != (raw_window is None):
-        raise IngressError(400, "a debounced send needs both the debounce query parameter and the x-restate-pg-debounce-key header")
-    if raw_window is not None:
-        if not send:
-            raise IngressError(400, "cannot debounce calls: the debounce query parameter is supported only with sends")
+    if raw_window is not None and debounce_key is None:
+        raise IngressError(400, "a debounced send needs the x-restate-pg-debounce-key header with the debounce query parameter")
+    if debounce_key is not None and not send:
+        raise IngressError(400, "cannot debounce calls: a debounce key is supported only with sends")
+    if raw_window is not None:  # else the window of a rule on the handler, if any (docs/flow-control.md)
         try:
             window = parse_duration(raw_window)
         except InvalidDuration as exc:
             raise IngressError(400, f"bad debounce query parameter: {exc}") from None
     try:
-        flow = FlowOptions(scope, limit_key, priority, debounce_key, check_backlog=scope is not None)
+        flow = FlowOptions(scope, limit_key, priority, debounce_key, check_backlog=True)  # a scope or target rule may refuse it
     except TerminalError as exc:
         raise IngressError(400, exc.message) from None
     return flow, window

@@ -158,13 +158,15 @@ class TaskGauges:
 
 
 class FlowGauges:
-    """Flow control as one scrape read it: invocations per scope by stage, and each enabled
-    rule's limits (docs/flow-control.md)."""
+    """Flow control as one scrape read it: invocations per scope and per service/handler under a
+    rule, by stage, and each enabled rule's limits (docs/flow-control.md)."""
 
     def __init__(self, scopes: typing.Sequence[typing.Mapping[str, typing.Any]],
-                 rules: typing.Sequence[typing.Mapping[str, typing.Any]]) -> None:
+                 rules: typing.Sequence[typing.Mapping[str, typing.Any]],
+                 targets: typing.Sequence[typing.Mapping[str, typing.Any]] = ()) -> None:
         self.scopes = scopes
         self.rules = rules
+        self.targets = targets
 
     def collect(self) -> typing.Iterator[typing.Any]:
         from prometheus_client.core import GaugeMetricFamily
@@ -179,15 +181,27 @@ class FlowGauges:
             for stage in ("running", "queued", "waiting"):
                 stages.add_metric((row["scope"], stage), row[stage])
         yield stages
+        targets = GaugeMetricFamily(
+            "restate_pg_flow_target_invocations",
+            "Invocations not completed of each service/handler a rule names, by stage (as restate_pg_flow_invocations).",
+            labels=("target", "stage"),
+        )
+        for row in self.targets:
+            for stage in ("running", "queued", "waiting"):
+                targets.add_metric((row["target"], stage), row[stage])
+        yield targets
         limits = GaugeMetricFamily(
             "restate_pg_flow_rule_limit",
-            "The limits of each enabled flow-control rule: concurrency, rate_per_second, burst, backlog.",
+            "The limits of each enabled flow-control rule: concurrency, rate_per_second, burst, backlog; "
+            "of service/handler rules also concurrency_per_key, priority, debounce_ms.",
             labels=("pattern", "limit"),
         )
         for rule in self.rules:
             if rule["disabled"]:
                 continue
             for limit, value in (("concurrency", rule["concurrency"]), ("burst", rule["burst"]), ("backlog", rule["backlog"]),
+                                 ("concurrency_per_key", rule["concurrency_per_key"]), ("priority", rule["priority"]),
+                                 ("debounce_ms", rule["debounce_ms"]),
                                  ("rate_per_second", None if rule["rate"] is None else rule["rate"] * 1000 / rule["rate_interval_ms"])):
                 if value is not None:
                     limits.add_metric((rule["pattern"], limit), value)
@@ -221,7 +235,7 @@ async def exposition(store: typing.Any, services: typing.Sequence[str]) -> typin
         for service, status, count in await store.task_gauges():
             tasks[(service, status)] = count
         stranded = await store.stranded_invocations()
-        flow = FlowGauges(await store.flow_scope_gauges(), await store.list_flow_rules())
+        flow = FlowGauges(await store.flow_scope_gauges(), await store.list_flow_rules(), await store.flow_target_queues())
     except Exception as exc:  # the counters are still worth serving
         logger.warning("task gauges not read: %s", exc)
         tasks = None

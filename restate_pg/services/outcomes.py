@@ -274,14 +274,14 @@ class InvalidField(Outcome):
 
 
 class BacklogFull(Exception):
-    """A flow-control backlog rule refused a submission: its scope (or limit key) has as many
-    invocations queued as the rule allows. Nothing was written; the client may retry later
-    (HTTP 429 with `Retry-After`)."""
+    """A flow-control backlog rule refused a submission: its scope (or limit key; or, unscoped,
+    its service or handler `target`) has as many invocations queued as the rule allows. Nothing
+    was written; the client may retry later (HTTP 429 with `Retry-After`)."""
 
     #: Seconds a client is told to wait before it retries.
     retry_after = 1
 
-    def __init__(self, scope: typing.Optional[str], limit_key: typing.Optional[str]) -> None:
-        where = scope if limit_key is None else f"{scope}/{limit_key}"
+    def __init__(self, scope: typing.Optional[str], limit_key: typing.Optional[str], target: str = "") -> None:
+        where = target if scope is None else scope if limit_key is None else f"{scope}/{limit_key}"
         super().__init__(f"the backlog of {where} is full: retry later")
         self.scope, self.limit_key = scope, limit_key

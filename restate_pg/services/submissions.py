@@ -70,7 +70,7 @@ class Submissions:
         if submitted.status == "rejected":
             if waiter is not None:
                 self.results.waiters.remove(sub.id, waiter)
-            raise BacklogFull(sub.scope, sub.limit_key)
+            raise BacklogFull(sub.scope, sub.limit_key, f"{sub.service}/{sub.handler}")
         self.after_submit(sub, submitted)
         return submitted, waiter
 

@@ -70,6 +70,9 @@ class SubmissionDoc(typing.TypedDict):
     priority: int
     debounce_key: typing.Optional[str]
     check_backlog: bool
+    #: Only on flush()'s `create` (an attempt already running; flush() sets it too, for workers of
+    #: older releases): a rule on its target cannot queue it any more, so it keeps its owner's lease.
+    running: typing.NotRequired[bool]
 
 
 class JournalDoc(FailureFields):
@@ -373,7 +376,7 @@ def flush_request(lease: Lease, batch: Batch) -> FlushDoc:
     outcome = batch.outcome
     request: FlushDoc = {"id": lease.invocation_id, "owner": lease.owner, "epoch": lease.epoch}
     if batch.create is not None:  # created here, leased to this attempt: the fence then holds
-        request["create"] = submission_doc(batch.create)
+        request["create"] = {**submission_doc(batch.create), "running": True}
     keys: typing.Set[typing.Tuple[str, str]] = {
         (s.service, s.key or "") for s in batch.submissions if s.exclusive and s.delay_ms is None
     }
@@ -438,6 +441,8 @@ def decode_submitted(sub: Submission, started: StartedDoc, db_now: datetime) -> 
         return Submitted(sub.id, None, False)
     if status.startswith("debounced:"):  # a pending send took this one's input: that one is the invocation
         return Submitted(status.split(":", 1)[1], "scheduled", False, db_now)
+    if status == "queued":  # a rule names its service or handler: a claim starts it, not the submitter
+        return Submitted(sub.id, "invoked", False, db_now)
     state = started.get("state")
     return Submitted(
         sub.id, status, status == "invoked" and sub.owner is not None, db_now,

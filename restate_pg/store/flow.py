@@ -29,7 +29,14 @@ class FlowRules(StorePart):
                 cur = await conn.execute(q.UPSERT_FLOW_RULE, {**row, "expected_version": expected})
                 if await cur.fetchone() is None:
                     raise PreconditionFailed(row["pattern"])
+                if row["level"] >= 3 and not row["disabled"]:  # queued ones of its target come under it too
+                    await conn.execute(q.MARK_TARGET_TASKS, {"service": row["scope_part"], "priority": row["priority"],
+                                                             "handler": row["l1_part"] if row["level"] == 4 else None})
         return None
+
+    async def target_rule_services(self) -> typing.FrozenSet[str]:
+        """The services an enabled service or handler rule names (`target_rule_services`)."""
+        return frozenset(row["service"] for row in await self._db.rows(self._db.q.TARGET_RULE_SERVICES, {}))
 
     async def delete_flow_rules(self, rows: typing.Sequence[typing.Mapping[str, typing.Any]]) -> typing.List[str]:
         """Delete rules in one transaction; returns the patterns deleted. A rule whose
@@ -47,6 +54,10 @@ class FlowRules(StorePart):
 
     async def flow_queues(self) -> typing.List[typing.Dict[str, typing.Any]]:
         return await self._db.rows(self._db.q.FLOW_QUEUES, {})
+
+    async def flow_target_queues(self) -> typing.List[typing.Dict[str, typing.Any]]:
+        """Per service/handler a rule names: running, queued and waiting invocations."""
+        return await self._db.rows(self._db.q.FLOW_TARGET_QUEUES, {})
 
     async def flow_scope_gauges(self) -> typing.List[typing.Dict[str, typing.Any]]:
         """Per scope: running, queued and waiting invocations (`flow_scope_gauges`)."""

@@ -111,9 +111,12 @@ def build_metadata(schema: str = DEFAULT_SCHEMA) -> MetaData:
         Column("scope", Text),  # mirror the invocation's, for claim_flow and its counts
         Column("limit_key", Text),
         Column("priority", Integer, nullable=False, server_default=text("0")),
+        Column("flow_target", Text),  # service/handler, when a rule names either (migration 0014)
+        Column("flow_key", Text),  # its tenant key for per-key limits: the limit key, else the object key
         Index("task_due", "run_at", postgresql_where=text("lease_owner IS NULL")),
         Index("task_flow_due", "run_at",
-              postgresql_where=text("lease_owner IS NULL AND (scope IS NOT NULL OR priority <> 0)")),
+              postgresql_where=text("lease_owner IS NULL AND (scope IS NOT NULL OR priority <> 0 OR flow_target IS NOT NULL)")),
+        Index("task_flow_target", "flow_target", "flow_key", postgresql_where=text("flow_target IS NOT NULL")),
         Index("task_scope", "scope", "limit_key", postgresql_where=text("scope IS NOT NULL")),
         Index("task_owner", "lease_owner", postgresql_where=text("lease_owner IS NOT NULL")),
         Index("task_scheduled", "run_at", postgresql_where=text("status = 'scheduled'")),
@@ -307,7 +310,7 @@ def build_metadata(schema: str = DEFAULT_SCHEMA) -> MetaData:
         "flow_rule",  # a flow-control rule: a pattern of scope and limit key, and its limits
         md,
         Column("pattern", Text, primary_key=True),  # `*`, `scope`, `scope/l1`, `scope/*/l2` ... as Restate writes them
-        Column("level", Integer, nullable=False),  # 0: the scope, 1: the limit key's first part, 2: its second
+        Column("level", Integer, nullable=False),  # 0: the scope, 1/2: the limit key's parts; 3: a service, 4: a handler
         Column("scope_part", Text, nullable=False),  # each part: `*` or the exact value
         Column("l1_part", Text),
         Column("l2_part", Text),
@@ -317,6 +320,9 @@ def build_metadata(schema: str = DEFAULT_SCHEMA) -> MetaData:
         Column("rate_interval_ms", BigInteger),
         Column("burst", Integer),
         Column("backlog", Integer),  # most queued: submissions beyond are refused (429)
+        Column("concurrency_per_key", Integer),  # target rules (levels 3, 4; migration 0014): per tenant key
+        Column("priority", Integer),  # target rules: the default priority of their invocations
+        Column("debounce_ms", BigInteger),  # target rules: the window of sends with a debounce key
         Column("description", Text),
         Column("disabled", Boolean, nullable=False, server_default=text("false")),
         Column("version", Integer, nullable=False, server_default=text("1")),

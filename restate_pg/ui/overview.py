@@ -26,4 +26,5 @@ def add_overview_page(router: APIRouter, engine: Gateway) -> None:
         peak = max((row["created"] for row in numbers["per_minute"]), default=0)
         rules = [render_rule(row) for row in await store.list_flow_rules()]
         return render(request, "overview.html", counts=counts, statuses=STATUSES, cap=COUNT_CAP, oldest=oldest,
-                      now=await store.db_now(), peak=peak, rules=rules, queues=await store.flow_queues(), **numbers)
+                      now=await store.db_now(), peak=peak, rules=rules, queues=await store.flow_queues(),
+                      target_queues=await store.flow_target_queues(), **numbers)

@@ -108,6 +108,8 @@ class Engine(Gateway):
         self._cron: typing.Any = None
         #: The SDK endpoints registered over Restate's service protocol, driven here too.
         self.endpoints = EndpointDriver(self)
+        #: Services a rule on a service or handler names: never started by their submitter here.
+        self.ruled_services: typing.FrozenSet[str] = frozenset()
         super().__init__(
             app, database_url, schema=schema, poll_interval=poll_interval, inactivity_timeout=inactivity_timeout,
             poll_only=poll_only, pool_size=pool_size, retention_interval=retention_interval, faults=faults,
@@ -158,6 +160,7 @@ class Engine(Gateway):
         """Read the settings operators changed: of this application's services, and which other
         deployments' invocations this worker may resume."""
         if self.run_handlers:
+            self.ruled_services = await self.store.target_rule_services()
             compatible = await self.store.compatible_deployments(self.deployment_id)
             self.deployments = [self.deployment_id, *(d for d in compatible if d != self.deployment_id)]
         await super().load_overrides()
@@ -225,8 +228,8 @@ class Engine(Gateway):
         that pins it: the application's, or for a handler of an SDK endpoint the endpoint's latest
         deployment, whose attempts this worker drives too (also the runtime `Host`'s, for calls
         between handlers)."""
-        if not self.run_handlers or sub.flow_controlled:  # flow control: only a claim checks its rules
-            return False
+        if not self.run_handlers or sub.flow_controlled or sub.service in self.ruled_services:
+            return False  # flow control: only a claim checks its rules
         if self.app.handler(sub.service, sub.handler) is not None:
             deployment = self.deployment_id
         else:

@@ -15,8 +15,8 @@ DECLARE
     v_woken jsonb := '[]'::jsonb;
     v_answers jsonb := '{}'::jsonb;
 BEGIN
-    IF p->'create' IS NOT NULL THEN  -- created by its first flush, leased to this attempt
-        PERFORM {s}.submit_invocation(p->'create');
+    IF p->'create' IS NOT NULL THEN  -- created by its first flush, leased to this attempt (running already)
+        PERFORM {s}.submit_invocation(p->'create' || '{"running": true}'::jsonb);
     END IF;
     IF p ? 'promise_key' THEN  -- sections absent from the request cost nothing: this is the hot path
         FOR v_text IN SELECT DISTINCT value->>'name' AS name

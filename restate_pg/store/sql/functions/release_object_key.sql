@@ -4,7 +4,8 @@
 -- journal prefix) is made ready for its own deployment instead, and NULL returned to p_owner.
 -- Only the key's holder may let it go: anyone else is refused with a warning, and nothing changes.
 -- The caller holds the key's lock_object_key. One under flow control (scoped, or with a priority)
--- is made ready for a claim, which checks its rules, and NULL returned to p_owner.
+-- is made ready for a claim, which checks its rules, and NULL returned to p_owner; so is one whose
+-- service or handler a rule names (marked with `flow_target`, as `submit_invocation` marks).
 CREATE OR REPLACE FUNCTION {s}.release_object_key(p_service text, p_key text, p_holder text, p_owner text)
 RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
@@ -16,6 +17,8 @@ DECLARE
     v_scope text;
     v_limit_key text;
     v_priority integer;
+    v_handler text;
+    v_target text;
 BEGIN
     SELECT invocation_id INTO v_holder FROM {s}.object_lock WHERE service = p_service AND key = p_key;
     IF v_holder IS DISTINCT FROM p_holder THEN
@@ -37,14 +40,20 @@ BEGIN
     END IF;
     UPDATE {s}.invocation SET status = 'invoked', modified_at = now(), deployment_id = COALESCE(deployment_id, v_deployment)
      WHERE id = v_next
-    RETURNING deployment_id, scope, limit_key, priority INTO v_pinned, v_scope, v_limit_key, v_priority;
-    IF v_pinned IS DISTINCT FROM v_deployment OR v_scope IS NOT NULL OR v_priority <> 0 THEN
+    RETURNING deployment_id, scope, limit_key, priority, handler INTO v_pinned, v_scope, v_limit_key, v_priority, v_handler;
+    IF EXISTS (SELECT 1 FROM {s}.flow_rule r
+                WHERE r.pattern IN ('service:' || p_service, 'service:' || p_service || '/' || v_handler) AND NOT r.disabled) THEN
+        v_target := p_service || '/' || v_handler;
+    END IF;
+    IF v_pinned IS DISTINCT FROM v_deployment OR v_scope IS NOT NULL OR v_priority <> 0 OR v_target IS NOT NULL THEN
         v_owner := NULL;
         v_deployment := v_pinned;
     END IF;
     IF v_owner IS NULL THEN
-        INSERT INTO {s}.task (invocation_id, service, status, run_at, deployment_id, scope, limit_key, priority)
-        VALUES (v_next, p_service, 'ready', now(), v_deployment, v_scope, v_limit_key, v_priority);
+        INSERT INTO {s}.task (invocation_id, service, status, run_at, deployment_id, scope, limit_key, priority,
+                              flow_target, flow_key)
+        VALUES (v_next, p_service, 'ready', now(), v_deployment, v_scope, v_limit_key, v_priority,
+                v_target, CASE WHEN v_target IS NOT NULL THEN COALESCE(v_limit_key, p_key) END);
         IF p_owner IS NOT NULL THEN
             RETURN NULL;
         END IF;

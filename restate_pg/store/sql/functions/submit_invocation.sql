@@ -5,6 +5,9 @@
 -- whose scope or key has as many queued as its backlog rule allows is refused ('rejected', nothing
 -- written); one with a `debounce_key` replaces the input of the pending (not yet started) send
 -- with the same target and key, and moves its start to now + its delay ('debounced:<its id>').
+-- Target rules (on its service or handler): its task is marked (`flow_target`) for a claim that
+-- checks them, with their backlog, default priority and debounce window; one the submitter asked
+-- to run at once is then queued instead ('queued').
 CREATE OR REPLACE FUNCTION {s}.submit_invocation(p jsonb)
 RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
@@ -21,7 +24,36 @@ DECLARE
     v_limit_key text := p->>'limit_key';
     v_backlog integer;
     v_pending text;
+    v_handler text := p->>'handler';
+    v_target text;
+    v_flow_key text;
+    v_priority integer := COALESCE((p->>'priority')::integer, 0);
+    v_rule record;
 BEGIN
+    -- target rules: one primary-key probe of flow_rule; nothing more when no rule names the service
+    SELECT min(r.backlog) FILTER (WHERE r.backlog IS NOT NULL) AS backlog,
+           (array_agg(r.priority ORDER BY r.level DESC) FILTER (WHERE r.priority IS NOT NULL))[1] AS priority,
+           (array_agg(r.debounce_ms ORDER BY r.level DESC) FILTER (WHERE r.debounce_ms IS NOT NULL))[1] AS debounce_ms,
+           count(*) AS n
+      INTO v_rule
+      FROM {s}.flow_rule r
+     WHERE r.pattern IN ('service:' || v_service, 'service:' || v_service || '/' || v_handler) AND NOT r.disabled;
+    IF v_rule.n > 0 THEN
+        v_target := v_service || '/' || v_handler;
+        v_flow_key := COALESCE(v_limit_key, v_key);
+        IF v_priority = 0 THEN
+            v_priority := COALESCE(v_rule.priority, 0);
+        END IF;
+        IF v_delay_ms IS NULL AND p->>'debounce_key' IS NOT NULL THEN
+            v_delay_ms := v_rule.debounce_ms;
+        END IF;
+        IF v_rule.backlog IS NOT NULL AND (p->>'check_backlog')::boolean AND v_rule.backlog <= (
+            SELECT count(*) FROM {s}.task q
+             WHERE q.flow_target = v_target AND q.lease_owner IS NULL
+        ) THEN
+            RETURN 'rejected';
+        END IF;
+    END IF;
     IF v_scope IS NOT NULL THEN
         v_owner := NULL;  -- its claim checks the rules
         IF (p->>'check_backlog')::boolean THEN
@@ -59,6 +91,12 @@ BEGIN
     ) THEN
         v_status := 'inboxed';
     END IF;
+    IF v_target IS NOT NULL AND v_owner IS NOT NULL AND NOT COALESCE((p->>'running')::boolean, false) THEN
+        v_owner := NULL;  -- its claim checks the rules (unless its attempt runs already: flush's `create`)
+        IF v_status = 'invoked' THEN
+            v_status := 'queued';
+        END IF;
+    END IF;
     IF v_owner IS NOT NULL AND v_status = 'invoked' THEN  -- starts at once: pinned to the owner's deployment
         v_deployment := p->>'deployment';
     END IF;
@@ -66,11 +104,12 @@ BEGIN
         id, service, handler, key, service_ty, handler_ty, status, input, headers,
         idempotency_key, invoked_by, caller_id, caller_command, waiter, scheduled_start_at, deployment_id,
         scope, limit_key, priority, debounce_key)
-    VALUES (v_id, v_service, p->>'handler', v_key, p->>'service_ty', p->>'handler_ty', v_status,
+    VALUES (v_id, v_service, p->>'handler', v_key, p->>'service_ty', p->>'handler_ty',
+            CASE WHEN v_status = 'queued' THEN 'invoked' ELSE v_status END,
             decode(p->>'input', 'base64'), COALESCE(p->'headers', '{}'::jsonb),
             p->>'idempotency_key', p->>'invoked_by', p->>'caller_id', (p->>'caller_command')::integer,
             p->>'waiter', v_start_at, v_deployment,
-            v_scope, v_limit_key, COALESCE((p->>'priority')::integer, 0), p->>'debounce_key')
+            v_scope, v_limit_key, v_priority, p->>'debounce_key')
     ON CONFLICT (id) DO NOTHING;
     IF NOT FOUND THEN
         RETURN NULL;
@@ -79,7 +118,7 @@ BEGIN
         INSERT INTO {s}.inbox (service, key, invocation_id) VALUES (v_service, v_key, v_id);
         RETURN v_status;
     END IF;
-    IF v_status = 'invoked' AND v_exclusive THEN
+    IF v_status IN ('invoked', 'queued') AND v_exclusive THEN
         INSERT INTO {s}.object_lock (service, key, invocation_id) VALUES (v_service, v_key, v_id);
     END IF;
     IF v_status = 'invoked' AND v_owner IS NOT NULL THEN  -- leased at once to the submitting worker
@@ -87,9 +126,9 @@ BEGIN
                               deployment_id)
         VALUES (v_id, v_service, 'running', now(), v_owner, 1, 1, now(), v_deployment);
     ELSE
-        INSERT INTO {s}.task (invocation_id, service, status, run_at, scope, limit_key, priority)
+        INSERT INTO {s}.task (invocation_id, service, status, run_at, scope, limit_key, priority, flow_target, flow_key)
         VALUES (v_id, v_service, CASE WHEN v_status = 'scheduled' THEN 'scheduled' ELSE 'ready' END,
-                COALESCE(v_start_at, now()), v_scope, v_limit_key, COALESCE((p->>'priority')::integer, 0));
+                COALESCE(v_start_at, now()), v_scope, v_limit_key, v_priority, v_target, v_flow_key);
     END IF;
     RETURN v_status;
 END

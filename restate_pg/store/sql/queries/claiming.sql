@@ -11,19 +11,19 @@ SELECT {s}.start_due_scheduled(%(services)s, %(limit)s)
 -- pinned to a deployment it may resume; each is pinned to the worker's deployment,
 -- which from then on writes its journal. A task of an exclusive handler is leased only while its
 -- invocation holds its object key: checked by the statement that gives the lease, so that no
--- path can start one beside the key's holder. Tasks under flow control (scoped, or with a
--- priority) are leased by `claim_flow()` first, which runs only when one empty-or-not index
+-- path can start one beside the key's holder. Tasks under flow control (scoped, with a priority,
+-- or of a service or handler a rule names) are leased by `claim_flow()` first, which runs only when one empty-or-not index
 -- probe finds any (docs/flow-control.md); the others fill what is left of the batch (the rest of
 -- `due` stays unleased; its row locks go with the statement)
 WITH flow AS (
     SELECT * FROM {s}.claim_flow(%(owner)s, %(services)s, %(limit)s, %(deployments)s, %(fresh)s, %(deployment)s)
      WHERE EXISTS (SELECT 1 FROM {s}.task f
-                    WHERE f.lease_owner IS NULL AND (f.scope IS NOT NULL OR f.priority <> 0)
+                    WHERE f.lease_owner IS NULL AND (f.scope IS NOT NULL OR f.priority <> 0 OR f.flow_target IS NOT NULL)
                       AND f.run_at <= now() AND f.status <> 'scheduled')
 ), due AS (
     SELECT t.invocation_id, t.status, t.deployment_id, t.run_at FROM {s}.task t
      WHERE t.lease_owner IS NULL AND t.run_at <= now() AND t.status <> 'scheduled'
-       AND t.scope IS NULL AND t.priority = 0
+       AND t.scope IS NULL AND t.priority = 0 AND t.flow_target IS NULL
        AND t.service = ANY(%(services)s)
        AND ((t.deployment_id IS NULL AND t.service = ANY(%(fresh)s)) OR t.deployment_id = ANY(%(deployments)s))
        AND NOT EXISTS (
