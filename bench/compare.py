@@ -8,6 +8,7 @@ PYTHONPATH, so both run with this virtualenv's dependencies:
 
     python -m bench.compare 33701bf                 # 33701bf against the working tree, 3 rounds, --quick
     python -m bench.compare 33701bf HEAD --rounds 5 --workloads W1,W2,W3
+    python -m bench.compare HEAD HEAD --after-arg=--processes=2   # one revision, two deployments
 """
 
 from __future__ import annotations
@@ -71,20 +72,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workloads", default="W1,W2,W3,W4", help="passed to python -m bench (default: W1,W2,W3,W4)")
     parser.add_argument("--full", action="store_true", help="full-size runs instead of --quick")
     parser.add_argument("--json", type=Path, help="also write every run's medians here")
+    parser.add_argument("--bench-arg", action="append", default=[], metavar="ARG",
+                        help="passed to both runs of python -m bench, repeatable: --bench-arg=--processes=2")
+    parser.add_argument("--before-arg", action="append", default=[], metavar="ARG",
+                        help="passed to the before runs only (say, another deployment of the same revision)")
+    parser.add_argument("--after-arg", action="append", default=[], metavar="ARG", help="passed to the after runs only")
     args = parser.parse_args(argv)
 
-    bench_args = ["--runs", "1", "--workloads", args.workloads] + ([] if args.full else ["--quick"])
+    bench_args = ["--runs", "1", "--workloads", args.workloads, *args.bench_arg] + ([] if args.full else ["--quick"])
+    side_args = {"before": args.before_arg, "after": args.after_arg}
     scratch = Path(tempfile.mkdtemp(prefix="restate-pg-compare-"))
     checkouts = {}
     try:
-        checkouts = {name: _checkout(rev, scratch) for name, rev in (("before", args.before), ("after", args.after))}
+        checkouts = {name: _checkout(rev, scratch / name) for name, rev in (("before", args.before), ("after", args.after))}
         runs: dict[str, list[dict[str, float]]] = {"before": [], "after": []}
         for round_no in range(args.rounds):
             order = ("before", "after") if round_no % 2 == 0 else ("after", "before")
             for name in order:
                 print(f"round {round_no + 1}/{args.rounds}: {name} ({args.before if name == 'before' else args.after})",
                       flush=True)
-                runs[name].append(_run_bench(checkouts[name], scratch / f"{name}-{round_no}.json", bench_args))
+                runs[name].append(_run_bench(checkouts[name], scratch / f"{name}-{round_no}.json",
+                                             bench_args + side_args[name]))
     finally:
         for path in checkouts.values():
             if path != REPO:
