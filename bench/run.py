@@ -114,7 +114,8 @@ def choose_systems(args: argparse.Namespace) -> tuple[list[str], list[str]]:
 def make_system(name: str, args: argparse.Namespace) -> System:
     main = Database(args.database_url)
     if name == "restate-pg":
-        return RestatePg(main, deployment=args.deployment, workers=args.workers, processes=args.processes, port=args.port,
+        return RestatePg(main, deployment=args.deployment, workers=args.workers, serving_processes=args.processes,
+                         port=args.port,
                          engine_args=args.engine_arg)
     if name == "restate":
         return Restate()

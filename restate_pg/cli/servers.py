@@ -103,9 +103,12 @@ def serve(
         ingress_socket = listening_socket(host, port, reuse_port=reuse_port)
     except OSError as exc:
         raise CLIError(f"cannot listen on {host}:{port} ({exc.strerror})") from None
+    from restate_pg.ingress.asgi import hot_paths
+
     api = fastapi.FastAPI(title="restate-pg ingress")
     api.include_router(router)
-    server = uvicorn_server(api, host=host, port=port, log_level=log_level, log_format=log_format)
+    # the invocation paths skip FastAPI's per-request machinery; the rest, and the lifespan, go through it
+    server = uvicorn_server(hot_paths(router, api), host=host, port=port, log_level=log_level, log_format=log_format)
     admin: uvicorn.Server | None = None
     admin_socket = _bind(host, admin_port, reuse_port) if admin_port is not None else None
     if admin_socket is not None:
