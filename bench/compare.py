@@ -59,9 +59,15 @@ def _run_bench(checkout: Path, out: Path, bench_args: list[str]) -> dict[str, fl
     """One `python -m bench` of the restate-pg in `checkout`: its medians by figure."""
     env = {**os.environ, "PYTHONPATH": str(checkout)}  # before the editable install's finder
     cmd = [sys.executable, "-m", "bench", *bench_args, "--json", str(out)]
-    subprocess.run(cmd, cwd=checkout, env=env, check=True, stdout=subprocess.DEVNULL)
+    done = subprocess.run(cmd, cwd=checkout, env=env, stdout=subprocess.DEVNULL)
+    if done.returncode == 2 or not out.exists():
+        raise SystemExit(f"python -m bench could not run (exit status {done.returncode})")
     summary = json.loads(out.read_text())["systems"]["restate-pg"]["summary"]
-    return {key: value["median"] for key, value in summary.items()}
+    medians = {key: value["median"] for key, value in summary.items()}
+    # a failed check (exit status 1) leaves the figures of the workloads that ran: keep those
+    print("  " + ", ".join(f"{key} {medians[key]:,.1f}" for key in FIGURES if key in medians)
+          + ("" if done.returncode == 0 else "  (a check failed: see the run's output)"), flush=True)
+    return medians
 
 
 def main(argv: list[str] | None = None) -> int:
