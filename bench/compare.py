@@ -35,6 +35,7 @@ FIGURES = {
     "w3.spread_calls_per_s": True,
     "w4.completions_per_s": True,
     "w5.lateness_p99_ms": False,
+    "cost.engine_cpu_ms_per_inv": False,
     "cost.total_cpu_ms_per_inv": False,
 }
 
