@@ -19,11 +19,13 @@ One kind of request does not queue: the completion of an exclusive handler that 
 key over (`hands_over_key`). Calls to one key run one after another, each waiting for that
 completion's commit; queued behind a group in flight (most often other callers' submissions), it
 would add a whole round trip of that group to every call of the key. It is sent at once, on a
-connection of its own, beside the group in flight. Only a completion that writes to no other
-invocation goes so: it takes the key's lock and rows of its own invocation, which a group waits
-for but seldom holds while waiting for it; where a cycle does arise (the group holds the key and
-attaches a submission to this very invocation by its idempotency key), PostgreSQL breaks it, and
-a completion whose transaction it rolled back joins the queue as any request.
+connection of its own, beside the group in flight, unless another such completion is in flight
+already (then it queues: with many keys busy, completions share groups as everything else does).
+Only a completion that writes to no other invocation goes so: it takes the key's lock and rows of
+its own invocation, which a group waits for but seldom holds while waiting for it; where a cycle
+does arise (the group holds the key and attaches a submission to this very invocation by its
+idempotency key), PostgreSQL breaks it, and a completion whose transaction it rolled back joins
+the queue as any request.
 """
 
 from __future__ import annotations
@@ -71,18 +73,24 @@ class GroupCommitter:
         self._max_requests = max_requests
         self._queue: typing.List[_Request] = []
         self._draining = False
+        #: A key's completion is being sent beside the group in flight (one at a time: many keys'
+        #: completions would otherwise each take a transaction of their own).
+        self._express_busy = False
         #: Transactions sent (groups, and requests re-run alone after a group failed).
         self.transactions = 0
 
     async def run(self, body: typing.Dict[str, typing.Any]) -> Applied:
         """Apply one request (`{"flush": ...}` or `{"submit": ...}`) in a transaction, possibly
         shared; returns its result and the database time of that transaction."""
-        if self._draining and hands_over_key(body):
+        if self._draining and not self._express_busy and hands_over_key(body):
+            self._express_busy = True
             try:
                 results, db_now = await self._execute([body])
                 return results[0], db_now
             except _ROLLED_BACK:  # broken out of a lock cycle with the group in flight: nothing applied
                 pass
+            finally:
+                self._express_busy = False
         done: asyncio.Future[Applied] = asyncio.get_running_loop().create_future()
         self._queue.append(_Request(body, done))
         if not self._draining:
