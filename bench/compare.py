@@ -8,6 +8,7 @@ PYTHONPATH, so both run with this virtualenv's dependencies:
 
     python -m bench.compare 33701bf                 # 33701bf against the working tree, 3 rounds, --quick
     python -m bench.compare 33701bf HEAD --rounds 5 --workloads W1,W2,W3
+    python -m bench.compare HEAD HEAD --after-arg=--processes=2   # one revision, two deployments
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ FIGURES = {
     "w3.spread_calls_per_s": True,
     "w4.completions_per_s": True,
     "w5.lateness_p99_ms": False,
+    "cost.engine_cpu_ms_per_inv": False,
     "cost.total_cpu_ms_per_inv": False,
 }
 
@@ -58,9 +60,15 @@ def _run_bench(checkout: Path, out: Path, bench_args: list[str]) -> dict[str, fl
     """One `python -m bench` of the restate-pg in `checkout`: its medians by figure."""
     env = {**os.environ, "PYTHONPATH": str(checkout)}  # before the editable install's finder
     cmd = [sys.executable, "-m", "bench", *bench_args, "--json", str(out)]
-    subprocess.run(cmd, cwd=checkout, env=env, check=True, stdout=subprocess.DEVNULL)
+    done = subprocess.run(cmd, cwd=checkout, env=env, stdout=subprocess.DEVNULL)
+    if done.returncode == 2 or not out.exists():
+        raise SystemExit(f"python -m bench could not run (exit status {done.returncode})")
     summary = json.loads(out.read_text())["systems"]["restate-pg"]["summary"]
-    return {key: value["median"] for key, value in summary.items()}
+    medians = {key: value["median"] for key, value in summary.items()}
+    # a failed check (exit status 1) leaves the figures of the workloads that ran: keep those
+    print("  " + ", ".join(f"{key} {medians[key]:,.1f}" for key in FIGURES if key in medians)
+          + ("" if done.returncode == 0 else "  (a check failed: see the run's output)"), flush=True)
+    return medians
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,20 +79,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workloads", default="W1,W2,W3,W4", help="passed to python -m bench (default: W1,W2,W3,W4)")
     parser.add_argument("--full", action="store_true", help="full-size runs instead of --quick")
     parser.add_argument("--json", type=Path, help="also write every run's medians here")
+    parser.add_argument("--bench-arg", action="append", default=[], metavar="ARG",
+                        help="passed to both runs of python -m bench, repeatable: --bench-arg=--processes=2")
+    parser.add_argument("--before-arg", action="append", default=[], metavar="ARG",
+                        help="passed to the before runs only (say, another deployment of the same revision)")
+    parser.add_argument("--after-arg", action="append", default=[], metavar="ARG", help="passed to the after runs only")
     args = parser.parse_args(argv)
 
-    bench_args = ["--runs", "1", "--workloads", args.workloads] + ([] if args.full else ["--quick"])
+    bench_args = ["--runs", "1", "--workloads", args.workloads, *args.bench_arg] + ([] if args.full else ["--quick"])
+    side_args = {"before": args.before_arg, "after": args.after_arg}
     scratch = Path(tempfile.mkdtemp(prefix="restate-pg-compare-"))
     checkouts = {}
     try:
-        checkouts = {name: _checkout(rev, scratch) for name, rev in (("before", args.before), ("after", args.after))}
+        checkouts = {name: _checkout(rev, scratch / name) for name, rev in (("before", args.before), ("after", args.after))}
         runs: dict[str, list[dict[str, float]]] = {"before": [], "after": []}
         for round_no in range(args.rounds):
             order = ("before", "after") if round_no % 2 == 0 else ("after", "before")
             for name in order:
                 print(f"round {round_no + 1}/{args.rounds}: {name} ({args.before if name == 'before' else args.after})",
                       flush=True)
-                runs[name].append(_run_bench(checkouts[name], scratch / f"{name}-{round_no}.json", bench_args))
+                runs[name].append(_run_bench(checkouts[name], scratch / f"{name}-{round_no}.json",
+                                             bench_args + side_args[name]))
     finally:
         for path in checkouts.values():
             if path != REPO:

@@ -43,21 +43,31 @@ def all_stats() -> dict[int, ProcStat]:
     return stats
 
 
-def tree_cpu_s(roots: Iterable[int]) -> float:
-    """CPU seconds of the given processes, their live descendants and the children they reaped."""
-    stats = all_stats()
+def _tree(roots: Iterable[int], stats: dict[int, ProcStat]) -> list[int]:
+    """The given processes and their live descendants (`--processes N` serves from children)."""
     children: dict[int, list[int]] = {}
     for stat in stats.values():
         children.setdefault(stat.ppid, []).append(stat.pid)
-    total, todo, seen = 0.0, list(roots), set()
+    found, todo, seen = [], list(roots), set()
     while todo:
         pid = todo.pop()
         if pid in seen or pid not in stats:
             continue
         seen.add(pid)
-        total += stats[pid].busy_s + stats[pid].reaped_children_s
+        found.append(pid)
         todo.extend(children.get(pid, ()))
-    return total
+    return found
+
+
+def tree_cpu_s(roots: Iterable[int]) -> float:
+    """CPU seconds of the given processes, their live descendants and the children they reaped."""
+    stats = all_stats()
+    return sum(stats[pid].busy_s + stats[pid].reaped_children_s for pid in _tree(roots, stats))
+
+
+def tree_pids(roots: Iterable[int]) -> list[int]:
+    """The given processes and their live descendants."""
+    return _tree(roots, all_stats())
 
 
 def machine_busy_s() -> float:

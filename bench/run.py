@@ -64,6 +64,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="dev: one `restate-pg dev` process (ingress + in-process worker); "
                              "serve+workers: `restate-pg serve` + N `restate-pg worker` processes (default: dev)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes for serve+workers (default: 1)")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="serving processes of `dev` (each an ingress and a worker) or of `serve`, sharing the "
+                             "port: `--processes N` (default: 1)")
     parser.add_argument("--engine-arg", action="append", default=[], metavar="ARG",
                         help="extra argument for every restate-pg process, repeatable: --engine-arg=--pool-size=20")
     parser.add_argument("--port", type=int, default=0, help="ingress port (default: a free one)")
@@ -113,8 +116,8 @@ def choose_systems(args: argparse.Namespace) -> tuple[list[str], list[str]]:
 def make_system(name: str, args: argparse.Namespace) -> System:
     main = Database(args.database_url)
     if name == "restate-pg":
-        return RestatePg(main, deployment=args.deployment, workers=args.workers, port=args.port,
-                         engine_args=args.engine_arg, rules=args.rule)
+        return RestatePg(main, deployment=args.deployment, workers=args.workers, serving_processes=args.processes,
+                         port=args.port, engine_args=args.engine_arg, rules=args.rule)
     if name == "restate":
         return Restate()
     if name == "dbos":
@@ -149,7 +152,7 @@ def run_system(index: int, system: System, args: argparse.Namespace, sizes: Size
                 except Exception as exc:  # one broken workload should not hide the others' figures
                     ctx.fail(f"{name} crashed: {type(exc).__name__}: {exc}")
                 _progress(label, f"{name} done in {time.monotonic() - started:.0f} s")
-            metrics["engine.rss_end_mb"] = sum(procs.rss_mb(pid) or 0.0 for pid in system.pids())
+            metrics["engine.rss_end_mb"] = sum(procs.rss_mb(pid) or 0.0 for pid in procs.tree_pids(system.pids()))
         finally:
             system.stop()
         _scan_logs(ctx, logs)
@@ -289,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         "systems_run": list(results),
         "engine_version": version,
         "deployment": args.deployment,
+        "processes": args.processes,
         "load_generator": f"hey {package_version('hey')} (Debian); pgbench {package_version('postgresql-client-15')}",
         "runs": args.runs,
         "quick": args.quick,

@@ -180,6 +180,8 @@ class RestatePg(Processes):
     db: Database
     deployment: str = "dev"
     workers: int = 1
+    #: `--processes N` of dev (N ingress + worker processes) or serve (N ingresses) on one port.
+    serving_processes: int = 1
     port: int = 0
     engine_args: list[str] = field(default_factory=list)
     #: Flow-control rule patterns set before the start, each with a concurrency that never binds.
@@ -206,7 +208,8 @@ class RestatePg(Processes):
         self.base_url = f"http://127.0.0.1:{port}"
         command = _restate_pg_command()
         common = ["--database-url", self.db.url, "--log-level", self.log_level, *self.engine_args]
-        http = ["--port", str(port)]
+        http = ["--port", str(port)] + (
+            ["--processes", str(self.serving_processes)] if self.serving_processes > 1 else [])
         app = [self.app] if self.app is not None else []
         if self.app is None:
             admin = free_port()
@@ -221,7 +224,7 @@ class RestatePg(Processes):
             raise BenchError(f"unknown deployment {self.deployment!r} (dev or serve+workers)")
         for i, argv in enumerate(argvs):
             self._launch(argv, logs / f"{self.name}-{argv[1]}-{i}.log", " ".join(["restate-pg", *argv[1:]]))
-        expected_workers = 1 if self.deployment == "dev" else self.workers
+        expected_workers = self.serving_processes if self.deployment == "dev" else self.workers
         self._wait_ready(lambda: self._ready(expected_workers), self.name)
 
     def _ready(self, expected_workers: int) -> bool:

@@ -4,6 +4,7 @@ on the configured database or an embedded PostgreSQL."""
 from __future__ import annotations
 
 import argparse
+import typing
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,15 +17,13 @@ from restate_pg.cli.arguments import (
     add_engine_options,
     add_http,
     add_log_level,
-    engine_options,
     port,
 )
 from restate_pg.cli.errors import CLIError
 from restate_pg.cli.loader import load_app_or_none
 from restate_pg.cli.migrate import migrate_schema
 from restate_pg.cli.output import info
-from restate_pg.cli.running import configure_logging, import_runtime
-from restate_pg.cli.servers import serve
+from restate_pg.cli.processes import add_processes, serve_here, supervise
 from restate_pg.cli.store import check_database, database_url
 from restate_pg.core.errors import RestatePgError
 from restate_pg.store.database import resolve_database_url
@@ -61,12 +60,14 @@ def add_parser(commands: Commands, common: argparse.ArgumentParser) -> None:
     )
     add_engine_options(dev, *(flag for flag, _, _ in ENGINE_OPTIONS))
     add_log_level(dev)
+    add_processes(dev)
     dev.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     app = load_app_or_none(args.app)  # before starting any database: a typo should fail fast
-    create_router = import_runtime("restate_pg.ingress", "create_router")
+    if args.supervised is not None:  # one of --processes N: the supervisor migrated, and chose the database
+        return _serve(app, database_url(args), args)
     url = resolve_database_url(args.database_url)
     embedded = None
     if url is None:
@@ -85,25 +86,24 @@ def run(args: argparse.Namespace) -> int:
     try:
         check_database(url, args.schema, migrated=False)
         migrate_schema(url, args.schema)
-        configure_logging(args.log_level, args.log_format)
-        router = create_router(
-            app,
-            database_url=url,
-            schema=args.schema,
-            run_handlers=True,
-            poll_only=False,
-            **({"deployment": args.deployment} if args.deployment else {}),
-            take_over_deployments=True,  # an edit makes a new deployment: its code resumes the old ones' invocations
-            **engine_options(args),
-        )
         admin_port = None if args.no_admin else args.admin_port
-        return serve(
-            router, host=args.host, port=args.port, log_level=args.log_level, admin_port=admin_port,
-            log_format=args.log_format,
-        )
+        if args.processes > 1:
+            return supervise(args, host=args.host, ports=[("--port", args.port), ("--admin-port", admin_port)],
+                             database_url=url)
+        return _serve(app, url, args)
     finally:
         if embedded is not None:
             embedded.stop()
+
+
+def _serve(app: typing.Any, url: str, args: argparse.Namespace) -> int:
+    """Serve the ingress and run the handlers in this process, until a signal."""
+    return serve_here(
+        app, url, args, None if args.no_admin else args.admin_port,
+        run_handlers=True, poll_only=False,
+        **({"deployment": args.deployment} if args.deployment else {}),
+        take_over_deployments=True,  # an edit makes a new deployment: its code resumes the old ones' invocations
+    )
 
 
 def _announce(embedded: EmbeddedPostgres) -> None:

@@ -82,6 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the `restate-pg` command with `argv` (default: sys.argv[1:]); return the exit status,
     by the rule in this module's docstring."""
     args = build_parser().parse_args(argv)  # a usage error exits 2 here
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # what `--processes N` starts its children with
     try:
         check_arguments(args)
         return int(args.handler(args))

@@ -12,12 +12,10 @@ from restate_pg.cli.arguments import (
     add_engine_options,
     add_http,
     add_log_level,
-    engine_options,
     port,
 )
 from restate_pg.cli.loader import load_app
-from restate_pg.cli.running import configure_logging, import_runtime
-from restate_pg.cli.servers import serve
+from restate_pg.cli.processes import add_processes, serve_here, supervise
 from restate_pg.cli.store import check_database, database_url
 
 
@@ -35,6 +33,7 @@ def add_parser(commands: Commands, common: argparse.ArgumentParser) -> None:
     command.add_argument("--poll-only", action="store_true", help=POLL_ONLY_HELP)
     add_engine_options(command, "--poll-interval", "--pool-size")
     add_log_level(command)
+    add_processes(command)
     command.add_argument(
         "--admin-port", type=port, default=None,
         help="also serve the admin API (cancel, kill, services, SQL, ...) on this port, e.g. 9070; protect "
@@ -47,15 +46,9 @@ def run(args: argparse.Namespace) -> int:
     url = database_url(args)
     check_database(url, args.schema, migrated=True)
     app = load_app(args.app)
-    create_router = import_runtime("restate_pg.ingress", "create_router")
-    configure_logging(args.log_level, args.log_format)
-    router = create_router(
-        app,
-        database_url=url,
-        schema=args.schema,
-        run_handlers=False,
-        poll_only=args.poll_only,
-        **engine_options(args),
-    )
-    return serve(router, host=args.host, port=args.port, log_level=args.log_level, log_format=args.log_format,
-                 admin_port=args.admin_port)
+    if args.processes > 1 and args.supervised is None:
+        return supervise(
+            args, host=args.host, ports=[("--port", args.port), ("--admin-port", args.admin_port)],
+            database_url=url,
+        )
+    return serve_here(app, url, args, args.admin_port, run_handlers=False, poll_only=args.poll_only)

@@ -25,7 +25,7 @@ if typing.TYPE_CHECKING:
     import uvicorn
     from fastapi import FastAPI
 
-__all__ = ["running", "serve", "uvicorn_server"]
+__all__ = ["announce_urls", "running", "serve", "uvicorn_server"]
 
 #: uvicorn's lifecycle lines (its message templates), which every server of a process repeats
 #: word for word; `serve` says which server listens where instead.
@@ -85,23 +85,32 @@ async def running(server: uvicorn.Server, sock: socket.socket | None = None) -> 
 
 
 def serve(
-    router: typing.Any, *, host: str, port: int, log_level: str, admin_port: int | None = None, log_format: str = "text"
+    router: typing.Any, *, host: str, port: int, log_level: str, admin_port: int | None = None, log_format: str = "text",
+    supervisor: socket.socket | None = None,
 ) -> int:
     """Serve the ingress `router` on host:port (and the admin API of its engine on `admin_port`)
-    until SIGINT or SIGTERM; the exit status: 0 after a graceful stop, 1 if it never started."""
+    until SIGINT or SIGTERM; the exit status: 0 after a graceful stop, 1 if it never started.
+
+    `supervisor`: this process is one of `--processes N` (`cli/processes.py`): it shares the ports
+    with its siblings (SO_REUSEPORT), tells the supervisor on this channel when it serves instead of
+    printing the URLs, and stops as on SIGTERM when the channel closes (the supervisor is gone)."""
     import fastapi
 
     from restate_pg.admin.sockets import listening_socket
 
+    reuse_port = supervisor is not None
     try:  # bound here, so that a port in use is one clear line rather than uvicorn's exit
-        ingress_socket = listening_socket(host, port)
+        ingress_socket = listening_socket(host, port, reuse_port=reuse_port)
     except OSError as exc:
         raise CLIError(f"cannot listen on {host}:{port} ({exc.strerror})") from None
+    from restate_pg.ingress.asgi import hot_paths
+
     api = fastapi.FastAPI(title="restate-pg ingress")
     api.include_router(router)
-    server = uvicorn_server(api, host=host, port=port, log_level=log_level, log_format=log_format)
+    # the invocation paths skip FastAPI's per-request machinery; the rest, and the lifespan, go through it
+    server = uvicorn_server(hot_paths(router, api), host=host, port=port, log_level=log_level, log_format=log_format)
     admin: uvicorn.Server | None = None
-    admin_socket = _bind(host, admin_port) if admin_port is not None else None
+    admin_socket = _bind(host, admin_port, reuse_port) if admin_port is not None else None
     if admin_socket is not None:
         from restate_pg.admin import create_admin_app
 
@@ -116,11 +125,11 @@ def serve(
             ingress = asyncio.ensure_future(server.serve(sockets=[ingress_socket]))
             while not server.started and not ingress.done():
                 await asyncio.sleep(0.01)
-            if server.started:  # once each, now that they answer
-                info(f"ingress on http://{host}:{ingress_socket.getsockname()[1]}")
-                if admin_socket is not None:
-                    info(f"admin API on http://{host}:{admin_socket.getsockname()[1]}")
-                    info(f"operator UI on http://{host}:{admin_socket.getsockname()[1]}/ui")
+            if server.started and supervisor is not None:
+                await _report_to(supervisor, server)
+            elif server.started:  # once each, now that they answer
+                announce_urls(host, ingress_socket.getsockname()[1],
+                              None if admin_socket is None else admin_socket.getsockname()[1])
             await ingress
 
     # uvicorn handles SIGINT and SIGTERM itself (stops accepting, drains, runs shutdown hooks),
@@ -138,17 +147,47 @@ def serve(
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    if server.started:
+    if server.started and supervisor is None:
         info("stopped the ingress" + (" and the admin API" if admin is not None else ""))
     return 0 if server.started or received else EXIT_FAILURE
 
 
-def _bind(host: str, port: int) -> socket.socket | None:
+def announce_urls(host: str, ingress_port: int, admin_port: int | None) -> None:
+    """Say where the ingress (and the admin API and UI) answer: once, when they do."""
+    info(f"ingress on http://{host}:{ingress_port}")
+    if admin_port is not None:
+        info(f"admin API on http://{host}:{admin_port}")
+        info(f"operator UI on http://{host}:{admin_port}/ui")
+
+
+async def _report_to(supervisor: socket.socket, server: uvicorn.Server) -> None:
+    """Tell the supervisor this process serves, and stop gracefully when it goes away (its end of
+    the channel closes: it stopped, or was killed), as a SIGTERM would."""
+    loop = asyncio.get_running_loop()
+    supervisor.setblocking(False)
+    await loop.sock_sendall(supervisor, b"ready\n")
+
+    async def watch() -> None:
+        with contextlib.suppress(OSError):
+            while await loop.sock_recv(supervisor, 64):
+                pass
+        server.should_exit = True
+
+    watcher = asyncio.ensure_future(watch())
+    _WATCHERS.add(watcher)  # a strong reference: the loop keeps only weak ones
+    watcher.add_done_callback(_WATCHERS.discard)
+
+
+#: The watches of the supervisor's channel running in this process.
+_WATCHERS: set[asyncio.Future[None]] = set()
+
+
+def _bind(host: str, port: int, reuse_port: bool = False) -> socket.socket | None:
     """A listening socket for the admin API, or None (with a warning) when the port is taken."""
     from restate_pg.admin.sockets import listening_socket
 
     try:
-        return listening_socket(host, port)
+        return listening_socket(host, port, reuse_port=reuse_port)
     except OSError as exc:
         info(f"admin API not served: cannot listen on {host}:{port} ({exc.strerror})")
         return None

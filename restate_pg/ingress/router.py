@@ -20,36 +20,28 @@ from fastapi.responses import JSONResponse, Response
 
 from restate_pg.api.app import App
 from restate_pg.api.definitions import Handler
-from restate_pg.api.inputs import InputRejected, accepts_none, check_json_body, is_json_content_type
-from restate_pg.api.serde import BytesSerde
+from restate_pg.api.inputs import InputRejected, accepts_none, check_json_body
 from restate_pg.api.durations import InvalidDuration, parse_duration
-from restate_pg.ingress.flow import FLOW_HEADERS, backlog_full, flow_of
+from restate_pg.ingress.flow import FLOW_HEADERS, flow_of
 from restate_pg.ingress.requests import (
     content_type_matches, forwarded_headers, header_text, idempotency_key, invocation_id_in_path, json_expected,
-    json_input, raw_segments, unexpected,
+    json_input, unexpected,
 )
 from restate_pg.ingress.responses import IngressError, result_response, rfc3339
+from restate_pg.ingress.routes import LeanRoute, add_routes
 from restate_pg.observability import tracing
 from restate_pg.runtime.submission import idempotent_invocation_id, new_submission, workflow_invocation_id
 from restate_pg.core.errors import DatabaseUnavailable, ValueRefused
 from restate_pg.core.records import Failure
-from restate_pg.services.http_errors import unavailable
-from restate_pg.validation import UNSTORABLE, InvalidInput, check_json, check_text, is_unstorable
+from restate_pg.validation import check_json, check_text, is_unstorable
 from restate_pg.services.gateway import Gateway
-from restate_pg.services.outcomes import Accepted, BacklogFull, InvalidAwakeableId, Missing, NotReady, NotResolved
+from restate_pg.services.outcomes import Accepted, InvalidAwakeableId, Missing, NotReady, NotResolved
 
 logger = logging.getLogger("restate_pg.ingress")
 
 DEFAULT_MAX_BODY = 32 * 1024 * 1024
-_ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 _BAD_PATH = "bad path, expected either /:service-name/:handler or /:object-name/:object-key/:handler"
 _BAD_DELAY = "bad delay query parameter, must be a ISO8601 duration"
-#: The segments of `/restate/invocation/...` before the action, by their count (action included).
-_INVOCATION_PATH_FIELDS: typing.Dict[int, typing.Tuple[str, ...]] = {
-    2: ("invocation id",),
-    4: ("service name", "handler name", "idempotency key"),
-    5: ("service name", "key", "handler name", "idempotency key"),
-}
 
 
 class _Target(typing.NamedTuple):
@@ -381,110 +373,9 @@ def create_router(
             if owns_engine:
                 await engine.stop()
 
-    router = APIRouter(lifespan=lifespan)
+    router = APIRouter(lifespan=lifespan, route_class=LeanRoute)
     router.engine = engine  # type: ignore[attr-defined]
+    router.ingress = ingress  # type: ignore[attr-defined]  # for `hot_paths` (ingress/asgi.py)
 
-    async def guarded(call: typing.Callable[[], typing.Awaitable[Response]]) -> Response:
-        try:
-            return await call()
-        except IngressError as exc:
-            return exc.response()
-        except BacklogFull as exc:
-            return backlog_full(exc)
-        except InvalidInput as exc:
-            return IngressError(exc.status, exc.message).response()
-        except DatabaseUnavailable as exc:
-            logger.warning("database unavailable: %s", exc)
-            return IngressError(*unavailable(exc)).response()
-        except Exception as exc:
-            if is_unstorable(exc):  # a value no check caught: PostgreSQL refused it, and stored nothing
-                logger.warning("ingress request refused by the database: %s", exc)
-                return IngressError(400, UNSTORABLE).response()
-            logger.exception("ingress request failed")
-            return IngressError(500, "internal error while handling the request").response()
-
-    @router.api_route("/restate/health", methods=_ALL_METHODS, include_in_schema=False)
-    async def health(request: Request) -> JSONResponse:
-        if request.method != "GET":
-            return IngressError(405, "method not allowed").response()
-
-        async def answer() -> Response:
-            await engine.check_health()  # 503 within a second when the database does not answer
-            return JSONResponse({"services": sorted({*app.services, *engine.remote.services})})
-
-        return await guarded(answer)
-
-    @router.api_route("/restate/call/{rest:path}", methods=_ALL_METHODS, include_in_schema=False)
-    async def call_v17(request: Request, rest: str) -> Response:
-        return await guarded(lambda: ingress.invoke(request, raw_segments(request, "rest"), False))
-
-    @router.api_route("/restate/send/{rest:path}", methods=_ALL_METHODS, include_in_schema=False)
-    async def send_v17(request: Request, rest: str) -> Response:
-        return await guarded(lambda: ingress.invoke(request, raw_segments(request, "rest"), True))
-
-    @router.api_route("/restate/scope/{rest:path}", methods=_ALL_METHODS, include_in_schema=False)
-    async def scoped_v17(request: Request, rest: str) -> Response:
-        segments = raw_segments(request, "rest")  # {scope}/{call|send}/{service}[/{key}]/{handler}
-        if len(segments) < 3 or segments[1] not in ("call", "send"):
-            return IngressError(404, f"unknown ingress path /restate/scope/{rest}").response()
-        scope = unquote(segments[0])
-        return await guarded(lambda: ingress.invoke(request, segments[2:], segments[1] == "send", scope))
-
-    @router.api_route("/restate/awakeables/{awakeable_id}/{action}", methods=_ALL_METHODS, include_in_schema=False)
-    @router.api_route("/restate/a/{awakeable_id}/{action}", methods=_ALL_METHODS, include_in_schema=False)
-    async def awakeable(request: Request, awakeable_id: str, action: str) -> Response:
-        return await guarded(lambda: ingress.complete_awakeable(request, awakeable_id, action))
-
-    @router.api_route("/restate/invocation/{rest:path}", methods=_ALL_METHODS, include_in_schema=False)
-    async def invocation_attach_output(request: Request, rest: str) -> Response:
-        async def answer() -> Response:
-            parts = [unquote(p) for p in raw_segments(request, "rest")]
-            fields = _INVOCATION_PATH_FIELDS.get(len(parts))
-            if fields is None:
-                raise IngressError(404, f"unknown ingress path /restate/invocation/{rest}")
-            named = {field: check_text(field, part) for field, part in zip(fields, parts)}
-            if len(parts) == 2:
-                invocation_id = invocation_id_in_path(named["invocation id"])
-            else:
-                invocation_id = idempotent_invocation_id(
-                    named["service name"], named.get("key"), named["handler name"], named["idempotency key"])
-            return await ingress.attach_or_output(request, invocation_id, parts[-1])
-
-        return await guarded(answer)
-
-    @router.api_route("/restate/workflow/{name}/{workflow_id}/{action}", methods=_ALL_METHODS, include_in_schema=False)
-    async def workflow_attach_output(request: Request, name: str, workflow_id: str, action: str) -> Response:
-        async def answer() -> Response:
-            invocation_id = workflow_invocation_id(check_text("workflow name", name), check_text("workflow id", workflow_id))
-            return await ingress.attach_or_output(request, invocation_id, action)
-
-        return await guarded(answer)
-
-    @router.api_route("/restate/{action}/{invocation_id}", methods=_ALL_METHODS, include_in_schema=False)
-    async def attach_output_v17(request: Request, action: str, invocation_id: str) -> Response:
-        if action not in ("attach", "output"):
-            return IngressError(404, f"unknown ingress path /restate/{action}/{invocation_id}").response()
-        return await guarded(lambda: ingress.attach_or_output(
-            request, invocation_id_in_path(check_text("invocation id", invocation_id)), action))
-
-    @router.api_route("/restate/{action}", methods=["POST"], include_in_schema=False)
-    async def by_target_v17(request: Request, action: str) -> Response:
-        async def answer() -> Response:
-            if action not in ("attach", "output", "lookup"):
-                raise IngressError(404, f"unknown ingress path /restate/{action}")
-            invocation_id = ingress.invocation_id_of(await ingress.read_target(request))
-            if action == "lookup":
-                return JSONResponse({"invocationId": invocation_id})
-            return await ingress.attach_or_output(request, invocation_id, action, methods=("POST",))
-
-        return await guarded(answer)
-
-    @router.api_route("/restate/{rest:path}", methods=_ALL_METHODS, include_in_schema=False)
-    async def restate_other(request: Request, rest: str) -> Response:
-        return IngressError(404, f"unknown ingress path /restate/{rest}").response()
-
-    @router.api_route("/{rest:path}", methods=_ALL_METHODS, include_in_schema=False)
-    async def classic(request: Request, rest: str) -> Response:
-        return await guarded(lambda: ingress.invoke(request, raw_segments(request, "rest"), None))
-
+    add_routes(router, ingress)
     return router

@@ -12,8 +12,20 @@ The price of sharing a transaction is sharing its fate: if any request fails (mo
 fence of an attempt that lost its lease, or a deadlock with another process), the whole group
 rolls back, and then each request of the group is run again on its own, so that the error reaches
 only the request it belongs to. Nothing of a rolled-back group was applied, so re-running is
-safe. One group is in flight per process at a time, so the transactions of one process never wait
-for each other's locks.
+safe. One group is in flight per process at a time, so the transactions of one process seldom
+wait for each other's locks.
+
+One kind of request does not queue: the completion of an exclusive handler that hands its object
+key over (`hands_over_key`). Calls to one key run one after another, each waiting for that
+completion's commit; queued behind a group in flight (most often other callers' submissions), it
+would add a whole round trip of that group to every call of the key. It is sent at once, on a
+connection of its own, beside the group in flight, unless another such completion is in flight
+already (then it queues: with many keys busy, completions share groups as everything else does).
+Only a completion that writes to no other invocation goes so: it takes the key's lock and rows of
+its own invocation, which a group waits for but seldom holds while waiting for it; where a cycle
+does arise (the group holds the key and attaches a submission to this very invocation by its
+idempotency key), PostgreSQL breaks it, and a completion whose transaction it rolled back joins
+the queue as any request.
 """
 
 from __future__ import annotations
@@ -61,12 +73,24 @@ class GroupCommitter:
         self._max_requests = max_requests
         self._queue: typing.List[_Request] = []
         self._draining = False
+        #: A key's completion is being sent beside the group in flight (one at a time: many keys'
+        #: completions would otherwise each take a transaction of their own).
+        self._express_busy = False
         #: Transactions sent (groups, and requests re-run alone after a group failed).
         self.transactions = 0
 
     async def run(self, body: typing.Dict[str, typing.Any]) -> Applied:
         """Apply one request (`{"flush": ...}` or `{"submit": ...}`) in a transaction, possibly
         shared; returns its result and the database time of that transaction."""
+        if self._draining and not self._express_busy and hands_over_key(body):
+            self._express_busy = True
+            try:
+                results, db_now = await self._execute([body])
+                return results[0], db_now
+            except _ROLLED_BACK:  # broken out of a lock cycle with the group in flight: nothing applied
+                pass
+            finally:
+                self._express_busy = False
         done: asyncio.Future[Applied] = asyncio.get_running_loop().create_future()
         self._queue.append(_Request(body, done))
         if not self._draining:
@@ -124,6 +148,30 @@ class GroupCommitter:
             self._faults.check(kind, "after")  # type: ignore[union-attr]
         assert row is not None
         return decode_results(row["results"]), row["db_now"]
+
+
+#: Errors after which PostgreSQL rolled the transaction back for a lock cycle or conflict: the
+#: request can be sent again as it is.
+_ROLLED_BACK = (psycopg.errors.DeadlockDetected, psycopg.errors.LockNotAvailable, psycopg.errors.SerializationFailure)
+
+
+#: The parts of a flush that touch only the invocation's own rows (and its key, released).
+_OWN_PARTS = frozenset({"id", "owner", "epoch", "locks", "journal", "state", "outcome", "consumed"})
+
+
+def hands_over_key(body: typing.Mapping[str, typing.Any]) -> bool:
+    """Whether `body` is a flush that completes an invocation of an exclusive handler, releasing
+    its object key, locking no other key and writing to no other invocation (no caller to tell, no
+    calls, awakeables, signals or promises): see the module's docstring."""
+    flush = body.get("flush")
+    if flush is None or not _OWN_PARTS.issuperset(flush):
+        return False
+    outcome = flush.get("outcome")
+    if outcome is None or outcome.get("kind") != "complete" or outcome.get("release_key") is None:
+        return False
+    if outcome.get("caller_id") is not None:
+        return False
+    return [list(k) for k in flush.get("locks", ())] == [list(outcome["release_key"])]
 
 
 def _settle(request: _Request, applied: typing.Optional[Applied] = None, *, exc: typing.Optional[BaseException] = None) -> None:
