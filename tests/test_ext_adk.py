@@ -10,8 +10,9 @@ import typing
 import pytest
 
 from restate_pg.testing import HarnessEnvironment
-from tests.apps import adk_agents
-from tests.support.agents import SLEEP, Step, always_replaying, run, steps
+from tests.support.agents import SLEEP, Deferred, Step, always_replaying, run, steps
+
+adk_agents = Deferred("tests.apps.adk_agents")  # imported by the first test that uses it
 
 LLM, STORE = run("call LLM"), run("store session")
 

@@ -10,8 +10,9 @@ import typing
 import pytest
 
 from restate_pg.testing import HarnessEnvironment
-from tests.apps import agents
-from tests.support.agents import SLEEP, always_replaying, run, steps
+from tests.support.agents import SLEEP, Deferred, always_replaying, run, steps
+
+agents = Deferred("tests.apps.agents")  # imported by the first test that uses it
 
 
 @pytest.fixture(scope="module")

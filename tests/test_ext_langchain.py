@@ -10,8 +10,9 @@ import typing
 import pytest
 
 from restate_pg.testing import HarnessEnvironment
-from tests.apps import langchain_agents
-from tests.support.agents import SLEEP, Step, always_replaying, run, steps
+from tests.support.agents import SLEEP, Deferred, Step, always_replaying, run, steps
+
+langchain_agents = Deferred("tests.apps.langchain_agents")  # imported by the first test that uses it
 
 LLM = run("LLM call")
 

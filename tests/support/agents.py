@@ -5,6 +5,7 @@ tool the agents' scripted models ask for."""
 from __future__ import annotations
 
 import contextlib
+import importlib
 import secrets
 import typing
 from datetime import timedelta
@@ -73,3 +74,16 @@ async def steps(env: HarnessEnvironment, invocation_id: str) -> typing.List[Step
     """The invocation's runs and sleeps, in journal order."""
     return [(row["entry_type"], row["name"]) for row in await env.journal(invocation_id)
             if row["entry_type"] in ("Command: Run", "Command: Sleep")]
+
+
+class Deferred:
+    """A test app module imported at its first use rather than when pytest collects the tests:
+    the agent libraries take seconds to import, and every test worker collects every module."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attribute: str) -> typing.Any:
+        if attribute.startswith("_"):  # pytest's probes of a module's globals (`__test__`, fixture markers)
+            raise AttributeError(attribute)
+        return getattr(importlib.import_module(self._name), attribute)
