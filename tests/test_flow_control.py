@@ -26,6 +26,8 @@ from tests.support.processes import WorkerProcess
 from tests.support.server import serve
 
 APP = "tests.apps.flow:app"
+#: No test here kills a worker: a lease a loaded machine never lets lapse, so that each step runs once.
+LEASE_S = 10.0
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +35,7 @@ def workers(restate_database_url: str) -> typing.Iterator[None]:
     os.environ[ledger.DSN_ENV] = restate_database_url
     ledger.reset()
     processes = [WorkerProcess(APP, restate_database_url, env={ledger.DSN_ENV: restate_database_url},
-                               extra=["--concurrency", "20"]).start() for _ in range(3)]
+                               lease_seconds=LEASE_S, extra=["--concurrency", "20"]).start() for _ in range(3)]
     try:
         yield
     finally:
@@ -66,6 +68,7 @@ def most_at_once(tag: str) -> int:
     return peak
 
 
+@pytest.mark.slow
 async def test_a_concurrency_limit_of_two_holds_for_fifty_invocations_on_three_workers(cluster):
     await set_rules(cluster, {"pattern": "c2", "limits": {"concurrency": 2}})
     calls = [cluster.client.post("/restate/scope/c2/call/Limited/work", json={"tag": "c2", "n": n, "ms": 30})
@@ -149,6 +152,7 @@ CREATE TRIGGER record_flow_claim AFTER UPDATE OF lease_owner ON restate.task FOR
 """
 
 
+@pytest.mark.slow
 async def test_a_rate_of_twenty_per_second_holds_over_ten_seconds_within_one_token(cluster):
     """Starts are timed by the database as each claim leases a first attempt (a trigger of the
     test's own), not by the handlers, whose start lags their claim by a varying few ms."""
@@ -169,6 +173,7 @@ async def test_a_rate_of_twenty_per_second_holds_over_ten_seconds_within_one_tok
     assert starts[-1] - starts[0] >= 199 / 20 - 1  # the limit bound: 200 starts took about 10 s
 
 
+@pytest.mark.slow
 async def test_a_high_priority_overtakes_a_backlog_of_low_ones(cluster):
     await set_rules(cluster, {"pattern": "prio", "limits": {"concurrency": 1}})
     for n in range(12):
@@ -206,6 +211,7 @@ async def test_a_debounced_send_runs_once_with_the_last_input(cluster):
     assert again.json()["invocationId"] != invocation_id  # the window closed when it started
 
 
+@pytest.mark.slow
 def test_the_cli_sets_lists_and_deletes_rules(database_url):
     def cli(*args: str) -> "subprocess.CompletedProcess[str]":
         return subprocess.run([sys.executable, "-m", "restate_pg", "rules", *args, "--database-url", database_url],

@@ -24,7 +24,7 @@ from tests.support import ledger
 from tests.support.polling import eventually
 from tests.support.processes import WorkerProcess
 from tests.support.server import serve
-from tests.test_flow_control import intervals, most_at_once, set_rules
+from tests.test_flow_control import LEASE_S, intervals, most_at_once, set_rules
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def workers(restate_database_url: str) -> typing.Iterator[None]:
     os.environ[ledger.DSN_ENV] = restate_database_url
     ledger.reset()
     processes = [WorkerProcess("tests.apps.flow:app", restate_database_url, env={ledger.DSN_ENV: restate_database_url},
-                               extra=["--concurrency", "20"]).start() for _ in range(3)]
+                               lease_seconds=LEASE_S, extra=["--concurrency", "20"]).start() for _ in range(3)]
     try:
         yield
     finally:
@@ -46,6 +46,7 @@ async def cluster(workers, database_url):
         yield served
 
 
+@pytest.mark.slow
 async def test_a_concurrency_rule_on_a_handler_is_never_exceeded_and_sys_rules_shows_it(cluster):
     await set_rules(cluster, {"target": {"service": "Capped", "handler": "work"}, "limits": {"concurrency": 2},
                               "description": "two digests at once"})
@@ -182,6 +183,7 @@ async def test_bad_target_rules_are_refused(cluster):
         assert "message" in response.json()
 
 
+@pytest.mark.slow
 def test_the_cli_sets_and_deletes_rules_on_a_service_or_handler(database_url):
     def cli(*args: str) -> "subprocess.CompletedProcess[str]":
         return subprocess.run([sys.executable, "-m", "restate_pg", "rules", *args, "--database-url", database_url],

@@ -74,7 +74,7 @@ def _fence_source(url: str, schema: str) -> str | None:
 def test_upgrade_creates_every_table_and_the_fence_function(database_url: str) -> None:
     assert _tables(database_url, "restate") == TABLES | {"alembic_version"}
     assert _fence_source(database_url, "restate") is not None
-    assert current_revision(database_url, "restate") == head_revision() == "0014"
+    assert current_revision(database_url, "restate") == head_revision() == "0015"
 
 
 def test_task_has_its_storage_parameters(database_url: str) -> None:
@@ -312,6 +312,7 @@ def _alembic_ini() -> Path:
     return Path(str(importlib.resources.files("restate_pg.migrations").joinpath("alembic.ini")))
 
 
+@pytest.mark.slow
 def test_alembic_command_line_with_the_packaged_ini(database_url: str, fresh_schema: str) -> None:
     alembic = [sys.executable, "-m", "alembic", "-c", str(_alembic_ini())]
     x_args = ["-x", f"url={database_url}", "-x", f"schema={fresh_schema}"]

@@ -100,6 +100,10 @@ def test_constants_written_in_the_sql_agree_with_python() -> None:
     functions = _files("functions")
     assert f"pg_advisory_xact_lock({procedures.OBJECT_LOCK_NAMESPACE}, " in functions["lock_object_key"]
     assert f"pg_advisory_xact_lock({procedures.PROMISE_LOCK_NAMESPACE}, " in functions["lock_promise"]
+    for probing in ("submit_invocation", "release_object_key"):
+        assert f"pg_advisory_xact_lock_shared({procedures.TARGET_RULES_LOCK_NAMESPACE}, " in functions[probing]
+    assert f"pg_advisory_xact_lock({procedures.TARGET_RULES_LOCK_NAMESPACE}, " in _files("queries")["flow"]
+    assert functions["submit_invocation"].count(f"pg_advisory_xact_lock({procedures.BACKLOG_LOCK_NAMESPACE}, ") == 2
     assert f"deliver_notification(p_id, {procedures.CANCEL_SIGNAL}, NULL" in functions["cancel_invocation"]
     assert f"<= {procedures.EAGER_STATE_LIMIT}\n" in functions["eager_state"]
     assert f"USING ERRCODE = '{FENCED_SQLSTATE}'" in functions["fence"]

@@ -3,9 +3,25 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import logging
 import typing
 
+import psycopg
+
 from restate_pg.store.gateway import StorePart
+
+log = logging.getLogger("restate_pg.flow")
+
+#: A service, a handler (None: the whole service) and the rule's default priority.
+_Target = typing.Tuple[str, typing.Optional[str], typing.Optional[int]]
+
+#: How often a rule change is tried again when PostgreSQL broke a deadlock by rolling it back.
+_DEADLOCK_RETRIES = 5
+
+#: Pauses between the rounds that mark tasks locked while the rule's transaction ran.
+_STRAGGLER_DELAYS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
 
 
 class FlowRules(StorePart):
@@ -16,9 +32,31 @@ class FlowRules(StorePart):
 
     async def upsert_flow_rules(self, rows: typing.Sequence[typing.Mapping[str, typing.Any]]) -> typing.Optional[str]:
         """Create or replace rules in one transaction: all or none. Returns the pattern whose
-        precondition failed (then nothing changed), else None."""
+        precondition failed (then nothing changed), else None.
+
+        A rule on a service or handler brings the target's existing tasks under it. Its transaction
+        first takes the service's target-rules lock, which every submission holds shared while it
+        probes the rules: submissions that saw no rule commit before the marking looks, later ones
+        see the rule. Tasks another transaction held locked at that instant are marked after the
+        commit (`_mark_stragglers`)."""
+        targets = sorted({(row["scope_part"], row["l1_part"] if row["level"] == 4 else None, row["priority"])
+                          for row in rows if row["level"] >= 3 and not row["disabled"]}, key=repr)
+        for attempt in itertools.count(1):
+            try:
+                await self._upsert_flow_rules(rows, targets)
+                break
+            except psycopg.errors.DeadlockDetected:  # with a group of submissions holding a service's lock shared
+                if attempt == _DEADLOCK_RETRIES:
+                    raise
+        await self._mark_stragglers(targets)
+        return None
+
+    async def _upsert_flow_rules(self, rows: typing.Sequence[typing.Mapping[str, typing.Any]],
+                                 targets: typing.Sequence[_Target]) -> None:
         q = self._db.q
         async with self._db.connection() as conn, conn.transaction():
+            for service in sorted({service for service, _, _ in targets}):  # one order: rule changes never deadlock each other
+                await conn.execute(q.LOCK_TARGET_RULES, {"service": service})
             for row in rows:
                 expected = row.get("expected_version")
                 if expected == -1:  # must not exist yet
@@ -29,10 +67,24 @@ class FlowRules(StorePart):
                 cur = await conn.execute(q.UPSERT_FLOW_RULE, {**row, "expected_version": expected})
                 if await cur.fetchone() is None:
                     raise PreconditionFailed(row["pattern"])
-                if row["level"] >= 3 and not row["disabled"]:  # queued ones of its target come under it too
-                    await conn.execute(q.MARK_TARGET_TASKS, {"service": row["scope_part"], "priority": row["priority"],
-                                                             "handler": row["l1_part"] if row["level"] == 4 else None})
-        return None
+            for service, handler, priority in targets:
+                await conn.execute(q.MARK_TARGET_TASKS, {"service": service, "handler": handler, "priority": priority})
+
+    async def _mark_stragglers(self, targets: typing.Sequence[_Target]) -> None:
+        """Mark the target tasks that were locked (a claim, a flush) while the rule's transaction
+        marked the others; each such lock lasts one short transaction, so a few rounds suffice."""
+        q = self._db.q
+        for service, handler, priority in targets:
+            params = {"service": service, "handler": handler, "priority": priority}
+            for delay in (*_STRAGGLER_DELAYS, None):
+                if await self._db.scalar(q.UNMARKED_TARGET_TASKS, params) == 0:
+                    break
+                if delay is None:
+                    log.warning("restate-pg: some tasks of %s%s stayed locked; they are not under its new rule",
+                                service, "/" + handler if handler else "")
+                    break
+                await asyncio.sleep(delay)  # let the transaction holding them end
+                await self._db.execute(q.MARK_TARGET_TASKS, params)
 
     async def target_rule_services(self) -> typing.FrozenSet[str]:
         """The services an enabled service or handler rule names (`target_rule_services`)."""

@@ -30,6 +30,14 @@ OBJECT_LOCK_NAMESPACE = 0x72706701
 #: First half of the advisory lock key of durable promises ("rpg" + 2).
 PROMISE_LOCK_NAMESPACE = 0x72706702
 
+#: First half of the advisory lock key of a service's target rules ("rpg" + 3): held shared by
+#: each submission while it probes them, exclusively by a rule's creation (docs/flow-control.md).
+TARGET_RULES_LOCK_NAMESPACE = 0x72706703
+
+#: First half of the advisory lock key of a scope's or a service's backlog ("rpg" + 4): held by a
+#: backlog-checked submission from its count until it commits.
+BACKLOG_LOCK_NAMESPACE = 0x72706704
+
 #: The mailbox "command" of the cancel signal (commands are numbered from 1).
 CANCEL_SIGNAL = -1
 

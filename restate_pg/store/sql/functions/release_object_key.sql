@@ -41,6 +41,7 @@ BEGIN
     UPDATE {s}.invocation SET status = 'invoked', modified_at = now(), deployment_id = COALESCE(deployment_id, v_deployment)
      WHERE id = v_next
     RETURNING deployment_id, scope, limit_key, priority, handler INTO v_pinned, v_scope, v_limit_key, v_priority, v_handler;
+    PERFORM pg_advisory_xact_lock_shared(1919969027, hashtext(p_service));  -- as submit_invocation's probe
     IF EXISTS (SELECT 1 FROM {s}.flow_rule r
                 WHERE r.pattern IN ('service:' || p_service, 'service:' || p_service || '/' || v_handler) AND NOT r.disabled) THEN
         v_target := p_service || '/' || v_handler;

@@ -7,7 +7,9 @@
 -- with the same target and key, and moves its start to now + its delay ('debounced:<its id>').
 -- Target rules (on its service or handler): its task is marked (`flow_target`) for a claim that
 -- checks them, with their backlog, default priority and debounce window; one the submitter asked
--- to run at once is then queued instead ('queued').
+-- to run at once is then queued instead ('queued'). The service's target-rules lock, shared here
+-- and taken exclusively by a rule's creation, makes the probe see the rule or commit before the
+-- rule marks queued tasks; a backlog's lock makes its count and the insert one step.
 CREATE OR REPLACE FUNCTION {s}.submit_invocation(p jsonb)
 RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
@@ -31,7 +33,9 @@ DECLARE
     v_rule record;
 BEGIN
     -- target rules: one primary-key probe of flow_rule; nothing more when no rule names the service
-    SELECT min(r.backlog) FILTER (WHERE r.backlog IS NOT NULL) AS backlog,
+    PERFORM pg_advisory_xact_lock_shared(1919969027, hashtext(v_service));
+    SELECT min(r.backlog) FILTER (WHERE r.level = 3) AS service_backlog,
+           min(r.backlog) FILTER (WHERE r.level = 4) AS handler_backlog,
            (array_agg(r.priority ORDER BY r.level DESC) FILTER (WHERE r.priority IS NOT NULL))[1] AS priority,
            (array_agg(r.debounce_ms ORDER BY r.level DESC) FILTER (WHERE r.debounce_ms IS NOT NULL))[1] AS debounce_ms,
            count(*) AS n
@@ -47,16 +51,23 @@ BEGIN
         IF v_delay_ms IS NULL AND p->>'debounce_key' IS NOT NULL THEN
             v_delay_ms := v_rule.debounce_ms;
         END IF;
-        IF v_rule.backlog IS NOT NULL AND (p->>'check_backlog')::boolean AND v_rule.backlog <= (
-            SELECT count(*) FROM {s}.task q
-             WHERE q.flow_target = v_target AND q.lease_owner IS NULL
-        ) THEN
-            RETURN 'rejected';
+        IF (p->>'check_backlog')::boolean AND (v_rule.service_backlog IS NOT NULL OR v_rule.handler_backlog IS NOT NULL) THEN
+            PERFORM pg_advisory_xact_lock(1919969028, hashtext('service:' || v_service));  -- until the insert commits
+            IF v_rule.handler_backlog <= (SELECT count(*) FROM {s}.task q
+                                           WHERE q.flow_target = v_target AND q.lease_owner IS NULL)
+               OR v_rule.service_backlog <= (SELECT count(*) FROM {s}.task q
+                                              WHERE q.service = v_service AND q.flow_target IS NOT NULL AND q.lease_owner IS NULL) THEN
+                RETURN 'rejected';
+            END IF;
         END IF;
     END IF;
     IF v_scope IS NOT NULL THEN
         v_owner := NULL;  -- its claim checks the rules
-        IF (p->>'check_backlog')::boolean THEN
+        IF (p->>'check_backlog')::boolean AND EXISTS (
+            SELECT 1 FROM generate_series(0, least(2, COALESCE(array_length(string_to_array(v_limit_key, '/'), 1), 0))) AS lvl(level)
+             CROSS JOIN LATERAL {s}.flow_rule_for(v_scope, v_limit_key, lvl.level) r
+             WHERE r.backlog IS NOT NULL) THEN
+            PERFORM pg_advisory_xact_lock(1919969028, hashtext(v_scope));  -- until the insert commits
             SELECT min(r.backlog) INTO v_backlog
               FROM generate_series(0, least(2, COALESCE(array_length(string_to_array(v_limit_key, '/'), 1), 0))) AS lvl(level)
               CROSS JOIN LATERAL {s}.flow_rule_for(v_scope, v_limit_key, lvl.level) r

@@ -34,17 +34,30 @@ RETURNING pattern
 -- the version of one rule, if it exists
 SELECT version FROM {s}.flow_rule WHERE pattern = %(pattern)s
 
+-- name: lock_target_rules
+-- wait for the submissions of a service that probed its rules to commit, and hold off new ones
+-- (they take this lock shared) until a rule's transaction ends: each then sees the rule or is marked
+SELECT pg_advisory_xact_lock(1919969027, hashtext(%(service)s))
+
 -- name: mark_target_tasks
--- bring the queued tasks of a service (and handler) a new target rule names under flow control;
--- those a claim holds locked at this instant are left as they were (it never waits, so never deadlocks)
+-- bring the tasks of a service (and handler) a new target rule names under flow control, running
+-- ones too (they count towards its limits, and resume through its claim); those another transaction
+-- holds locked at this instant are skipped (it never waits, so never deadlocks): the caller repeats
 UPDATE {s}.task t
    SET flow_target = i.service || '/' || i.handler, flow_key = COALESCE(i.limit_key, i.key),
        priority = CASE WHEN t.priority = 0 THEN COALESCE(%(priority)s::integer, 0) ELSE t.priority END
   FROM {s}.invocation i
  WHERE i.id = t.invocation_id AND t.flow_target IS NULL
    AND t.invocation_id IN (SELECT q.invocation_id FROM {s}.task q
-                            WHERE q.service = %(service)s AND q.lease_owner IS NULL AND q.flow_target IS NULL
+                            WHERE q.service = %(service)s AND q.flow_target IS NULL
                               FOR UPDATE SKIP LOCKED)
+   AND (%(handler)s::text IS NULL OR i.handler = %(handler)s::text)
+
+-- name: unmarked_target_tasks
+-- how many tasks of a service (and handler) an enabled rule names are not marked yet (skipped as locked)
+SELECT count(*) AS unmarked
+  FROM {s}.task t JOIN {s}.invocation i ON i.id = t.invocation_id
+ WHERE t.service = %(service)s AND t.flow_target IS NULL
    AND (%(handler)s::text IS NULL OR i.handler = %(handler)s::text)
 
 -- name: target_rule_services
