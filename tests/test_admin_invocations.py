@@ -130,6 +130,7 @@ async def test_an_idempotency_key_runs_once_until_it_expires(ingress):
     assert ledger.count(tag, "once") == 2
 
 
+@pytest.mark.slow
 async def test_pause_stops_the_attempt_of_another_worker_process(clean_db):
     async with serve(awakeables.app, clean_db, admin=True, run_handlers=False, poll_interval=0.1) as ingress:
         with WorkerProcess("tests.apps.awakeables:app", clean_db, extra=["--inactivity-timeout", "30"]) as worker:

@@ -40,6 +40,7 @@ async def test_a_handler_or_service_with_inactivity_timeout_0_suspends_while_oth
         assert (await served.client.post("/Suspending/eager_handler_nap", json=tags[2])).json() == 2
 
 
+@pytest.mark.slow
 def test_inactivity_timeout_refuses_a_negative_number(tmp_path: Path, database_url: str) -> None:
     # dev and worker share the option (cli/arguments.py); dev accepting 0 is tested below
     done = subprocess.run(
@@ -58,6 +59,7 @@ def fresh_schema(database_url: str):
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
 
 
+@pytest.mark.slow
 def test_dev_with_inactivity_timeout_0_suspends_at_every_pending_await(database_url: str, fresh_schema: str) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -117,6 +117,7 @@ async def test_only_post_resolves(ingress):
     assert (await ingress.client.post("/restate/awakeables/sign_1x/complete")).status_code == 404
 
 
+@pytest.mark.slow
 async def test_delivered_although_the_worker_holding_it_is_killed(clean_db):
     async with serve(awakeables.app, clean_db, run_handlers=False, poll_interval=0.1) as ingress:
         worker = WorkerProcess(APP, clean_db, extra=["--inactivity-timeout", "30"]).start()

@@ -332,6 +332,7 @@ async def probe_all(client: httpx.AsyncClient, url: str, variants_: typing.Itera
     return failures
 
 
+@pytest.mark.slow
 async def test_a_nul_anywhere_in_an_ingress_request_is_refused_with_nothing_written(served, clean_db):
     ingress, _ = served
     checked = [variant for probe in INGRESS_PROBES for variant in variants(probe)]
@@ -340,6 +341,7 @@ async def test_a_nul_anywhere_in_an_ingress_request_is_refused_with_nothing_writ
     assert not failures, "\n".join(failures)
 
 
+@pytest.mark.slow
 async def test_a_nul_anywhere_in_an_admin_request_is_refused_with_nothing_written(served, clean_db):
     """On the admin app (unversioned and /v2-/v4 paths) and on the router mounted in an app."""
     ingress, admin = served
@@ -350,6 +352,7 @@ async def test_a_nul_anywhere_in_an_admin_request_is_refused_with_nothing_writte
     assert not failures, "\n".join(failures)
 
 
+@pytest.mark.slow
 async def test_a_nul_anywhere_in_a_ui_request_is_refused_with_nothing_written(served, clean_db):
     """The operator UI, on the admin app and under the admin router mounted in an app."""
     ingress, admin = served
@@ -371,6 +374,7 @@ async def raw_request(base_url: str, request: bytes) -> bytes:
         writer.close()
 
 
+@pytest.mark.slow
 async def test_a_nul_in_a_stored_header_never_reaches_the_application(served, clean_db):
     """The HTTP server refuses a header holding a NUL (400, its own plain-text body) before any
     application code runs; the ingress would refuse it too (headers must be visible ASCII)."""
@@ -413,6 +417,7 @@ async def test_an_ignored_query_parameter_is_kept_percent_encoded(served):
     assert response.json()["headers"]["x-restate-ingress-path"] == "/Inspect/k/request?note=a%00b"
 
 
+@pytest.mark.slow
 async def test_an_empty_idempotency_key_is_refused(served, clean_db):
     """As Restate refuses one from a handler ("the idempotency key provided in the request is
     empty"); otherwise every request sending it would collapse into one invocation."""
@@ -427,6 +432,7 @@ async def test_an_empty_idempotency_key_is_refused(served, clean_db):
     assert await digest(clean_db) == before
 
 
+@pytest.mark.slow
 async def test_the_admin_app_answers_every_error_with_restates_body(served):
     ingress, admin = served
     assert (await admin.get("/nope")).json() == {"code": 404, "message": "no admin path /nope"}

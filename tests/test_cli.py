@@ -79,6 +79,7 @@ def test_no_command_is_a_usage_error(tmp_path: Path) -> None:
     assert ERROR_PREFIX in done.stderr
 
 
+@pytest.mark.slow
 def test_migrate_creates_then_reports_up_to_date(
     tmp_path: Path, database_url: str, fresh_schema: str
 ) -> None:
@@ -205,6 +206,7 @@ def test_tuning_defaults_quoted_in_help_are_the_engines() -> None:
         assert float(quoted.group(1)) == parameters[keyword].default, flag
 
 
+@pytest.mark.slow
 def test_dev_serves_the_admin_api_on_its_own_port(tmp_path: Path, database_url: str, fresh_schema: str) -> None:
     import httpx
 
@@ -251,6 +253,7 @@ def test_dev_serves_the_admin_api_on_its_own_port(tmp_path: Path, database_url: 
     assert "Traceback" not in stderr
 
 
+@pytest.mark.slow
 def test_serve_reports_a_port_in_use_in_one_line(tmp_path: Path, database_url: str) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -263,6 +266,7 @@ def test_serve_reports_a_port_in_use_in_one_line(tmp_path: Path, database_url: s
 
 
 
+@pytest.mark.slow
 def test_sql_on_an_unmigrated_schema_says_to_migrate(tmp_path: Path, database_url: str, fresh_schema: str) -> None:
     done = run_cli("sql", "SELECT * FROM sys_invocation", "--database-url", database_url, "--schema", fresh_schema,
                    cwd=tmp_path)

@@ -19,6 +19,7 @@ async def ingress(clean_db):
         yield served
 
 
+@pytest.mark.slow
 async def test_a_completed_invocation_shows_its_attempts(ingress, clean_db, tmp_path):
     done = await ingress.client.post("/Chain/echo", json="hi")
     assert done.status_code == 200

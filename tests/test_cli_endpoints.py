@@ -7,6 +7,8 @@ import asyncio
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.support.manifest_endpoint import manifest, serve_manifest, service
 from tests.test_cli import assert_one_line_error, run_cli
 
@@ -15,6 +17,7 @@ async def cli(tmp_path: Path, database_url: str, *args: str):
     return await asyncio.to_thread(run_cli, "deployments", *args, "--database-url", database_url, cwd=tmp_path)
 
 
+@pytest.mark.slow
 async def test_register_list_describe_remove(tmp_path, clean_db):
     async with serve_manifest() as endpoint:
         endpoint.document = manifest(service("Greeter"), service("Cart", "VIRTUAL_OBJECT", {"name": "add"}))
@@ -54,6 +57,7 @@ async def test_register_list_describe_remove(tmp_path, clean_db):
         assert_one_line_error(gone, f"deployment '{deployment_id}' not found")
 
 
+@pytest.mark.slow
 async def test_register_over_http_11(tmp_path, clean_db):
     async with serve_manifest(http2=False) as endpoint:
         refused = await cli(tmp_path, clean_db, "register", endpoint.uri)
@@ -64,6 +68,7 @@ async def test_register_over_http_11(tmp_path, clean_db):
         assert endpoint.seen[-1]["http_version"] == "1.1"
 
 
+@pytest.mark.slow
 async def test_failures_are_one_line(tmp_path, clean_db):
     unreachable = await cli(tmp_path, clean_db, "register", "http://127.0.0.1:1")
     assert unreachable.returncode == 1

@@ -26,6 +26,7 @@ async def cli(tmp_path, database_url: str, *args: str):
     return await asyncio.to_thread(run_cli, "invocations", *args, "--database-url", database_url, cwd=tmp_path)
 
 
+@pytest.mark.slow
 async def test_cancel_reaches_a_handler_waiting_in_another_process(ingress, clean_db, tmp_path):
     key = uuid.uuid4().hex
     invocation_id = (await ingress.client.post("/Waiter/wait/send", json=key)).json()["invocationId"]
@@ -40,6 +41,7 @@ async def test_cancel_reaches_a_handler_waiting_in_another_process(ingress, clea
     assert_one_line_error(again, invocation_id, "the invocation is already completed")
 
 
+@pytest.mark.slow
 async def test_json_output_and_unknown_ids(ingress, clean_db, tmp_path):
     done_id = (await ingress.client.post("/Chain/echo", json="hi")).headers["x-restate-id"]
     done = await cli(tmp_path, clean_db, "restart-as-new", done_id, MISSING, "--json")

@@ -24,6 +24,7 @@ async def cli(tmp_path, database_url: str, *args: str):
     return await asyncio.to_thread(run_cli, *args, "--database-url", database_url, cwd=tmp_path)
 
 
+@pytest.mark.slow
 async def test_list_and_describe_invocations(shop, clean_db, tmp_path):
     key = uuid.uuid4().hex
     added = await shop.client.post(f"/Counter/{key}/add", json=2)
@@ -55,6 +56,7 @@ async def test_list_and_describe_invocations(shop, clean_db, tmp_path):
     assert bad.returncode == 2
 
 
+@pytest.mark.slow
 async def test_bulk_operations_on_a_target_ask_first_and_show_progress(shop, clean_db, tmp_path):
     delayed = [(await shop.client.post("/Steps/nothing/send", params={"delay": "1h"})).json()["invocationId"]
                for _ in range(20)]
@@ -72,6 +74,7 @@ async def test_bulk_operations_on_a_target_ask_first_and_show_progress(shop, cle
     assert (nothing.returncode, nothing.stderr.strip()) == (0, "restate-pg: no unfinished invocations of Steps/nothing")
 
 
+@pytest.mark.slow
 async def test_services_list(shop, clean_db, tmp_path):
     listed = json.loads((await cli(tmp_path, clean_db, "services", "list", "--json")).stdout)
     counter = next(s for s in listed if s["name"] == "Counter")

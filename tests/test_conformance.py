@@ -95,6 +95,7 @@ def proxied(service: str, handler: str, message: typing.Any, object_key: typing.
 
 @pytest.mark.parametrize("sends", [(True, False, False), (False, True, False), (True, True, False)],
                          ids=lambda s: "-".join("send" if x else "call" for x in s))
+@pytest.mark.slow
 async def test_1_ordering(ingress, sends):
     target = key()
     calls = [{"proxyRequest": proxied("ListObject", "append", str(i), target), "oneWayCall": one_way,
@@ -383,6 +384,7 @@ async def test_32_call_with_idempotency_key(ingress):
     assert output.json() == {"oldValue": 0, "newValue": 1}
 
 
+@pytest.mark.slow
 async def test_33_one_way_call_with_delay(ingress):
     if ingress.mode != "default":
         return  # delays are kept by the database, not by an attempt: one configuration suffices

@@ -30,6 +30,7 @@ async def ingress(clean_db, side_effects):
         yield served
 
 
+@pytest.mark.slow
 async def test_crash_free_reference_run(ingress, clean_db):
     with WorkerProcess(APP, clean_db):
         response = await ingress.client.post("/Journey/reference/walk", json=crash.STEPS)
@@ -39,6 +40,7 @@ async def test_crash_free_reference_run(ingress, clean_db):
 
 
 @pytest.mark.parametrize("position", range(crash.STEPS))
+@pytest.mark.slow
 async def test_sigkill_at_every_journal_position(ingress, clean_db, position):
     key = f"crash-at-{position}"
     call = ingress.client.post(f"/Journey/{key}/walk", json=crash.STEPS)
@@ -51,6 +53,7 @@ async def test_sigkill_at_every_journal_position(ingress, clean_db, position):
     assert state == {"progress": crash.STEPS - 1, "done": response.json()}
 
 
+@pytest.mark.slow
 async def test_a_paused_worker_past_its_lease_cannot_write(ingress, clean_db):
     """SIGSTOP a worker inside a ctx.run; another takes over and finishes; the first one's writes are refused."""
     key = "zombie"

@@ -315,6 +315,7 @@ def cli(database_url: str, *args: str) -> subprocess.CompletedProcess:
                           cwd=REPO, capture_output=True, text=True, timeout=60)
 
 
+@pytest.mark.slow
 async def test_cli_lists_disables_and_deletes_schedules(admin, clean_db):
     await create(admin, "report", "skip", schedule="0 6 * * MON-FRI", timezone="Europe/Paris")
     listed = await asyncio.to_thread(cli, clean_db, "list")
@@ -334,6 +335,7 @@ async def test_cli_lists_disables_and_deletes_schedules(admin, clean_db):
     assert (await asyncio.to_thread(cli, clean_db, "list")).stdout == "no cron jobs\n"
 
 
+@pytest.mark.slow
 async def test_a_schedule_gives_each_tick_its_scope_limit_key_and_priority(admin, clean_db):
     created = await create(admin, "scoped", "latest", scope="reports", limit_key="acme/daily", priority=-5)
     assert (created["scope"], created["limit_key"], created["priority"]) == ("reports", "acme/daily", -5)
@@ -370,6 +372,7 @@ def readme_cron_blocks(language: str) -> typing.List[str]:
     return re.findall(rf"```{language}\n(.*?)```", section, re.S)
 
 
+@pytest.mark.slow
 async def test_the_readme_cron_example_runs_as_written(clean_db, tmp_path):
     declared, at_run_time = readme_cron_blocks("python")
     module_path = tmp_path / "readme_cron.py"

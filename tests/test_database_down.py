@@ -41,6 +41,7 @@ async def timed(request: typing.Awaitable[typing.Any]) -> typing.Tuple[typing.An
     return response, time.monotonic() - started
 
 
+@pytest.mark.slow
 async def test_a_database_outage_answers_503_at_once_and_recovers_at_once(cluster):
     async with serve(clients.app, cluster.url("app"), admin=True) as served:
         http = served.client

@@ -48,6 +48,7 @@ def step_entries(database_url: str, key: str, name: str = "book") -> list:
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.slow
 async def test_a_step_commits_its_writes_with_its_journal_entry(ingress, clean_db, variant):
     key = f"plain-{variant}"
     with WorkerProcess(APP, clean_db) as worker:
@@ -61,6 +62,7 @@ async def test_a_step_commits_its_writes_with_its_journal_entry(ingress, clean_d
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.slow
 async def test_a_terminal_error_rolls_the_step_back_and_is_journaled(ingress, clean_db, variant):
     key = f"terminal-{variant}"
     with WorkerProcess(APP, clean_db):
@@ -72,6 +74,7 @@ async def test_a_terminal_error_rolls_the_step_back_and_is_journaled(ingress, cl
 
 
 @pytest.mark.parametrize("variant", ["async", "session", "django"])
+@pytest.mark.slow
 async def test_another_exception_rolls_back_and_the_retry_applies_the_step_once(ingress, clean_db, variant):
     key = f"retry-{variant}"
     with WorkerProcess(APP, clean_db) as worker:
@@ -82,6 +85,7 @@ async def test_another_exception_rolls_back_and_the_retry_applies_the_step_once(
     assert response.json() == {"id": row_id, "pid": worker.pid}
 
 
+@pytest.mark.slow
 async def test_a_retried_attempt_replays_the_recorded_result(ingress, clean_db):
     key = "replay"
     with WorkerProcess(APP, clean_db) as worker:
@@ -95,6 +99,7 @@ async def test_a_retried_attempt_replays_the_recorded_result(ingress, clean_db):
 
 @pytest.mark.parametrize("variant", ["async", "sync", "django"])
 @pytest.mark.parametrize("hold", ["after", "inside"])
+@pytest.mark.slow
 async def test_sigkill_around_the_commit_leaves_exactly_one_copy(ingress, clean_db, variant, hold):
     """Killed right after the step committed (before the next journal entry), the victim's row
     stays and the rescuer replays its recorded result; killed inside the step (before commit),
@@ -111,6 +116,7 @@ async def test_sigkill_around_the_commit_leaves_exactly_one_copy(ingress, clean_
 
 
 @pytest.mark.parametrize("variant", ["async", "sync", "django"])
+@pytest.mark.slow
 async def test_an_attempt_that_lost_its_lease_writes_nothing(ingress, clean_db, variant):
     """SIGSTOP a worker just before its step; another takes over and finishes; on SIGCONT the
     stopped one goes on into its step, whose fence refuses it: no row of its own.

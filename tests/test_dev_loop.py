@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.support.polling import eventually_sync
 from tests.support.processes import ChildProcess
@@ -63,6 +64,7 @@ def wait_healthy(client: httpx.Client, process: ChildProcess) -> None:
     assert eventually_sync(healthy, timeout_s=60, interval_s=0.05), process.log()
 
 
+@pytest.mark.slow
 def test_restarting_dev_after_an_edit_continues_in_flight_invocations_on_the_new_code(
     tmp_path: Path, database_url: str, fresh_schema: str  # noqa: F811
 ) -> None:

@@ -80,6 +80,7 @@ async def shop(shop_database: str) -> typing.AsyncIterator[httpx.AsyncClient]:
             yield client
 
 
+@pytest.mark.slow
 async def test_migrate_applies_restate_pgs_schema(shop, shop_database):
     assert current_revision(shop_database) == head_revision()
 
@@ -102,6 +103,7 @@ async def _status(shop: httpx.AsyncClient, order: int) -> str:
     return (await shop.get(f"/orders/{order}/")).json()["status"]
 
 
+@pytest.mark.slow
 async def test_the_ingress_is_served_under_restate(shop):
     await shop.post("/products/", json={"name": "gadget", "stock": 1})
     order = (await shop.post("/orders/", json={"product": "gadget", "quantity": 1})).json()["order"]
@@ -135,6 +137,7 @@ def test_the_readme_quotes_the_examples_code():
         assert any(quoted in source for source in sources), block
 
 
+@pytest.mark.slow
 async def test_restate_worker_reports_a_bad_app_in_one_line(shop, shop_database):
     result = subprocess.run([sys.executable, "manage.py", "restate_worker", "orders.nowhere:app"], cwd=EXAMPLE,
                             capture_output=True, text=True, timeout=60, env={**os.environ, "DATABASE_URL": shop_database})

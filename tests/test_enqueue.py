@@ -57,6 +57,7 @@ async def output_of(ingress, invocation_id: str) -> bytes:
     return result.output
 
 
+@pytest.mark.slow
 def test_rollback_leaves_nothing_and_commit_runs_on_a_worker_process(clean_db):
     with psycopg.connect(clean_db) as conn:
         dropped = restate_pg.enqueue(conn, clients.confirm, 1)

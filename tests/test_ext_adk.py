@@ -40,6 +40,7 @@ async def ask(env: HarnessEnvironment, key: str, question: str) -> Asked:
     return Asked(answer, ran, await steps(env, handle.invocation_id))
 
 
+@pytest.mark.slow
 async def test_an_adk_agent_replays_its_recorded_model_call_after_a_suspension(env: HarnessEnvironment) -> None:
     asked = await ask(env, "paris", "What is the weather in Paris")
     assert asked.answer == "The tools say: sunny in Paris"

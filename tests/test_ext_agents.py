@@ -42,6 +42,7 @@ class Asked(typing.NamedTuple):
 MODEL_CALL, FORECAST = run("Model call"), run("forecast")
 
 
+@pytest.mark.slow
 async def test_a_pydantic_agent_replays_its_recorded_model_call_after_a_suspension(env: HarnessEnvironment) -> None:
     asked = await ask(env, agents.ask, "Paris", "pydantic model")
     assert asked.answer == "The tool says: sunny in Paris"

@@ -38,6 +38,7 @@ async def ask(env: HarnessEnvironment, handler: typing.Any) -> Asked:
     return Asked(conversation, ran, await steps(env, handle.invocation_id))
 
 
+@pytest.mark.slow
 async def test_a_langchain_agent_replays_its_recorded_model_call_after_a_suspension(env: HarnessEnvironment) -> None:
     asked = await ask(env, langchain_agents.ask)
     assert asked.conversation == ["human: What is the weather?", "ai: lookup(Paris)", "tool: sunny in Paris", "ai: Done."]

@@ -9,12 +9,14 @@ import subprocess
 import sys
 
 import psycopg
+import pytest
 from psycopg import sql
 
 from restate_pg.store.migrate import upgrade
 from tests.support.processes import REPO
 
 
+@pytest.mark.slow
 def test_spans_hang_under_their_attempt_and_replay_records_none(database_url: str) -> None:
     schema = f"traced_{secrets.token_hex(4)}"
     upgrade(database_url, schema)

@@ -54,6 +54,7 @@ async def scrape(client: httpx.AsyncClient, url: str) -> Samples:
 # -- metrics ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_metrics_count_a_known_workload_exactly(clean_db):
     """Sends wait as ready tasks (no worker yet), then a worker process runs them: the admin API's
     gauges and the worker's own counters show exactly what happened."""
@@ -114,6 +115,7 @@ async def test_metrics_count_a_known_workload_exactly(clean_db):
     assert value(after, "restate_pg_invocations", service="Observed", status="running") == 0
 
 
+@pytest.mark.slow
 def test_worker_metrics_port_taken_is_a_one_line_error(database_url):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -133,6 +135,7 @@ def test_worker_metrics_port_taken_is_a_one_line_error(database_url):
 # -- logs -------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_json_logs_carry_the_invocation_and_are_not_repeated_on_replay(clean_db):
     async with serve(observed.app, clean_db, run_handlers=False) as ingress:
         with WorkerProcess(APP, clean_db, extra=["--log-format", "json"]) as worker:
@@ -171,6 +174,7 @@ def _start(args: typing.Sequence[str], env: typing.Dict[str, str], log: Path) ->
                                 stdout=out, stderr=subprocess.STDOUT)
 
 
+@pytest.mark.slow
 async def test_one_trace_from_the_ingress_through_a_call_in_other_processes(clean_db, tmp_path):
     """The ingress (`restate-pg serve`) and the handlers (`restate-pg worker`) run in two processes,
     each exporting its own spans: they form one trace, continuing the caller's traceparent."""

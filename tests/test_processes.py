@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import psutil
 import psycopg
+import pytest
 from psycopg import sql
 
 from tests.support.polling import eventually_sync
@@ -81,6 +82,7 @@ def gone(pid: int) -> bool:
         return True
 
 
+@pytest.mark.slow
 def test_processes_share_the_port_survive_a_sigkill_and_stop_together(
     tmp_path: Path, database_url: str, fresh_schema: str  # noqa: F811
 ) -> None:
@@ -133,6 +135,7 @@ def test_processes_share_the_port_survive_a_sigkill_and_stop_together(
     assert "stopped 2 serving processes" in supervisor.log()
 
 
+@pytest.mark.slow
 def test_a_port_in_use_is_refused_before_any_process_starts(
     tmp_path: Path, database_url: str, fresh_schema: str  # noqa: F811
 ) -> None:

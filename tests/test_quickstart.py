@@ -199,10 +199,12 @@ def run_command_and_sections(command: typing.List[str], database_url: str, log_p
         assert process.wait(timeout=30) == 0, log_path.read_text()
 
 
+@pytest.mark.slow
 def test_readme_quickstart_with_restate_pg_dev(clean_db, server_log):
     run_command_and_sections(["dev"], clean_db, server_log)
 
 
+@pytest.mark.slow
 def test_readme_examples_with_serve_and_a_separate_worker(clean_db, server_log):
     with WorkerProcess(APP, clean_db):
         run_command_and_sections(["serve"], clean_db, server_log)

@@ -31,6 +31,7 @@ def section_files(title: str, *, all_named: bool = True) -> typing.List[typing.T
     return files
 
 
+@pytest.mark.slow
 def test_testing_your_services_runs_as_written(pytester: pytest.Pytester, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABASE_URL", database_url)
     files = section_files("Testing your services")

@@ -30,6 +30,7 @@ async def run(restate: Path, admin_url: str, config: Path, *args: str) -> subpro
     return done
 
 
+@pytest.mark.slow
 async def test_restates_cli_registers_lists_and_removes_an_endpoint(restate, clean_db, tmp_path):
     async with serve(kitchen.app, clean_db, admin=True) as served, serve_manifest() as endpoint:
         endpoint.document = manifest(service("Greeter"), service("Cart", "VIRTUAL_OBJECT", {"name": "add"}))

@@ -28,6 +28,7 @@ async def test_compensations_run_in_reverse_order(clean_db, side_effects, inacti
 
 
 @pytest.mark.parametrize("held_after", ["hotel", "flight"])
+@pytest.mark.slow
 async def test_a_worker_killed_during_compensation(clean_db, side_effects, held_after):
     async with serve(sagas.app, clean_db, run_handlers=False, poll_interval=0.1) as ingress:
         tag = uuid.uuid4().hex

@@ -45,6 +45,7 @@ def _shape(manifest: dict) -> dict:
     }
 
 
+@pytest.mark.slow
 def test_discover_as_restate_asks(sdk_endpoint: Endpoint) -> None:
     """restate-server's request (manifest v2 to v4 offered, over the mode's HTTP) gets v4, the
     protocol range 5 to 7, the mode's protocol mode, and every test service and handler."""
@@ -106,6 +107,7 @@ def _node(script: str, *args: str, env: dict | None = None) -> str:
 
 
 @pytest.mark.parametrize("sdk", ["typescript", "python"])
+@pytest.mark.slow
 def test_identity_keys_make_the_endpoint_check_signatures(sdk: str, start_endpoint: StartEndpoint, node_modules: Path) -> None:
     """With $RESTATE_IDENTITY_KEYS, an endpoint answers only requests signed with the key's private
     half (`x-restate-jwt-v1`, audience the path): unsigned and wrongly signed ones get 401."""
@@ -125,6 +127,7 @@ def test_identity_keys_make_the_endpoint_check_signatures(sdk: str, start_endpoi
 
 
 @pytest.mark.parametrize("sdk", ["typescript", "python"])
+@pytest.mark.slow
 def test_endpoint_killed_and_restarted_on_its_port(sdk: str, start_endpoint: StartEndpoint) -> None:
     """kill() is a SIGKILL (the process is gone at once), restart() serves again on the same port."""
     endpoint = start_endpoint(sdk, "h1")
@@ -142,6 +145,7 @@ def test_endpoint_killed_and_restarted_on_its_port(sdk: str, start_endpoint: Sta
     assert again.process.process is not None and again.process.process.returncode == 0
 
 
+@pytest.mark.slow
 def test_seed_example_serves_its_three_services(node_modules: Path) -> None:
     """examples/typescript runs as its README says (ts-node, the polyfill loaded by tsconfig's
     ts-node section) and serves the seed's services on 9080, in bidirectional mode over h2c."""

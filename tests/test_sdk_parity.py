@@ -38,6 +38,7 @@ def test_restate_sdk_is_the_version_compared() -> None:
     assert version("restate-sdk") == "1.3.0", "restate-sdk was upgraded: run `python -m tests.sdk_surface`"
 
 
+@pytest.mark.slow
 def test_every_public_name_and_signature_of_restate_sdk_exists() -> None:
     gaps = sdk_surface.gaps()
     unknown = [line for line in gaps if _known(line) is None]

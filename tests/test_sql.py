@@ -121,6 +121,7 @@ async def _served(router: typing.Any) -> typing.AsyncIterator[httpx.AsyncClient]
 # -- restate-pg sql ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_sql_prints_a_table(clean_db: str, tmp_path: Path) -> None:
     with psycopg.connect(clean_db, autocommit=True) as conn:
         conn.execute("INSERT INTO restate.state_entry VALUES ('Counter', 'a', 'count', '12'), ('Counter', 'b', 'count', '7')")
@@ -139,6 +140,7 @@ def test_sql_prints_a_table(clean_db: str, tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.slow
 def test_sql_json_for_scripts(clean_db: str, tmp_path: Path) -> None:
     done = run_cli(
         "sql", "--json", "SELECT 'x'::bytea AS raw, NULL AS nothing, 3 AS n",
@@ -156,6 +158,7 @@ def test_sql_json_for_scripts(clean_db: str, tmp_path: Path) -> None:
         ("SELECT 1; SELECT 2", "one statement at a time"),
     ],
 )
+@pytest.mark.slow
 def test_sql_bad_query_is_one_line_and_exit_1(clean_db: str, tmp_path: Path, sql: str, fragment: str) -> None:
     # 1, as every operator command exits when PostgreSQL refuses what it runs (tests/test_cli_exit_status.py)
     done = run_cli("sql", "--database-url", clean_db, sql, cwd=tmp_path)
@@ -170,6 +173,7 @@ def test_sql_unreachable_database(tmp_path: Path) -> None:
     assert_one_line_error(done, "cannot connect")
 
 
+@pytest.mark.slow
 def test_sql_reads_the_given_schema(database_url: str, tmp_path: Path) -> None:
     schema = f"test_sql_{secrets.token_hex(4)}"
     upgrade(database_url, schema)

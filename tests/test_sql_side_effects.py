@@ -50,6 +50,7 @@ def still_alive(conn: psycopg.Connection) -> bool:
 
 
 @pytest.mark.parametrize("query", REFUSED)
+@pytest.mark.slow
 def test_sql_refuses_side_effects(clean_db: str, victim: psycopg.Connection, tmp_path: Path, query: str) -> None:
     done = run_cli("sql", "--database-url", clean_db, aimed(query, victim), cwd=tmp_path)
     assert done.returncode == 1, (done.stdout, done.stderr)

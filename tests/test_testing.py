@@ -133,6 +133,7 @@ async def test_run_to_completion_raises_the_invocations_failure(restate_harness:
     assert unknown.value.status_code == 404
 
 
+@pytest.mark.slow
 def test_the_plugin_in_a_users_suite(pytester: pytest.Pytester, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """A suite that enables the plugin, names its app in the ini file and uses the fixtures."""
     monkeypatch.setenv("DATABASE_URL", database_url)
@@ -154,6 +155,7 @@ def test_the_plugin_in_a_users_suite(pytester: pytest.Pytester, database_url: st
     result.assert_outcomes(passed=1)
 
 
+@pytest.mark.slow
 def test_the_plugin_says_when_the_app_is_missing(pytester: pytest.Pytester, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("PYTHONPATH", str(REPO))

@@ -27,6 +27,7 @@ async def journaled_sleep(database_url: str, invocation_id: str):
 
 
 @pytest.mark.parametrize("how", ["restart", "sigkill"])
+@pytest.mark.slow
 async def test_sleep_completes_on_time_across_a_worker_restart(clean_db, side_effects, how):
     async with serve(kitchen.app, clean_db, run_handlers=False, poll_interval=0.1) as ingress:
         first = WorkerProcess(APP, clean_db, extra=["--inactivity-timeout", "30"]).start()

@@ -53,6 +53,7 @@ async def shot(page: typing.Any, name: str) -> None:
     await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
+@pytest.mark.slow
 async def test_list_filter_and_an_invocations_journal_in_order(ingress, page):
     name = uuid.uuid4().hex[:8]
     await ingress.client.post("/UiCounter/someone/add", json=1)  # another service's, to filter out
@@ -100,6 +101,7 @@ async def test_list_filter_and_an_invocations_journal_in_order(ingress, page):
     await shot(page, "invocation-callee")
 
 
+@pytest.mark.slow
 async def test_cancel_a_running_invocation_and_see_it_end(ingress, page):
     job_id = (await ingress.client.post("/UiJob/wait/send")).json()["invocationId"]
     await page.goto(f"{ingress.base_url}/admin/ui/invocations/{job_id}")
@@ -120,6 +122,7 @@ async def test_cancel_a_running_invocation_and_see_it_end(ingress, page):
     await page.wait_for_selector("p.answer.error:has-text('409 the invocation is already completed')")
 
 
+@pytest.mark.slow
 async def test_bulk_cancel_with_a_dry_run_first(ingress, page):
     ids = [(await ingress.client.post("/UiJob/wait/send")).json()["invocationId"] for _ in range(2)]
     await page.goto(f"{ingress.base_url}/admin/ui/invocations?service=UiJob&status=running&status=suspended"
@@ -136,6 +139,7 @@ async def test_bulk_cancel_with_a_dry_run_first(ingress, page):
         assert result is not None and result.failure is not None and result.failure.code == 409
 
 
+@pytest.mark.slow
 async def test_edit_a_keys_state_and_read_it_back_over_the_ingress(ingress, page):
     key = uuid.uuid4().hex[:8]
     await ingress.client.post(f"/UiCounter/{key}/add", json=3)
@@ -152,6 +156,7 @@ async def test_edit_a_keys_state_and_read_it_back_over_the_ingress(ingress, page
     assert (await ingress.client.get(f"/UiCounter/{key}/get")).json() == 42
 
 
+@pytest.mark.slow
 async def test_run_a_sql_query(ingress, page):
     await ingress.client.post("/UiGreeter/greet", json="sql")
     await page.goto(f"{ingress.base_url}/admin/ui/sql")
@@ -165,6 +170,7 @@ async def test_run_a_sql_query(ingress, page):
     await page.wait_for_selector("#sql-result .answer.error")
 
 
+@pytest.mark.slow
 async def test_the_other_pages_render(ingress, page):
     await ingress.client.post("/UiCounter/k/add", json=1)
     for path, name, selector in (("", "overview", "section.cards"), ("services", "services", "table.list"),

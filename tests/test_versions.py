@@ -48,6 +48,7 @@ async def in_flight(database_url: str, tmp_path) -> dict:
     return {d["id"]: (d["workers"], d["in_flight"]) for d in json.loads(done.stdout)}
 
 
+@pytest.mark.slow
 async def test_a_newer_worker_leaves_an_older_deployments_invocation_alone(ingress, clean_db, tmp_path):
     invocation_id, tag = await suspended_on(ingress, clean_db, "v1")
     with worker(clean_db, "v2") as newer:
@@ -65,6 +66,7 @@ async def test_a_newer_worker_leaves_an_older_deployments_invocation_alone(ingre
     assert ledger.steps(tag) == ["before", "after"]
 
 
+@pytest.mark.slow
 async def test_an_operator_lets_a_newer_deployment_take_over(ingress, clean_db, tmp_path):
     invocation_id, tag = await suspended_on(ingress, clean_db, "v1")
     with worker(clean_db, "v2"):
@@ -78,6 +80,7 @@ async def test_an_operator_lets_a_newer_deployment_take_over(ingress, clean_db, 
     assert (unknown.returncode, "unknown deployment(s): v0" in unknown.stderr) == (1, True)
 
 
+@pytest.mark.slow
 async def test_invocations_waiting_for_a_deployment_without_workers_are_shown_with_the_command_that_releases_them(
     ingress, clean_db, tmp_path
 ):
@@ -110,6 +113,7 @@ async def test_invocations_waiting_for_a_deployment_without_workers_are_shown_wi
         assert (listed.returncode, listed.stderr) == (0, "")
 
 
+@pytest.mark.slow
 async def test_a_live_worker_of_the_deployment_means_nothing_is_stranded(ingress, clean_db, tmp_path):
     invocation_id, _ = await suspended_on(ingress, clean_db, "v1")
     with worker(clean_db, "v1") as same:
@@ -118,6 +122,7 @@ async def test_a_live_worker_of_the_deployment_means_nothing_is_stranded(ingress
         assert "stranded" not in same.log() and "no live worker" not in same.log()
 
 
+@pytest.mark.slow
 async def test_housekeeping_says_when_nothing_is_stranded_any_more(ingress, clean_db, monkeypatch, caplog):
     """The check runs again at each housekeeping round and speaks when what it finds changes."""
     invocation_id, _ = await suspended_on(ingress, clean_db, "v1")

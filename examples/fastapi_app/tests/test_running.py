@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import psycopg
+import pytest
 from psycopg.conninfo import make_conninfo
 
 from restate_pg.store.migrate import current_revision, head_revision
@@ -35,12 +36,14 @@ def run_shop(env: dict[str, str], cwd: Path, log_path: Path) -> None:
         assert process.wait(timeout=30) == 0, log_path.read_text()
 
 
+@pytest.mark.slow
 def test_the_readme_with_a_database(restate_database_url: str, tmp_path: Path) -> None:
     server = make_conninfo(restate_database_url, dbname="postgres")
     with temporary_database(server, prefix="shop_readme") as url:
         run_shop({**os.environ, "DATABASE_URL": url}, REPO, tmp_path / "shop.log")
 
 
+@pytest.mark.slow
 def test_the_readme_with_nothing_but_python(tmp_path: Path) -> None:
     """No DATABASE_URL: the shop starts an embedded PostgreSQL in ./.restate-pg/."""
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
@@ -49,6 +52,7 @@ def test_the_readme_with_nothing_but_python(tmp_path: Path) -> None:
     assert (tmp_path / ".restate-pg" / "pgdata").is_dir()
 
 
+@pytest.mark.slow
 def test_one_alembic_upgrade_migrates_the_shop_and_restate_pg(restate_database_url: str) -> None:
     server = make_conninfo(restate_database_url, dbname="postgres")
     with temporary_database(server, prefix="shop_alembic") as url:
