@@ -17,6 +17,13 @@ async def three_steps(ctx: Context, name: str) -> str:
 
 
 @steps.handler()
+async def one_step(ctx: Context, name: str) -> str:
+    """The cheapest realistic invocation: one journaled step (`python -m bench.memory`)."""
+    a = await ctx.run("one", lambda: "a")
+    return f"{name}:{a}"
+
+
+@steps.handler()
 async def sleeper(ctx: Context, millis: int) -> None:
     await ctx.sleep(timedelta(milliseconds=millis))
 
