@@ -24,6 +24,8 @@ FLOW_HEADERS = ("x-restate-limit-key", "x-restate-pg-priority", "x-restate-pg-de
 
 
 def _query(request: Request, name: str) -> typing.Optional[str]:
+    if not request.scope.get("query_string"):  # most calls have none: skip parsing on the hot path
+        return None
     return next((v for k, v in request.query_params.multi_items() if k.lower() == name), None)
 
 
