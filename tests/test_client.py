@@ -149,10 +149,17 @@ async def test_the_blocking_client(ingress, transport):
     def use() -> list:
         with restate_pg.create_sync_client(url) as client:
             sent = client.service_send(clients.confirm, 11)
-            return [client.service_call(clients.confirm, 12), client.attach_invocation(sent.invocation_id)]
+            scoped = client.scope(f"blocking-{transport}")
+            with pytest.raises(ValueError, match="scope"):
+                client.scope("no spaces")
+            return [client.service_call(clients.confirm, 12), client.attach_invocation(sent.invocation_id),
+                    scoped.service_call(clients.confirm, 15, limit_key="tenant")]
 
     # off the event loop that serves the ingress, as code without a loop would be
-    assert await asyncio.to_thread(use) == ["order 12 confirmed", "order 11 confirmed"]
+    assert await asyncio.to_thread(use) == ["order 12 confirmed", "order 11 confirmed", "order 15 confirmed"]
+    async with await psycopg.AsyncConnection.connect(ingress.engine.store.conninfo) as conn:
+        cur = await conn.execute("SELECT scope, limit_key FROM restate.sys_invocation WHERE scope = %s", (f"blocking-{transport}",))
+        assert await cur.fetchall() == [(f"blocking-{transport}", "tenant")]
 
 
 async def test_create_client_as_restate_sdk_uses_it(ingress):

@@ -13,13 +13,14 @@ import threading
 import typing
 
 from restate_pg.client.base import RestateClient
+from restate_pg.client.scoped import RestateScopedClient
 
 T = typing.TypeVar("T")
 
 
 def _blocking(method: typing.Callable[..., typing.Awaitable[T]]) -> typing.Callable[..., T]:
     @functools.wraps(method)
-    def run(self: "SyncRestateClient", *args: typing.Any, **kwargs: typing.Any) -> T:
+    def run(self: "typing.Union[SyncRestateClient, SyncScopedClient]", *args: typing.Any, **kwargs: typing.Any) -> T:
         return self._run(getattr(self._client, method.__name__)(*args, **kwargs))
 
     return run
@@ -54,6 +55,10 @@ class SyncRestateClient:
     cancel_invocation = _blocking(RestateClient.cancel_invocation)
     open = _blocking(RestateClient.open)
 
+    def scope(self, scope: str) -> "SyncScopedClient":
+        """Calls and sends in `scope`, blocking (`RestateClient.scope`); an invalid scope is a ValueError."""
+        return SyncScopedClient(self, self._client.scope(scope))
+
     def close(self) -> None:
         if self._loop.is_closed():
             return
@@ -70,3 +75,21 @@ class SyncRestateClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class SyncScopedClient:
+    """The blocking face of a `RestateScopedClient`, on its parent's event loop."""
+
+    def __init__(self, parent: SyncRestateClient, client: RestateScopedClient) -> None:
+        self._parent = parent
+        self._client = client
+
+    def _run(self, coro: typing.Awaitable[T]) -> T:
+        return self._parent._run(coro)
+
+    service_call = _blocking(RestateScopedClient.service_call)
+    object_call = _blocking(RestateScopedClient.object_call)
+    workflow_call = _blocking(RestateScopedClient.workflow_call)
+    service_send = _blocking(RestateScopedClient.service_send)
+    object_send = _blocking(RestateScopedClient.object_send)
+    workflow_send = _blocking(RestateScopedClient.workflow_send)
