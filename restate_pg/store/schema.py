@@ -240,6 +240,7 @@ def build_metadata(schema: str = DEFAULT_SCHEMA) -> MetaData:
         _ts("started_at", nullable=False, default_now=True),
         _ts("heartbeat_at", nullable=False, default_now=True),
         Column("deployment_id", Text),
+        Column("lease_ms", Integer),  # its own lease: the reaper judges it by this (0016)
     )
 
     Table(

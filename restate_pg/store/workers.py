@@ -23,11 +23,14 @@ class Workers(StorePart):
     """A worker's life (register, heartbeat, unregister, reap the dead) and its claims."""
 
     async def register_worker(
-        self, worker_id: str, hostname: str, pid: int, services: typing.Sequence[str], deployment: typing.Optional[str] = None
+        self, worker_id: str, hostname: str, pid: int, services: typing.Sequence[str], deployment: typing.Optional[str] = None,
+        lease_ms: typing.Optional[int] = None,
     ) -> datetime:
+        """Announce a worker; `lease_ms` is how long its heartbeats may lapse before others reap it."""
         row = await self._db.first(
             self._db.q.REGISTER_WORKER,
-            {"id": worker_id, "hostname": hostname, "pid": pid, "services": list(services), "deployment": deployment},
+            {"id": worker_id, "hostname": hostname, "pid": pid, "services": list(services), "deployment": deployment,
+             "lease_ms": lease_ms},
         )
         assert row is not None
         return typing.cast(datetime, row["db_now"])

@@ -139,7 +139,8 @@ class Engine(Gateway):
 
     async def register_worker(self) -> typing.Any:
         return await self.store.register_worker(
-            self.worker_id, socket.gethostname(), os.getpid(), self.services, self.deployment_id)
+            self.worker_id, socket.gethostname(), os.getpid(), self.services, self.deployment_id,
+            int(self.lease_seconds * 1000))
 
     async def _start_loops(self) -> None:
         if not self.run_handlers:

@@ -2,9 +2,9 @@
 -- Each statement: `-- name: <name>`, then its purpose; see restate_pg/store/queries.py.
 
 -- name: register_worker
--- announce a worker process, its services and the deployment it runs
-INSERT INTO {s}.worker (id, hostname, pid, services, deployment_id)
-VALUES (%(id)s, %(hostname)s, %(pid)s, %(services)s, %(deployment)s)
+-- announce a worker process, its services, the deployment it runs and its lease length
+INSERT INTO {s}.worker (id, hostname, pid, services, deployment_id, lease_ms)
+VALUES (%(id)s, %(hostname)s, %(pid)s, %(services)s, %(deployment)s, %(lease_ms)s)
 RETURNING now() AS db_now
 
 -- name: register_deployment
@@ -48,13 +48,14 @@ WITH alive AS (
 SELECT db_now, ARRAY(SELECT invocation_id FROM released) FROM alive
 
 -- name: reap_workers
--- forget workers whose heartbeat expired, and make claimable every task leased to
--- a worker that is gone; rows locked by a transaction under way are skipped for the next reap,
--- so that no worker ever waits here for another worker's locks (a frozen one's, say)
+-- forget workers whose heartbeat expired (each by its own lease; the reaper's for a worker that
+-- recorded none), and make claimable every task leased to a worker that is gone; rows locked by a
+-- transaction under way are skipped for the next reap, so that no worker ever waits here for
+-- another worker's locks (a frozen one's, say)
 WITH dead AS (
     DELETE FROM {s}.worker WHERE id IN (
         SELECT id FROM {s}.worker
-         WHERE heartbeat_at < now() - %(lease_ms)s::bigint * interval '1 millisecond'
+         WHERE heartbeat_at < now() - COALESCE(lease_ms, %(lease_ms)s)::bigint * interval '1 millisecond'
            FOR UPDATE SKIP LOCKED)
     RETURNING id
 ), orphaned AS (
