@@ -123,7 +123,9 @@ async def test_an_attempt_that_lost_its_lease_writes_nothing(ingress, clean_db, 
 
     The zombie's long lease spaces its heartbeats (a third of it, longer than the whole test) so
     that it reaches the step before a heartbeat could tell it that it was declared dead, however
-    long the rescuer takes on a loaded machine: the fence is what stops it."""
+    long the rescuer takes on a loaded machine: the fence is what stops it. A worker is reaped by
+    its own lease, so the test ages the stopped zombie's last heartbeat past it, as ten minutes
+    stopped would."""
     key = f"zombie-{variant}"
     zombie = WorkerProcess(APP, clean_db, env={"DBSTEP_STALL": "1"}, lease_seconds=600).start()
     try:
@@ -131,6 +133,10 @@ async def test_an_attempt_that_lost_its_lease_writes_nothing(ingress, clean_db, 
         # journaled, not only run: stopped between the two, the zombie would lose its lease there
         await eventually(lambda: step_entries(clean_db, key, "before"), what="the zombie to journal its first step")
         zombie.signal(signal.SIGSTOP)
+        with psycopg.connect(clean_db, autocommit=True) as conn:
+            aged = conn.execute("UPDATE restate.worker SET heartbeat_at = now() - interval '1 hour' WHERE pid = %s",
+                                (zombie.pid,)).rowcount
+        assert aged == 1
         with WorkerProcess(APP, clean_db) as rescuer:
             response = await asyncio.wait_for(call, 60)
             assert response.status_code == 200, response.text
