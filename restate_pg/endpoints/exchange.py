@@ -97,9 +97,7 @@ async def _open(attempt: "EndpointAttempt", url: str, headers: typing.Dict[str, 
     for retry in (False, True):
         stream = await attempt.host.h2_client().open(url, headers)
         try:
-            await stream.send(body)
-            if end:
-                await stream.end()
+            await stream.send(body, end=end)
             return stream, await asyncio.wait_for(stream.response(), attempt.handler.abort_timeout)
         except StreamClosed:
             await stream.reset()
@@ -125,7 +123,7 @@ async def bidirectional(attempt: "EndpointAttempt", url: str, headers: typing.Di
             inactivity = attempt.host.default_inactivity_timeout
         idle_since = loop.time()
         closed_at: typing.Optional[float] = None
-        reader = asyncio.ensure_future(stream.read())
+        reader = stream.next_chunk()
         while True:
             if closed_at is None:
                 timeout: typing.Optional[float] = max(0.0, idle_since + inactivity - loop.time())
@@ -148,7 +146,7 @@ async def bidirectional(attempt: "EndpointAttempt", url: str, headers: typing.Di
                 if (ending := await _received(attempt, decoder, chunk)) is not None:
                     ended = True
                     return ending
-                reader = asyncio.ensure_future(stream.read())
+                reader = stream.next_chunk()
                 idle_since = loop.time()
             if attempt.woken.is_set():
                 attempt.woken.clear()
