@@ -42,11 +42,12 @@ def test_the_verbs_a_summary_lists_are_subcommands(command: str) -> None:
         assert verb in subcommands or any(name.startswith(verb + "-") for name in subcommands), (verb, subcommands)
 
 
-def test_worker_help_quotes_the_concurrency_default() -> None:
-    from restate_pg.worker.engine import Engine
+def test_serving_commands_quote_the_concurrency_defaults() -> None:
+    from restate_pg.worker.engine import DEFAULT_CONCURRENCY, ENDPOINTS_ONLY_CONCURRENCY, Engine
 
-    default = inspect.signature(Engine.__init__).parameters["concurrency"].default
-    text = _help("worker")
-    quoted = re.search(r"--concurrency N .*?\(default: ([^)]*)\)", text)
-    assert quoted is not None, text
-    assert quoted.group(1) == str(default)
+    assert inspect.signature(Engine.__init__).parameters["concurrency"].default is None  # chosen by the app
+    for command in ("worker", "dev", "serve"):
+        text = " ".join(_help(command).split())
+        quoted = re.search(r"--concurrency N .*?\(default: (\d+); (\d+) in a process with no application", text)
+        assert quoted is not None, text
+        assert quoted.groups() == (str(DEFAULT_CONCURRENCY), str(ENDPOINTS_ONLY_CONCURRENCY))

@@ -41,6 +41,13 @@ ENGINE_OPTIONS: tuple[tuple[str, str, str], ...] = (
         "sets inactivity_timeout; 0 suspends at every await not already complete (default: 5)",
     ),
     ("--pool-size", "pool_size", "most database connections the process opens (default: 10)"),
+    (
+        "--concurrency",
+        "concurrency",
+        "most invocations this process runs at once, not counting those waiting in memory for a "
+        "timer or a result (default: 100; 1000 in a process with no application, whose attempts are "
+        "exchanges with SDK endpoints that run the handlers in their own processes)",
+    ),
 )
 
 POLL_ONLY_HELP = (
@@ -175,7 +182,7 @@ def add_engine_options(command: argparse.ArgumentParser, *flags: str) -> None:
     tuning = command.add_argument_group("tuning")
     for flag, keyword, help_text in ENGINE_OPTIONS:
         if flag in flags:
-            if keyword == "pool_size":
+            if keyword in ("pool_size", "concurrency"):
                 tuning.add_argument(flag, dest=keyword, type=positive_int, metavar="N", help=help_text)
             elif keyword == "inactivity_timeout":
                 tuning.add_argument(flag, dest=keyword, type=non_negative_float, metavar="S", help=help_text)

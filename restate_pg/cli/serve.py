@@ -31,7 +31,7 @@ def add_parser(commands: Commands, common: argparse.ArgumentParser) -> None:
     add_app(command)
     add_http(command)
     command.add_argument("--poll-only", action="store_true", help=POLL_ONLY_HELP)
-    add_engine_options(command, "--poll-interval", "--pool-size")
+    add_engine_options(command, "--poll-interval", "--pool-size", "--concurrency")
     add_log_level(command)
     add_processes(command)
     command.add_argument(

@@ -17,7 +17,6 @@ from restate_pg.cli.arguments import (
     add_log_level,
     engine_options,
     port,
-    positive_int,
 )
 from restate_pg.cli.loader import load_app_or_none
 from restate_pg.cli.output import info
@@ -36,13 +35,6 @@ def add_parser(commands: Commands, common: argparse.ArgumentParser) -> None:
         "worker processes as you like; SIGINT or SIGTERM stops one gracefully.",
     )
     add_app(worker, optional=True)
-    worker.add_argument(
-        "--concurrency",
-        type=positive_int,
-        metavar="N",
-        help="most invocations this process runs at once, not counting those waiting in memory for a "
-        "timer or a result (default: 100)",
-    )
     worker.add_argument("--poll-only", action="store_true", help=POLL_ONLY_HELP)
     add_deployment(worker)
     worker.add_argument(
@@ -70,8 +62,6 @@ def run(args: argparse.Namespace) -> int:
         "poll_only": args.poll_only,
         **engine_options(args),
     }
-    if args.concurrency is not None:
-        options["concurrency"] = args.concurrency
     if args.deployment:
         options["deployment"] = args.deployment
     if args.metrics_port is not None:

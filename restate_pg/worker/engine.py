@@ -61,6 +61,15 @@ class RunningAttempt(typing.Protocol):
         """The object key's state as the attempt left it, for the next invocation of the key."""
 
 
+#: Attempts a process runs at once (its slots) unless told otherwise.
+DEFAULT_CONCURRENCY = 100
+#: The same for a process with no application: its attempts are exchanges with SDK endpoints,
+#: whose handlers use the CPU of their own processes, so it runs as many as arrive, as Restate's
+#: invoker does (with 100, sends arriving faster than they completed queued in the database
+#: and each then cost a claim: a third of PostgreSQL's CPU in the TypeScript W4 benchmark).
+ENDPOINTS_ONLY_CONCURRENCY = 1000
+
+
 class Engine(Gateway):
     def __init__(
         self,
@@ -69,7 +78,7 @@ class Engine(Gateway):
         *,
         schema: str = "restate",
         run_handlers: bool = True,
-        concurrency: int = 100,
+        concurrency: typing.Optional[int] = None,
         poll_interval: float = 1.0,
         lease_seconds: float = 15.0,
         inactivity_timeout: float = 5.0,
@@ -85,6 +94,8 @@ class Engine(Gateway):
         #: The retry policy of handlers that set none, theirs or their service's (the harness's
         #: `disable_retries`: one attempt, then killed).
         self.default_retry_policy = default_retry_policy
+        if concurrency is None:
+            concurrency = DEFAULT_CONCURRENCY if app.services else ENDPOINTS_ONLY_CONCURRENCY
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds
         self.deployment_id = deployment or app.deployment_id
@@ -391,7 +402,7 @@ async def run_worker(
     database_url: str,
     schema: str = "restate",
     *,
-    concurrency: int = 100,
+    concurrency: typing.Optional[int] = None,
     poll_only: bool = False,
     alongside: typing.Optional[typing.Callable[["Engine"], typing.AsyncContextManager[typing.Any]]] = None,
     **options: typing.Any,
