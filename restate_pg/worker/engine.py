@@ -64,9 +64,10 @@ class RunningAttempt(typing.Protocol):
 #: Attempts a process runs at once (its slots) unless told otherwise.
 DEFAULT_CONCURRENCY = 100
 #: The same for a process with no application: its attempts are exchanges with SDK endpoints,
-#: whose handlers use the CPU of their own processes, so it runs as many as arrive, as Restate's
-#: invoker does (with 100, sends arriving faster than they completed queued in the database
-#: and each then cost a claim: a third of PostgreSQL's CPU in the TypeScript W4 benchmark).
+#: whose handlers use the CPU of their own processes, so it takes Restate's invoker's default
+#: (`worker.invoker.concurrent-invocations-limit`). With 100, sends arriving faster than they
+#: completed queued in the database and each then cost a claim: in the TypeScript W4 benchmark,
+#: a third of PostgreSQL's CPU, and 10 % of the throughput.
 ENDPOINTS_ONLY_CONCURRENCY = 1000
 
 
