@@ -274,3 +274,22 @@ def test_sql_on_an_unmigrated_schema_says_to_migrate(tmp_path: Path, database_ur
                    cwd=tmp_path)
     assert done.returncode == 2
     assert_one_line_error(done, "not migrated", "restate-pg migrate")
+
+
+def test_serving_processes_freeze_startup_objects_out_of_the_collector() -> None:
+    import gc
+
+    from restate_pg.cli.running import GC_YOUNG_THRESHOLD, tune_gc
+
+    before = gc.get_threshold()
+    try:
+        tune_gc()
+        assert gc.get_freeze_count() > 1000  # the modules and objects this test process made so far
+        assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, *before[1:])
+        garbage = []
+        garbage.append(garbage)  # a cycle made after the freeze is still collected
+        del garbage
+        assert gc.collect() >= 1
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

@@ -19,7 +19,7 @@ import typing
 
 from restate_pg.cli.errors import EXIT_FAILURE, CLIError
 from restate_pg.cli.output import info
-from restate_pg.cli.running import STOP_SIGNALS
+from restate_pg.cli.running import STOP_SIGNALS, tune_gc
 
 if typing.TYPE_CHECKING:
     import uvicorn
@@ -125,6 +125,8 @@ def serve(
             ingress = asyncio.ensure_future(server.serve(sockets=[ingress_socket]))
             while not server.started and not ingress.done():
                 await asyncio.sleep(0.01)
+            if server.started:
+                tune_gc()
             if server.started and supervisor is not None:
                 await _report_to(supervisor, server)
             elif server.started:  # once each, now that they answer

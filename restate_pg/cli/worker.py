@@ -20,7 +20,7 @@ from restate_pg.cli.arguments import (
 )
 from restate_pg.cli.loader import load_app_or_none
 from restate_pg.cli.output import info
-from restate_pg.cli.running import configure_logging, import_runtime, run_until_signalled
+from restate_pg.cli.running import configure_logging, import_runtime, run_until_signalled, tune_gc
 from restate_pg.cli.store import check_database, database_url
 from restate_pg.store.database import describe_target
 
@@ -69,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         options["alongside"] = functools.partial(_metrics, serve_metrics, args.metrics_host, args.metrics_port)
     services = ", ".join(sorted(app.services)) or "no services"
     info(f"worker for {services} on {describe_target(url)}, schema {args.schema!r}")
+    tune_gc()
     return run_until_signalled(run_worker(app, **options))
 
 
