@@ -1,0 +1,23 @@
+-- Revision 0017 (0017_key_share_fence), upgrade. Frozen once released, never edited (migrations/README.md).
+-- fence() locks the task row FOR KEY SHARE instead of FOR SHARE: same contract (a takeover, which
+-- locks FOR UPDATE or deletes, waits for a fenced transaction), a fraction of the cost.
+-- fence: the first statement of every transaction an attempt commits: key-share-lock the invocation's
+-- task row and fail (SQLSTATE RPG01) unless the attempt still holds the lease, so that a worker that
+-- lost it (paused, partitioned, declared dead) can never apply a stale write. FOR KEY SHARE, the
+-- weakest row lock: it conflicts only with FOR UPDATE and DELETE, which is how every statement that
+-- takes a lease away or ends a task starts (reap, heartbeat, unregister, pause, kill), so a takeover
+-- still waits for a fenced transaction and then sees its writes; a mailbox delivery (an UPDATE of
+-- `wakeups`) no longer waits for one. FOR SHARE cost a third of PostgreSQL's CPU per invocation
+-- in the TypeScript W4 benchmark (bench/README.md), this the cost of a plain read.
+CREATE OR REPLACE FUNCTION "{schema}".fence(p_invocation_id text, p_owner text, p_epoch integer)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM 1 FROM "{schema}".task
+     WHERE invocation_id = p_invocation_id AND lease_owner = p_owner AND epoch = p_epoch
+       FOR KEY SHARE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'restate-pg: attempt % of invocation % lost its lease', p_epoch, p_invocation_id
+            USING ERRCODE = 'RPG01';
+    END IF;
+END
+$$;
