@@ -70,14 +70,10 @@ UPDATE {s}.task t SET lease_owner = NULL, status = 'ready', run_at = now()
 RETURNING t.invocation_id
 
 -- name: unregister_worker
--- a worker leaving cleanly hands its unfinished tasks back at once (locked FOR UPDATE first, as
--- every statement taking a lease away: that waits for a fenced transaction still under way)
-WITH gone AS (DELETE FROM {s}.worker WHERE id = %(id)s RETURNING id
-), held AS (
-    SELECT t.invocation_id FROM {s}.task t, gone WHERE t.lease_owner = gone.id FOR UPDATE OF t
-)
-UPDATE {s}.task t SET lease_owner = NULL, status = 'ready', run_at = now()
-  FROM held WHERE t.invocation_id = held.invocation_id
+-- a worker leaving cleanly hands its unfinished tasks back at once
+WITH gone AS (DELETE FROM {s}.worker WHERE id = %(id)s RETURNING id)
+UPDATE {s}.task SET lease_owner = NULL, status = 'ready', run_at = now()
+  FROM gone WHERE task.lease_owner = gone.id
 
 -- name: db_now
 -- the database's clock, which leases, timers and retention are measured by

@@ -1,5 +1,5 @@
--- Revision 0017 (0017_key_share_fence), downgrade. Frozen once released, never edited (migrations/README.md).
--- Back to fence() share-locking the task row.
+-- Revision 0017 (0017_fence_by_key), downgrade. Frozen once released, never edited (migrations/README.md).
+-- Back to the lease in the WHERE clause.
 -- fence: the first statement of every transaction an attempt commits: share-lock the invocation's task row
 -- and fail (SQLSTATE RPG01) unless the attempt still holds the lease, so that a worker that lost it
 -- (paused, partitioned, declared dead) can never apply a stale write
