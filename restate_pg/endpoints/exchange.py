@@ -106,6 +106,30 @@ async def _open(attempt: "EndpointAttempt", url: str, headers: typing.Dict[str, 
     raise AssertionError("unreachable")
 
 
+async def _first_of(loop: asyncio.AbstractEventLoop, first: "asyncio.Future[typing.Any]",
+                    second: "asyncio.Future[typing.Any]", timeout: typing.Optional[float]) -> None:
+    """Until either future is done or `timeout` passes: `asyncio.wait` for two, without its set,
+    its task bookkeeping and its lookup of the running loop (on Python 3.11, a getpid() each)."""
+    if first.done() or second.done():
+        return
+    woken = loop.create_future()
+
+    def wake(_: typing.Any = None) -> None:
+        if not woken.done():
+            woken.set_result(None)
+
+    first.add_done_callback(wake)
+    second.add_done_callback(wake)
+    timer = loop.call_later(timeout, wake) if timeout is not None else None
+    try:
+        await woken
+    finally:
+        if timer is not None:
+            timer.cancel()
+        first.remove_done_callback(wake)
+        second.remove_done_callback(wake)
+
+
 async def bidirectional(attempt: "EndpointAttempt", url: str, headers: typing.Dict[str, str], body: bytes) -> Ending:
     attempt.streaming = True
     stream, status = await _open(attempt, url, headers, body)
@@ -138,8 +162,8 @@ async def bidirectional(attempt: "EndpointAttempt", url: str, headers: typing.Di
                 timeout = until_timer if timeout is None else min(timeout, until_timer)
             if woken is None or woken.done():
                 woken = asyncio.ensure_future(attempt.woken.wait())
-            done, _ = await asyncio.wait({reader, woken}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-            if reader in done:
+            await _first_of(loop, reader, woken, timeout)
+            if reader.done():
                 chunk = reader.result()
                 if chunk is None:
                     return Failed(INTERNAL, _NO_TERMINAL)

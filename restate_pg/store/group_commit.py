@@ -78,6 +78,7 @@ class GroupCommitter:
         self._express_busy = False
         #: Transactions sent (groups, and requests re-run alone after a group failed).
         self.transactions = 0
+        self._loop: typing.Optional[asyncio.AbstractEventLoop] = None
 
     async def run(self, body: typing.Dict[str, typing.Any]) -> Applied:
         """Apply one request (`{"flush": ...}` or `{"submit": ...}`) in a transaction, possibly
@@ -91,7 +92,10 @@ class GroupCommitter:
                 pass
             finally:
                 self._express_busy = False
-        done: asyncio.Future[Applied] = asyncio.get_running_loop().create_future()
+        loop = self._loop
+        if loop is None or loop.is_closed():  # the loop is asked once: on Python 3.11 each ask is a getpid()
+            loop = self._loop = asyncio.get_running_loop()
+        done: asyncio.Future[Applied] = loop.create_future()
         self._queue.append(_Request(body, done))
         if not self._draining:
             self._draining = True
