@@ -87,9 +87,9 @@ class Request:
 class ScopedContext(abc.ABC):
     """Calls and sends within a scope (`ctx.scope(name)`), each with an optional `limit_key`.
 
-    Restate's flow control (a preview there) groups invocations by scope and limits their
-    concurrency by limit key. restate-pg has no flow control yet: a scoped call is the plain call,
-    and the scope and limit key are recorded with it only (see the README's differences)."""
+    Restate's flow control (a preview there) groups invocations by scope and limits them by limit
+    key; restate-pg records both with the invocation and enforces the rules set on them
+    (concurrency, rate, backlog: docs/flow-control.md)."""
 
     @abc.abstractmethod
     def service_call(
