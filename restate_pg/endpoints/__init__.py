@@ -4,6 +4,6 @@ endpoint serves (`discovery.py`: `GET {uri}/discover`) and reads its manifest (`
 turns a registered deployment into what the ingress and the worker use (`deployment.py`,
 `services.py`, `targets.py`); and drives an attempt on an endpoint: the journal as protocol
 messages (`journal.py`, `notifications.py`, `suspension.py`) and the HTTP exchange
-(`attempt.py`, `exchange.py`, and the HTTP/2 cleartext client they run on: `h2c.py`, `h2frames.py`). Registering is `services.deployments`' part, storing it
-the store's.
+(`attempt.py`, `exchange.py`, on the HTTP/2 cleartext client of `h2c.py` and `h2frames.py`).
+Registering is `services.deployments`' part, storing it the store's.
 """
