@@ -31,6 +31,7 @@ from restate_pg.endpoints.h2frames import (
     encode_headers, frame,
 )
 
+
 class StreamClosed(ConnectionError):
     """The stream or its connection ended before the exchange did."""
 
