@@ -140,6 +140,23 @@ def test_sleeps_fire_when_due_and_say_when_the_next_is() -> None:
     assert fired[0] == T.SLEEP_COMPLETION and fired[1].HasField("void") and first.next_timer() is None
 
 
+def test_entries_are_stamped_when_created_and_a_sleep_when_its_timer_fired() -> None:
+    ticks = iter(NOW + timedelta(milliseconds=n) for n in range(1, 100))
+    stamped = EndpointJournal(invocation(), [], Registry(), {}, clock=lambda: next(ticks))
+    wake = NOW + timedelta(seconds=5)
+    send(stamped, T.SLEEP_COMMAND, pb.SleepCommandMessage(wake_up_time=int(wake.timestamp() * 1000), result_completion_id=1))
+    send(stamped, T.RUN_COMMAND, pb.RunCommandMessage(name="step", result_completion_id=2))
+    stamped.propose_run(pb.ProposeRunCompletionMessage(result_completion_id=2, value=b"1"))
+    fired_at = wake + timedelta(microseconds=300)
+    stamped.fire_timers(fired_at)
+    sleep, run, ran, slept = stamped.take_batch().journal
+    assert (sleep.appended_at, run.appended_at, ran.appended_at) == tuple(NOW + timedelta(milliseconds=n) for n in (1, 2, 3))
+    assert slept.completes == sleep.command_index and slept.appended_at == fired_at
+    unstamped = journal()  # without a clock: the storing transaction's now()
+    send(unstamped, T.RUN_COMMAND, pb.RunCommandMessage(name="step", result_completion_id=1))
+    assert [row.appended_at for row in unstamped.take_batch().journal] == [None]
+
+
 def test_lazy_state_is_answered_from_the_state_with_this_attempts_writes() -> None:
     first = journal(state={"count": b"1", "other": b"x"})
     send(first, T.SET_STATE_COMMAND, pb.SetStateCommandMessage(key=b"count", value=pb.Value(content=b"2")))

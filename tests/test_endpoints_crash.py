@@ -63,6 +63,13 @@ def worker(database_url: str, **options: typing.Any) -> WorkerProcess:
     return WorkerProcess(None, database_url, **options)
 
 
+def lasting_worker(database_url: str) -> WorkerProcess:
+    """A worker that is never taken over: its lease outlasts any stall of a loaded machine (with
+    1 s, a worker starved that long under the parallel suite was declared dead mid-attempt and
+    its own next claim ran the unjournaled step again, as a takeover would)."""
+    return worker(database_url, lease_seconds=10.0)
+
+
 async def register(served: Served, endpoint: Endpoint) -> None:
     response = await served.client.post("/admin/deployments",
                                          json={"uri": endpoint.url, "use_http_11": not endpoint.http2})
@@ -156,7 +163,7 @@ async def test_a_worker_killed_mid_handler_is_taken_over(
 async def test_an_endpoint_killed_mid_handler_and_restarted_completes_the_invocation(
         endpoint: Endpoint, ingress: Served, clean_db: str) -> None:
     key = new_key()
-    with worker(clean_db) as driver:
+    with lasting_worker(clean_db) as driver:
         invocation_id = await send(ingress, "/Steps/gated", {"key": key, "n": STEPS, "gate": GATE})
         await held_at_gate(endpoint, clean_db, key, invocation_id)
         endpoint.kill()
@@ -173,7 +180,7 @@ async def test_a_handler_held_mid_step_holds_back_no_other_invocation(
     endpoint go on: over h2c, request-response exchanges once queued behind it (one stream per
     connection in httpx until the server announces a stream limit, which Node never does)."""
     key = new_key()
-    with worker(clean_db) as driver:
+    with lasting_worker(clean_db) as driver:
         held = await send(ingress, "/Steps/gated", {"key": key, "n": STEPS, "gate": GATE})
         await held_at_gate(endpoint, clean_db, key, held)
         others = [await send(ingress, "/Steps/steps", {"key": new_key(), "n": 3}) for _ in range(3)]
@@ -243,7 +250,7 @@ def described(url: str, invocation_id: str) -> typing.Dict[str, str]:
 async def test_a_journal_mismatch_on_replay_is_retried_with_code_570(
         endpoint: Endpoint, ingress: Served, clean_db: str) -> None:
     key = new_key()
-    with worker(clean_db):
+    with lasting_worker(clean_db):
         invocation_id = await send(ingress, "/Steps/nonDeterministic", key)
 
         def last_failure() -> typing.Optional[typing.Tuple[str, str]]:
@@ -267,7 +274,7 @@ async def test_a_journal_mismatch_on_replay_is_retried_with_code_570(
 async def test_cancelling_a_remote_invocation_runs_its_compensation(
         endpoint: Endpoint, ingress: Served, clean_db: str) -> None:
     key = new_key()
-    with worker(clean_db):
+    with lasting_worker(clean_db):
         invocation_id = await send(ingress, "/Steps/waitUntilCancelled", key)
         await eventually(lambda: started(clean_db, invocation_id), timeout_s=DONE_S, what="the handler to start")
         response = await ingress.client.patch(f"/admin/invocations/{invocation_id}/cancel")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import typing
 import uuid
+from datetime import timedelta
 
 import psycopg
 import pytest
@@ -96,8 +97,18 @@ async def test_every_context_feature_over_every_transport(variant: typing.Tuple[
         await call(server, f"/{obj}/{k}/clearAll")
         assert await call(server, f"/{obj}/{k}/keys") == []
 
-    # a durable timer
+    # a durable timer: its completion stamped when it fired, every entry when the engine created it
     assert await call(server, "/Steps/sleep", 300) == "slept"
+    with psycopg.connect(clean_db) as conn:
+        stamps = conn.execute(
+            "SELECT j.index, j.appended_at, j.command_index IS NULL AND j.entry_type = 'Sleep',"
+            "       (SELECT s.sleep_wakeup_at FROM restate.journal s WHERE s.invocation_id = j.invocation_id"
+            "                                                         AND s.entry_type = 'Sleep' AND s.command_index IS NOT NULL)"
+            "  FROM restate.journal j JOIN restate.invocation i ON i.id = j.invocation_id"
+            " WHERE i.service = 'Steps' AND i.handler = 'sleep' ORDER BY j.index").fetchall()
+    assert [appended for _, appended, _, _ in stamps] == sorted(appended for _, appended, _, _ in stamps)
+    ((_, fired_at, _, wake_up),) = [row for row in stamps if row[2]]
+    assert wake_up <= fired_at < wake_up + timedelta(seconds=1)
 
     # calls and sends between handlers of the endpoint, by name, with an idempotency key
     assert await call(server, "/Calls/callEcho", {"value": "hi"}) == "hi"

@@ -111,6 +111,8 @@ def serve(
     server = uvicorn_server(hot_paths(router, api), host=host, port=port, log_level=log_level, log_format=log_format)
     admin: uvicorn.Server | None = None
     admin_socket = _bind(host, admin_port, reuse_port) if admin_port is not None else None
+    # read now: a SIGTERM while starting closes the sockets before the URLs are announced
+    ports = (ingress_socket.getsockname()[1], None if admin_socket is None else admin_socket.getsockname()[1])
     if admin_socket is not None:
         from restate_pg.admin import create_admin_app
 
@@ -130,8 +132,7 @@ def serve(
             if server.started and supervisor is not None:
                 await _report_to(supervisor, server)
             elif server.started:  # once each, now that they answer
-                announce_urls(host, ingress_socket.getsockname()[1],
-                              None if admin_socket is None else admin_socket.getsockname()[1])
+                announce_urls(host, *ports)
             await ingress
 
     # uvicorn handles SIGINT and SIGTERM itself (stops accepting, drains, runs shutdown hooks),

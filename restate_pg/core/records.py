@@ -81,6 +81,9 @@ class JournalRow:
     sleep_wakeup_at: typing.Optional[datetime] = None
     #: An SDK endpoint's command as it sent it (protobuf), replayed byte for byte.
     message: typing.Optional[bytes] = None
+    #: When the entry was created (the engine's clock, as Restate stamps a record when it is
+    #: proposed, not when it is stored); None: the `now()` of the transaction that stores it.
+    appended_at: typing.Optional[datetime] = None
 
 
 #: The command index of the mailbox notification that asks an invocation to cancel itself.

@@ -67,7 +67,7 @@ class EndpointAttempt:
         self.lease = lease
         self.invocation = invocation
         self.handler = handler
-        self.journal = EndpointJournal(invocation, journal, host.targets, state)
+        self.journal = EndpointJournal(invocation, journal, host.targets, state, clock=host.clock.now)
         #: Submitted by a caller waiting in this process: the row is written by the first flush,
         #: with the first step (as in-process attempts do, see services/submissions.py).
         self.journal.pending.create = create

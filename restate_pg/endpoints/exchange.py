@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import typing
+from datetime import datetime
 
 from restate_pg.endpoints.endings import Ending, Failed
 from restate_pg.endpoints.h2c import Stream, StreamClosed
@@ -107,20 +108,29 @@ async def _open(attempt: "EndpointAttempt", url: str, headers: typing.Dict[str, 
 
 
 async def _first_of(loop: asyncio.AbstractEventLoop, first: "asyncio.Future[typing.Any]",
-                    second: "asyncio.Future[typing.Any]", timeout: typing.Optional[float]) -> None:
+                    second: "asyncio.Future[typing.Any]", timeout: typing.Optional[float],
+                    clock: typing.Callable[[], datetime]) -> typing.Optional[datetime]:
     """Until either future is done or `timeout` passes: `asyncio.wait` for two, without its set,
-    its task bookkeeping and its lookup of the running loop (on Python 3.11, a getpid() each)."""
+    its task bookkeeping and its lookup of the running loop (on Python 3.11, a getpid() each).
+    If the timeout passed, the `clock`'s time when it did: the moment a timer fired, read before
+    the task runs again behind the loop's other ready callbacks."""
     if first.done() or second.done():
-        return
+        return None
     woken = loop.create_future()
+    fired: typing.Optional[datetime] = None
 
     def wake(_: typing.Any = None) -> None:
         if not woken.done():
             woken.set_result(None)
 
+    def time_out() -> None:
+        nonlocal fired
+        fired = clock()
+        wake()
+
     first.add_done_callback(wake)
     second.add_done_callback(wake)
-    timer = loop.call_later(timeout, wake) if timeout is not None else None
+    timer = loop.call_later(timeout, time_out) if timeout is not None else None
     try:
         await woken
     finally:
@@ -128,6 +138,7 @@ async def _first_of(loop: asyncio.AbstractEventLoop, first: "asyncio.Future[typi
             timer.cancel()
         first.remove_done_callback(wake)
         second.remove_done_callback(wake)
+    return fired
 
 
 async def bidirectional(attempt: "EndpointAttempt", url: str, headers: typing.Dict[str, str], body: bytes) -> Ending:
@@ -142,6 +153,7 @@ async def bidirectional(attempt: "EndpointAttempt", url: str, headers: typing.Di
             return _refused(status, await _rest(stream))
         decoder = FrameDecoder()
         journal = attempt.journal
+        clock = attempt.host.clock
         inactivity = attempt.handler.inactivity_timeout
         if inactivity is None:
             inactivity = attempt.host.default_inactivity_timeout
@@ -158,11 +170,11 @@ async def bidirectional(attempt: "EndpointAttempt", url: str, headers: typing.Di
                                        f"({attempt.handler.abort_timeout:g}s) after the request ended")
             timer = journal.next_timer()
             if timer is not None:
-                until_timer = max(0.0, attempt.host.clock.seconds_until(timer))
+                until_timer = max(0.0, clock.seconds_until(timer))
                 timeout = until_timer if timeout is None else min(timeout, until_timer)
             if woken is None or woken.done():
                 woken = asyncio.ensure_future(attempt.woken.wait())
-            await _first_of(loop, reader, woken, timeout)
+            fired = await _first_of(loop, reader, woken, timeout, clock.now)
             if reader.done():
                 chunk = reader.result()
                 if chunk is None:
@@ -175,7 +187,7 @@ async def bidirectional(attempt: "EndpointAttempt", url: str, headers: typing.Di
             if attempt.woken.is_set():
                 attempt.woken.clear()
                 await attempt.read_mailbox()
-            journal.fire_timers(attempt.host.clock.now())
+            journal.fire_timers(fired or clock.now())
             if journal.awaits_answer():
                 await attempt.flush(None)  # stored before the endpoint sees it
                 outgoing = journal.take_outbox()

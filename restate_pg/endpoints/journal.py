@@ -64,8 +64,12 @@ class EndpointJournal:
         rows: typing.Sequence[JournalRow],
         targets: Targets,
         state: typing.Optional[typing.Dict[str, bytes]] = None,
+        clock: typing.Optional[typing.Callable[[], datetime]] = None,
     ) -> None:
         self.invocation = invocation
+        #: Stamps each new entry (`JournalRow.appended_at`): a timer's completion then says when
+        #: the timer fired, not when the group commit that stored it began.
+        self._clock = clock
         self.targets = targets
         self.rows: typing.List[JournalRow] = sorted(rows, key=lambda row: row.index)
         #: Command rows by number (the endpoint's command index: the input is 0).
@@ -105,7 +109,9 @@ class EndpointJournal:
         elif (row.params or {}).get("signal_name") is not None:
             self.signals.add(row.params["signal_name"])  # type: ignore[index]
 
-    def _append(self, row: JournalRow) -> JournalRow:
+    def _append(self, row: JournalRow, at: typing.Optional[datetime] = None) -> JournalRow:
+        if self._clock is not None:
+            row.appended_at = at or self._clock()
         self.pending.journal.append(row)
         self.rows.append(row)
         self._learn(row)
@@ -336,13 +342,14 @@ class EndpointJournal:
 
     # -- results ------------------------------------------------------------------------------
 
-    def _complete(self, command: int, value: typing.Optional[bytes], failure: typing.Optional[Failure]) -> None:
-        """Journal a result of `command` and queue its notification."""
+    def _complete(self, command: int, value: typing.Optional[bytes], failure: typing.Optional[Failure],
+                  at: typing.Optional[datetime] = None) -> None:
+        """Journal a result of `command` (that arrived `at`, if not now) and queue its notification."""
         if command in self.completed:
             return
         entry_type = self.commands[command].entry_type if command in self.commands else "Run"
         row = self._append(JournalRow(index=self._position(), command_index=None, completes=command,
-                                      entry_type=entry_type, completed=True, value=value, failure=failure))
+                                      entry_type=entry_type, completed=True, value=value, failure=failure), at)
         if command in self.commands:
             completion_id = (self.commands[command].params or {})["completion_id"]
             self.outbox.append(notes.completion(entry_type, completion_id, row))
@@ -393,11 +400,11 @@ class EndpointJournal:
         self.outbox.append(notes.signal(index, name, row))
 
     def fire_timers(self, now: datetime) -> None:
-        """Complete the sleeps that are due."""
+        """Complete the sleeps due at `now` (when the timer fired), stamped with it."""
         for number, row in sorted(self.commands.items()):
             if row.entry_type == "Sleep" and number not in self.completed and row.sleep_wakeup_at is not None \
                     and row.sleep_wakeup_at <= now:
-                self._complete(number, None, None)
+                self._complete(number, None, None, now)
 
     def answer(self, result: FlushResult) -> None:
         """Journal what a flush answered to promise and attach commands (and to calls that

@@ -88,6 +88,7 @@ class JournalDoc(FailureFields):
     value: typing.Optional[str]
     sleep_wakeup_at: typing.Optional[datetime]
     message: typing.Optional[str]
+    appended_at: typing.Optional[datetime]  # absent or null: the transaction's now()
 
 
 class StateDoc(typing.TypedDict):
@@ -347,6 +348,7 @@ def journal_doc(row: JournalRow) -> JournalDoc:
         **failure_fields(row.failure),
         "sleep_wakeup_at": row.sleep_wakeup_at,
         "message": b64(row.message),
+        "appended_at": row.appended_at,
     }
 
 

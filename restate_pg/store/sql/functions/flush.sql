@@ -45,11 +45,12 @@ BEGIN
     IF p ? 'journal' THEN  -- append_journal: record the journal entries
         INSERT INTO {s}.journal (invocation_id, index, command_index, completes, entry_type, name, params,
                                  completed, value, failure_code, failure_message, failure_metadata,
-                                 sleep_wakeup_at, message)
+                                 sleep_wakeup_at, message, appended_at)
         SELECT v_id, (j->>'index')::integer, (j->>'command_index')::integer, (j->>'completes')::integer,
                j->>'entry_type', j->>'name', j->'params', COALESCE((j->>'completed')::boolean, false),
                decode(j->>'value', 'base64'), (j->>'failure_code')::integer, j->>'failure_message',
-               j->'failure_metadata', (j->>'sleep_wakeup_at')::timestamptz, decode(j->>'message', 'base64')
+               j->'failure_metadata', (j->>'sleep_wakeup_at')::timestamptz, decode(j->>'message', 'base64'),
+               COALESCE((j->>'appended_at')::timestamptz, now())  -- when the engine created it, if it says
           FROM jsonb_array_elements(p->'journal') AS j;
     END IF;
 
