@@ -136,9 +136,10 @@ def test_endpoint_killed_and_restarted_on_its_port(sdk: str, start_endpoint: Sta
     with pytest.raises(httpx.ConnectError):
         discover(endpoint)
 
+    killed, port = endpoint.process.pid, endpoint.port
     again = endpoint.restart()
     try:
-        assert again.port == endpoint.port and again.process.pid != endpoint.process.pid
+        assert again is endpoint and again.port == port and again.process.pid != killed
         assert discover(again).status_code == 200
     finally:
         again.stop()

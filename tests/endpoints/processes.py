@@ -108,12 +108,14 @@ class Endpoint:
         self.process.stop()
 
     def restart(self) -> "Endpoint":
-        """The same endpoint (port, prefix, counters) in a fresh process, once it answers again;
-        the old process is killed first if it still runs."""
+        """This endpoint (port, prefix, counters) in a fresh process, once it answers again; the
+        old process is killed first if it still runs. In place, so that whoever tracks the
+        endpoint (the fixture that stops it) stops the new process."""
         if self.process.process is not None and self.process.process.poll() is None:
             self.kill()
-        return start_endpoint(self.sdk, self.mode, self.port, prefix=self.prefix, counters=self.counters,
-                              env=self.process.extra_env)
+        self.process = start_endpoint(self.sdk, self.mode, self.port, prefix=self.prefix, counters=self.counters,
+                                      env=self.process.extra_env).process
+        return self
 
     def __str__(self) -> str:
         return f"{self.sdk} endpoint ({self.mode}, {self.protocol_mode}) at {self.url}, pid {self.process.pid}"
@@ -186,9 +188,8 @@ class SeedExample(Endpoint):
     def restart(self) -> "Endpoint":
         if self.process.process is not None and self.process.process.poll() is None:
             self.kill()
-        again = dataclasses.replace(self, process=EndpointProcess(self.process.args, env=self.process.extra_env, cwd=EXAMPLE))
-        again.lock, self.lock = self.lock, None  # the port stays ours
-        return _started(again)
+        self.process = EndpointProcess(self.process.args, env=self.process.extra_env, cwd=EXAMPLE)
+        return _started(self)  # the port stays ours: the lock is kept
 
 
 def start_seed_example() -> SeedExample:
