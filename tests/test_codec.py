@@ -51,6 +51,12 @@ def reads(text: str, variable: str) -> typing.Set[str]:
     return set(re.findall(rf"(?<![\w.']){re.escape(variable)}\s*(?:->>|->|\?)\s*'(\w+)'", text))
 
 
+def record_columns(text: str, alias: str) -> typing.Set[str]:
+    """The columns of `jsonb_to_recordset(...) AS alias(column type, ...)` in `text`: the keys it reads."""
+    start = text.index(f"AS {alias}(", text.index("jsonb_to_recordset(")) + len(f"AS {alias}(")
+    return {column.split()[0] for column in text[start:text.index(");", start)].split(",")}
+
+
 def loop_over(body: str, section: str) -> str:
     """The body of flush()'s loop over the elements of `p->'section'`."""
     start = body.index(f"jsonb_array_elements(p->'{section}')")
@@ -107,7 +113,7 @@ def test_a_submission_is_read_whole_by_submit_invocation() -> None:
 def test_a_flush_request_is_read_whole_by_flush() -> None:
     body = functions()["flush"]
     assert reads(body, "p") == fields(codec.FlushDoc)
-    assert reads(body, "j") == fields(codec.JournalDoc)
+    assert record_columns(body, "j") == fields(codec.JournalDoc)
     assert reads(loop_over(body, "state"), "v_item") == fields(codec.StateDoc)
     assert reads(loop_over(body, "promise_gets"), "v_item") | {"name"} == fields(codec.PromiseGetDoc)
     assert reads(loop_over(body, "attaches"), "v_item") == fields(codec.AttachDoc)
@@ -165,7 +171,7 @@ def test_what_the_codec_writes_is_typed() -> None:
     doc = codec.flush_request(lease, batch)
     assert set(doc) == fields(codec.FlushDoc)
     assert set(doc["create"]) == fields(codec.SubmissionDoc)
-    assert all(set(row) == fields(codec.JournalDoc) for row in doc["journal"])
+    assert all({"index", "entry_type"} <= set(row) <= fields(codec.JournalDoc) for row in doc["journal"])  # None: left out
     assert all(set(op) == fields(codec.StateDoc) for op in doc["state"])
     assert all(set(r) == fields(codec.ResolutionDoc) for r in doc["resolutions"])
     assert all(set(r) == fields(codec.SignalDoc) for r in doc["signals"])

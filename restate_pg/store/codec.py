@@ -75,20 +75,24 @@ class SubmissionDoc(typing.TypedDict):
     running: typing.NotRequired[bool]
 
 
-class JournalDoc(FailureFields):
-    """A journal entry, as flush()'s append_journal reads it."""
+class JournalDoc(typing.TypedDict):
+    """A journal entry, as flush()'s append_journal reads it: a field that is None is left out
+    (read as NULL), which spares PostgreSQL a third of the JSON it parses for a step's flush."""
 
     index: int
-    command_index: typing.Optional[int]
-    completes: typing.Optional[int]
     entry_type: str
-    name: typing.Optional[str]
-    params: typing.Optional[typing.Dict[str, typing.Any]]
-    completed: bool
-    value: typing.Optional[str]
-    sleep_wakeup_at: typing.Optional[datetime]
-    message: typing.Optional[str]
-    appended_at: typing.Optional[datetime]  # absent or null: the transaction's now()
+    command_index: typing.NotRequired[int]
+    completes: typing.NotRequired[int]
+    name: typing.NotRequired[str]
+    params: typing.NotRequired[typing.Dict[str, typing.Any]]
+    completed: typing.NotRequired[bool]  # left out when False
+    value: typing.NotRequired[str]
+    failure_code: typing.NotRequired[int]
+    failure_message: typing.NotRequired[str]
+    failure_metadata: typing.NotRequired[typing.Optional[typing.Dict[str, str]]]
+    sleep_wakeup_at: typing.NotRequired[datetime]
+    message: typing.NotRequired[str]
+    appended_at: typing.NotRequired[datetime]  # left out: the transaction's now()
 
 
 class StateDoc(typing.TypedDict):
@@ -336,20 +340,28 @@ def signal_doc(signal: Signal) -> SignalDoc:
 
 
 def journal_doc(row: JournalRow) -> JournalDoc:
-    return {
-        "index": row.index,
-        "command_index": row.command_index,
-        "completes": row.completes,
-        "entry_type": row.entry_type,
-        "name": row.name,
-        "params": row.params,
-        "completed": row.completed,
-        "value": b64(row.value),
-        **failure_fields(row.failure),
-        "sleep_wakeup_at": row.sleep_wakeup_at,
-        "message": b64(row.message),
-        "appended_at": row.appended_at,
-    }
+    doc: JournalDoc = {"index": row.index, "entry_type": row.entry_type}
+    if row.command_index is not None:
+        doc["command_index"] = row.command_index
+    if row.completes is not None:
+        doc["completes"] = row.completes
+    if row.name is not None:
+        doc["name"] = row.name
+    if row.params is not None:
+        doc["params"] = row.params
+    if row.completed:
+        doc["completed"] = True
+    if row.value is not None:
+        doc["value"] = base64.b64encode(row.value).decode("ascii")
+    if row.failure is not None:
+        doc.update(failure_fields(row.failure))  # type: ignore[typeddict-item]
+    if row.sleep_wakeup_at is not None:
+        doc["sleep_wakeup_at"] = row.sleep_wakeup_at
+    if row.message is not None:
+        doc["message"] = base64.b64encode(row.message).decode("ascii")
+    if row.appended_at is not None:
+        doc["appended_at"] = row.appended_at
+    return doc
 
 
 def outcome_doc(lease: Lease, batch: Batch) -> typing.Optional[OutcomeDoc]:

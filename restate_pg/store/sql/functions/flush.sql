@@ -5,15 +5,15 @@ CREATE OR REPLACE FUNCTION {s}.flush(p jsonb)
 RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     v_id text := p->>'id';
-    v_outcome jsonb := p->'outcome';
-    v_kind text := p->'outcome'->>'kind';
-    v_result jsonb := '{}'::jsonb;
-    v_submitted jsonb := '[]'::jsonb;
+    v_outcome jsonb;
+    v_kind text;
+    v_result jsonb;
+    v_submitted jsonb;
     v_text text;
     v_item jsonb;
     v_resolved jsonb;
-    v_woken jsonb := '[]'::jsonb;
-    v_answers jsonb := '{}'::jsonb;
+    v_woken jsonb;
+    v_answers jsonb;
 BEGIN
     IF p->'create' IS NOT NULL THEN  -- created by its first flush, leased to this attempt (running already)
         PERFORM {s}.submit_invocation(p->'create' || '{"running": true}'::jsonb);
@@ -28,6 +28,30 @@ BEGIN
     END IF;
     PERFORM {s}.fence(v_id, p->>'owner', (p->>'epoch')::integer);
 
+    IF p ? 'journal' THEN  -- append_journal: record the journal entries (absent fields are NULL)
+        INSERT INTO {s}.journal (invocation_id, index, command_index, completes, entry_type, name, params,
+                                 completed, value, failure_code, failure_message, failure_metadata,
+                                 sleep_wakeup_at, message, appended_at)
+        SELECT v_id, j.index, j.command_index, j.completes, j.entry_type, j.name, j.params,
+               COALESCE(j.completed, false), decode(j.value, 'base64'), j.failure_code, j.failure_message,
+               j.failure_metadata, j.sleep_wakeup_at, decode(j.message, 'base64'),
+               COALESCE(j.appended_at, now())  -- when the engine created it, if it says
+          FROM jsonb_to_recordset(p->'journal') AS j(
+               index integer, command_index integer, completes integer, entry_type text, name text,
+               params jsonb, completed boolean, value text, failure_code integer, failure_message text,
+               failure_metadata jsonb, sleep_wakeup_at timestamptz, message text, appended_at timestamptz);
+    END IF;
+    IF NOT p ?| ARRAY['outcome', 'locks', 'state', 'submissions', 'resolutions', 'signals', 'promise_completions',
+                      'promise_gets', 'cancels', 'attaches', 'consumed'] THEN
+        RETURN '{"submitted": []}'::jsonb;  -- journal_only: a step's result, a sleep (most flushes)
+    END IF;
+    v_outcome := p->'outcome';
+    v_kind := v_outcome->>'kind';
+    v_result := '{}'::jsonb;
+    v_submitted := '[]'::jsonb;
+    v_woken := '[]'::jsonb;
+    v_answers := '{}'::jsonb;
+
     IF v_kind = 'complete' AND v_outcome->>'caller_id' IS NOT NULL THEN
         v_text := {s}.deliver_notification(  -- the result, to the caller's mailbox
             v_outcome->>'caller_id', (v_outcome->>'caller_command')::integer,
@@ -40,18 +64,6 @@ BEGIN
         FOR v_item IN SELECT value FROM jsonb_array_elements(p->'locks') LOOP
             PERFORM {s}.lock_object_key(v_item->>0, v_item->>1);
         END LOOP;
-    END IF;
-
-    IF p ? 'journal' THEN  -- append_journal: record the journal entries
-        INSERT INTO {s}.journal (invocation_id, index, command_index, completes, entry_type, name, params,
-                                 completed, value, failure_code, failure_message, failure_metadata,
-                                 sleep_wakeup_at, message, appended_at)
-        SELECT v_id, (j->>'index')::integer, (j->>'command_index')::integer, (j->>'completes')::integer,
-               j->>'entry_type', j->>'name', j->'params', COALESCE((j->>'completed')::boolean, false),
-               decode(j->>'value', 'base64'), (j->>'failure_code')::integer, j->>'failure_message',
-               j->'failure_metadata', (j->>'sleep_wakeup_at')::timestamptz, decode(j->>'message', 'base64'),
-               COALESCE((j->>'appended_at')::timestamptz, now())  -- when the engine created it, if it says
-          FROM jsonb_array_elements(p->'journal') AS j;
     END IF;
 
     IF p ? 'state' THEN  -- set_state / clear_state / clear_all_state, in the handler's order
