@@ -4,6 +4,8 @@ it is proposed, so a timer's completion says when the timer fired, not when its 
 It reads the entries as a record set, a field left out being NULL (the client leaves out those
 that are None), and a flush that only appends entries (a step's result, a sleep: most flushes)
 returns right after them, without the checks and result building of the other sections.
+submit_invocation() aggregates a service's flow-control rules only when one exists, and looks for
+an object key's holder only for an exclusive handler (`a AND EXISTS (...)` ran the query always).
 
 Its SQL: `migrations/sql/0018_stamped_entries/upgrade.sql` and `downgrade.sql` (migrations/README.md).
 

@@ -177,14 +177,14 @@ BEGIN
          WHERE id = v_id
         RETURNING waiter INTO v_text;
         v_result := v_result || jsonb_build_object('waiter', v_text);
-        FOR v_item IN  -- the handlers attached to this invocation
-            SELECT jsonb_build_array(waiter_id, command_index) FROM {s}.invocation_waiter WHERE invocation_id = v_id
+        FOR v_item IN  -- the handlers attached to this invocation, told and forgotten in one statement
+            DELETE FROM {s}.invocation_waiter WHERE invocation_id = v_id
+            RETURNING jsonb_build_array(waiter_id, command_index)
         LOOP
             v_woken := v_woken || jsonb_build_array(jsonb_build_array(v_item->>0, {s}.deliver_notification(
                 v_item->>0, (v_item->>1)::integer, decode(v_outcome->>'output', 'base64'),
                 (v_outcome->>'failure_code')::integer, v_outcome->>'failure_message', v_outcome->'failure_metadata')));
         END LOOP;
-        DELETE FROM {s}.invocation_waiter WHERE invocation_id = v_id;
         v_result := v_result || jsonb_build_object('woken', v_woken);
         DELETE FROM {s}.task WHERE invocation_id = v_id;  -- delete_task: leaves the live-work table
         IF jsonb_typeof(v_outcome->'release_key') = 'array' THEN

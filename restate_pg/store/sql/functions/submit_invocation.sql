@@ -34,15 +34,16 @@ DECLARE
 BEGIN
     -- target rules: one primary-key probe of flow_rule; nothing more when no rule names the service
     PERFORM pg_advisory_xact_lock_shared(1919969027, hashtext(v_service));
-    SELECT min(r.backlog) FILTER (WHERE r.level = 3) AS service_backlog,
-           min(r.backlog) FILTER (WHERE r.level = 4) AS handler_backlog,
-           (array_agg(r.priority ORDER BY r.level DESC) FILTER (WHERE r.priority IS NOT NULL))[1] AS priority,
-           (array_agg(r.debounce_ms ORDER BY r.level DESC) FILTER (WHERE r.debounce_ms IS NOT NULL))[1] AS debounce_ms,
-           count(*) AS n
-      INTO v_rule
-      FROM {s}.flow_rule r
-     WHERE r.pattern IN ('service:' || v_service, 'service:' || v_service || '/' || v_handler) AND NOT r.disabled;
-    IF v_rule.n > 0 THEN
+    IF EXISTS (SELECT FROM {s}.flow_rule r  -- most services have none: no aggregates then
+                WHERE r.pattern IN ('service:' || v_service, 'service:' || v_service || '/' || v_handler)
+                  AND NOT r.disabled) THEN
+        SELECT min(r.backlog) FILTER (WHERE r.level = 3) AS service_backlog,
+               min(r.backlog) FILTER (WHERE r.level = 4) AS handler_backlog,
+               (array_agg(r.priority ORDER BY r.level DESC) FILTER (WHERE r.priority IS NOT NULL))[1] AS priority,
+               (array_agg(r.debounce_ms ORDER BY r.level DESC) FILTER (WHERE r.debounce_ms IS NOT NULL))[1] AS debounce_ms
+          INTO v_rule
+          FROM {s}.flow_rule r
+         WHERE r.pattern IN ('service:' || v_service, 'service:' || v_service || '/' || v_handler) AND NOT r.disabled;
         v_target := v_service || '/' || v_handler;
         v_flow_key := COALESCE(v_limit_key, v_key);
         IF v_priority = 0 THEN
@@ -97,10 +98,10 @@ BEGIN
     IF v_delay_ms IS NOT NULL THEN
         v_status := 'scheduled';
         v_start_at := now() + v_delay_ms * interval '1 millisecond';
-    ELSIF v_exclusive AND EXISTS (
-        SELECT 1 FROM {s}.object_lock WHERE service = v_service AND key = v_key
-    ) THEN
-        v_status := 'inboxed';
+    ELSIF v_exclusive THEN  -- nested: `v_exclusive AND EXISTS (...)` would run the query for every submission
+        IF EXISTS (SELECT 1 FROM {s}.object_lock WHERE service = v_service AND key = v_key) THEN
+            v_status := 'inboxed';
+        END IF;
     END IF;
     IF v_target IS NOT NULL AND v_owner IS NOT NULL AND NOT COALESCE((p->>'running')::boolean, false) THEN
         v_owner := NULL;  -- its claim checks the rules (unless its attempt runs already: flush's `create`)
