@@ -40,7 +40,7 @@ from restate_pg.endpoints.suspension import awaited
 from restate_pg.observability import logs
 from restate_pg.protocol import service_protocol_pb2 as pb
 from restate_pg.protocol.errors import ProtocolViolation
-from restate_pg.protocol.framing import MessageType, encode_frame
+from restate_pg.protocol.framing import MessageType, encode_frame, is_command
 from restate_pg.protocol.messages import decode
 from restate_pg.protocol.versions import invocation_content_type
 
@@ -150,7 +150,8 @@ class EndpointAttempt:
     async def _catch_up(self) -> None:
         """Journal what arrived and the timers that are due, and store it before the endpoint
         sees it: what it acts on must never be lost."""
-        self.journal.fire_timers(self.host.clock.now())
+        if self.journal.sleeping:
+            self.journal.fire_timers(self.host.clock.now())
         pending = self.journal.pending
         creation_alone = pending.create is not None and dataclasses.replace(pending, create=None).empty()
         if not pending.empty() and not creation_alone:  # a creation alone waits for the first step's flush
@@ -228,7 +229,7 @@ class EndpointAttempt:
         kind = frame.type
         if kind != MessageType.AWAITING_ON:
             self.stop_waiting()
-        if MessageType(kind).is_command:
+        if is_command(kind):
             if kind in (MessageType.GET_LAZY_STATE_COMMAND, MessageType.GET_LAZY_STATE_KEYS_COMMAND) \
                     and self.journal.state is None and self.invocation.key is not None:
                 self.journal.state = await self.host.store.load_state(self.invocation.service, self.invocation.key)
@@ -280,7 +281,8 @@ class EndpointAttempt:
         (then False: replay it now, as Restate resumes instead of suspending)."""
         await self.flush(None)
         await self.read_mailbox()
-        self.journal.fire_timers(self.host.clock.now())
+        if self.journal.sleeping:
+            self.journal.fire_timers(self.host.clock.now())
         if self.journal.resumable(ending.completions, ending.signals):
             return False
         result = await self.flush(Suspend(self.journal.next_timer(), self.wakeups))

@@ -187,7 +187,8 @@ async def bidirectional(attempt: "EndpointAttempt", url: str, headers: typing.Di
             if attempt.woken.is_set():
                 attempt.woken.clear()
                 await attempt.read_mailbox()
-            journal.fire_timers(fired or clock.now())
+            if journal.sleeping:
+                journal.fire_timers(fired or clock.now())
             if journal.awaits_answer():
                 await attempt.flush(None)  # stored before the endpoint sees it
                 outgoing = journal.take_outbox()

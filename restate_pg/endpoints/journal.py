@@ -79,6 +79,8 @@ class EndpointJournal:
         #: Commands with a result, and signals received (minus their index, or their name).
         self.completed: typing.Set[int] = set()
         self.signals: typing.Set[typing.Union[int, str]] = set()
+        #: The sleeps not yet fired, by command number: their wake-up times.
+        self.sleeping: typing.Dict[int, datetime] = {}
         for row in self.rows:
             self._learn(row)
         self.next_index = max((row.index for row in self.rows), default=0) + 1
@@ -102,8 +104,11 @@ class EndpointJournal:
                 self.by_completion[params["completion_id"]] = row.command_index
             if row.completed:
                 self.completed.add(row.command_index)
+            elif row.entry_type == "Sleep" and row.sleep_wakeup_at is not None:
+                self.sleeping[row.command_index] = row.sleep_wakeup_at
         elif row.completes is not None and row.completes > 0:
             self.completed.add(row.completes)
+            self.sleeping.pop(row.completes, None)
         elif row.completes is not None:
             self.signals.add(row.completes)
         elif (row.params or {}).get("signal_name") is not None:
@@ -401,10 +406,8 @@ class EndpointJournal:
 
     def fire_timers(self, now: datetime) -> None:
         """Complete the sleeps due at `now` (when the timer fired), stamped with it."""
-        for number, row in sorted(self.commands.items()):
-            if row.entry_type == "Sleep" and number not in self.completed and row.sleep_wakeup_at is not None \
-                    and row.sleep_wakeup_at <= now:
-                self._complete(number, None, None, now)
+        for number in sorted(number for number, due in self.sleeping.items() if due <= now):
+            self._complete(number, None, None, now)
 
     def answer(self, result: FlushResult) -> None:
         """Journal what a flush answered to promise and attach commands (and to calls that
@@ -419,9 +422,7 @@ class EndpointJournal:
 
     def next_timer(self) -> typing.Optional[datetime]:
         """When the earliest pending sleep is due."""
-        due = [row.sleep_wakeup_at for number, row in self.commands.items()
-               if row.entry_type == "Sleep" and number not in self.completed and row.sleep_wakeup_at is not None]
-        return min(due, default=None)
+        return min(self.sleeping.values(), default=None)
 
     def take_batch(self) -> Batch:
         batch, self.pending = self.pending, Batch()

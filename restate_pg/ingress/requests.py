@@ -7,6 +7,7 @@ a header must be visible ASCII, as Restate requires (which leaves out NUL), and 
 
 from __future__ import annotations
 
+import re
 import typing
 from urllib.parse import quote
 
@@ -36,8 +37,12 @@ def content_type_matches(content_type: str, accept: str) -> bool:
     return False
 
 
+#: A byte that is not visible ASCII (nor a tab).
+_INVISIBLE = re.compile(rb"[^\t\x20-\x7e]")
+
+
 def _is_visible_ascii(value: bytes) -> bool:
-    return all(32 <= b < 127 or b == 9 for b in value)
+    return _INVISIBLE.search(value) is None
 
 
 def header_text(request: Request, name: str) -> typing.Optional[str]:

@@ -15,6 +15,7 @@ import typing
 from datetime import datetime, timedelta
 from urllib.parse import unquote
 
+import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
@@ -222,7 +223,8 @@ class Ingress:
             payload: typing.Dict[str, typing.Any] = {"invocationId": invocation_id, "status": status}
             if isinstance(accepted, Accepted) and accepted.execution_time is not None:
                 payload["executionTime"] = rfc3339(accepted.execution_time, zulu=True)
-            return JSONResponse(payload, status_code=202, headers={"x-restate-id": invocation_id})
+            return Response(orjson.dumps(payload), status_code=202, media_type="application/json",
+                            headers={"x-restate-id": invocation_id})
         if result is None:
             raise IngressError(404, "invocation not found", invocation_id)
         if submitted.status is None and handler.kind == "workflow":

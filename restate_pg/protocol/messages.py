@@ -13,7 +13,7 @@ from google.protobuf.message import DecodeError, Message
 
 from restate_pg.protocol import service_protocol_pb2 as pb
 from restate_pg.protocol.errors import ProtocolViolation
-from restate_pg.protocol.framing import Frame, MessageType, encode_frame
+from restate_pg.protocol.framing import Frame, MessageType, encode_frame, known_type
 from restate_pg.protocol.versions import MAX_VERSION, MIN_VERSION
 
 __all__ = ["ENTRY_TYPES", "MESSAGE_TYPES_BY_ENTRY_TYPE", "decode", "encode", "message_type"]
@@ -103,10 +103,9 @@ def decode(frame: Frame, version: int) -> Message:
     """
     if not MIN_VERSION <= version <= MAX_VERSION:
         raise ValueError(f"protocol version {version} is not one restate-pg speaks")
-    try:
-        type_ = MessageType(frame.type)
-    except ValueError:
-        raise ProtocolViolation(f"unknown {_namespace(frame.type)} message type {frame.type:#06x}") from None
+    type_ = known_type(frame.type)
+    if type_ is None:
+        raise ProtocolViolation(f"unknown {_namespace(frame.type)} message type {frame.type:#06x}")
     cls = pb.SuspensionMessageV5 if type_ is T.SUSPENSION and version < 7 else _CLASSES[type_]
     message = cls()
     try:
