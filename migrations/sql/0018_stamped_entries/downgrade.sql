@@ -339,3 +339,33 @@ BEGIN
     RETURN v_status;
 END
 $$;
+-- apply: run several requests (flushes, submissions, awakeable resolutions, signals) as one transaction, in order; returns
+-- their results in order. A failing request (a fenced flush) fails them all.
+CREATE OR REPLACE FUNCTION "{schema}".apply(p_requests jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_request jsonb;
+    v_results jsonb := '[]'::jsonb;
+BEGIN
+    FOR v_request IN SELECT value FROM jsonb_array_elements(p_requests) LOOP
+        IF v_request ? 'flush' THEN
+            v_results := v_results || jsonb_build_array("{schema}".flush(v_request->'flush'));
+        ELSIF v_request ? 'kill' THEN
+            v_results := v_results || jsonb_build_array("{schema}".kill_invocation(v_request->>'kill'));
+        ELSIF v_request ? 'cancel' THEN
+            v_results := v_results || jsonb_build_array("{schema}".cancel_invocation(v_request->>'cancel'));
+        ELSIF v_request ? 'resolve' THEN
+            v_results := v_results || jsonb_build_array("{schema}".resolve_awakeable(v_request->'resolve'));
+        ELSIF v_request ? 'signal' THEN
+            v_results := v_results || jsonb_build_array("{schema}".resolve_signal(v_request->'signal'));
+        ELSE  -- a submission, with the object key's lock when the handler is exclusive
+            IF v_request->'submit'->>'handler_ty' = 'exclusive' AND v_request->'submit'->>'delay_ms' IS NULL THEN
+                PERFORM "{schema}".lock_object_key(v_request->'submit'->>'service', COALESCE(v_request->'submit'->>'key', ''));
+            END IF;
+            v_results := v_results || jsonb_build_array(
+                "{schema}".started(v_request->'submit', "{schema}".submit_invocation(v_request->'submit')));
+        END IF;
+    END LOOP;
+    RETURN v_results;
+END
+$$;

@@ -2,8 +2,9 @@
 -- flush() stores each journal entry's appended_at as the engine stamped it when it created the entry
 -- (as Restate stamps a record when it is proposed), else the transaction's now(); it reads the
 -- entries as a record set (a field left out is NULL), and a flush that only appends entries (a
--- step's result, a sleep) returns right after them. submit_invocation() reads a service's rules
--- only when one exists, and looks for an object key's holder only for an exclusive handler.
+-- step's result, a sleep) returns right after them; apply() fences and appends all such flushes of
+-- a group in one statement. submit_invocation() reads a service's rules only when one exists, and
+-- looks for an object key's holder only for an exclusive handler.
 -- flush: apply one attempt's buffered writes and its outcome, fenced by its lease. Locks are
 -- taken in the documented order: own task row (fence), the caller's task row, object keys in
 -- the order given (sorted by the client), so that flushes never wait on each other in a cycle.
@@ -355,5 +356,78 @@ BEGIN
                 COALESCE(v_start_at, now()), v_scope, v_limit_key, v_priority, v_target, v_flow_key);
     END IF;
     RETURN v_status;
+END
+$$;
+-- apply: run several requests (flushes, submissions, awakeable resolutions, signals) as one transaction, in order; returns
+-- their results in order. A failing request (a fenced flush) fails them all.
+--
+-- The flushes that only append journal entries (a step's result, a sleep: most of a busy group)
+-- go first, all together: fenced and appended in one statement (append_steps), a third cheaper
+-- than a flush() each. They touch only their own invocations' rows, and no two requests of a
+-- group are one attempt's, so no other request of the group depends on their order.
+CREATE OR REPLACE FUNCTION "{schema}".apply(p_requests jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_request jsonb;
+    v_position bigint;
+    v_results jsonb := '[]'::jsonb;
+    v_steps bigint[];
+    v_lost jsonb;
+BEGIN
+    WITH steps AS (  -- append_steps: the journal-only flushes, fenced by their leases, appended
+        SELECT r.value->'flush' AS f, r.position
+          FROM jsonb_array_elements(p_requests) WITH ORDINALITY AS r(value, position)
+         WHERE r.value ? 'flush'
+           AND NOT (r.value->'flush') ?| ARRAY['create', 'promise_key', 'outcome', 'locks', 'state', 'submissions',
+                                               'resolutions', 'signals', 'promise_completions', 'promise_gets',
+                                               'cancels', 'attaches', 'consumed']
+    ), fenced AS (
+        SELECT t.invocation_id
+          FROM "{schema}".task t JOIN steps s ON t.invocation_id = s.f->>'id'
+         WHERE t.lease_owner = s.f->>'owner' AND t.epoch = (s.f->>'epoch')::integer
+           FOR SHARE OF t
+    ), appended AS (
+        INSERT INTO "{schema}".journal (invocation_id, index, command_index, completes, entry_type, name, params,
+                                 completed, value, failure_code, failure_message, failure_metadata,
+                                 sleep_wakeup_at, message, appended_at)
+        SELECT s.f->>'id', j.index, j.command_index, j.completes, j.entry_type, j.name, j.params,
+               COALESCE(j.completed, false), decode(j.value, 'base64'), j.failure_code, j.failure_message,
+               j.failure_metadata, j.sleep_wakeup_at, decode(j.message, 'base64'), COALESCE(j.appended_at, now())
+          FROM steps s, jsonb_to_recordset(s.f->'journal') AS j(
+               index integer, command_index integer, completes integer, entry_type text, name text,
+               params jsonb, completed boolean, value text, failure_code integer, failure_message text,
+               failure_metadata jsonb, sleep_wakeup_at timestamptz, message text, appended_at timestamptz)
+    )
+    SELECT array_agg(s.position),
+           (array_agg(s.f) FILTER (WHERE s.f->>'id' NOT IN (SELECT invocation_id FROM fenced)))[1]
+      INTO v_steps, v_lost
+      FROM steps s;
+    IF v_lost IS NOT NULL THEN  -- as fence() says it
+        RAISE EXCEPTION 'restate-pg: attempt % of invocation % lost its lease', v_lost->>'epoch', v_lost->>'id'
+            USING ERRCODE = 'RPG01';
+    END IF;
+
+    FOR v_request, v_position IN SELECT value, ordinality FROM jsonb_array_elements(p_requests) WITH ORDINALITY LOOP
+        IF v_position = ANY(v_steps) THEN
+            v_results := v_results || '[{"submitted": []}]'::jsonb;  -- appended above
+        ELSIF v_request ? 'flush' THEN
+            v_results := v_results || jsonb_build_array("{schema}".flush(v_request->'flush'));
+        ELSIF v_request ? 'kill' THEN
+            v_results := v_results || jsonb_build_array("{schema}".kill_invocation(v_request->>'kill'));
+        ELSIF v_request ? 'cancel' THEN
+            v_results := v_results || jsonb_build_array("{schema}".cancel_invocation(v_request->>'cancel'));
+        ELSIF v_request ? 'resolve' THEN
+            v_results := v_results || jsonb_build_array("{schema}".resolve_awakeable(v_request->'resolve'));
+        ELSIF v_request ? 'signal' THEN
+            v_results := v_results || jsonb_build_array("{schema}".resolve_signal(v_request->'signal'));
+        ELSE  -- a submission, with the object key's lock when the handler is exclusive
+            IF v_request->'submit'->>'handler_ty' = 'exclusive' AND v_request->'submit'->>'delay_ms' IS NULL THEN
+                PERFORM "{schema}".lock_object_key(v_request->'submit'->>'service', COALESCE(v_request->'submit'->>'key', ''));
+            END IF;
+            v_results := v_results || jsonb_build_array(
+                "{schema}".started(v_request->'submit', "{schema}".submit_invocation(v_request->'submit')));
+        END IF;
+    END LOOP;
+    RETURN v_results;
 END
 $$;
