@@ -113,7 +113,7 @@ def test_a_submission_is_read_whole_by_submit_invocation() -> None:
 def test_a_flush_request_is_read_whole_by_flush() -> None:
     body = functions()["flush"]
     assert reads(body, "p") == fields(codec.FlushDoc)
-    assert record_columns(body, "j") == fields(codec.JournalDoc)
+    assert record_columns(functions()["append_journal"], "j") == fields(codec.JournalDoc)
     assert reads(loop_over(body, "state"), "v_item") == fields(codec.StateDoc)
     assert reads(loop_over(body, "promise_gets"), "v_item") | {"name"} == fields(codec.PromiseGetDoc)
     assert reads(loop_over(body, "attaches"), "v_item") == fields(codec.AttachDoc)

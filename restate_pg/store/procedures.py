@@ -65,6 +65,7 @@ FUNCTION_SIGNATURES = (
     "cancel_invocation(text)",
     "kill_invocation(text)",
     "started(jsonb, text)",
+    "append_journal(jsonb)",
     "flush(jsonb)",
     "apply(jsonb)",
     "keep_attempts()",

@@ -1,5 +1,5 @@
 -- Revision 0018 (0018_stamped_entries), downgrade. Frozen once released, never edited (migrations/README.md).
--- The functions as the revision before left them.
+-- The functions as the revision before left them, and none of its own.
 -- flush: apply one attempt's buffered writes and its outcome, fenced by its lease. Locks are
 -- taken in the documented order: own task row (fence), the caller's task row, object keys in
 -- the order given (sorted by the client), so that flushes never wait on each other in a cycle.
@@ -369,3 +369,4 @@ BEGIN
     RETURN v_results;
 END
 $$;
+DROP FUNCTION IF EXISTS "{schema}".append_journal(jsonb);

@@ -2,8 +2,8 @@
 -- their results in order. A failing request (a fenced flush) fails them all.
 --
 -- The flushes that only append journal entries (a step's result, a sleep: most of a busy group)
--- go first, all together: fenced and appended in one statement (append_steps), a third cheaper
--- than a flush() each. They touch only their own invocations' rows, and no two requests of a
+-- go first, all together: fenced in one statement and appended in one (append_journal), a third
+-- cheaper than a flush() each. They touch only their own invocations' rows, and no two requests of a
 -- group are one attempt's, so no other request of the group depends on their order.
 CREATE OR REPLACE FUNCTION {s}.apply(p_requests jsonb)
 RETURNS jsonb LANGUAGE plpgsql AS $$
@@ -12,39 +12,32 @@ DECLARE
     v_position bigint;
     v_results jsonb := '[]'::jsonb;
     v_steps bigint[];
+    v_step_flushes jsonb;
     v_lost jsonb;
 BEGIN
-    WITH steps AS (  -- append_steps: the journal-only flushes, fenced by their leases, appended
+    WITH steps AS (  -- the journal-only flushes
         SELECT r.value->'flush' AS f, r.position
           FROM jsonb_array_elements(p_requests) WITH ORDINALITY AS r(value, position)
          WHERE r.value ? 'flush'
            AND NOT (r.value->'flush') ?| ARRAY['create', 'promise_key', 'outcome', 'locks', 'state', 'submissions',
                                                'resolutions', 'signals', 'promise_completions', 'promise_gets',
                                                'cancels', 'attaches', 'consumed']
-    ), fenced AS (
+    ), fenced AS (  -- fence() for each of them at once: their task rows share-locked, their leases held
         SELECT t.invocation_id
           FROM {s}.task t JOIN steps s ON t.invocation_id = s.f->>'id'
          WHERE t.lease_owner = s.f->>'owner' AND t.epoch = (s.f->>'epoch')::integer
            FOR SHARE OF t
-    ), appended AS (
-        INSERT INTO {s}.journal (invocation_id, index, command_index, completes, entry_type, name, params,
-                                 completed, value, failure_code, failure_message, failure_metadata,
-                                 sleep_wakeup_at, message, appended_at)
-        SELECT s.f->>'id', j.index, j.command_index, j.completes, j.entry_type, j.name, j.params,
-               COALESCE(j.completed, false), decode(j.value, 'base64'), j.failure_code, j.failure_message,
-               j.failure_metadata, j.sleep_wakeup_at, decode(j.message, 'base64'), COALESCE(j.appended_at, now())
-          FROM steps s, jsonb_to_recordset(s.f->'journal') AS j(
-               index integer, command_index integer, completes integer, entry_type text, name text,
-               params jsonb, completed boolean, value text, failure_code integer, failure_message text,
-               failure_metadata jsonb, sleep_wakeup_at timestamptz, message text, appended_at timestamptz)
     )
-    SELECT array_agg(s.position),
+    SELECT array_agg(s.position), jsonb_agg(s.f),
            (array_agg(s.f) FILTER (WHERE s.f->>'id' NOT IN (SELECT invocation_id FROM fenced)))[1]
-      INTO v_steps, v_lost
+      INTO v_steps, v_step_flushes, v_lost
       FROM steps s;
     IF v_lost IS NOT NULL THEN  -- as fence() says it
         RAISE EXCEPTION 'restate-pg: attempt % of invocation % lost its lease', v_lost->>'epoch', v_lost->>'id'
             USING ERRCODE = 'RPG01';
+    END IF;
+    IF v_steps IS NOT NULL THEN
+        PERFORM {s}.append_journal(v_step_flushes);
     END IF;
 
     FOR v_request, v_position IN SELECT value, ordinality FROM jsonb_array_elements(p_requests) WITH ORDINALITY LOOP

@@ -28,18 +28,8 @@ BEGIN
     END IF;
     PERFORM {s}.fence(v_id, p->>'owner', (p->>'epoch')::integer);
 
-    IF p ? 'journal' THEN  -- append_journal: record the journal entries (absent fields are NULL)
-        INSERT INTO {s}.journal (invocation_id, index, command_index, completes, entry_type, name, params,
-                                 completed, value, failure_code, failure_message, failure_metadata,
-                                 sleep_wakeup_at, message, appended_at)
-        SELECT v_id, j.index, j.command_index, j.completes, j.entry_type, j.name, j.params,
-               COALESCE(j.completed, false), decode(j.value, 'base64'), j.failure_code, j.failure_message,
-               j.failure_metadata, j.sleep_wakeup_at, decode(j.message, 'base64'),
-               COALESCE(j.appended_at, now())  -- when the engine created it, if it says
-          FROM jsonb_to_recordset(p->'journal') AS j(
-               index integer, command_index integer, completes integer, entry_type text, name text,
-               params jsonb, completed boolean, value text, failure_code integer, failure_message text,
-               failure_metadata jsonb, sleep_wakeup_at timestamptz, message text, appended_at timestamptz);
+    IF p ? 'journal' THEN
+        PERFORM {s}.append_journal(jsonb_build_array(p));
     END IF;
     IF NOT p ?| ARRAY['outcome', 'locks', 'state', 'submissions', 'resolutions', 'signals', 'promise_completions',
                       'promise_gets', 'cancels', 'attaches', 'consumed'] THEN
