@@ -67,6 +67,7 @@ async def test_a_concurrency_rule_on_a_handler_is_never_exceeded_and_sys_rules_s
     assert shown == [("Capped", "work", 2)]
 
 
+@pytest.mark.slow  # over four seconds: the full suite's, not the quick run's
 async def test_a_per_key_rule_on_a_service_holds_for_each_object_key(cluster):
     await set_rules(cluster, {"target": {"service": "Tenanted"}, "limits": {"concurrency_per_key": 1}})
     calls = [cluster.client.post(f"/Tenanted/{key}/shared_work", json={"tag": f"per-key-{key}", "n": n, "ms": 20})

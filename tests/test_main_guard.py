@@ -62,6 +62,7 @@ def _environ() -> dict[str, str]:
     return environ
 
 
+@pytest.mark.slow  # over four seconds: the full suite's, not the quick run's
 def test_dev_serves_the_app_of_a_main_file_without_running_its_guard(
     tmp_path: Path, database_url: str, fresh_schema: str
 ) -> None:

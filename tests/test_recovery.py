@@ -155,6 +155,7 @@ async def test_a_lease_the_worker_could_not_hand_back_is_released_by_its_own_hea
 # -- 4. a worker blocked by another worker's locks ----------------------------------------------------
 
 
+@pytest.mark.slow  # over four seconds: the full suite's, not the quick run's
 async def test_a_worker_stays_alive_while_a_frozen_worker_holds_a_row_it_would_reap(clean_db):
     """Diagnosis 4: a frozen worker's open transaction holds the task row of a dead worker's
     invocation. Reaping must not wait for it, and the healthy worker's heartbeat must stay fresh."""
@@ -255,6 +256,7 @@ def count_reaps(engine: Engine, reaps: typing.Dict[str, int]) -> None:
     engine.store.reap = counted  # type: ignore[method-assign]
 
 
+@pytest.mark.slow  # over four seconds: the full suite's, not the quick run's
 async def test_after_the_database_was_unreachable_no_worker_reaps_the_others(clean_db, caplog):
     """Every worker's heartbeat is stale after an outage; the first worker back must not declare
     the others dead for it (they would abandon all their work): it reaps only after its own
