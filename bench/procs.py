@@ -72,10 +72,18 @@ def tree_pids(roots: Iterable[int]) -> list[int]:
 
 def machine_busy_s() -> float:
     """CPU seconds all CPUs of the machine spent busy since boot (/proc/stat)."""
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (
-        int(v) / _TICK for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
-    )
+    user, nice, system, _idle, _iowait, irq, softirq, steal = _cpu_line()
     return user + nice + system + irq + softirq + steal
+
+
+def machine_steal_s() -> float:
+    """CPU seconds the hypervisor took from this virtual machine's CPUs since boot (/proc/stat's
+    steal): time the machine wanted to run and did not, which no process is charged with."""
+    return _cpu_line()[7]
+
+
+def _cpu_line() -> list[float]:
+    return [int(v) / _TICK for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
 
 
 def busiest(seconds: float, exclude: set[int]) -> tuple[float, list[str]]:
