@@ -12,6 +12,9 @@ import pytest
 from restate_pg.testing import HarnessEnvironment
 from tests.support.agents import SLEEP, Deferred, always_replaying, run, steps
 
+#: Importing the agent libraries takes a test worker seconds: the full suite's, not the quick run's.
+pytestmark = pytest.mark.slow
+
 agents = Deferred("tests.apps.agents")  # imported by the first test that uses it
 
 

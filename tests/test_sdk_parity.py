@@ -47,7 +47,9 @@ def test_every_public_name_and_signature_of_restate_sdk_exists() -> None:
     assert not gone, f"no longer a difference, strike from KNOWN: {gone}"
 
 
-@pytest.mark.parametrize("module", [m for m in sdk_surface.MODULES if m] + ["harness"])
+@pytest.mark.parametrize("module", [  # the agent extensions import their libraries: seconds each
+    pytest.param(m, marks=pytest.mark.slow) if m.startswith("ext.") else m
+    for m in [m for m in sdk_surface.MODULES if m] + ["harness"]])
 def test_each_submodule_imports_under_restate_pg(module: str) -> None:
     assert importlib.import_module(f"restate_pg.{module}").__name__ == f"restate_pg.{module}"
 
