@@ -2,7 +2,8 @@
 "Fencing"): an attempt's transaction holds its task row FOR SHARE from its fence to its commit,
 and a takeover (pause, kill, a clean unregister) waits for it and then sees its writes, a reap
 skips it until the next round, and the stale attempt can write nothing after. And the fence
-finds the row by its key whatever the session planned (revision 0017).
+finds the row by its key whatever the session planned (revision 0017), as does the fence of a
+group's journal-only flushes (revision 0019).
 
 Each race is played step by step on real connections: the attempt's transaction is held open
 after its fence and a write, and the test waits until PostgreSQL shows the other statement
@@ -19,6 +20,7 @@ import pytest
 
 from restate_pg.core.errors import Fenced
 from restate_pg.core.records import Batch, JournalRow, Lease
+from restate_pg.store.codec import encode_requests, flush_request
 from restate_pg.store.driver import Store
 from tests.support.polling import eventually
 from tests.test_transitions import W1, W2, claim_one, store, sub, task_row  # noqa: F401  (store: a fixture)
@@ -153,3 +155,43 @@ async def _changed(store: Store, before: typing.Dict[str, int]) -> typing.Option
     """The index counters once the session's statistics reached them (they are sent when it is idle)."""
     now = await index_scans(store)
     return now if now != before else None
+
+
+def journal_only(invocation_id: str, epoch: int, index: int) -> typing.Dict[str, typing.Any]:
+    """A request of apply() that only appends a step's entry: the group's set-based path."""
+    lease = Lease(invocation_id, W1, epoch, 1)
+    return {"flush": flush_request(lease, Batch(journal=[JournalRow(index, index, None, "Run", name=f"step {index}")]))}
+
+
+async def test_a_groups_journal_only_flushes_find_their_rows_by_key_in_a_session_planned_without_statistics(store, clean_db):
+    """apply() fences all of a group's journal-only flushes in one statement (revision 0019): with
+    no statistics on `task` (autovacuum off, or a fresh table), its plan must still look each
+    row up by its key, not scan every lease of the worker (`task_owner`) for each flush."""
+    async with store.pool.connection() as conn:
+        await conn.execute("INSERT INTO restate.task (invocation_id, service, status, run_at, lease_owner, epoch)"
+                           " SELECT 'inv_' || g, 'Svc', 'running', now(), %s, 1 FROM generate_series(1, 500) g", (W1,))
+    before = await eventually(lambda: index_scans(store))
+    async with await psycopg.AsyncConnection.connect(clean_db, autocommit=True) as session:
+        for n in range(10):  # past plpgsql's five custom plans: its generic plan is cached from the sixth
+            group = [journal_only(f"inv_{10 * n + k}", 1, 1) for k in range(1, 11)]
+            await session.execute(store.q.APPLY, (encode_requests(group),))
+    after = await eventually(lambda: _changed(store, before))
+    assert after["task_owner"] == before["task_owner"]
+    assert after["task_pkey"] >= before["task_pkey"] + 100
+    async with store.pool.connection() as conn:
+        cur = await conn.execute("SELECT count(*) FROM restate.journal")
+        assert (await cur.fetchone())[0] == 100
+
+
+async def test_a_group_with_one_lost_lease_among_its_journal_only_flushes_appends_none_of_them(store, clean_db):
+    held, epoch = await leased(store)
+    lost, lost_epoch = await leased(store)
+    async with store.pool.connection() as conn:
+        await conn.execute(store.q.PAUSE_INVOCATION, {"id": lost})  # its lease taken away
+    async with await psycopg.AsyncConnection.connect(clean_db, autocommit=True) as session:
+        group = [journal_only(held, epoch, 1), journal_only(lost, lost_epoch, 1)]
+        with pytest.raises(psycopg.DatabaseError, match=f"attempt {lost_epoch} of invocation {lost} lost its lease"):
+            await session.execute(store.q.APPLY, (encode_requests(group),))
+    assert await journal_names(store, held) == [] and await journal_names(store, lost) == []
+    await store.flush(claimed_lease(held, epoch), Batch(journal=[JournalRow(1, 1, None, "Run", name="alone")]))
+    assert await journal_names(store, held) == ["alone"]

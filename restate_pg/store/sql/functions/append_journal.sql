@@ -1,8 +1,11 @@
 -- append_journal: record the journal entries of flushes (each {"id": ..., "journal": [...]}), in one
 -- statement for a whole group (apply's journal-only flushes) or for one (flush()); a field an
 -- entry leaves out is NULL, and its appended_at, when it has none, the transaction's now().
+-- PL/pgSQL, not SQL: PostgreSQL before 18 parses and plans a SQL function's body at every call
+-- that cannot be inlined (PERFORM's are not), PL/pgSQL once per session (measured: 3x cheaper).
 CREATE OR REPLACE FUNCTION {s}.append_journal(p_flushes jsonb)
-RETURNS void LANGUAGE sql AS $$
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
     INSERT INTO {s}.journal (invocation_id, index, command_index, completes, entry_type, name, params,
                              completed, value, failure_code, failure_message, failure_metadata,
                              sleep_wakeup_at, message, appended_at)
@@ -14,4 +17,5 @@ RETURNS void LANGUAGE sql AS $$
                index integer, command_index integer, completes integer, entry_type text, name text,
                params jsonb, completed boolean, value text, failure_code integer, failure_message text,
                failure_metadata jsonb, sleep_wakeup_at timestamptz, message text, appended_at timestamptz);
+END
 $$;

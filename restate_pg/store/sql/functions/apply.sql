@@ -13,6 +13,7 @@ DECLARE
     v_results jsonb := '[]'::jsonb;
     v_steps bigint[];
     v_step_flushes jsonb;
+    v_held bigint;
     v_lost jsonb;
 BEGIN
     WITH steps AS (  -- the journal-only flushes
@@ -22,17 +23,20 @@ BEGIN
            AND NOT (r.value->'flush') ?| ARRAY['create', 'promise_key', 'outcome', 'locks', 'state', 'submissions',
                                                'resolutions', 'signals', 'promise_completions', 'promise_gets',
                                                'cancels', 'attaches', 'consumed']
-    ), fenced AS (  -- fence() for each of them at once: their task rows share-locked, their leases held
-        SELECT t.invocation_id
-          FROM {s}.task t JOIN steps s ON t.invocation_id = s.f->>'id'
-         WHERE t.lease_owner = s.f->>'owner' AND t.epoch = (s.f->>'epoch')::integer
+    ), fenced AS (  -- fence() for each of them at once: their task rows share-locked, found by key
+        SELECT t.lease_owner = s.f->>'owner' AND t.epoch = (s.f->>'epoch')::integer AS held  -- alone, so
+          FROM steps s JOIN {s}.task t ON t.invocation_id = s.f->>'id'  -- that no plan scans a worker's leases
            FOR SHARE OF t
     )
-    SELECT array_agg(s.position), jsonb_agg(s.f),
-           (array_agg(s.f) FILTER (WHERE s.f->>'id' NOT IN (SELECT invocation_id FROM fenced)))[1]
-      INTO v_steps, v_step_flushes, v_lost
+    SELECT array_agg(s.position), jsonb_agg(s.f), (SELECT count(*) FROM fenced WHERE held)
+      INTO v_steps, v_step_flushes, v_held
       FROM steps s;
-    IF v_lost IS NOT NULL THEN  -- as fence() says it
+    IF v_held < cardinality(v_steps) THEN  -- a lease lost, or a task gone: name the first as fence() does
+        SELECT f INTO v_lost
+          FROM jsonb_array_elements(v_step_flushes) AS f
+         WHERE NOT EXISTS (SELECT FROM {s}.task t WHERE t.invocation_id = f->>'id'
+                              AND t.lease_owner = f->>'owner' AND t.epoch = (f->>'epoch')::integer)
+         LIMIT 1;
         RAISE EXCEPTION 'restate-pg: attempt % of invocation % lost its lease', v_lost->>'epoch', v_lost->>'id'
             USING ERRCODE = 'RPG01';
     END IF;
