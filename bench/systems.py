@@ -5,6 +5,7 @@ bench/peers/) implement `System` too."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -193,6 +194,8 @@ class RestatePg(Processes):
     #: the admin API (then served on a free port, `admin_url`).
     app: str | None = APP
     admin_url: str = ""
+    #: Environment variables set for its processes (over this process's), shown in the report.
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     def start(self, logs: Path) -> None:
         migrate = subprocess.run(
@@ -222,8 +225,10 @@ class RestatePg(Processes):
             argvs += [[command, "worker", *app, *common] for _ in range(self.workers)]
         else:
             raise BenchError(f"unknown deployment {self.deployment!r} (dev or serve+workers)")
+        env = {**os.environ, **self.extra_env} if self.extra_env else None
+        shown = "".join(f"{name}={value} " for name, value in self.extra_env.items())
         for i, argv in enumerate(argvs):
-            self._launch(argv, logs / f"{self.name}-{argv[1]}-{i}.log", " ".join(["restate-pg", *argv[1:]]))
+            self._launch(argv, logs / f"{self.name}-{argv[1]}-{i}.log", shown + " ".join(["restate-pg", *argv[1:]]), env=env)
         expected_workers = self.serving_processes if self.deployment == "dev" else self.workers
         self._wait_ready(lambda: self._ready(expected_workers), self.name)
 

@@ -79,6 +79,8 @@ class Restate(Processes):
     admin_url: str = ""
     _data_dir: Path | None = None
     _versions: dict[str, str] = field(default_factory=dict)
+    #: Configuration set through the environment (RESTATE_...), shown in the report.
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     def start(self, logs: Path) -> None:
         found = env.versions(env.PEERS["restate"])
@@ -114,11 +116,13 @@ class Restate(Processes):
             "RESTATE_ADMIN__BIND_ADDRESS": f"127.0.0.1:{admin}",
             "RESTATE_BIND_ADDRESS": f"127.0.0.1:{node}",
             "RESTATE_DISABLE_TELEMETRY": "true",
+            **self.extra_env,
         }
         server = [str(binary), "--base-dir", str(self._data_dir), "--no-logo", "--log-format", "compact",
                   "--log-disable-ansi-codes", "true", "--log-filter", "warn"]
         self._launch(server, logs / "restate-server.log",
-                     f"restate-server {version} (single node, default configuration, "
+                     f"restate-server {version} (single node, "
+                     f"{', '.join(f'{k}={v}' for k, v in self.extra_env.items()) or 'default configuration'}, "
                      f"ingress :{ingress}, admin :{admin}, data in a temporary directory)", env=server_env)
         self._wait_ready(lambda: _http(f"{self.admin_url}/health")[0] == 200, "restate-server's admin API")
 

@@ -66,6 +66,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help=f"database to DROP and recreate for every run; its name must contain 'bench' (default: {DEFAULT_URL})")
     parser.add_argument("--engine-arg", action="append", default=[], metavar="ARG",
                         help="extra argument for every restate-pg process, repeatable")
+    parser.add_argument("--protocol-version", type=int, choices=(6, 7), default=6,
+                        help="the service protocol both servers speak with the endpoint (default: 6, what "
+                             "restate-server 1.7 negotiates unless its V7 is enabled; 7 enables it there)")
     parser.add_argument("--update-readme", action="store_true", help="write the results into bench/README.md")
     args = parser.parse_args(argv)
     # `restate-pg dev` without an application: `serve` still needs one (it hosts no endpoint driver).
@@ -81,10 +84,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+#: How each server is told the highest service protocol version to negotiate with the endpoint
+#: (restate-server 1.7 speaks V6 unless `experimental-enable-protocol-v7` is set; restate-pg
+#: speaks up to RESTATE_PG_PROTOCOL_VERSION_MAX, by default V7 as Restate 1.8 does).
+PROTOCOL_ENV = {
+    "restate-pg": {6: {"RESTATE_PG_PROTOCOL_VERSION_MAX": "6"}, 7: {"RESTATE_PG_PROTOCOL_VERSION_MAX": "7"}},
+    "restate": {6: {}, 7: {"RESTATE_EXPERIMENTAL_ENABLE_PROTOCOL_V7": "true"}},
+}
+
+
 def make_system(name: str, args: argparse.Namespace, uri: str) -> System:
+    """One of the two servers, speaking the same service protocol version with the endpoint: a
+    comparison of servers, not of protocol versions (V7 adds two AwaitingOn messages and an ack
+    per `ctx.run`, which the endpoint encodes and the server reads)."""
+    env = PROTOCOL_ENV[name][args.protocol_version]
     if name == "restate-pg":
-        return RestatePgServer(Database(args.database_url), engine_args=args.engine_arg, endpoint_uri=uri)
-    return RestateServer(endpoint_uri=uri)
+        return RestatePgServer(Database(args.database_url), engine_args=args.engine_arg, endpoint_uri=uri, extra_env=env)
+    return RestateServer(endpoint_uri=uri, extra_env=env)
 
 
 def run_all(args: argparse.Namespace, sdk: ts.Endpoint, logs: Path) -> tuple[dict[str, list[RunResult]], dict[str, str]]:
@@ -185,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     m = machine()
     intro = [
         f"{started.date()}, {args.runs} run(s){' (--quick)' if args.quick else ''}, interleaved; {m['cpus']} CPUs "
-        f"({m['cpu_model']}), PostgreSQL {pg_version}; hey {package_version('hey')}.",
+        f"({m['cpu_model']}), PostgreSQL {pg_version}; hey {package_version('hey')}; service protocol "
+        f"V{args.protocol_version} on both servers.",
         "",
         *(f"- {name} ({versions[name]}): " + "; ".join(f"`{p}`" for p in processes[name]) for name in results),
     ]
@@ -197,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     document = {
         "date": started.isoformat(timespec="seconds"), "machine": m, "postgres": pg_version,
         "engine_version": engine_version(), "deployment": args.deployment, "runs": args.runs, "quick": args.quick,
+        "protocol_version": args.protocol_version,
         "workloads": args.workloads, "sizes": sizes, "failures": failures, "warnings": warnings,
         "systems": {name: {"version": versions[name], "processes": processes[name],
                            "summary": {k: dataclasses.asdict(v) for k, v in summaries[name].items()},
