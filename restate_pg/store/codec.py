@@ -394,8 +394,8 @@ def flush_request(lease: Lease, batch: Batch) -> FlushDoc:
     keys: typing.Set[typing.Tuple[str, str]] = {
         (s.service, s.key or "") for s in batch.submissions if s.exclusive and s.delay_ms is None
     }
-    if isinstance(outcome, Complete) and outcome.release_key is not None:
-        keys.add(outcome.release_key)
+    if keys and isinstance(outcome, Complete) and outcome.release_key is not None:
+        keys.add(outcome.release_key)  # alone, release_object_key locks it only to free it
     if keys:
         request["locks"] = sorted(keys)
     if batch.journal:

@@ -21,11 +21,12 @@ completion's commit; queued behind a group in flight (most often other callers' 
 would add a whole round trip of that group to every call of the key. It is sent at once, on a
 connection of its own, beside the group in flight, unless another such completion is in flight
 already (then it queues: with many keys busy, completions share groups as everything else does).
-Only a completion that writes to no other invocation goes so: it takes the key's lock and rows of
-its own invocation, which a group waits for but seldom holds while waiting for it; where a cycle
-does arise (the group holds the key and attaches a submission to this very invocation by its
-idempotency key), PostgreSQL breaks it, and a completion whose transaction it rolled back joins
-the queue as any request.
+Only a completion that writes to no other invocation goes so: it takes rows of its own invocation,
+and the key's lock only when it frees the key (revision 0019: handing the key to the head of its
+inbox races with no submission, which appends at the tail), so it seldom waits for the group in
+flight, even one holding submissions to the same key; where a cycle does arise (the group holds
+the key and attaches a submission to this very invocation by its idempotency key), PostgreSQL
+breaks it, and a completion whose transaction it rolled back joins the queue as any request.
 """
 
 from __future__ import annotations
@@ -160,7 +161,7 @@ _ROLLED_BACK = (psycopg.errors.DeadlockDetected, psycopg.errors.LockNotAvailable
 
 
 #: The parts of a flush that touch only the invocation's own rows (and its key, released).
-_OWN_PARTS = frozenset({"id", "owner", "epoch", "locks", "journal", "state", "outcome", "consumed"})
+_OWN_PARTS = frozenset({"id", "owner", "epoch", "journal", "state", "outcome", "consumed"})
 
 
 def hands_over_key(body: typing.Mapping[str, typing.Any]) -> bool:
@@ -175,7 +176,7 @@ def hands_over_key(body: typing.Mapping[str, typing.Any]) -> bool:
         return False
     if outcome.get("caller_id") is not None:
         return False
-    return [list(k) for k in flush.get("locks", ())] == [list(outcome["release_key"])]
+    return True
 
 
 def _settle(request: _Request, applied: typing.Optional[Applied] = None, *, exc: typing.Optional[BaseException] = None) -> None:

@@ -3,7 +3,11 @@
 -- worker's deployment), else ready. One already pinned to another deployment (restarted with a
 -- journal prefix) is made ready for its own deployment instead, and NULL returned to p_owner.
 -- Only the key's holder may let it go: anyone else is refused with a warning, and nothing changes.
--- The caller holds the key's lock_object_key. One under flow control (scoped, or with a priority)
+-- The key's lock_object_key is taken only to free the key: handing it to the head of a non-empty
+-- inbox races with nothing (a submission appends at the tail, and sees the key held either way),
+-- so a completion does not wait for a submission to the same key that holds the lock; an inbox
+-- that looks empty is looked at again under the lock, as a submission may be joining it. One
+-- under flow control (scoped, or with a priority)
 -- is made ready for a claim, which checks its rules, and NULL returned to p_owner; so is one whose
 -- service or handler a rule names (marked with `flow_target`, as `submit_invocation` marks).
 CREATE OR REPLACE FUNCTION {s}.release_object_key(p_service text, p_key text, p_holder text, p_owner text)
@@ -29,9 +33,15 @@ BEGIN
     DELETE FROM {s}.inbox
      WHERE seq = (SELECT seq FROM {s}.inbox WHERE service = p_service AND key = p_key ORDER BY seq LIMIT 1)
     RETURNING invocation_id INTO v_next;
-    IF v_next IS NULL THEN
-        DELETE FROM {s}.object_lock WHERE service = p_service AND key = p_key;
-        RETURN NULL;
+    IF v_next IS NULL THEN  -- under the lock, a submission that joined meanwhile has committed: seen now
+        PERFORM {s}.lock_object_key(p_service, p_key);
+        DELETE FROM {s}.inbox
+         WHERE seq = (SELECT seq FROM {s}.inbox WHERE service = p_service AND key = p_key ORDER BY seq LIMIT 1)
+        RETURNING invocation_id INTO v_next;
+        IF v_next IS NULL THEN
+            DELETE FROM {s}.object_lock WHERE service = p_service AND key = p_key;
+            RETURN NULL;
+        END IF;
     END IF;
     UPDATE {s}.object_lock SET invocation_id = v_next, acquired_at = now()
      WHERE service = p_service AND key = p_key;
