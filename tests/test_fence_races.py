@@ -23,6 +23,7 @@ from restate_pg.core.records import Batch, JournalRow, Lease
 from restate_pg.store.codec import encode_requests, flush_request
 from restate_pg.store.driver import Store
 from tests.support.polling import eventually
+from tests.support.transactions import OpenTransaction
 from tests.test_transitions import W1, W2, claim_one, store, sub, task_row  # noqa: F401  (store: a fixture)
 
 
@@ -33,28 +34,18 @@ async def blocked(url: str, pid: int) -> bool:
         return (await cur.fetchone())[0] > 0
 
 
-class FencedTransaction:
+class FencedTransaction(OpenTransaction):
     """An attempt's transaction, open after its fence and one journal row."""
 
     def __init__(self, url: str, invocation_id: str, epoch: int) -> None:
-        self.url, self.invocation_id, self.epoch = url, invocation_id, epoch
-        self.conn: typing.Optional[psycopg.AsyncConnection] = None
+        super().__init__(url)
+        self.invocation_id, self.epoch = invocation_id, epoch
 
-    async def __aenter__(self) -> "FencedTransaction":
-        self.conn = await psycopg.AsyncConnection.connect(self.url)
-        await self.conn.execute("SELECT restate.fence(%s, %s, %s)", (self.invocation_id, W1, self.epoch))
-        await self.conn.execute(
+    async def begin(self, conn: psycopg.AsyncConnection) -> None:
+        await conn.execute("SELECT restate.fence(%s, %s, %s)", (self.invocation_id, W1, self.epoch))
+        await conn.execute(
             "INSERT INTO restate.journal (invocation_id, index, command_index, entry_type, name, completed)"
             " VALUES (%s, 1, 1, 'Run', 'written under the fence', true)", (self.invocation_id,))
-        return self
-
-    async def commit(self) -> None:
-        assert self.conn is not None
-        await self.conn.commit()
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self.conn is not None
-        await self.conn.close()
 
 
 async def started(url: str, statement: typing.Callable[[psycopg.AsyncConnection], typing.Awaitable[typing.Any]]):

@@ -22,6 +22,7 @@ from restate_pg.core.records import Batch, Complete, Lease
 from restate_pg.store.codec import encode_requests, flush_request, submission_doc
 from restate_pg.store.driver import Store
 from tests.support.polling import eventually
+from tests.support.transactions import OpenTransaction
 from tests.test_fence_races import blocked, started
 from tests.test_transitions import claim_one, status, store, sub  # noqa: F401  (store: a fixture)
 
@@ -30,26 +31,16 @@ KEY = ("Obj", "k")
 LIVENESS_S = 30.0
 
 
-class OpenSubmission:
+class OpenSubmission(OpenTransaction):
     """A submission to KEY, applied in a transaction left open: it holds the key's lock."""
 
     def __init__(self, store: Store, url: str) -> None:
-        self.store, self.url = store, url
+        super().__init__(url)
+        self.store = store
         self.sub = sub(*KEY)
-        self.conn: typing.Optional[psycopg.AsyncConnection] = None
 
-    async def __aenter__(self) -> "OpenSubmission":
-        self.conn = await psycopg.AsyncConnection.connect(self.url)  # not autocommit: the transaction stays open
-        await self.conn.execute(self.store.q.APPLY, (encode_requests([{"submit": submission_doc(self.sub)}]),))
-        return self
-
-    async def commit(self) -> None:
-        assert self.conn is not None
-        await self.conn.commit()
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self.conn is not None
-        await self.conn.close()
+    async def begin(self, conn: psycopg.AsyncConnection) -> None:
+        await conn.execute(self.store.q.APPLY, (encode_requests([{"submit": submission_doc(self.sub)}]),))
 
 
 def completion(lease: Lease) -> typing.Callable[[psycopg.AsyncConnection], typing.Awaitable[typing.Any]]:
