@@ -125,7 +125,7 @@ class Gateway:
     async def apply(self, request: Request) -> Applied:
         """One request of the server-side `apply()`, committed with concurrent ones (group commit)."""
         with translated():
-            return await self.committer.run(typing.cast(typing.Dict[str, typing.Any], request))
+            return await self.committer.run(typing.cast("typing.Dict[str, typing.Any]", request))
 
     async def own_connection(self) -> psycopg.AsyncConnection[typing.Any]:
         """A connection outside the pool, kept for the next call (the heartbeat's: a worker's
