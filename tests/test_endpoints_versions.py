@@ -4,6 +4,7 @@ identity: endpoints that check signatures accept restate-pg's and refuse everyon
 
 from __future__ import annotations
 
+import asyncio
 import typing
 import uuid
 from pathlib import Path
@@ -72,3 +73,20 @@ async def test_endpoints_checking_identity_accept_only_signed_requests(clean_db:
         response = await register(server, endpoint.url)
         assert response.status_code == 201, response.text
         await exercise(server)
+
+
+async def test_v6_sleepers_give_their_slots_back_as_v7_ones_do(clean_db: str, start_endpoint: typing.Any,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """V6 sends no AwaitingOn: a Sleep command is the sign that the handler waits for the server.
+    Two slots, six sleepers: all six sleep at once, rather than two at a time."""
+    monkeypatch.setenv(PROTOCOL_VERSION_MAX_ENV, "6")
+    endpoint = start_endpoint("typescript", "h2")
+    async with serve(App(), clean_db, admin=True, concurrency=2, inactivity_timeout=30) as server:
+        assert (await register(server, endpoint.url)).status_code == 201
+        ids = [(await server.client.post("/Steps/sleep/send", json=3000)).json()["invocationId"] for _ in range(6)]
+        # all six wait in memory for their timers (3 s), none holds a slot or a queue place
+        engine = server.engine
+        await eventually(lambda: (engine.slots.waiting, engine.slots.active, len(engine.run_queue)), (6, 0, 0),
+                         what="the six sleepers waiting at once")
+        results = await asyncio.wait_for(asyncio.gather(*(server.engine.results.wait(i) for i in ids)), 60)
+    assert all(r.output == b'"slept"' for r in results)

@@ -15,7 +15,7 @@ from restate_pg.core.records import ClaimedTask, Lease
 from restate_pg.runtime.submission import new_submission
 from restate_pg.worker.claims import start_claimed
 from restate_pg.worker.engine import Engine
-from restate_pg.worker.slots import SlotError, Slots
+from restate_pg.worker.slots import RunQueue, SlotError, Slots
 from tests.apps import vault
 
 UNUSED_DATABASE = "postgresql://nobody@127.0.0.1:1/never-opened"
@@ -160,3 +160,33 @@ async def test_a_submission_that_fails_gives_back_the_slot_it_took() -> None:
         await engine.submissions.submit(sub, wait=True)
     assert engine.slots.active == 0
     assert engine.results.waiters._waiters == {}
+
+
+def test_the_run_queue_gives_places_up_to_its_limit_and_starts_sends_in_order_as_slots_free() -> None:
+    queue, slots = RunQueue(limit=2), Slots(limit=1, max_waiting=1)
+    assert queue.reserve("inv_1") and queue.reserve("inv_2") and not queue.reserve("inv_3")
+    assert queue.cancel("inv_2") and not queue.cancel("inv_2")  # its submission failed: the place is free again
+    assert queue.reserve("inv_3")
+    for invocation_id in ("inv_1", "inv_3"):  # their submissions committed, in this order
+        queue.push(types.SimpleNamespace(id=invocation_id), None)
+    assert slots.try_take()  # every slot busy: nothing starts
+    assert list(queue.startable(slots)) == [] and queue.held == {"inv_1", "inv_3"}
+    slots.release()
+    assert [record.id for record, _ in queue.startable(slots)] == ["inv_1"]  # one slot, one start
+    assert slots.active == 1 and queue.held == {"inv_3"}
+    slots.release()
+    assert [record.id for record, _ in queue.startable(slots)] == ["inv_3"]
+    assert len(queue) == 0
+
+
+async def test_a_queued_send_whose_submission_fails_gives_back_its_place_not_a_slot() -> None:
+    engine = engine_with(FakeStore(submit_error=ConnectionError("the database went away")), concurrency=1)
+    engine.slots.take(1)  # the worker's only slot is busy
+    probe = new_submission(vault.app.handler("Vault", "deposit"), "k", b"1")
+    assert engine.reserve_local(probe) and len(engine.run_queue) == 1  # a send gets a queue place
+    engine.release_slot(probe.id)
+    assert (engine.slots.active, len(engine.run_queue)) == (1, 0)
+    sub = new_submission(vault.app.handler("Vault", "deposit"), "k", b"1")
+    with pytest.raises(ConnectionError):
+        await engine.submissions.send(sub)
+    assert (engine.slots.active, len(engine.run_queue)) == (1, 0)

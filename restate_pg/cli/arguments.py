@@ -45,8 +45,9 @@ ENGINE_OPTIONS: tuple[tuple[str, str, str], ...] = (
         "--concurrency",
         "concurrency",
         "most invocations this process runs at once, not counting those waiting in memory for a "
-        "timer or a result (default: 100; 1000 in a process with no application, whose attempts are "
-        "exchanges with SDK endpoints that run the handlers in their own processes)",
+        "timer or a result (default: 100; 256 in a process with no application, whose attempts are "
+        "exchanges with SDK endpoints that run the handlers in their own processes); sends beyond it "
+        "wait in memory, leased to this process, and start as attempts end",
     ),
 )
 

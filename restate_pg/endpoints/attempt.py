@@ -234,6 +234,10 @@ class EndpointAttempt:
                     and self.journal.state is None and self.invocation.key is not None:
                 self.journal.state = await self.host.store.load_state(self.invocation.service, self.invocation.key)
             self.journal.on_command(kind, message, frame.payload, self.host.clock.now())
+            if kind == MessageType.SLEEP_COMMAND and version < 7 and self.streaming and not self.waiting:
+                # V6 sends no AwaitingOn: a sleep is the sign that the handler waits for the server
+                # (whatever it sends next takes a slot back, as in V7)
+                self.waiting = self.host.attempt_waiting(True)
             return None
         if kind == MessageType.PROPOSE_RUN_COMPLETION:
             ack = self.streaming and version >= 7 and frame.requested_ack

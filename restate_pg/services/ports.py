@@ -21,12 +21,14 @@ class LocalWorker(typing.Protocol):
     deployment_id: str
 
     def reserve_local(self, sub: Submission) -> bool:
-        """Take a slot to run `sub` here right after it is submitted, setting its owner (this
-        worker) and the deployment that pins it; False if this process does not host or drive its
-        handler or has no free slot (it is then submitted for any worker)."""
+        """Take a slot to run `sub` here right after it is submitted (for a send, a place in the run
+        queue when no slot is free), setting its owner (this worker) and the deployment that pins
+        it; False if this process does not host or drive its handler or has no room (it is then
+        submitted for any worker)."""
 
-    def release_slot(self) -> None:
-        """Give back a slot `reserve_local` took, for a submission that will not run here."""
+    def release_slot(self, invocation_id: str) -> None:
+        """Give back the slot (or run-queue place) `reserve_local` took for `invocation_id`, a
+        submission that will not run here."""
 
     def start_submitted(self, sub: Submission, state: typing.Optional[typing.Dict[str, bytes]] = None) -> None:
         """Run `sub` (its slot reserved), submitted and leased to this worker at epoch 1."""

@@ -61,7 +61,7 @@ class Submissions:
             submitted = await self.store.submit(sub)
         except BaseException:
             if sub.owner is not None and local is not None:
-                local.release_slot()
+                local.release_slot(sub.id)
             if waiter is not None:
                 self.results.waiters.remove(sub.id, waiter)
             raise
@@ -82,7 +82,7 @@ class Submissions:
             self.local.start_submitted(sub, submitted.state)
         else:
             if sub.owner is not None and self.local is not None:
-                self.local.release_slot()
+                self.local.release_slot(sub.id)
             if submitted.status in ("invoked", "scheduled"):
                 self.signals.hint_work()
 

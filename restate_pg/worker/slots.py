@@ -15,6 +15,7 @@ count below zero, so a double release shows as an error instead of a worker that
 
 from __future__ import annotations
 
+import collections
 import typing
 
 
@@ -74,3 +75,56 @@ class Slots:
             raise SlotError("a waiting place was given back that was not taken")
         self.waiting -= 1
         self.active += 1
+
+
+class RunQueue:
+    """Sends leased to this worker at submission while every slot was taken, started in order as
+    slots free up.
+
+    Without it a send beyond the limit went to the database unleased, and a claim (a statement
+    and a commit of its own, then a load) fetched it back: under a burst of sends, the worker then
+    spent as much on claiming as on running. Queued here, it is leased by its own submission's
+    transaction, held by this worker (its heartbeat keeps the lease), and started without another
+    round trip. Only sends queue (no caller waits in this process), at most `limit` of them; past
+    that, a submission goes to the database as before. If the process dies, their leases expire
+    and other workers take them over, as for attempts that were running."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        #: Reserved at submission (leased by it), not started yet.
+        self._reserved: typing.Set[str] = set()
+        #: Submitted and leased, in the order their submissions committed, with their eager state.
+        self._ready: typing.Deque[typing.Tuple[typing.Any, typing.Optional[typing.Dict[str, bytes]]]] = collections.deque()
+
+    def __len__(self) -> int:
+        return len(self._reserved)
+
+    @property
+    def held(self) -> typing.AbstractSet[str]:
+        return self._reserved
+
+    def reserve(self, invocation_id: str) -> bool:
+        """A place for a send about to be submitted; False when the queue is full."""
+        if len(self._reserved) >= self.limit:
+            return False
+        self._reserved.add(invocation_id)
+        return True
+
+    def cancel(self, invocation_id: str) -> bool:
+        """Give back the place of a send that will not run here (its submission failed, or was a
+        duplicate); False if it held none."""
+        if invocation_id not in self._reserved:
+            return False
+        self._reserved.discard(invocation_id)
+        return True
+
+    def push(self, record: typing.Any, state: typing.Optional[typing.Dict[str, bytes]]) -> None:
+        """Its submission committed, leasing it here: it starts when a slot frees up."""
+        self._ready.append((record, state))
+
+    def startable(self, slots: Slots) -> typing.Iterator[typing.Tuple[typing.Any, typing.Optional[typing.Dict[str, bytes]]]]:
+        """The queued sends that free slots let start now, each with its slot taken."""
+        while self._ready and slots.try_take():
+            record, state = self._ready.popleft()
+            self._reserved.discard(record.id)
+            yield record, state
