@@ -34,6 +34,10 @@ class Served:
     base_url: str
 
 
+#: How long the test client keeps an idle connection, well under uvicorn's keep-alive timeout.
+KEEPALIVE_EXPIRY_S = 2.0
+
+
 @contextlib.asynccontextmanager
 async def serve(app: App, database_url: str, *, admin: bool = False, **options: typing.Any) -> typing.AsyncIterator[Served]:
     """Ingress (and with `admin`, the admin API under /admin) on a real uvicorn server."""
@@ -48,5 +52,8 @@ async def serve(app: App, database_url: str, *, admin: bool = False, **options: 
         api.include_router(create_admin_router(router.engine), prefix="/admin")  # type: ignore[attr-defined]
     api.include_router(router)
     async with serve_api(api) as base_url:
-        async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
+        # a connection idle past uvicorn's keep-alive timeout (5 s) may be closed by the server
+        # just as the client reuses it (httpx's default expiry is also 5 s): expire ours first
+        limits = httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY_S)
+        async with httpx.AsyncClient(base_url=base_url, timeout=60, limits=limits) as client:
             yield Served(client, router.engine, base_url)  # type: ignore[attr-defined]
