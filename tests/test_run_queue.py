@@ -68,3 +68,15 @@ async def test_a_waiting_caller_gets_no_queue_place(clean_db):
         gated.gate.set()
         response = await asyncio.wait_for(call, 30)
         assert response.status_code == 200 and response.json() == "waited"
+
+
+async def test_a_worker_that_stops_hands_its_queued_sends_back(clean_db):
+    async with serve(gated.app, clean_db, concurrency=1, inactivity_timeout=30) as ingress:
+        engine = ingress.engine
+        await ingress.client.post("/Gated/hold/send")
+        await asyncio.wait_for(gated.started.wait(), 30)
+        queued = [(await ingress.client.post("/Gated/quick/send", json=tag)).json()["invocationId"] for tag in "ab"]
+        assert len(engine.run_queue) == 2
+    # unregistered: ready for any worker, never started here
+    assert tasks_of(clean_db, queued) == {i: ("ready", None, 1) for i in queued}
+    assert len(engine.run_queue) == 2  # none started while the worker was leaving

@@ -268,6 +268,8 @@ class Engine(Gateway):
             self._start_fresh(_record_of(sub), state=state)
 
     def _start_queued(self) -> None:
+        if self._stopping:  # leaving: unregistering hands the queued sends back with the rest
+            return
         for record, state in self.run_queue.startable(self.slots):
             self._start_fresh(record, state=state)
 
