@@ -232,3 +232,19 @@ def test_the_exchanges_run_on_uvloop(server: str) -> None:
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(exchanges())
+
+
+async def test_waiting_for_the_response_has_a_deadline(server: str, client: H2Client) -> None:
+    """/count answers only once the request ends: before that, the wait for its response ends at
+    its deadline; the response that comes later is read as any, and the connection serves on."""
+    late = await client.open(f"{server}/count", {"content-type": "application/octet-stream"})
+    await late.send(b"not ended")
+    with pytest.raises(asyncio.TimeoutError):
+        await late.response(timeout=0.2)
+    await late.end()
+    assert await _body(late) == b"9"
+    assert late.status == 200
+    stream = await client.open(f"{server}/echo", {"content-type": "application/octet-stream"})
+    await stream.send(b"still here", end=True)
+    assert await stream.response(timeout=30) == 200
+    assert await _body(stream) == b"still here"

@@ -78,6 +78,8 @@ class EndpointAttempt:
         self._task: typing.Optional[asyncio.Task[typing.Any]] = None
         #: Set when the mailbox has news (`wake`).
         self.woken = asyncio.Event()
+        #: Also called by `wake`: a bidirectional exchange waiting on the endpoint stops waiting.
+        self.on_wake: typing.Optional[typing.Callable[[], None]] = None
         #: Whether the current exchange is bidirectional (notifications go out while it runs).
         self.streaming = False
         #: Whether the endpoint waits for the server (its slot given back, see `stop_waiting`).
@@ -98,6 +100,8 @@ class EndpointAttempt:
         """A notification arrived: a bidirectional exchange reads it now, a request-response one
         at its next exchange."""
         self.woken.set()
+        if self.on_wake is not None:
+            self.on_wake()
 
     def known_state(self) -> typing.Optional[typing.Dict[str, bytes]]:
         return None if self.journal.state is None else dict(self.journal.state)

@@ -99,7 +99,7 @@ async def _open(attempt: "EndpointAttempt", url: str, headers: typing.Dict[str, 
         stream = await attempt.host.h2_client().open(url, headers)
         try:
             await stream.send(body, end=end)
-            return stream, await asyncio.wait_for(stream.response(), attempt.handler.abort_timeout)
+            return stream, await stream.response(attempt.handler.abort_timeout)
         except StreamClosed:
             await stream.reset()
             if retry:
@@ -107,46 +107,35 @@ async def _open(attempt: "EndpointAttempt", url: str, headers: typing.Dict[str, 
     raise AssertionError("unreachable")
 
 
-async def _first_of(loop: asyncio.AbstractEventLoop, first: "asyncio.Future[typing.Any]",
-                    second: "asyncio.Future[typing.Any]", timeout: typing.Optional[float],
-                    clock: typing.Callable[[], datetime]) -> typing.Optional[datetime]:
-    """Until either future is done or `timeout` passes: `asyncio.wait` for two, without its set,
-    its task bookkeeping and its lookup of the running loop (on Python 3.11, a getpid() each).
-    If the timeout passed, the `clock`'s time when it did: the moment a timer fired, read before
-    the task runs again behind the loop's other ready callbacks."""
-    if first.done() or second.done():
-        return None
-    woken = loop.create_future()
-    fired: typing.Optional[datetime] = None
+class _Fired(typing.NamedTuple):
+    """What a read waiting on the endpoint gets when a timer or deadline passed first: the clock's
+    time when it did (the moment a timer fired, read before the task runs behind the loop's
+    other ready callbacks)."""
 
-    def wake(_: typing.Any = None) -> None:
-        if not woken.done():
-            woken.set_result(None)
+    at: datetime
 
-    def time_out() -> None:
-        nonlocal fired
-        fired = clock()
-        wake()
 
-    first.add_done_callback(wake)
-    second.add_done_callback(wake)
-    timer = loop.call_later(timeout, time_out) if timeout is not None else None
-    try:
-        await woken
-    finally:
-        if timer is not None:
-            timer.cancel()
-        first.remove_done_callback(wake)
-        second.remove_done_callback(wake)
-    return fired
+#: What a read waiting on the endpoint gets when the attempt's mailbox has news first.
+_WOKEN = object()
+
+
+def _interrupt(read: "asyncio.Future[typing.Any]", value: typing.Any) -> None:
+    if not read.done():
+        read.set_result(value)
+
+
+def _fire(read: "asyncio.Future[typing.Any]", clock: typing.Callable[[], datetime]) -> None:
+    _interrupt(read, _Fired(clock()))
 
 
 async def bidirectional(attempt: "EndpointAttempt", url: str, headers: typing.Dict[str, str], body: bytes) -> Ending:
+    """The exchange's task waits on one future, the stream's next read: news in the mailbox
+    (`attempt.wake`) and the next timer or deadline settle that read themselves (`_WOKEN`,
+    `_Fired`), so whatever comes first wakes the task in one turn of the event loop (core/wakeups.py)."""
     attempt.streaming = True
     stream, status = await _open(attempt, url, headers, body)
     loop = asyncio.get_running_loop()
-    reader: typing.Optional[asyncio.Future[typing.Optional[bytes]]] = None
-    woken: typing.Optional[asyncio.Future[typing.Any]] = None  # kept across reads: one task per wake-up, not per read
+    reader: typing.Optional[asyncio.Future[typing.Any]] = None
     ended = False  # by the endpoint's last message: the stream is closed, not reset
     try:
         if status != 200:
@@ -160,6 +149,7 @@ async def bidirectional(attempt: "EndpointAttempt", url: str, headers: typing.Di
         idle_since = loop.time()
         closed_at: typing.Optional[float] = None
         reader = stream.next_chunk()
+        attempt.on_wake = lambda: _interrupt(reader, _WOKEN)  # type: ignore[arg-type]  # the current read
         while True:
             if closed_at is None:
                 timeout: typing.Optional[float] = max(0.0, idle_since + inactivity - loop.time())
@@ -172,18 +162,24 @@ async def bidirectional(attempt: "EndpointAttempt", url: str, headers: typing.Di
             if timer is not None:
                 until_timer = max(0.0, clock.seconds_until(timer))
                 timeout = until_timer if timeout is None else min(timeout, until_timer)
-            if woken is None or woken.done():
-                woken = asyncio.ensure_future(attempt.woken.wait())
-            fired = await _first_of(loop, reader, woken, timeout, clock.now)
+            fired: typing.Optional[datetime] = None
+            if not reader.done() and not attempt.woken.is_set():
+                deadline = None if timeout is None else loop.call_later(timeout, _fire, reader, clock.now)
+                await reader
+                if deadline is not None:
+                    deadline.cancel()
             if reader.done():
                 chunk = reader.result()
-                if chunk is None:
-                    return Failed(INTERNAL, _NO_TERMINAL)
-                if (ending := await _received(attempt, decoder, chunk)) is not None:
-                    ended = True
-                    return ending
-                reader = stream.next_chunk()
-                idle_since = loop.time()
+                if isinstance(chunk, _Fired):
+                    fired = chunk.at
+                elif chunk is not _WOKEN:
+                    if chunk is None:
+                        return Failed(INTERNAL, _NO_TERMINAL)
+                    if (ending := await _received(attempt, decoder, chunk)) is not None:
+                        ended = True
+                        return ending
+                    idle_since = loop.time()
+                reader = stream.next_chunk()  # what arrived meanwhile, at once
             if attempt.woken.is_set():
                 attempt.woken.clear()
                 await attempt.read_mailbox()
@@ -200,8 +196,8 @@ async def bidirectional(attempt: "EndpointAttempt", url: str, headers: typing.Di
                 await stream.end()  # nothing to send for a while: let the endpoint suspend
                 closed_at = loop.time()
     finally:
+        attempt.on_wake = None
         attempt.stop_waiting()  # the attempt's slot is released when it ends
-        for waiting in (reader, woken):
-            if waiting is not None and not waiting.done():
-                waiting.cancel()
+        if reader is not None and not reader.done():
+            reader.cancel()
         await (stream.finish() if ended else stream.reset())

@@ -1,17 +1,13 @@
 """A small HTTP/2 cleartext client (prior knowledge) with full-duplex streams.
 
 Why not httpx: its HTTP/2 transport sends the whole request body before it reads the response,
-so an exchange where the endpoint answers while the server still writes (Restate's
-bidirectional mode: completions go out while the handler runs) cannot be written with it. Why
-not the `h2` library under our own glue, as this module did until issue 13's speed round: its
-per-stream state machine, event objects and header encoding were a third of the serving
-process's time with TypeScript endpoints. This client speaks only what one side of these
-exchanges needs (RFC 9113 as a client that never accepts pushes): POST streams, DATA under both
-peers' flow control, and the control frames. Requests are written as HPACK literals that never
-touch the dynamic table; responses are decoded by `hpack`, which keeps the peer's table.
-
-One connection per endpoint authority multiplexes the invocations as streams; each stream
-writes and reads at the same time.
+so Restate's bidirectional mode (completions go out while the handler runs) cannot be written
+with it. Why not the `h2` library: its per-stream state machine, events and header encoding were
+a third of the serving process's time with TypeScript endpoints. This client speaks only what
+one side of these exchanges needs (RFC 9113 as a client that never accepts pushes): POST
+streams, DATA under both peers' flow control, the control frames. Requests are HPACK literals
+that never touch the dynamic table; responses are decoded by `hpack`, which keeps the peer's.
+One connection per endpoint authority multiplexes the invocations, each a full-duplex stream.
 """
 
 from __future__ import annotations
@@ -24,6 +20,7 @@ from urllib.parse import urlsplit
 
 import hpack
 
+from restate_pg.core.wakeups import settle_later
 from restate_pg.endpoints.h2frames import (
     ACK, CANCEL, CONTINUATION, DATA, ENABLE_PUSH, END_HEADERS, END_STREAM, FRAME_HEADER, GOAWAY, HEADERS,
     INITIAL_WINDOW_SIZE, MAX_CONCURRENT_STREAMS, MAX_FRAME_SIZE, MAX_STREAM_ID, PADDED, PING, PREFACE,
@@ -56,11 +53,15 @@ class Stream:
         self._reader: typing.Optional[asyncio.Future[typing.Optional[bytes]]] = None
         self._window: typing.Optional[asyncio.Future[None]] = None
 
-    async def response(self) -> int:
-        """Wait for the response's headers; its status."""
+    async def response(self, timeout: typing.Optional[float] = None) -> int:
+        """Wait for the response's headers, at most `timeout` seconds (core/wakeups.py); its status."""
         if self.status is None and self.error is None:
             await self._connection.write(self._take_headers())
-        await asyncio.shield(self._responded)
+        if not self._responded.done():
+            deadline = settle_later(self._responded, timeout, exception=asyncio.TimeoutError())
+            await self._responded
+            if deadline is not None:
+                deadline.cancel()
         if self.status is None:
             raise StreamClosed(f"the stream ended before a response: {self.error!r}")
         return self.status

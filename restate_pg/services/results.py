@@ -12,6 +12,7 @@ import asyncio
 import typing
 from datetime import datetime
 
+from restate_pg.core.wakeups import settle_later
 from restate_pg.services.outcomes import Finished, InvocationResult, Missing, NotReady
 from restate_pg.services.ports import LocalWorker
 from restate_pg.store.driver import Store
@@ -80,12 +81,15 @@ class Results:
                 return InvocationResult.from_row(row)
         try:
             while True:
-                try:
-                    outcome = await asyncio.wait_for(asyncio.shield(waiter), self.poll_interval)
-                except asyncio.TimeoutError:
-                    outcome = None
+                # the poll's deadline wakes the waiter as a hint would, with None (core/wakeups.py)
+                deadline = settle_later(waiter, self.poll_interval)
+                outcome = await waiter
+                if deadline is not None:
+                    deadline.cancel()
                 if outcome is not None:
                     return outcome
+                self.waiters.remove(invocation_id, waiter)  # spent: a fresh one before the read misses nothing
+                waiter = self.waiters.add(invocation_id)
                 row = await self.store.get_invocation(invocation_id)
                 if row is None:
                     if self._unrecorded(invocation_id):
@@ -93,9 +97,6 @@ class Results:
                     return None
                 if row["status"] == "completed":
                     return InvocationResult.from_row(row)
-                if waiter.done():
-                    self.waiters.remove(invocation_id, waiter)
-                    waiter = self.waiters.add(invocation_id)
         finally:
             self.waiters.remove(invocation_id, waiter)
 
