@@ -18,6 +18,7 @@ import socket
 import typing
 
 from restate_pg.cli.errors import EXIT_FAILURE, CLIError
+from restate_pg.cli.http_protocol import joining_protocol
 from restate_pg.cli.output import info
 from restate_pg.cli.running import STOP_SIGNALS, tune_gc
 
@@ -59,11 +60,22 @@ def uvicorn_server(
 
     # JSON logs: uvicorn's records go through the root logger's handler rather than its own
     log_config = None if log_format == "json" else uvicorn.config.LOGGING_CONFIG
+    config.setdefault("http", joining_protocol(_http_protocol()))
     server = uvicorn.Server(uvicorn.Config(api, log_level=log_level, log_config=log_config, **config))
     _drop_lifecycle_lines()
     if not own_signals:
         server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
     return server
+
+
+def _http_protocol() -> typing.Type[asyncio.Protocol]:
+    """The HTTP/1.1 protocol uvicorn's "auto" picks: httptools' when it is installed, else h11's."""
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+        return HttpToolsProtocol
+    except ImportError:
+        from uvicorn.protocols.http.h11_impl import H11Protocol
+        return H11Protocol
 
 
 @contextlib.asynccontextmanager
