@@ -61,6 +61,8 @@ def uvicorn_server(
     # JSON logs: uvicorn's records go through the root logger's handler rather than its own
     log_config = None if log_format == "json" else uvicorn.config.LOGGING_CONFIG
     config.setdefault("http", joining_protocol(_http_protocol()))
+    # uvicorn builds each access line's arguments before its logger drops it: none below INFO
+    config.setdefault("access_log", uvicorn.config.LOG_LEVELS.get(log_level.lower(), logging.INFO) <= logging.INFO)
     server = uvicorn.Server(uvicorn.Config(api, log_level=log_level, log_config=log_config, **config))
     _drop_lifecycle_lines()
     if not own_signals:

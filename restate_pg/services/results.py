@@ -25,9 +25,13 @@ class ResultWaiters:
 
     def __init__(self) -> None:
         self._waiters: typing.Dict[str, typing.List["asyncio.Future[typing.Optional[InvocationResult]]"]] = {}
+        self._loop: typing.Optional[asyncio.AbstractEventLoop] = None
 
     def add(self, invocation_id: str) -> "asyncio.Future[typing.Optional[InvocationResult]]":
-        future: "asyncio.Future[typing.Optional[InvocationResult]]" = asyncio.get_running_loop().create_future()
+        loop = self._loop
+        if loop is None or loop.is_closed():  # asked once: on Python 3.11 each ask is a getpid()
+            loop = self._loop = asyncio.get_running_loop()
+        future: "asyncio.Future[typing.Optional[InvocationResult]]" = loop.create_future()
         self._waiters.setdefault(invocation_id, []).append(future)
         return future
 
