@@ -316,13 +316,18 @@ class Engine(Gateway):
         outcome = batch.outcome
         if isinstance(outcome, Complete) and lease is not None:
             invocation_id = lease.invocation_id
-            signals.tell_waiter(invocation_id, result.waiter, InvocationResult(outcome.output, outcome.failure))
+            told = InvocationResult(outcome.output, outcome.failure)
             if outcome.caller is not None:
                 signals.wake(outcome.caller[0], result.caller_owner)
-            if result.next_holder is not None:  # leased here with the key: start it, no reads needed
+            if result.next_holder is None:
+                signals.tell_waiter(invocation_id, result.waiter, told)
+            else:  # leased here with the key: start it, no reads needed
                 self.slots.take()
                 finished = self._attempts.get(invocation_id)
                 self._start_fresh(result.next_holder, state=finished.known_state() if finished else None)
+                # the caller is answered a turn later, after the next holder's request has left:
+                # a busy key's calls run one after another, and that request is on their path
+                asyncio.get_running_loop().call_soon(signals.tell_waiter, invocation_id, result.waiter, told)
 
     # -- running attempts ---------------------------------------------------------------------
 
