@@ -80,6 +80,12 @@ def _http_protocol() -> typing.Type[asyncio.Protocol]:
         return H11Protocol
 
 
+def _attempts_running(router: typing.Any) -> typing.Optional[typing.Callable[[], int]]:
+    """How many attempts the router's engine runs now, if it runs any (a bare gateway runs none)."""
+    slots = getattr(getattr(router, "engine", None), "slots", None)
+    return None if slots is None else (lambda: slots.active)
+
+
 @contextlib.asynccontextmanager
 async def running(server: uvicorn.Server, sock: socket.socket | None = None) -> typing.AsyncIterator[int]:
     """Run `server` in this event loop (on `sock`, else on its configured host and port) while the
@@ -142,7 +148,7 @@ def serve(
             while not server.started and not ingress.done():
                 await asyncio.sleep(0.01)
             if server.started:
-                tune_gc()
+                tune_gc(_attempts_running(router))
             if server.started and supervisor is not None:
                 await _report_to(supervisor, server)
             elif server.started:  # once each, now that they answer
