@@ -22,6 +22,8 @@ from restate_pg.core.errors import Fenced
 from restate_pg.core.records import Batch, JournalRow, Lease
 from restate_pg.store.codec import encode_requests, flush_request
 from restate_pg.store.driver import Store
+from restate_pg.store.group_commit import APPLY_STATEMENT
+from restate_pg.store.prepared_call import PreparedCall
 from tests.support.polling import eventually
 from tests.support.transactions import OpenTransaction
 from tests.test_transitions import W1, W2, claim_one, store, sub, task_row  # noqa: F401  (store: a fixture)
@@ -165,7 +167,7 @@ async def test_a_groups_journal_only_flushes_find_their_rows_by_key_in_a_session
     async with await psycopg.AsyncConnection.connect(clean_db, autocommit=True) as session:
         for n in range(10):  # past plpgsql's five custom plans: its generic plan is cached from the sixth
             group = [journal_only(f"inv_{10 * n + k}", 1, 1) for k in range(1, 11)]
-            await session.execute(store.q.APPLY, (encode_requests(group),))
+            await PreparedCall(APPLY_STATEMENT, store.q.APPLY).row(session, encode_requests(group).encode())
     after = await eventually(lambda: _changed(store, before))
     assert after["task_owner"] == before["task_owner"]
     assert after["task_pkey"] >= before["task_pkey"] + 100
@@ -182,7 +184,7 @@ async def test_a_group_with_one_lost_lease_among_its_journal_only_flushes_append
     async with await psycopg.AsyncConnection.connect(clean_db, autocommit=True) as session:
         group = [journal_only(held, epoch, 1), journal_only(lost, lost_epoch, 1)]
         with pytest.raises(psycopg.DatabaseError, match=f"attempt {lost_epoch} of invocation {lost} lost its lease"):
-            await session.execute(store.q.APPLY, (encode_requests(group),))
+            await PreparedCall(APPLY_STATEMENT, store.q.APPLY).row(session, encode_requests(group).encode())
     assert await journal_names(store, held) == [] and await journal_names(store, lost) == []
     await store.flush(claimed_lease(held, epoch), Batch(journal=[JournalRow(1, 1, None, "Run", name="alone")]))
     assert await journal_names(store, held) == ["alone"]

@@ -40,7 +40,7 @@ class OpenSubmission(OpenTransaction):
         self.sub = sub(*KEY)
 
     async def begin(self, conn: psycopg.AsyncConnection) -> None:
-        await conn.execute(self.store.q.APPLY, (encode_requests([{"submit": submission_doc(self.sub)}]),))
+        await conn.execute("SELECT restate.apply(%s::jsonb)", (encode_requests([{"submit": submission_doc(self.sub)}]),))
 
 
 def completion(lease: Lease) -> typing.Callable[[psycopg.AsyncConnection], typing.Awaitable[typing.Any]]:

@@ -433,7 +433,12 @@ def flush_request(lease: Lease, batch: Batch) -> FlushDoc:
 
 def encode_requests(requests: typing.Sequence[Request]) -> str:
     """The argument of one `apply()` call: its requests, run in order as one transaction."""
-    return orjson.dumps(list(requests)).decode()
+    return encode_requests_utf8(requests).decode()
+
+
+def encode_requests_utf8(requests: typing.Sequence[Request]) -> bytes:
+    """`encode_requests`, as the UTF-8 that libpq sends (store/prepared_call.py)."""
+    return orjson.dumps(list(requests))
 
 
 def request_kind(request: typing.Mapping[str, typing.Any]) -> str:

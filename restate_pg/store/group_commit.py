@@ -1,7 +1,7 @@
 """Group commit: the transactions that concurrent attempts want to commit, sent as one.
 
 Every write of restate-pg's hot path is a short transaction, and its cost is dominated by what
-does not depend on its size: a round trip through psycopg and the event loop, and PostgreSQL's
+does not depend on its size: a round trip through libpq and the event loop, and PostgreSQL's
 per-commit work. Each such transaction is a request to the server-side function `apply()`
 (`procedures.py`). While one call is in flight, the requests made in the meantime queue up; when
 it returns, all of them go to the server in the next call, as one transaction. A lone request is
@@ -45,16 +45,18 @@ from __future__ import annotations
 import asyncio
 import typing
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 import psycopg
 
-from restate_pg.store.codec import decode_results, encode_requests
+from restate_pg.store.codec import decode_results, encode_requests_utf8
 from restate_pg.store.faults import FaultPlan, request_kinds
-from restate_pg.store.rows import named_rows
+from restate_pg.store.prepared_call import PreparedCall
 
-#: Names of the columns of the `APPLY` statement (its first is unnamed).
-_APPLIED = named_rows(("results", "db_now"))
+#: The name the `APPLY` statement is prepared under, on every connection that runs it.
+APPLY_STATEMENT = "restate_pg_apply"
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 #: Upper bound on the requests of one group, to bound the time a request can wait behind others.
 MAX_GROUP_REQUESTS = 128
@@ -82,7 +84,7 @@ class GroupCommitter:
     ) -> None:
         self._connection = connection  # the pool's, through `Availability` (fails fast while the database is down)
         self._faults = faults
-        self._apply_sql = apply_sql
+        self._apply = PreparedCall(APPLY_STATEMENT, apply_sql)
         self._max_requests = max_requests
         self._queue: typing.List[_Request] = []
         self._draining = False
@@ -169,13 +171,11 @@ class GroupCommitter:
         for kind in kinds:
             self._faults.check(kind, "before")  # type: ignore[union-attr]
         async with self._connection() as conn:
-            cur = conn.cursor(row_factory=_APPLIED)
-            await cur.execute(self._apply_sql, (encode_requests(typing.cast(typing.Any, bodies)),))
-            row = await cur.fetchone()
+            results, db_now_us = await self._apply.row(conn, encode_requests_utf8(typing.cast(typing.Any, bodies)))
         for kind in kinds:
             self._faults.check(kind, "after")  # type: ignore[union-attr]
-        assert row is not None
-        return decode_results(row["results"]), row["db_now"]
+        assert results is not None and db_now_us is not None
+        return decode_results(results), _EPOCH + timedelta(microseconds=int(db_now_us))
 
 
 #: Errors after which PostgreSQL rolled the transaction back for a lock cycle or conflict: the

@@ -13,7 +13,7 @@ The SQL lives in files so that it reads, diffs and greps as SQL, in one place:
 Placeholders, the only two kinds:
 
 - `%(name)s` is a psycopg parameter, bound when the statement runs (`apply` alone takes its one
-  JSON argument positionally, `%s`, as group_commit.py sends it);
+  JSON argument as libpq's `$1`: store/prepared_call.py sends it without a cursor);
 - `{s}` is the quoted schema name, filled in once per schema by `Queries` (or `fill_schema`).
 
 (The test-database statements also hold `{name}` / `{tables}`: identifiers the caller composes

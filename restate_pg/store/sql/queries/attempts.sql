@@ -3,7 +3,9 @@
 
 -- name: apply
 -- commit a group of requests (flushes, submissions) in one transaction; see functions/apply.sql
-SELECT {s}.apply(%s::jsonb)::text, now() AS db_now
+-- (sent through libpq by store/prepared_call.py, hence `$1`; now() as integer microseconds since
+-- the epoch, exact and read alike whatever the session's DateStyle)
+SELECT {s}.apply($1::jsonb)::text, (extract(epoch FROM now()) * 1000000)::int8 AS db_now_us
 
 -- name: enqueue
 -- create invocations in the application's own transaction, and hint the workers (a
