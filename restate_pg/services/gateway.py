@@ -102,8 +102,6 @@ class Gateway:
     async def start(self) -> None:
         await self.store.open()
         db_now = await self._join()
-        await self.load_overrides()
-        self.clock.sync(db_now)
         if not self.poll_only:
             from restate_pg.store.listener import Listener
 
@@ -113,6 +111,10 @@ class Gateway:
                 await asyncio.wait_for(self._listener.connected.wait(), 5)
             except asyncio.TimeoutError:
                 logger.warning("LISTEN is not connected yet; relying on polling")
+        # Read after listening: a change committed before the LISTEN is in this read, one after
+        # it is hinted (read first, a registration committed in between went unseen for a minute).
+        await self.load_overrides()
+        self.clock.sync(db_now)
         await self._start_loops()
         self._loops.append(asyncio.ensure_future(self._housekeeping_loop()))
         self._started = True
@@ -207,7 +209,10 @@ class Gateway:
         """A hint for workers (work, wake, stop, cron): nothing to do in a process without one."""
 
     def _on_reconnect(self) -> None:
-        """The LISTEN connection was re-established: hints may have been missed meanwhile."""
+        """The LISTEN connection was re-established: hints may have been missed meanwhile, a
+        `services` hint among them (the first connection is followed by `start`'s own read)."""
+        if self._started:
+            self.background(self.load_overrides(), "reading service settings", "read again at the next housekeeping")
 
     async def _housekeeping_loop(self) -> None:
         """Re-read operators' settings (in case a "services" hint was missed), and whatever else

@@ -1,8 +1,12 @@
 """`RemoteServices`: the services registered by SDK endpoints, as every transport sees them.
 
-Read from the registry (`deployment` and `service` tables) when the process starts and whenever
-a deployment is registered (the `services` hint): for each service, the definitions of its latest
+Read from the registry (`deployment` and `service` tables) when the process starts, whenever
+a deployment is registered (the `services` hint), at each housekeeping, and when the ingress is
+asked for a service it does not know: for each service, the definitions of its latest
 deployment, which new invocations go to; for each deployment, what workers need to drive it.
+Reads run one at a time, so that a read that started earlier never replaces a later one, and
+each read tells `followers` (the worker's endpoint driver), whoever asked for it: a deployment the
+ingress found is one this process's worker drives at once.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ class RemoteServices:
         #: Every registered endpoint deployment, with the services it is the latest deployment of.
         self.deployments: typing.List[typing.Tuple[EndpointDeployment, typing.List[str]]] = []
         self.services: typing.Dict[str, ServiceDefinition] = {}
+        #: Told after every read of the registry (the worker follows its deployments).
+        self.followers: typing.List[typing.Callable[[], None]] = []
         #: When the last read of the registry started (time.monotonic), and one read at a time.
         self.loaded_at = float("-inf")
         self._reading = asyncio.Lock()
@@ -39,9 +45,14 @@ class RemoteServices:
         concurrent requests share, before it is answered 404."""
         async with self._reading:
             if self.loaded_at <= moment:
-                await self.load()
+                await self._read()
 
     async def load(self) -> None:
+        """Read the registry, after any read under way."""
+        async with self._reading:
+            await self._read()
+
+    async def _read(self) -> None:
         self.loaded_at = time.monotonic()
         deployments: typing.List[typing.Tuple[EndpointDeployment, typing.List[str]]] = []
         services: typing.Dict[str, ServiceDefinition] = {}
@@ -55,6 +66,8 @@ class RemoteServices:
             deployments.append((deployment, latest_of))
             services.update(remote_services(deployment, latest_of))
         self.deployments, self.services = deployments, services
+        for follower in self.followers:
+            follower()
 
     def handler(self, service: str, name: str) -> typing.Optional[Handler]:
         definition = self.services.get(service)

@@ -128,6 +128,7 @@ class Engine(Gateway):
             poll_only=poll_only, pool_size=pool_size, retention_interval=retention_interval, faults=faults,
             local=self if run_handlers else None,
         )
+        self.remote.followers.append(self._follow_registry)
 
     @property
     def max_waiting(self) -> int:
@@ -178,8 +179,6 @@ class Engine(Gateway):
             compatible = await self.store.compatible_deployments(self.deployment_id)
             self.deployments = [self.deployment_id, *(d for d in compatible if d != self.deployment_id)]
         await super().load_overrides()
-        if self.run_handlers and self._started:
-            self.endpoints.sync()
 
     async def _housekeep(self) -> None:
         """Forget completed invocations past their retention: every worker sweeps, each takes
@@ -188,8 +187,7 @@ class Engine(Gateway):
             while await self.store.purge_expired() == 1000:
                 pass  # a backlog: keep going
             await self.other_deployments.check()
-            await self.remote.load()
-            self.endpoints.sync()
+            await self.remote.load()  # the endpoints follow it (`_follow_registry`)
 
     def _abandon(self) -> None:
         """Stopping: abandon running attempts; unregistering hands their invocations back at once."""
@@ -232,8 +230,15 @@ class Engine(Gateway):
         self.endpoints.wake()
 
     def _on_reconnect(self) -> None:
+        super()._on_reconnect()
         self._work.set()  # hints may have been missed: look for work
         self.endpoints.wake()
+
+    def _follow_registry(self) -> None:
+        """After every read of the registry, whoever asked for it (a hint, the housekeeping, the
+        ingress finding a service it did not know): drive the deployments it lists."""
+        if self.run_handlers and self._started:
+            self.endpoints.sync()
 
     # -- the services' LocalWorker -----------------------------------------------------------
 
