@@ -74,7 +74,7 @@ def _fence_source(url: str, schema: str) -> str | None:
 def test_upgrade_creates_every_table_and_the_fence_function(database_url: str) -> None:
     assert _tables(database_url, "restate") == TABLES | {"alembic_version"}
     assert _fence_source(database_url, "restate") is not None
-    assert current_revision(database_url, "restate") == head_revision() == "0019"
+    assert current_revision(database_url, "restate") == head_revision() == "0020"
 
 
 def test_task_has_its_storage_parameters(database_url: str) -> None:

@@ -68,7 +68,6 @@ FUNCTION_SIGNATURES = (
     "append_journal(jsonb)",
     "flush(jsonb)",
     "apply(jsonb)",
-    "keep_attempts()",
 )
 
 

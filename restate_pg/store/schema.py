@@ -74,7 +74,7 @@ def build_metadata(schema: str = DEFAULT_SCHEMA) -> MetaData:
         _ts("retain_until"),
         Column("deployment_id", Text),  # the deployment it is pinned to, from its first attempt
         Column("restarted_from", Text),  # the invocation it re-runs (restart-as-new)
-        Column("attempts", Integer),  # attempts it took, kept at completion (trigger keep_attempts)
+        Column("attempts", Integer),  # attempts it took, kept at completion (flush, finish_invocation)
         # flow control (docs/flow-control.md): what its rules match, its claim order, its debounce identity
         Column("scope", Text),
         Column("limit_key", Text),

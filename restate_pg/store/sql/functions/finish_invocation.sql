@@ -1,5 +1,6 @@
 -- finish_invocation: end an invocation that never ran (inboxed or scheduled) with a failure, and
--- tell whoever waits for it: its caller, attached handlers; returns {"waiter", "woken"}.
+-- tell whoever waits for it: its caller, attached handlers; returns {"waiter", "woken"}. The
+-- attempts it took are kept, as `flush` keeps them (none, unless it was retried and is now killed).
 CREATE OR REPLACE FUNCTION {s}.finish_invocation(p_id text, p_code integer, p_message text)
 RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
@@ -10,7 +11,8 @@ BEGIN
     UPDATE {s}.invocation
        SET status = 'completed', completed_at = now(), modified_at = now(), result = 'failure',
            failure_code = p_code, failure_message = p_message,
-           retain_until = now() + interval '1 day'
+           retain_until = now() + interval '1 day',
+           attempts = COALESCE((SELECT t.attempt FROM {s}.task t WHERE t.invocation_id = p_id), attempts, 0)
      WHERE id = p_id
     RETURNING waiter, caller_id, caller_command INTO v_row;
     DELETE FROM {s}.task WHERE invocation_id = p_id;

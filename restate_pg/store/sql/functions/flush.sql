@@ -155,7 +155,8 @@ BEGIN
                last_failure = v_outcome->>'failure', last_failure_code = (v_outcome->>'failure_code')::integer
          WHERE invocation_id = v_id;
     ELSIF v_kind = 'complete' THEN
-        -- complete_invocation: store the result; the process waiting for it is told by the client
+        -- complete_invocation: store the result and the attempts it took (counted by the task row,
+        -- deleted below); the process waiting for it is told by the client
         UPDATE {s}.invocation
            SET status = 'completed', completed_at = now(), modified_at = now(),
                result = CASE WHEN v_outcome->>'failure_code' IS NULL THEN 'success' ELSE 'failure' END,
@@ -163,7 +164,8 @@ BEGIN
                failure_code = (v_outcome->>'failure_code')::integer,
                failure_message = v_outcome->>'failure_message',
                failure_metadata = v_outcome->'failure_metadata',
-               retain_until = now() + (v_outcome->>'retention_ms')::bigint * interval '1 millisecond'
+               retain_until = now() + (v_outcome->>'retention_ms')::bigint * interval '1 millisecond',
+               attempts = COALESCE((SELECT t.attempt FROM {s}.task t WHERE t.invocation_id = v_id), attempts, 0)
          WHERE id = v_id
         RETURNING waiter INTO v_text;
         v_result := v_result || jsonb_build_object('waiter', v_text);
