@@ -93,7 +93,7 @@ class InvocationContext(RunCommands, CallCommands, StateCommands, SignalCommands
     # -- timers ------------------------------------------------------------------------------
 
     def sleep(self, delta: timedelta, name: typing.Optional[str] = None) -> DurableSleepFuture:
-        command, wake_at = self._command(self._machine.sleep, delta, name, self._host.clock.now)
+        command, wake_at = self._command(self._machine.sleep, delta, name, self._host.clock.latest)
         if not self._machine.is_done(command) and command not in self._timers:  # armed at start if recorded
             self._arm_timer(command, wake_at)
         return DurableSleepFuture(self, command, lambda _: None, coded=False)

@@ -68,6 +68,7 @@ class Gateway:
                            faults=faults if faults is not None else FaultPlan.from_env(),
                            application_name=f"restate-pg {role} {os.getpid()}")
         self.clock = DbClock()
+        self.store.observe_clock(self.clock.bound)  # every group commit bounds the database's clock
         #: This process's id: its NOTIFY channel, the `waiter` of the calls it waits for, and (in a
         #: worker) the owner of the leases it holds.
         self.worker_id = uuid.uuid4().hex[:16]
@@ -101,7 +102,7 @@ class Gateway:
 
     async def start(self) -> None:
         await self.store.open()
-        db_now = await self._join()
+        self.clock.sync(await self._join())  # at once: the later the sample, the looser its bound
         if not self.poll_only:
             from restate_pg.store.listener import Listener
 
@@ -114,7 +115,6 @@ class Gateway:
         # Read after listening: a change committed before the LISTEN is in this read, one after
         # it is hinted (read first, a registration committed in between went unseen for a minute).
         await self.load_overrides()
-        self.clock.sync(db_now)
         await self._start_loops()
         self._loops.append(asyncio.ensure_future(self._housekeeping_loop()))
         self._started = True

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import typing
+from datetime import datetime
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -96,6 +97,10 @@ class Store(Invocations, WritePath, Workers, Catalog, Operators, Crons, Browsing
     def _committer(self) -> GroupCommitter:
         """The group committer of `apply()` requests (tests count its transactions)."""
         return self._db.committer
+
+    def observe_clock(self, observe: typing.Callable[[datetime, float], None]) -> None:
+        """Tell `observe(db_now, sent_at)` of every `apply()` transaction (`GroupCommitter.observe_clock`)."""
+        self._db.committer.observe_clock(observe)
 
     async def open(self) -> None:
         with translated():

@@ -43,6 +43,7 @@ request by request, as after any failure.
 from __future__ import annotations
 
 import asyncio
+import time
 import typing
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -98,6 +99,15 @@ class GroupCommitter:
         )
         self._transactions = 0
         self._loop: typing.Optional[asyncio.AbstractEventLoop] = None
+        #: Told of each transaction's `now()` and when its request left (time.monotonic()).
+        self._observe: typing.Optional[typing.Callable[[datetime, float], None]] = None
+
+    def observe_clock(self, observe: typing.Callable[[datetime, float], None]) -> None:
+        """Tell `observe(db_now, sent_at)` of every transaction, the lane's too: a sample of the
+        database's clock bounded on both sides (runtime/clock.py)."""
+        self._observe = observe
+        if self._lane is not None:
+            self._lane.observe_clock(observe)
 
     @property
     def transactions(self) -> int:
@@ -171,11 +181,15 @@ class GroupCommitter:
         for kind in kinds:
             self._faults.check(kind, "before")  # type: ignore[union-attr]
         async with self._connection() as conn:
+            sent_at = time.monotonic()
             results, db_now_us = await self._apply.row(conn, encode_requests_utf8(typing.cast(typing.Any, bodies)))
         for kind in kinds:
             self._faults.check(kind, "after")  # type: ignore[union-attr]
         assert results is not None and db_now_us is not None
-        return decode_results(results), _EPOCH + timedelta(microseconds=int(db_now_us))
+        db_now = _EPOCH + timedelta(microseconds=int(db_now_us))
+        if self._observe is not None:
+            self._observe(db_now, sent_at)
+        return decode_results(results), db_now
 
 
 #: Errors after which PostgreSQL rolled the transaction back for a lock cycle or conflict: the

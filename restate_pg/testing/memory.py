@@ -63,6 +63,9 @@ class MemoryClock(DbClock):
     def now(self) -> datetime:
         return self.current
 
+    def latest(self) -> datetime:
+        return self.current
+
     def advance(self, delta: timedelta) -> None:
         self.current += delta
 
