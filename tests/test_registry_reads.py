@@ -4,6 +4,9 @@ or its own start. Each test registers with the CLI (a process of its own, as an 
 while the process under test runs a real SDK endpoint's invocations; the housekeeping that used
 to repair a missed registration runs only once a minute, beyond the tests' waits.
 
+Reads of the registry, and of everything else `load_overrides` reads, run one at a time, so that
+a read that started earlier never finishes last.
+
 Seen in the TypeScript benchmark: an endpoint registered while `restate-pg dev` was starting
 (between its first read of the registry and its LISTEN) answered the first calls a minute late.
 """
@@ -101,5 +104,35 @@ async def test_reads_of_the_registry_run_one_at_a_time(clean_db: str, python_end
         release.set()
         await asyncio.gather(stale, fresh)
         assert fetches == ["fetch", "fetch"] and "Echo" in engine.remote.services
+    finally:
+        await engine.stop()
+
+
+async def test_reads_of_operators_settings_run_one_at_a_time(clean_db: str) -> None:
+    """The same for everything `load_overrides` reads (the settings operators change, target
+    rules, compatible deployments, the registry): hints, LISTEN reconnections, the housekeeping
+    and the admin API each ask for it, and the reads never overlap; every one of a burst of
+    requests gets a read of its own, after the one under way."""
+    from tests.apps import kitchen
+
+    engine = Engine(kitchen.app, clean_db, poll_only=True, pool_size=2)
+    await engine.start()
+    try:
+        read = engine._read_overrides
+        running, overlapping, reads = 0, 0, 0
+
+        async def counted_read() -> None:
+            nonlocal running, overlapping, reads
+            running += 1
+            overlapping = max(overlapping, running)
+            try:
+                await read()
+            finally:
+                running -= 1
+                reads += 1
+
+        engine._read_overrides = counted_read  # type: ignore[method-assign]
+        await asyncio.gather(*(engine.load_overrides() for _ in range(5)))
+        assert (overlapping, reads) == (1, 5)
     finally:
         await engine.stop()

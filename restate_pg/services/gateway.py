@@ -87,6 +87,7 @@ class Gateway:
         self._tasks: typing.Set["asyncio.Task[typing.Any]"] = set()
         self._loops: typing.List["asyncio.Task[None]"] = []
         self._listener: typing.Any = None
+        self._overrides_read = asyncio.Lock()
         self._started = False
         self._stopping = False
 
@@ -144,7 +145,12 @@ class Gateway:
 
     async def load_overrides(self) -> None:
         """Read the settings operators changed (see `ServiceSettings`), and the services SDK
-        endpoints registered."""
+        endpoints registered: one read at a time (hints, reconnections, the housekeeping and the
+        admin API all ask), so that a read that started earlier never finishes last."""
+        async with self._overrides_read:
+            await self._read_overrides()
+
+    async def _read_overrides(self) -> None:
         await self.settings.load()
         await self.remote.load()
 

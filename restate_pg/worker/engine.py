@@ -171,14 +171,14 @@ class Engine(Gateway):
         self.background(self.other_deployments.check(), "checking for stranded invocations",
                         "checked again at the next housekeeping")
 
-    async def load_overrides(self) -> None:
-        """Read the settings operators changed: of this application's services, and which other
-        deployments' invocations this worker may resume."""
+    async def _read_overrides(self) -> None:
+        """Also which services a rule names, and which other deployments' invocations this worker
+        may resume."""
         if self.run_handlers:
             self.ruled_services = await self.store.target_rule_services()
             compatible = await self.store.compatible_deployments(self.deployment_id)
             self.deployments = [self.deployment_id, *(d for d in compatible if d != self.deployment_id)]
-        await super().load_overrides()
+        await super()._read_overrides()
 
     async def _housekeep(self) -> None:
         """Forget completed invocations past their retention: every worker sweeps, each takes
