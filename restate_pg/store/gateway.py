@@ -27,6 +27,7 @@ from restate_pg.core.errors import StoreUnavailable
 from restate_pg.store.errors import raise_translated, translated
 from restate_pg.store.faults import FaultPlan, statement_name
 from restate_pg.store.group_commit import Applied, GroupCommitter
+from restate_pg.store.held_connection import MIN_POOL_TO_HOLD, HeldConnection
 from restate_pg.store.queries import Queries
 from restate_pg.store.rows import Columns, Row, named_rows
 
@@ -50,10 +51,14 @@ class Gateway:
         self.faults = faults
         #: The pool's connections, failing fast while the database is down (store/availability.py).
         self.availability = Availability(pool)
-        self.committer = GroupCommitter(self.availability.connection, queries.APPLY, faults=faults)
+        #: Each lane of the group committer keeps a connection (store/held_connection.py) when the
+        #: pool can spare one per lane and still serve reads.
+        hold = pool.max_size >= MIN_POOL_TO_HOLD
+        self.committer = GroupCommitter(lambda: HeldConnection(self.availability, hold=hold), queries.APPLY, faults=faults)
         self._own: typing.Optional[psycopg.AsyncConnection[typing.Any]] = None
 
     async def close(self) -> None:
+        await self.committer.close()
         if self._own is not None:
             await self._own.close()
             self._own = None

@@ -13,7 +13,8 @@ fence of an attempt that lost its lease, or a deadlock with another process), th
 rolls back, and then each request of the group is run again on its own, so that the error reaches
 only the request it belongs to. Nothing of a rolled-back group was applied, so re-running is
 safe. One group is in flight per process at a time, so the transactions of one process seldom
-wait for each other's locks.
+wait for each other's locks. Each lane (the group in flight, and the two below) keeps its
+connection from one transaction to the next (store/held_connection.py).
 
 One kind of request does not queue: the completion of an exclusive handler that hands its object
 key over (`hands_over_key`). Calls to one key run one after another, each waiting for that
@@ -65,6 +66,14 @@ MAX_GROUP_REQUESTS = 128
 Applied = typing.Tuple[typing.Any, datetime]  # a request's result, and the transaction's now()
 
 
+class Lane(typing.Protocol):
+    """Where one lane's transactions get their connection (`HeldConnection`)."""
+
+    def __call__(self) -> typing.AsyncContextManager[typing.Any]: ...
+
+    async def release(self) -> None: ...
+
+
 @dataclass
 class _Request:
     body: typing.Dict[str, typing.Any]
@@ -76,14 +85,17 @@ class GroupCommitter:
 
     def __init__(
         self,
-        connection: typing.Callable[[], typing.AsyncContextManager[typing.Any]],
+        lane: typing.Callable[[], "Lane"],
         apply_sql: str,
         *,
         max_requests: int = MAX_GROUP_REQUESTS,
         faults: typing.Optional[FaultPlan] = None,
         submission_lane: bool = True,
     ) -> None:
-        self._connection = connection  # the pool's, through `Availability` (fails fast while the database is down)
+        #: The connections of each lane, one transaction at a time each: the group in flight's, and
+        #: the express completions' (`lane()` is called once for each; store/held_connection.py).
+        self._connection = lane()
+        self._express: typing.Optional[Lane] = lane() if submission_lane else None
         self._faults = faults
         self._apply = PreparedCall(APPLY_STATEMENT, apply_sql)
         self._max_requests = max_requests
@@ -94,7 +106,7 @@ class GroupCommitter:
         self._express_busy = False
         #: Submissions that commit beside the group in flight (`commits_beside`), grouped alike.
         self._lane: typing.Optional[GroupCommitter] = (
-            GroupCommitter(connection, apply_sql, max_requests=max_requests, faults=faults, submission_lane=False)
+            GroupCommitter(lane, apply_sql, max_requests=max_requests, faults=faults, submission_lane=False)
             if submission_lane else None
         )
         self._transactions = 0
@@ -109,6 +121,14 @@ class GroupCommitter:
         if self._lane is not None:
             self._lane.observe_clock(observe)
 
+    async def close(self) -> None:
+        """Give the connections the lanes keep back to the pool (before it closes)."""
+        await self._connection.release()
+        if self._express is not None:
+            await self._express.release()
+        if self._lane is not None:
+            await self._lane.close()
+
     @property
     def transactions(self) -> int:
         """Transactions sent (groups, and requests re-run alone after a group failed)."""
@@ -120,7 +140,7 @@ class GroupCommitter:
         if self._draining and not self._express_busy and hands_over_key(body):
             self._express_busy = True
             try:
-                results, db_now = await self._execute([body])
+                results, db_now = await self._execute([body], self._express)
                 return results[0], db_now
             except _ROLLED_BACK:  # broken out of a lock cycle with the group in flight: nothing applied
                 pass
@@ -175,12 +195,14 @@ class GroupCommitter:
         for request, result in zip(live, results, strict=True):
             _settle(request, (result, db_now))
 
-    async def _execute(self, bodies: typing.List[typing.Dict[str, typing.Any]]) -> typing.Tuple[typing.List[typing.Any], datetime]:
+    async def _execute(
+        self, bodies: typing.List[typing.Dict[str, typing.Any]], lane: typing.Optional["Lane"] = None,
+    ) -> typing.Tuple[typing.List[typing.Any], datetime]:
         self._transactions += 1
         kinds = request_kinds(bodies) if self._faults is not None else []
         for kind in kinds:
             self._faults.check(kind, "before")  # type: ignore[union-attr]
-        async with self._connection() as conn:
+        async with (lane or self._connection)() as conn:
             sent_at = time.monotonic()
             results, db_now_us = await self._apply.row(conn, encode_requests_utf8(typing.cast(typing.Any, bodies)))
         for kind in kinds:
