@@ -1,8 +1,8 @@
 """A group committer's lane keeps its connection between transactions (store/held_connection.py):
 one backend for consecutive uses, a failed or long-kept connection handed back to the pool, a
 use that overlaps another served by a connection of its own, and no keeping at all with a pool
-too small to spare one per lane. Real pool, real PostgreSQL; a backend killed with
-pg_terminate_backend."""
+too small to spare one per lane, and an idle lane's connection given back when the housekeeping
+asks. Real pool, real PostgreSQL; a backend killed with pg_terminate_backend."""
 
 from __future__ import annotations
 
@@ -107,6 +107,22 @@ async def test_release_gives_the_kept_connection_back(availability: Availability
     await backend_pid(held)
     available = availability.pool.get_stats()["pool_available"]
     await held.release()
+    assert held.held is None
+    assert availability.pool.get_stats()["pool_available"] == available + 1
+
+
+async def test_an_idle_lane_gives_its_connection_back_when_asked(availability: Availability) -> None:
+    """The housekeeping's `release_if_idle`: kept while recently used or in use, given back once
+    idle for the given time."""
+    held = HeldConnection(availability)
+    await backend_pid(held)
+    await held.release_if_idle(60.0)
+    assert held.held is not None  # used just now
+    async with held() as conn:
+        await held.release_if_idle(0.0)
+        assert held.held is conn  # in use: not taken from under its user
+    available = availability.pool.get_stats()["pool_available"]
+    await held.release_if_idle(0.0)
     assert held.held is None
     assert availability.pool.get_stats()["pool_available"] == available + 1
 

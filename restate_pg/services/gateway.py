@@ -221,11 +221,12 @@ class Gateway:
             self.background(self.load_overrides(), "reading service settings", "read again at the next housekeeping")
 
     async def _housekeeping_loop(self) -> None:
-        """Re-read operators' settings (in case a "services" hint was missed), and whatever else
-        the process keeps tidy (`_housekeep`)."""
+        """Re-read operators' settings (in case a "services" hint was missed), give back the
+        connections idle write lanes keep, and whatever else the process keeps tidy (`_housekeep`)."""
         while True:
             await asyncio.sleep(self.retention_interval)
             try:
+                await self.store.release_idle_connections()
                 await self.load_overrides()
                 await self._housekeep()
                 self.failures.succeeded("housekeeping")

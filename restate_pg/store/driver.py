@@ -106,6 +106,10 @@ class Store(Invocations, WritePath, Workers, Catalog, Operators, Crons, Browsing
         with translated():
             await self.pool.open(wait=True, timeout=10)
 
+    async def release_idle_connections(self) -> None:
+        """Give back to the pool the connections that idle group-commit lanes keep (housekeeping)."""
+        await self._db.committer.release(idle_only=True)
+
     async def check_health(self) -> None:
         """Raise `StoreUnavailable` unless the database answers within a second (`/health`)."""
         await self._db.check_health()

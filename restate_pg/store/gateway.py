@@ -58,7 +58,7 @@ class Gateway:
         self._own: typing.Optional[psycopg.AsyncConnection[typing.Any]] = None
 
     async def close(self) -> None:
-        await self.committer.close()
+        await self.committer.release()
         if self._own is not None:
             await self._own.close()
             self._own = None

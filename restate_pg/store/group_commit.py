@@ -73,6 +73,8 @@ class Lane(typing.Protocol):
 
     async def release(self) -> None: ...
 
+    async def release_if_idle(self) -> None: ...
+
 
 @dataclass
 class _Request:
@@ -121,13 +123,14 @@ class GroupCommitter:
         if self._lane is not None:
             self._lane.observe_clock(observe)
 
-    async def close(self) -> None:
-        """Give the connections the lanes keep back to the pool (before it closes)."""
-        await self._connection.release()
-        if self._express is not None:
-            await self._express.release()
+    async def release(self, *, idle_only: bool = False) -> None:
+        """Give the connections the lanes keep back to the pool: all of them (before the pool
+        closes), or with `idle_only` those of lanes idle for a while (`release_if_idle`)."""
+        lanes = [self._connection] if self._express is None else [self._connection, self._express]
+        for lane in lanes:
+            await (lane.release_if_idle() if idle_only else lane.release())
         if self._lane is not None:
-            await self._lane.close()
+            await self._lane.release(idle_only=idle_only)
 
     @property
     def transactions(self) -> int:

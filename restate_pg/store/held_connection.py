@@ -15,8 +15,10 @@ transaction (waiting at most `FAIL_FAST_S` while the database is known to be dow
 request does, see store/availability.py); a connection held for `HOLD_S` goes back after its
 current transaction, so that the pool's own rules (`max_lifetime`, its health checks) keep
 applying to it. A use that overlaps another (not done by the committer, but cheap to allow) takes
-a connection from the pool for itself. A pool too small to spare a connection per lane is used
-as before, a connection per transaction (`HeldConnection(hold=False)`).
+a connection from the pool for itself. A lane idle for `HOLD_S` gives its connection back when
+the process's housekeeping asks (`release_if_idle`), so that an idle process keeps no more
+connections than before. A pool too small to spare a connection per lane is used as before, a
+connection per transaction (`HeldConnection(hold=False)`).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class HeldConnection:
         self._hold_s = hold_s
         self._conn: typing.Optional[psycopg.AsyncConnection[typing.Any]] = None
         self._since = 0.0
+        self._used_at = 0.0
         self._in_use = False
 
     @property
@@ -65,6 +68,12 @@ class HeldConnection:
         conn, self._conn = self._conn, None
         if conn is not None:
             await self._availability.pool.putconn(conn)
+
+    async def release_if_idle(self, idle_s: float = HOLD_S) -> None:
+        """Give the kept connection back if no use ended for `idle_s`: an idle process keeps no
+        more connections than its pool's minimum (the housekeeping asks, services/gateway.py)."""
+        if self._conn is not None and not self._in_use and time.monotonic() - self._used_at >= idle_s:
+            await self.release()
 
     async def _take(self) -> typing.Tuple[psycopg.AsyncConnection[typing.Any], bool]:
         """A connection for one use, and whether it is the lane's (else only this use's)."""
@@ -100,6 +109,7 @@ class HeldConnection:
         availability = self._availability
         if kept:
             self._in_use = False
+            self._used_at = time.monotonic()
             if exc is None and time.monotonic() - self._since < self._hold_s:
                 availability.down = False
                 return
