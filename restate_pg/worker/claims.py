@@ -71,6 +71,9 @@ async def claim_loop(engine: "Engine", claimant: typing.Optional[Claimant] = Non
         try:
             source.work.clear()
             scope = source.scope()
+            if not scope.services:  # an application with no services (endpoints only): nothing to poll
+                await source.work.wait()
+                continue
             free = slots.free
             claimed: typing.Sequence[ClaimedTask] = []
             if free > 0 and scope.deployments:
