@@ -77,7 +77,8 @@ class Workers(StorePart):
         params = {"owner": owner, "services": list(services), "limit": limit,
                   "fresh": list(services if fresh is None else fresh),
                   "deployments": list(deployments), "deployment": deployments[0] if deployments else None}
-        _, rows = await self._db.transaction([(q.START_DUE_SCHEDULED, params), (q.CLAIM_TASKS, params)])
+        await self._db.rows(q.START_DUE_SCHEDULED, params)
+        rows = await self._db.rows(q.CLAIM_TASKS, params)
         return [
             ClaimedTask(Lease(row["invocation_id"], owner, row["epoch"], row["attempt"]), wakeups=row["wakeups"],
                         previous_status=row["previous_status"], db_now=row["db_now"], lag=row["lag"])
